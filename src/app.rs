@@ -1,0 +1,31 @@
+//! Application state and the one function that builds the router, so tests run the very same app.
+
+use std::sync::Arc;
+
+use axum::Router;
+use sqlx::PgPool;
+
+use crate::{config::Config, github::oauth::OAuth, github::client::GitHub, web};
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub config: Arc<Config>,
+    pub oauth: OAuth,
+    /// The server's own GitHub client; `as_token` gives a per-user view for identity checks.
+    pub github: GitHub,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
+        let oauth = OAuth::new(&config)?;
+        let github = GitHub::new(config.github_api_url.as_str(), config.github_token.clone(), config.retry)?;
+        Ok(Self { db, config: Arc::new(config), oauth, github })
+    }
+}
+
+/// The whole HTTP surface.
+pub fn build_app(state: AppState) -> Router {
+    web::router(state)
+}

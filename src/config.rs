@@ -1,0 +1,299 @@
+//! Configuration, read once from the environment (and `.env` in development).
+//!
+//! A missing or malformed variable stops start-up with one line naming the variable and what is
+//! expected. Secret values are [`SecretString`]s: redacted in `Debug`, never logged.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::provider::RetryPolicy;
+
+/// Everything Shipyard needs to run. Built by [`Config::from_env`] or, in tests, field by field.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the Postgres database (it holds credentials: kept secret).
+    pub database_url: SecretString,
+    /// `LISTEN_ADDR`: where the HTTP server listens (default `0.0.0.0:8080`).
+    pub listen_addr: SocketAddr,
+    /// `PUBLIC_URL`: how browsers reach Shipyard; decides the OAuth callback and whether cookies are `Secure`.
+    pub public_url: Url,
+    /// `GITHUB_ORG`: only active members of this organization may sign in; services are created in it.
+    pub github_org: String,
+    /// `GITHUB_TOKEN`: the server's own credential for provisioning (scopes `repo`, `delete_repo`).
+    pub github_token: SecretString,
+    /// `GITHUB_OAUTH_CLIENT_ID` / `GITHUB_OAUTH_CLIENT_SECRET`: the OAuth app users sign in through.
+    pub oauth_client_id: String,
+    pub oauth_client_secret: SecretString,
+    /// `GITHUB_API_URL` (default `https://api.github.com`).
+    pub github_api_url: Url,
+    /// `GITHUB_WEB_URL` (default `https://github.com`): where the OAuth pages live.
+    pub github_web_url: Url,
+    /// `SHIPYARD_TEMPLATES`: comma-separated `owner/repo` template repositories users may pick.
+    pub templates: Vec<String>,
+    /// `SHIPYARD_ENVIRONMENTS` (default `dev,staging,prod`).
+    pub environments: Vec<String>,
+    /// `SHIPYARD_ADMINS`: GitHub logins that may delete any service, besides org admins.
+    pub admins: Vec<String>,
+    /// `AWS_REGION` (default `us-east-1`); the rest of the AWS chain is the SDK's own.
+    pub aws_region: String,
+    /// `SHIPYARD_IAM_PROPAGATION_DELAY_SECS` (default 10): wait before the first build so a new role is assumable.
+    pub iam_propagation_delay: Duration,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// How hard to retry transient provider errors (not configurable from the environment).
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why the configuration could not be read. Displays as the one line start-up prints.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the given variables; the process environment is never consulted (tests use this).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let public_url = env.url("PUBLIC_URL", Some("http://localhost:8080"))?;
+        Ok(Self {
+            database_url: env.secret("DATABASE_URL")?,
+            listen_addr: env.parse("LISTEN_ADDR", Some("0.0.0.0:8080"), "a socket address such as 0.0.0.0:8080")?,
+            public_url,
+            github_org: env.name("GITHUB_ORG")?,
+            github_token: env.secret("GITHUB_TOKEN")?,
+            oauth_client_id: env.required("GITHUB_OAUTH_CLIENT_ID")?,
+            oauth_client_secret: env.secret("GITHUB_OAUTH_CLIENT_SECRET")?,
+            github_api_url: env.url("GITHUB_API_URL", Some("https://api.github.com"))?,
+            github_web_url: env.url("GITHUB_WEB_URL", Some("https://github.com"))?,
+            templates: env.list("SHIPYARD_TEMPLATES", None, is_full_repo_name, "owner/repository names")?,
+            environments: env.list(
+                "SHIPYARD_ENVIRONMENTS",
+                Some("dev,staging,prod"),
+                is_environment_name,
+                "lower-case environment names (a-z, 0-9, at most 16 characters)",
+            )?,
+            admins: env.list("SHIPYARD_ADMINS", Some(""), is_github_login, "GitHub logins")?,
+            aws_region: env.parse("AWS_REGION", Some("us-east-1"), "an AWS region such as eu-west-1")?,
+            iam_propagation_delay: Duration::from_secs(env.parse(
+                "SHIPYARD_IAM_PROPAGATION_DELAY_SECS",
+                Some("10"),
+                "a whole number of seconds",
+            )?),
+            log_format: match env.optional("LOG_FORMAT").as_deref().unwrap_or("text") {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(env.invalid("LOG_FORMAT", "must be `text` or `json`")),
+            },
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Cookies get `Secure` (and the `__Host-` prefix) when browsers reach us over https.
+    pub fn cookies_secure(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The OAuth callback GitHub redirects to.
+    pub fn oauth_redirect_url(&self) -> Url {
+        self.public_url.join("/auth/callback").expect("a path joins onto an http(s) URL")
+    }
+}
+
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn optional(&self, var: &str) -> Option<String> {
+        self.0.get(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or_else(|| ConfigError { var, problem: "is not set".into() })
+    }
+
+    fn invalid(&self, var: &'static str, problem: &str) -> ConfigError {
+        ConfigError { var, problem: problem.into() }
+    }
+
+    fn secret(&self, var: &'static str) -> Result<SecretString, ConfigError> {
+        self.required(var).map(SecretString::from)
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: Option<&str>,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let raw = match (self.optional(var), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => return Err(self.invalid(var, &format!("is not set: expected {expected}"))),
+        };
+        raw.parse().map_err(|_| self.invalid(var, &format!("is malformed: expected {expected}, got {raw:?}")))
+    }
+
+    fn url(&self, var: &'static str, default: Option<&str>) -> Result<Url, ConfigError> {
+        let url: Url = self.parse(var, default, "an http(s) URL")?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(self.invalid(var, &format!("is malformed: expected an http(s) URL, got {:?}", url.as_str())));
+        }
+        Ok(url)
+    }
+
+    fn name(&self, var: &'static str) -> Result<String, ConfigError> {
+        let value = self.required(var)?;
+        if is_github_login(&value) {
+            Ok(value)
+        } else {
+            Err(self.invalid(var, &format!("is malformed: expected a GitHub organization login, got {value:?}")))
+        }
+    }
+
+    fn list(
+        &self,
+        var: &'static str,
+        default: Option<&str>,
+        valid: fn(&str) -> bool,
+        expected: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        let raw = match (self.optional(var), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => {
+                return Err(self.invalid(var, &format!("is not set: expected comma-separated {expected}")));
+            }
+        };
+        let items: Vec<String> =
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        match items.iter().find(|item| !valid(item)) {
+            Some(bad) => Err(self.invalid(var, &format!("is malformed: expected comma-separated {expected}, got {bad:?}"))),
+            None if items.is_empty() && default != Some("") => {
+                Err(self.invalid(var, &format!("is empty: expected comma-separated {expected}")))
+            }
+            None => Ok(items),
+        }
+    }
+}
+
+/// GitHub logins: alphanumerics and single hyphens, not at either end, at most 39 characters.
+pub fn is_github_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn is_full_repo_name(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((owner, repo)) => {
+            is_github_login(owner)
+                && !repo.is_empty()
+                && repo.len() <= 100
+                && repo.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        }
+        None => false,
+    }
+}
+
+fn is_environment_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 16
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn sandbox() -> HashMap<String, String> {
+        [
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/shipyard"),
+            ("GITHUB_ORG", "acme"),
+            ("GITHUB_TOKEN", "ghp_secret_value"),
+            ("GITHUB_OAUTH_CLIENT_ID", "client"),
+            ("GITHUB_OAUTH_CLIENT_SECRET", "client-secret-value"),
+            ("SHIPYARD_TEMPLATES", "acme/service-template"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(var: &str, value: &str) -> HashMap<String, String> {
+        let mut vars = sandbox();
+        vars.insert(var.to_owned(), value.to_owned());
+        vars
+    }
+
+    #[test]
+    fn the_minimal_sandbox_configuration_is_accepted_with_defaults() {
+        let config = Config::from_vars(&sandbox()).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.environments, ["dev", "staging", "prod"]);
+        assert_eq!(config.github_api_url.as_str(), "https://api.github.com/");
+        assert!(config.admins.is_empty());
+        assert!(!config.cookies_secure());
+        assert_eq!(config.oauth_redirect_url().as_str(), "http://localhost:8080/auth/callback");
+        assert_eq!(config.github_token.expose_secret(), "ghp_secret_value");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let mut vars = sandbox();
+        vars.remove("GITHUB_TOKEN");
+        let err = Config::from_vars(&vars).unwrap_err();
+        assert_eq!(err.to_string(), "configuration error: GITHUB_TOKEN is not set");
+    }
+
+    #[test]
+    fn malformed_variables_are_named_with_what_is_expected() {
+        for (var, value) in [
+            ("LISTEN_ADDR", "eighty-eighty"),
+            ("PUBLIC_URL", "ftp://example.com"),
+            ("GITHUB_API_URL", "not a url"),
+            ("SHIPYARD_TEMPLATES", "just-a-name"),
+            ("SHIPYARD_ENVIRONMENTS", "Dev"),
+            ("SHIPYARD_ADMINS", "bad login!"),
+            ("GITHUB_ORG", "-acme"),
+            ("SHIPYARD_IAM_PROPAGATION_DELAY_SECS", "-1"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let err = Config::from_vars(&with(var, value)).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value:?} gave {err}");
+            assert!(err.to_string().contains("expected") || err.to_string().contains("must be"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let debug = format!("{:?}", Config::from_vars(&sandbox()).unwrap());
+        assert!(!debug.contains("ghp_secret_value"), "{debug}");
+        assert!(!debug.contains("client-secret-value"), "{debug}");
+        assert!(!debug.contains("postgres://"), "{debug}");
+    }
+
+    #[test]
+    fn an_https_public_url_makes_cookies_secure() {
+        let config = Config::from_vars(&with("PUBLIC_URL", "https://shipyard.example.com")).unwrap();
+        assert!(config.cookies_secure());
+    }
+}

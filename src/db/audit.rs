@@ -1,0 +1,97 @@
+//! The append-only audit trail.
+
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Something that happened, by whom, to what. `detail` never holds a secret.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEvent<'a> {
+    pub actor_user_id: Option<Uuid>,
+    pub actor_login: Option<&'a str>,
+    pub action: &'a str,
+    pub service_id: Option<Uuid>,
+    pub service_name: Option<&'a str>,
+    pub outcome: Outcome,
+    pub detail: &'a str,
+    pub request_id: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Outcome {
+    #[default]
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub audit_event_id: i64,
+    pub at: OffsetDateTime,
+    pub actor_login: Option<String>,
+    pub action: String,
+    pub service_name: Option<String>,
+    pub outcome: String,
+    pub detail: String,
+    pub request_id: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(action = event.action))]
+pub async fn insert_audit_event(db: impl PgExecutor<'_>, event: &NewAuditEvent<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        insert into audit_event
+            (actor_user_id, actor_login, action, service_id, service_name, outcome, detail, request_id, source_ip)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "#,
+        event.actor_user_id,
+        event.actor_login,
+        event.action,
+        event.service_id,
+        event.service_name,
+        event.outcome.as_str(),
+        event.detail,
+        event.request_id,
+        event.source_ip
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The newest events first, optionally for one service name and/or one actor.
+#[tracing::instrument(skip_all)]
+pub async fn list_audit_events(
+    db: impl PgExecutor<'_>,
+    service_name: Option<&str>,
+    actor_login: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditEvent>> {
+    sqlx::query_as!(
+        AuditEvent,
+        r#"
+        select audit_event_id, at, actor_login, action, service_name, outcome, detail, request_id
+        from audit_event
+        where ($1::text is null or service_name = $1) and ($2::text is null or actor_login = $2)
+        order by audit_event_id desc
+        limit $3
+        "#,
+        service_name,
+        actor_login,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,16 @@
+//! Plain async functions over `impl PgExecutor`, one module per table.
+
+pub mod audit;
+pub mod sessions;
+pub mod users;
+
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use std::time::Duration;
+
+/// Migrations compiled into the binary: `shipyard migrate` and start-up apply them.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A pool that gives up quickly when the database is unreachable, so `/readyz` can say so.
+pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await
+}

@@ -1,0 +1,98 @@
+//! One error type for handlers. Expected outcomes are variants; anything unexpected wraps
+//! `anyhow::Error`, is logged once with its whole chain, and reaches the user only as a generic
+//! message with the request id. The body (HTML page or JSON problem) is rendered later by
+//! [`crate::web::errors::render_errors`], which knows the request id and what the client accepts.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("sign in required")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// Input that failed validation, with a message per field.
+    #[error("some fields are not valid")]
+    Invalid(BTreeMap<String, String>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+/// What the error renderer needs to know; attached to the response as an extension.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    /// A stable, machine-readable code for API clients.
+    pub code: &'static str,
+    pub title: &'static str,
+    /// Safe to show: never internal details.
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl AppError {
+    fn parts(&self) -> (StatusCode, ErrorInfo) {
+        let info = |code, title, message: String| ErrorInfo { code, title, message, fields: BTreeMap::new() };
+        match self {
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                info("not_found", "Not found", "There is nothing at this address.".into()),
+            ),
+            AppError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                info("unauthorized", "Sign in required", "Sign in with GitHub to continue.".into()),
+            ),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, info("forbidden", "Not allowed", m.clone())),
+            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, info("bad_request", "Bad request", m.clone())),
+            AppError::Invalid(fields) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorInfo {
+                    code: "invalid",
+                    title: "Invalid input",
+                    message: "Some fields are not valid.".into(),
+                    fields: fields.clone(),
+                },
+            ),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, info("conflict", "Conflict", m.clone())),
+            AppError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                info(
+                    "internal",
+                    "Something went wrong",
+                    "Shipyard hit an unexpected error. It has been logged; quote the request id when reporting it."
+                        .into(),
+                ),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(e) = &self {
+            tracing::error!(error.cause_chain = ?e, "request failed");
+        }
+        let (status, info) = self.parts();
+        let mut response = (status, info.message.clone()).into_response();
+        response.extensions_mut().insert(info);
+        response
+    }
+}

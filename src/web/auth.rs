@@ -1,0 +1,226 @@
+//! Sign-in with GitHub (OAuth web flow with state and PKCE), membership check, sign-out.
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+
+use super::{
+    errors::request_id,
+    session::{self, CsrfForm, NoFields},
+};
+use crate::{
+    app::AppState,
+    db::{self, audit::NewAuditEvent, audit::Outcome},
+    error::AppError,
+    github::client::OrgRole,
+    templates::{ErrorPage, Layout, LoginPage},
+};
+
+/// Cookie that carries a started sign-in's `state` and PKCE verifier back to the callback.
+const OAUTH_COOKIE: &str = "shipyard_oauth";
+/// How long a started sign-in stays valid.
+const SIGN_IN_LIFETIME: time::Duration = time::Duration::minutes(10);
+
+/// Routes reachable without a session.
+pub fn public_router() -> Router<AppState> {
+    Router::new().route("/", get(landing)).route("/login", get(login)).route("/auth/callback", get(callback))
+}
+
+/// Routes that need a session.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/logout", post(logout))
+}
+
+async fn landing(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
+    if session::current_user(&state, &jar).await?.is_some() {
+        return Ok(Redirect::to("/services").into_response());
+    }
+    Ok(LoginPage { layout: Layout::anonymous(), org: state.config.github_org.clone() }.into_response())
+}
+
+/// Starts a sign-in: remembers the state (hashed, single use) and sends the browser to GitHub.
+async fn login(State(state): State<AppState>, jar: CookieJar) -> Result<(CookieJar, Redirect), AppError> {
+    let authorization = state.oauth.authorize();
+    let expires_at = time::OffsetDateTime::now_utc() + SIGN_IN_LIFETIME;
+    db::sessions::insert_oauth_attempt(&state.db, &session::sha256(&authorization.state), expires_at).await?;
+    let cookie = Cookie::build((OAUTH_COOKIE, format!("{}.{}", authorization.state, authorization.verifier)))
+        .path("/auth")
+        .http_only(true)
+        .secure(state.config.cookies_secure())
+        .same_site(SameSite::Lax)
+        .max_age(SIGN_IN_LIFETIME)
+        .build();
+    Ok((jar.add(cookie), Redirect::to(authorization.url.as_str())))
+}
+
+#[derive(Deserialize)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Why a sign-in did not produce a session. Shown to the person with a way to try again.
+enum Refusal {
+    Cancelled,
+    Expired,
+    Failed(String),
+    NotMember,
+}
+
+/// GitHub sends the browser back here with a code (or an error).
+async fn callback(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(params): Query<CallbackParams>,
+) -> Result<Response, AppError> {
+    let started = jar.get(OAUTH_COOKIE).map(|c| c.value().to_owned());
+    let mut removal = Cookie::build((OAUTH_COOKIE, "")).path("/auth").build();
+    removal.make_removal();
+    let jar = jar.add(removal);
+
+    let outcome = finish_sign_in(&state, started.as_deref(), params).await?;
+    let rid = request_id(&headers);
+    match outcome {
+        Ok((user, org_role)) => {
+            // A new session id at every sign-in (no fixation); an older session in this browser ends.
+            if let Some(old) = session::current_user(&state, &jar).await? {
+                db::sessions::delete_session(&state.db, &old.session_hash).await?;
+            }
+            let cookie = session::start_session(&state, &user, &org_role).await?;
+            audit(&state, Some(&user), Outcome::Success, "", &rid).await?;
+            Ok((jar.add(cookie), Redirect::to("/services")).into_response())
+        }
+        Err(refusal) => {
+            let (status, title, message) = match &refusal {
+                Refusal::Cancelled => (400, "Sign-in cancelled", "GitHub said the sign-in was not approved.".into()),
+                Refusal::Expired => (
+                    400,
+                    "Sign-in expired",
+                    "This sign-in link has expired or was already used. Start again from the sign-in button.".into(),
+                ),
+                Refusal::Failed(why) => (502, "Sign-in failed", why.clone()),
+                Refusal::NotMember => (
+                    403,
+                    "Organization membership required",
+                    format!(
+                        "Shipyard is for members of the {} organization on GitHub. Ask an owner of {} to invite you, \
+                         accept the invitation, then sign in again.",
+                        state.config.github_org, state.config.github_org
+                    ),
+                ),
+            };
+            let detail = match &refusal {
+                Refusal::NotMember => "not an active member of the organization".to_owned(),
+                _ => title.to_lowercase(),
+            };
+            audit(&state, None, Outcome::Denied, &detail, &rid).await?;
+            let page = ErrorPage {
+                layout: Layout::anonymous(),
+                title: title.into(),
+                message,
+                request_id: rid,
+                retry_sign_in: true,
+            };
+            let status = axum::http::StatusCode::from_u16(status).expect("a valid status");
+            Ok((status, jar, page).into_response())
+        }
+    }
+}
+
+async fn finish_sign_in(
+    state: &AppState,
+    started: Option<&str>,
+    params: CallbackParams,
+) -> Result<Result<(db::users::User, String), Refusal>, AppError> {
+    let Some((cookie_state, verifier)) = started.and_then(|v| v.split_once('.')) else {
+        return Ok(Err(Refusal::Expired));
+    };
+    let Some(given_state) = params.state.as_deref() else { return Ok(Err(Refusal::Expired)) };
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(cookie_state.as_bytes(), given_state.as_bytes())) {
+        return Ok(Err(Refusal::Expired));
+    }
+    if !db::sessions::take_oauth_attempt(&state.db, &session::sha256(given_state)).await? {
+        return Ok(Err(Refusal::Expired));
+    }
+    if params.error.is_some() {
+        return Ok(Err(Refusal::Cancelled));
+    }
+    let Some(code) = params.code else { return Ok(Err(Refusal::Expired)) };
+    let token = match state.oauth.exchange(&code, verifier).await {
+        Ok(token) => token,
+        Err(e) => return Ok(Err(Refusal::Failed(e.to_string()))),
+    };
+    let as_user = state.github.as_token(&token)?;
+    let github_user = match as_user.current_user().await {
+        Ok(user) => user,
+        Err(e) => return Ok(Err(Refusal::Failed(format!("GitHub did not tell who you are: {}", e.message)))),
+    };
+    let membership = match as_user.org_membership(&state.config.github_org).await {
+        Ok(membership) => membership,
+        Err(e) => return Ok(Err(Refusal::Failed(format!("GitHub did not confirm your membership: {}", e.message)))),
+    };
+    let Some(membership) = membership.filter(|m| m.active) else { return Ok(Err(Refusal::NotMember)) };
+    let org_role = if membership.role == OrgRole::Admin { "admin" } else { "member" };
+    let user = db::users::upsert_user(
+        &state.db,
+        github_user.id,
+        &github_user.login,
+        github_user.name.as_deref(),
+        &github_user.avatar_url,
+    )
+    .await?;
+    Ok(Ok((user, org_role.to_owned())))
+}
+
+async fn audit(
+    state: &AppState,
+    user: Option<&db::users::User>,
+    outcome: Outcome,
+    detail: &str,
+    request_id: &str,
+) -> Result<(), AppError> {
+    db::audit::insert_audit_event(
+        &state.db,
+        &NewAuditEvent {
+            actor_user_id: user.map(|u| u.user_id),
+            actor_login: user.map(|u| u.login.as_str()),
+            action: "login",
+            outcome,
+            detail,
+            request_id: Some(request_id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends the session server-side and clears the cookie.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
+) -> Result<(CookieJar, Redirect), AppError> {
+    db::sessions::delete_session(&state.db, &user.session_hash).await?;
+    db::audit::insert_audit_event(
+        &state.db,
+        &NewAuditEvent {
+            actor_user_id: Some(user.user.user_id),
+            actor_login: Some(&user.user.login),
+            action: "logout",
+            request_id: Some(&request_id(&headers)),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok((jar.add(session::removal_cookie(&state)), Redirect::to("/")))
+}

@@ -1,0 +1,169 @@
+//! Sessions: an opaque random cookie whose SHA-256 is the database key, and the CSRF token
+//! derived from it. The cookie value exists only in the browser; the database never sees it.
+
+use axum::{
+    extract::{FromRequest, Request, State},
+    http::{HeaderMap, Method, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    app::AppState,
+    db::{self, users::User},
+    error::AppError,
+};
+
+/// How long a session lives after sign-in.
+pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
+/// Form field and header that carry the CSRF token.
+pub const CSRF_FIELD: &str = "csrf_token";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The signed-in user of this request, put in the request extensions by [`require_session`].
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    /// `admin` or `member` in the organization, as GitHub said at sign-in.
+    pub org_role: String,
+    /// The token forms must send back.
+    pub csrf_token: String,
+    pub(crate) session_hash: Vec<u8>,
+}
+
+impl CurrentUser {
+    pub fn is_org_admin(&self) -> bool {
+        self.org_role == "admin"
+    }
+}
+
+/// A new random secret (256 bits), URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256(value: &str) -> Vec<u8> {
+    Sha256::digest(value.as_bytes()).to_vec()
+}
+
+/// The CSRF token of a session: a one-way function of its secret, so it needs no storage and
+/// reveals nothing about the cookie.
+fn csrf_token_for(session_value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(format!("shipyard-csrf:{session_value}").as_bytes()))
+}
+
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.config.cookies_secure() { "__Host-shipyard_session" } else { "shipyard_session" }
+}
+
+/// Creates a session for the user and returns the cookie that carries it.
+pub async fn start_session(state: &AppState, user: &User, org_role: &str) -> Result<Cookie<'static>, AppError> {
+    let value = random_token();
+    let expires_at = time::OffsetDateTime::now_utc() + SESSION_LIFETIME;
+    db::sessions::insert_session(&state.db, &sha256(&value), user.user_id, org_role, expires_at).await?;
+    Ok(Cookie::build((session_cookie_name(state), value))
+        .path("/")
+        .http_only(true)
+        .secure(state.config.cookies_secure())
+        .same_site(SameSite::Lax)
+        .max_age(SESSION_LIFETIME)
+        .build())
+}
+
+/// A cookie that removes the session cookie from the browser.
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = Cookie::build((session_cookie_name(state), "")).path("/").build();
+    cookie.make_removal();
+    cookie
+}
+
+/// The session behind the request's cookie, if it is live.
+pub async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<CurrentUser>, AppError> {
+    let Some(value) = jar.get(session_cookie_name(state)).map(|c| c.value().to_owned()) else {
+        return Ok(None);
+    };
+    let hash = sha256(&value);
+    Ok(db::sessions::find_session(&state.db, &hash).await?.map(|record| CurrentUser {
+        user: record.user,
+        org_role: record.org_role,
+        csrf_token: csrf_token_for(&value),
+        session_hash: hash,
+    }))
+}
+
+/// Middleware for everything behind sign-in: pages redirect to the sign-in page, the API answers 401.
+pub async fn require_session(State(state): State<AppState>, jar: CookieJar, mut request: Request, next: Next) -> Response {
+    match current_user(&state, &jar).await {
+        Ok(Some(user)) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Ok(None) if request.uri().path().starts_with("/api/") => AppError::Unauthorized.into_response(),
+        Ok(None) => Redirect::to("/").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn token_matches(expected: &str, given: &str) -> bool {
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
+
+/// Checks the CSRF header of a JSON write made with the session cookie.
+pub fn check_csrf_header(user: &CurrentUser, headers: &HeaderMap) -> Result<(), AppError> {
+    let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if token_matches(&user.csrf_token, given) { Ok(()) } else { Err(csrf_refused()) }
+}
+
+fn csrf_refused() -> AppError {
+    AppError::Forbidden("The form has expired or did not come from Shipyard. Reload the page and try again.".into())
+}
+
+/// A form with nothing but the CSRF token (sign-out, buttons).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
+/// A form POST from a signed-in user whose CSRF token checked out. Rejects with 403 before the
+/// handler runs, so a forged request changes nothing.
+pub struct CsrfForm<T>(pub CurrentUser, pub T);
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    csrf_token: Option<String>,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = request.extensions().get::<CurrentUser>().cloned().ok_or(AppError::Unauthorized)?;
+        if request.method() != Method::POST {
+            return Err(AppError::BadRequest("Forms are sent with POST.".into()));
+        }
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(csrf_refused());
+        }
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+        let field: CsrfField = serde_urlencoded::from_bytes(&body).map_err(|_| csrf_refused())?;
+        if !token_matches(&user.csrf_token, field.csrf_token.as_deref().unwrap_or_default()) {
+            return Err(csrf_refused());
+        }
+        let form = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}.")))?;
+        Ok(CsrfForm(user, form))
+    }
+}
