@@ -1,0 +1,46 @@
+# Shipyard developer entry points. `make help` lists them.
+# Logic lives in scripts/ (plain bash); this file only names the steps.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+CLIPPY := SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: help dev dev-stop test test-only lint fmt fmt-check clippy sqlx-prepare bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+dev: ## the sandbox: Postgres, moto, github-sim and Shipyard on http://localhost:8080 (Ctrl-C stops it)
+	bash scripts/dev.sh
+
+dev-stop: ## stop what `make dev` started
+	bash scripts/dev-stop.sh
+
+test: lint ## everything CI runs: fmt check, clippy, then all tests against real Postgres, moto and chromium
+	bash scripts/run-tests.sh
+
+test-only: ## just the tests (with their peers), no fmt/clippy; ARGS are passed to cargo test
+	bash scripts/run-tests.sh $(ARGS)
+
+lint: ## cargo fmt --check, then clippy -D warnings
+	cargo fmt --all --check
+	$(CLIPPY)
+
+fmt: ## format the workspace
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy:
+	$(CLIPPY)
+
+sqlx-prepare: ## regenerate .sqlx/ (offline query data) from the migrations; commit the result
+	bash scripts/sqlx-prepare.sh
+
+bench: ## run scripts/bench.sh (when there is one)
+	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
+	else echo "no benchmark yet: scripts/bench.sh does not exist"; fi
