@@ -1,0 +1,105 @@
+//! Test-only routes under `/_sim/` (no auth, no faults): the HTTP face of [`Sim`], so a separately running
+//! binary can be inspected and steered like an in-process one.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{Fault, Sim};
+
+pub(crate) fn router() -> Router<Sim> {
+    Router::new()
+        .route("/repos", post(create_repo))
+        .route("/repos/{owner}", get(list_repos))
+        .route("/repos/{owner}/{repo}", get(get_repo).delete(delete_repo))
+        .route("/repos/{owner}/{repo}/secrets", get(get_secrets))
+        .route("/repos/{owner}/{repo}/runs", get(get_runs))
+        .route("/faults", post(add_fault).delete(clear_faults))
+        .route("/latency", post(add_latency).delete(clear_latency))
+        .route("/requests", get(count_requests))
+}
+
+async fn list_repos(State(sim): State<Sim>, Path(owner): Path<String>) -> Response {
+    Json(sim.repos(&owner)).into_response()
+}
+
+async fn get_repo(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)>) -> Response {
+    match sim.repo(&owner, &repo) {
+        Some(view) => Json(view).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn delete_repo(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)>) -> StatusCode {
+    sim.delete_repo(&owner, &repo);
+    StatusCode::NO_CONTENT
+}
+
+/// Decrypted values: test-only by design, never exposed on the GitHub-shaped routes.
+async fn get_secrets(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)>) -> Response {
+    Json(sim.secrets(&owner, &repo)).into_response()
+}
+
+async fn get_runs(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)>) -> Response {
+    Json(sim.runs(&owner, &repo)).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewRepo {
+    owner: String,
+    name: String,
+}
+
+async fn create_repo(State(sim): State<Sim>, Json(new): Json<NewRepo>) -> Response {
+    if sim.world().owner(&new.owner).is_none() {
+        return (StatusCode::NOT_FOUND, Json(json!({ "message": "unknown owner" }))).into_response();
+    }
+    sim.create_repo(&new.owner, &new.name);
+    match sim.repo(&new.owner, &new.name) {
+        Some(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn add_fault(State(sim): State<Sim>, Json(fault): Json<Fault>) -> StatusCode {
+    sim.inject_fault(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(sim): State<Sim>) -> StatusCode {
+    sim.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct NewLatency {
+    method: Option<String>,
+    path_pattern: String,
+    delay_ms: u64,
+}
+
+async fn add_latency(State(sim): State<Sim>, Json(l): Json<NewLatency>) -> StatusCode {
+    sim.set_latency(l.method.as_deref(), &l.path_pattern, Duration::from_millis(l.delay_ms));
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_latency(State(sim): State<Sim>) -> StatusCode {
+    sim.clear_latency();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct CountQuery {
+    method: String,
+    path_pattern: String,
+}
+
+async fn count_requests(State(sim): State<Sim>, Query(q): Query<CountQuery>) -> Json<serde_json::Value> {
+    Json(json!({ "count": sim.request_count(&q.method, &q.path_pattern) }))
+}

@@ -1,0 +1,201 @@
+//! Branches, refs and contents. All of them answer 409 "Git Repository is empty." until a generated
+//! repository's content has landed (GitHub copies template content asynchronously).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Sim;
+use crate::access::{Access, find_repo, find_writable_repo};
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, Body};
+use crate::model::{Repo, now};
+
+pub(crate) fn router() -> Router<Sim> {
+    Router::new()
+        .route("/repos/{owner}/{repo}/branches", get(list_branches))
+        .route("/repos/{owner}/{repo}/branches/{branch}", get(get_branch))
+        .route("/repos/{owner}/{repo}/branches/{branch}/rename", post(rename_branch))
+        .route("/repos/{owner}/{repo}/git/ref/heads/{branch}", get(get_ref))
+        .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
+}
+
+fn branch_json(base: &str, repo: &Repo, name: &str, sha: &str) -> Value {
+    let full = repo.full_name();
+    json!({
+        "name": name,
+        "commit": {
+            "sha": sha,
+            "node_id": crate::json::node_id("C_", repo.id),
+            "url": format!("{base}/repos/{full}/commits/{sha}"),
+            "html_url": format!("{base}/{full}/commit/{sha}"),
+            "commit": { "message": "Initial commit", "tree": { "sha": sha } },
+        },
+        "_links": {
+            "self": format!("{base}/repos/{full}/branches/{name}"),
+            "html": format!("{base}/{full}/tree/{name}"),
+        },
+        "protected": false,
+        "protection": { "enabled": false, "required_status_checks": { "enforcement_level": "off", "contexts": [], "checks": [] } },
+        "protection_url": format!("{base}/repos/{full}/branches/{name}/protection"),
+    })
+}
+
+/// The repository index, once its content exists.
+fn find_with_content(world: &crate::model::World, owner: &str, repo: &str, auth: &Auth) -> ApiResult<usize> {
+    let i = find_repo(world, owner, repo, auth, Access::Pull)?;
+    if world.repos[i].content_landed { Ok(i) } else { Err(ApiError::empty_repository()) }
+}
+
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
+async fn list_branches(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    let r = &world.repos[i];
+    let full = r.full_name();
+    let base = sim.base_url();
+    let branches = r
+        .branches
+        .iter()
+        .map(|b| {
+            json!({
+                "name": b.name,
+                "commit": { "sha": b.sha, "url": format!("{base}/repos/{full}/commits/{}", b.sha) },
+                "protected": false,
+            })
+        })
+        .collect();
+    Ok(Json(branches))
+}
+
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), branch = %branch))]
+async fn get_branch(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let i = find_with_content(&world, &owner, &repo, &auth)?;
+    let r = &world.repos[i];
+    let b =
+        r.branch(&branch).ok_or_else(|| ApiError::Basic(StatusCode::NOT_FOUND, "Branch not found".into()))?;
+    Ok(Json(branch_json(sim.base_url(), r, &b.name, &b.sha)))
+}
+
+#[derive(Deserialize)]
+struct RenameRequest {
+    new_name: Option<String>,
+}
+
+/// Renaming the default branch needs admin rights and moves `default_branch`; runs keep their `head_branch`.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), branch = %branch))]
+async fn rename_branch(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+    Body(request): Body<RenameRequest>,
+) -> ApiResult<Response> {
+    auth.require()?;
+    let new_name =
+        request.new_name.filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing_field("new_name"))?;
+    let mut world = sim.world();
+    let i = find_writable_repo(&world, &owner, &repo, &auth, Access::Push)?;
+    let is_default = world.repos[i].default_branch == branch;
+    if is_default {
+        find_repo(&world, &owner, &repo, &auth, Access::Admin)?;
+    }
+    let r = &mut world.repos[i];
+    if !r.content_landed {
+        return Err(ApiError::empty_repository());
+    }
+    if r.branch(&new_name).is_some() {
+        return Err(ApiError::invalid(format!("Branch {new_name} already exists.")));
+    }
+    let b = r
+        .branches
+        .iter_mut()
+        .find(|b| b.name == branch)
+        .ok_or_else(|| ApiError::Basic(StatusCode::NOT_FOUND, "Branch not found".into()))?;
+    b.name = new_name.clone();
+    let sha = b.sha.clone();
+    if is_default {
+        r.default_branch = new_name.clone();
+    }
+    r.updated_at = now();
+    let body = branch_json(sim.base_url(), r, &new_name, &sha);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), branch = %branch))]
+async fn get_ref(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let i = find_with_content(&world, &owner, &repo, &auth)?;
+    let r = &world.repos[i];
+    let b = r.branch(&branch).ok_or_else(ApiError::not_found)?;
+    let base = sim.base_url();
+    let full = r.full_name();
+    Ok(Json(json!({
+        "ref": format!("refs/heads/{}", b.name),
+        "node_id": crate::json::node_id("REF_", r.id),
+        "url": format!("{base}/repos/{full}/git/refs/heads/{}", b.name),
+        "object": { "sha": b.sha, "type": "commit", "url": format!("{base}/repos/{full}/git/commits/{}", b.sha) },
+    })))
+}
+
+/// Workflow files (as YAML) and the `.github/workflows` directory; anything else is 404.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), path = %path))]
+async fn get_contents(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, path)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    use base64::Engine as _;
+    let world = sim.world();
+    let i = find_with_content(&world, &owner, &repo, &auth)?;
+    let r = &world.repos[i];
+    let base = sim.base_url();
+    let full = r.full_name();
+    let path = path.trim_matches('/');
+    let entry = |p: &str, kind: &str, size: usize| {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        json!({
+            "type": kind, "name": name, "path": p, "size": size, "sha": crate::model::random_hex(40),
+            "url": format!("{base}/repos/{full}/contents/{p}"),
+            "html_url": format!("{base}/{full}/blob/{}/{p}", r.default_branch),
+        })
+    };
+    if path == ".github/workflows" {
+        let files = r.workflows.iter().map(|w| entry(&w.path, "file", workflow_yaml(w).len())).collect();
+        return Ok(Json(Value::Array(files)));
+    }
+    let w = r.workflows.iter().find(|w| w.path == path).ok_or_else(ApiError::not_found)?;
+    let yaml = workflow_yaml(w);
+    let mut body = entry(&w.path, "file", yaml.len());
+    crate::json::merge(
+        &mut body,
+        json!({ "encoding": "base64", "content": base64::engine::general_purpose::STANDARD.encode(yaml) }),
+    );
+    Ok(Json(body))
+}
+
+/// A plausible workflow file: the triggers and an env block reading the secrets it uses.
+fn workflow_yaml(w: &crate::model::Workflow) -> String {
+    let on: String = w.on.iter().map(|e| format!("  {e}:\n")).collect();
+    let env: String = w.secrets.iter().map(|s| format!("      {s}: ${{{{ secrets.{s} }}}}\n")).collect();
+    format!(
+        "name: {}\non:\n{on}permissions:\n  id-token: write\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n    env:\n{env}    steps:\n      - uses: actions/checkout@v4\n",
+        w.name
+    )
+}

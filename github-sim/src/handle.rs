@@ -1,0 +1,229 @@
+//! [`Sim`]: the handle tests use to inspect and steer the simulator (the same things `/_sim/` routes expose).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::SimConfig;
+use crate::faults::{Fault, Latency, method_matches, path_matches};
+use crate::model::{Repo, Run, World, new_repo, now};
+use crate::seed::SeedOAuthApp;
+
+/// Cheap, cloneable handle onto the simulator's shared state.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    world: Mutex<World>,
+    settings: Settings,
+    base_url: String,
+}
+
+/// The parts of [`SimConfig`] handlers consult.
+pub(crate) struct Settings {
+    pub generate_delay: Duration,
+    pub run_duration: Duration,
+    pub oidc_customization_endpoint: bool,
+    pub code_ttl: Duration,
+    pub initial_push_runs: bool,
+    pub oauth_apps: Vec<SeedOAuthApp>,
+}
+
+/// A repository as tests see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoView {
+    pub id: u64,
+    pub name: String,
+    pub full_name: String,
+    pub owner: String,
+    pub owner_id: u64,
+    pub private: bool,
+    pub visibility: String,
+    pub default_branch: String,
+    pub archived: bool,
+    pub is_template: bool,
+    pub description: Option<String>,
+    pub template_full_name: Option<String>,
+    pub branches: Vec<String>,
+    pub content_ready: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A workflow run as tests see it (status computed at the moment of the call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    pub id: u64,
+    pub workflow_id: u64,
+    pub name: String,
+    pub path: String,
+    pub event: String,
+    pub head_branch: String,
+    pub head_sha: String,
+    pub run_number: u64,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub run_attempt: u32,
+    pub html_url: String,
+}
+
+impl Sim {
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Self {
+        let world = World::from_seed(&config.seed);
+        let settings = Settings {
+            generate_delay: config.generate_delay,
+            run_duration: config.run_duration,
+            oidc_customization_endpoint: config.oidc_customization_endpoint,
+            code_ttl: config.code_ttl,
+            initial_push_runs: config.initial_push_runs,
+            oauth_apps: config.seed.oauth_apps,
+        };
+        Sim { inner: Arc::new(Inner { world: Mutex::new(world), settings, base_url }) }
+    }
+
+    /// Locks the world after landing any content whose time has come.
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        let mut world = self.inner.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        world.settle();
+        world
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    pub fn repo(&self, owner: &str, name: &str) -> Option<RepoView> {
+        let world = self.world();
+        world.repo_index(owner, name).map(|i| repo_view(&world, &world.repos[i]))
+    }
+
+    pub fn repos(&self, owner: &str) -> Vec<RepoView> {
+        let world = self.world();
+        world
+            .repos
+            .iter()
+            .filter(|r| r.owner_login.eq_ignore_ascii_case(owner))
+            .map(|r| repo_view(&world, r))
+            .collect()
+    }
+
+    /// Decrypted secret values by (uppercase) name.
+    pub fn secrets(&self, owner: &str, repo: &str) -> BTreeMap<String, String> {
+        let world = self.world();
+        let Some(i) = world.repo_index(owner, repo) else { return BTreeMap::new() };
+        world.repos[i]
+            .secrets
+            .iter()
+            .map(|(name, s)| (name.clone(), String::from_utf8_lossy(&s.value).into_owned()))
+            .collect()
+    }
+
+    /// Runs, newest first (like the API).
+    pub fn runs(&self, owner: &str, repo: &str) -> Vec<RunView> {
+        let world = self.world();
+        let Some(i) = world.repo_index(owner, repo) else { return Vec::new() };
+        let repo = &world.repos[i];
+        let mut runs: Vec<RunView> = repo.runs.iter().map(|run| self.run_view(repo, run)).collect();
+        runs.reverse();
+        runs
+    }
+
+    /// Creates a private repository "outside Shipyard": not from a template, one commit on `main`.
+    /// Panics if the owner is not a seeded org or user.
+    pub fn create_repo(&self, owner: &str, name: &str) {
+        let mut world = self.world();
+        let (owner_id, owner_login) =
+            world.owner(owner).unwrap_or_else(|| panic!("github-sim: unknown owner {owner:?}"));
+        if world.repo_index(owner, name).is_some() {
+            return;
+        }
+        let id = world.next_id();
+        let mut repo = new_repo(id, owner_id, owner_login, name.to_string(), true, now());
+        repo.queue_push_runs = false;
+        world.repos.push(repo);
+        world.settle();
+    }
+
+    /// Deletes a repository out of band (as if someone deleted it on github.com).
+    pub fn delete_repo(&self, owner: &str, name: &str) {
+        let mut world = self.world();
+        if let Some(i) = world.repo_index(owner, name) {
+            world.repos.remove(i);
+        }
+    }
+
+    pub fn inject_fault(&self, fault: Fault) {
+        self.world().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.world().faults.clear();
+    }
+
+    pub fn set_latency(&self, method: Option<&str>, path_pattern: &str, delay: Duration) {
+        let latency =
+            Latency { method: method.map(str::to_string), path_pattern: path_pattern.to_string(), delay };
+        self.world().latency.push(latency);
+    }
+
+    pub fn clear_latency(&self) {
+        self.world().latency.clear();
+    }
+
+    /// Requests that got past the fault layer (i.e. reached a handler) matching method and pattern.
+    pub fn request_count(&self, method: &str, path_pattern: &str) -> usize {
+        let world = self.world();
+        world
+            .requests
+            .iter()
+            .filter(|(m, p)| method_matches(Some(method), m) && path_matches(path_pattern, p))
+            .count()
+    }
+
+    pub(crate) fn run_view(&self, repo: &Repo, run: &Run) -> RunView {
+        let state = run.state(now(), self.settings().run_duration);
+        RunView {
+            id: run.id,
+            workflow_id: run.workflow_id,
+            name: run.name.clone(),
+            path: run.path.clone(),
+            event: run.event.clone(),
+            head_branch: run.head_branch.clone(),
+            head_sha: run.head_sha.clone(),
+            run_number: run.run_number,
+            status: state.status.to_string(),
+            conclusion: state.conclusion.map(str::to_string),
+            run_attempt: run.attempts.len() as u32,
+            html_url: format!("{}/{}/actions/runs/{}", self.base_url(), repo.full_name(), run.id),
+        }
+    }
+}
+
+fn repo_view(world: &World, repo: &Repo) -> RepoView {
+    RepoView {
+        id: repo.id,
+        name: repo.name.clone(),
+        full_name: repo.full_name(),
+        owner: repo.owner_login.clone(),
+        owner_id: repo.owner_id,
+        private: repo.private,
+        visibility: repo.visibility.clone(),
+        default_branch: repo.default_branch.clone(),
+        archived: repo.archived,
+        is_template: repo.is_template,
+        description: repo.description.clone(),
+        template_full_name: repo.template_id.and_then(|id| world.repo_by_id(id)).map(Repo::full_name),
+        branches: repo.branches.iter().map(|b| b.name.clone()).collect(),
+        content_ready: repo.content_landed,
+        created_at: repo.created_at,
+    }
+}

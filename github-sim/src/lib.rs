@@ -1,0 +1,146 @@
+//! github-sim: a GitHub emulator written to GitHub's published REST/OAuth contract, quirks included.
+//!
+//! Tests start it in-process with [`spawn`] on a random port and steer it through the [`Sim`] handle; the
+//! `github-sim` binary runs the same app for the sandbox via [`serve`]. It never special-cases a client:
+//! anything a caller sees, real GitHub could answer.
+
+#![recursion_limit = "256"]
+
+mod access;
+mod actions;
+mod admin;
+mod auth;
+mod branches;
+mod error;
+mod faults;
+mod generate;
+mod handle;
+mod json;
+mod model;
+mod oauth;
+mod pages;
+mod redirect;
+mod repos;
+mod runs;
+mod secrets;
+mod seed;
+mod users;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use faults::Fault;
+pub use handle::{RepoView, RunView, Sim};
+pub use seed::{Seed, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo, SeedToken, SeedUser, SeedWorkflow};
+
+/// How the simulator behaves. Build with [`SimConfig::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: Seed,
+    /// Content (branches, workflow files) of a generated repository lands this long after `/generate`.
+    pub generate_delay: Duration,
+    /// A queued workflow run completes this long after it was queued (in progress for the second half).
+    pub run_duration: Duration,
+    /// `false` behaves like GHES: `GET .../actions/oidc/customization/sub` answers 404.
+    pub oidc_customization_endpoint: bool,
+    /// Lifetime of an OAuth authorization code (GitHub: 10 minutes).
+    pub code_ttl: Duration,
+    /// Whether content landing queues a `push` run of each template workflow (GitHub does, unreliably).
+    pub initial_push_runs: bool,
+    /// Base URL put into `url`/`html_url` fields; `None` = `http://<bound address>`.
+    pub public_url: Option<String>,
+}
+
+impl SimConfig {
+    pub fn new(seed: Seed) -> Self {
+        SimConfig {
+            seed,
+            generate_delay: Duration::ZERO,
+            run_duration: Duration::ZERO,
+            oidc_customization_endpoint: true,
+            code_ttl: Duration::from_secs(600),
+            initial_push_runs: true,
+            public_url: None,
+        }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self::new(Seed::sandbox())
+    }
+}
+
+/// A simulator serving on a random local port; dropping it stops the server.
+pub struct RunningSim {
+    url: String,
+    sim: Sim,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn sim(&self) -> Sim {
+        self.sim.clone()
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts the simulator on `127.0.0.1:0` in the current runtime.
+pub async fn spawn(config: SimConfig) -> anyhow::Result<RunningSim> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding github-sim")?;
+    let (sim, app) = build(config, &listener)?;
+    let url = sim.base_url().to_string();
+    let server = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "github-sim stopped");
+        }
+    });
+    Ok(RunningSim { url, sim, server })
+}
+
+/// Serves the simulator on `listener` until the process ends (used by the binary).
+pub async fn serve(config: SimConfig, listener: TcpListener) -> anyhow::Result<()> {
+    let (sim, app) = build(config, &listener)?;
+    tracing::info!(url = %sim.base_url(), "github-sim listening");
+    axum::serve(listener, app).await.context("serving github-sim")
+}
+
+fn build(config: SimConfig, listener: &TcpListener) -> anyhow::Result<(Sim, Router)> {
+    let addr = listener.local_addr().context("reading bound address")?;
+    let base_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{addr}"),
+    };
+    let sim = Sim::new(config, base_url);
+    Ok((sim.clone(), router(sim)))
+}
+
+/// API routes get auth + rate limits; every route except `/_sim/` gets faults, latency and counting.
+fn router(sim: Sim) -> Router {
+    let api = Router::new()
+        .merge(users::router())
+        .merge(repos::router())
+        .merge(generate::router())
+        .merge(branches::router())
+        .merge(secrets::router())
+        .merge(actions::router())
+        .merge(runs::router())
+        .layer(axum::middleware::from_fn_with_state(sim.clone(), auth::authenticate));
+    let web = Router::new().merge(oauth::router()).merge(pages::router());
+    let faulted =
+        web.merge(api).layer(axum::middleware::from_fn_with_state(sim.clone(), faults::apply_faults));
+    Router::new().nest("/_sim", admin::router()).merge(faulted).fallback(pages::fallback).with_state(sim)
+}

@@ -1,0 +1,439 @@
+//! The simulator's in-memory world. Everything lives behind one mutex in [`World`]; handlers lock, act, unlock.
+//!
+//! Time-driven behaviour (content landing after `generate_delay`, runs completing after `run_duration`) is
+//! computed lazily: [`World::settle`] runs at the start of every request and every `Sim` call, so no background
+//! task is needed and a run's secret snapshot is taken before any later secret write can be seen.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crypto_box::SecretKey;
+use time::OffsetDateTime;
+
+use crate::faults::{Fault, Latency};
+use crate::seed::Seed;
+
+pub(crate) struct User {
+    pub id: u64,
+    pub login: String,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) struct Membership {
+    pub user_id: u64,
+    pub role: String,
+    pub state: String,
+}
+
+pub(crate) struct Org {
+    pub id: u64,
+    pub login: String,
+    pub name: String,
+    pub members: Vec<Membership>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A token's identity and granted scopes.
+#[derive(Clone)]
+pub(crate) struct Grant {
+    pub user_id: u64,
+    pub scopes: Vec<String>,
+}
+
+/// An authorization code waiting to be exchanged.
+pub(crate) struct PendingCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub grant: Grant,
+    pub code_challenge: Option<String>,
+    pub issued_at: OffsetDateTime,
+}
+
+pub(crate) struct Workflow {
+    pub id: u64,
+    pub name: String,
+    pub path: String,
+    pub on: Vec<String>,
+    pub secrets: Vec<String>,
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) struct Branch {
+    pub name: String,
+    pub sha: String,
+}
+
+pub(crate) struct Secret {
+    pub value: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One attempt of a run; a re-run appends an attempt and re-reads secrets at that moment.
+pub(crate) struct Attempt {
+    pub queued_at: OffsetDateTime,
+    pub missing_secrets: bool,
+    pub triggering_actor: u64,
+}
+
+pub(crate) struct Run {
+    pub id: u64,
+    pub run_number: u64,
+    pub workflow_id: u64,
+    pub name: String,
+    pub path: String,
+    pub event: String,
+    pub head_branch: String,
+    pub head_sha: String,
+    pub actor: u64,
+    pub attempts: Vec<Attempt>,
+}
+
+/// What a run looks like at one moment.
+pub(crate) struct RunState {
+    pub status: &'static str,
+    pub conclusion: Option<&'static str>,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Run {
+    pub fn attempt(&self) -> &Attempt {
+        self.attempts.last().expect("a run always has an attempt")
+    }
+
+    /// queued for the first half of `run_duration`, in_progress for the second, then completed.
+    pub fn state(&self, now: OffsetDateTime, run_duration: Duration) -> RunState {
+        let attempt = self.attempt();
+        let elapsed = now - attempt.queued_at;
+        let total = time::Duration::try_from(run_duration).unwrap_or(time::Duration::MAX);
+        if elapsed >= total {
+            let conclusion = if attempt.missing_secrets { "failure" } else { "success" };
+            RunState {
+                status: "completed",
+                conclusion: Some(conclusion),
+                updated_at: attempt.queued_at + total,
+            }
+        } else if elapsed >= total / 2 {
+            RunState { status: "in_progress", conclusion: None, updated_at: attempt.queued_at + total / 2 }
+        } else {
+            RunState { status: "queued", conclusion: None, updated_at: attempt.queued_at }
+        }
+    }
+}
+
+pub(crate) struct Repo {
+    pub id: u64,
+    pub owner_id: u64,
+    pub owner_login: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub private: bool,
+    pub visibility: String,
+    pub archived: bool,
+    pub is_template: bool,
+    pub template_id: Option<u64>,
+    pub default_branch: String,
+    /// Empty until content lands.
+    pub branches: Vec<Branch>,
+    pub content_at: OffsetDateTime,
+    pub content_landed: bool,
+    /// Workflows that appear when content lands.
+    pub pending_workflows: Vec<Workflow>,
+    pub workflows: Vec<Workflow>,
+    pub created_at: OffsetDateTime,
+    pub pushed_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub immutable_subject: bool,
+    /// Users with admin rights besides org admins (the creator).
+    pub admins: Vec<u64>,
+    pub creator: u64,
+    pub queue_push_runs: bool,
+    pub secret_key: SecretKey,
+    pub key_id: String,
+    pub secrets: BTreeMap<String, Secret>,
+    pub runs: Vec<Run>,
+}
+
+impl Repo {
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner_login, self.name)
+    }
+
+    pub fn branch(&self, name: &str) -> Option<&Branch> {
+        self.branches.iter().find(|b| b.name == name)
+    }
+}
+
+/// A user's primary rate-limit window.
+pub(crate) struct Budget {
+    pub window_start: OffsetDateTime,
+    pub used: u64,
+}
+
+pub(crate) struct World {
+    pub users: Vec<User>,
+    pub orgs: Vec<Org>,
+    pub tokens: BTreeMap<String, Grant>,
+    pub codes: BTreeMap<String, PendingCode>,
+    pub repos: Vec<Repo>,
+    pub next_id: u64,
+    pub faults: Vec<Fault>,
+    pub latency: Vec<Latency>,
+    pub requests: Vec<(String, String)>,
+    pub budgets: BTreeMap<String, Budget>,
+}
+
+impl World {
+    pub fn from_seed(seed: &Seed) -> Self {
+        let now = now();
+        let users: Vec<User> = seed
+            .users
+            .iter()
+            .map(|u| User { id: u.id, login: u.login.clone(), name: u.name.clone(), created_at: now })
+            .collect();
+        let tokens = seed
+            .users
+            .iter()
+            .flat_map(|u| {
+                u.tokens.iter().map(|t| (t.token.clone(), Grant { user_id: u.id, scopes: t.scopes.clone() }))
+            })
+            .collect();
+        let user_id = |login: &str| users.iter().find(|u| u.login == login).map(|u| u.id);
+        let orgs = seed
+            .orgs
+            .iter()
+            .map(|o| Org {
+                id: o.id,
+                login: o.login.clone(),
+                name: o.name.clone(),
+                created_at: now,
+                members: o
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        Some(Membership {
+                            user_id: user_id(&m.login)?,
+                            role: m.role.clone(),
+                            state: m.state.clone(),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut world = World {
+            users,
+            orgs,
+            tokens,
+            codes: BTreeMap::new(),
+            repos: Vec::new(),
+            next_id: 700_000_001,
+            faults: Vec::new(),
+            latency: Vec::new(),
+            requests: Vec::new(),
+            budgets: BTreeMap::new(),
+        };
+        for r in &seed.repos {
+            let Some((owner_id, owner_login)) = world.owner(&r.owner) else { continue };
+            let workflows = r
+                .workflows
+                .iter()
+                .map(|w| Workflow {
+                    id: w.id,
+                    name: w.name.clone(),
+                    path: w.path.clone(),
+                    on: w.on.clone(),
+                    secrets: w.secrets.clone(),
+                    created_at: now,
+                })
+                .collect();
+            let mut repo = new_repo(r.id, owner_id, owner_login, r.name.clone(), r.private, now);
+            repo.description = r.description.clone();
+            repo.is_template = r.is_template;
+            repo.default_branch = r.default_branch.clone();
+            repo.pending_workflows = workflows;
+            repo.immutable_subject = false;
+            repo.queue_push_runs = false;
+            world.repos.push(repo);
+        }
+        world.settle();
+        world
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn user(&self, id: u64) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    pub fn user_by_login(&self, login: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.login.eq_ignore_ascii_case(login))
+    }
+
+    pub fn org(&self, login: &str) -> Option<&Org> {
+        self.orgs.iter().find(|o| o.login.eq_ignore_ascii_case(login))
+    }
+
+    /// An account (org or user) that can own repositories: (id, canonical login).
+    pub fn owner(&self, login: &str) -> Option<(u64, String)> {
+        self.org(login)
+            .map(|o| (o.id, o.login.clone()))
+            .or_else(|| self.user_by_login(login).map(|u| (u.id, u.login.clone())))
+    }
+
+    pub fn membership(&self, org_id: u64, user_id: u64) -> Option<&Membership> {
+        self.orgs.iter().find(|o| o.id == org_id)?.members.iter().find(|m| m.user_id == user_id)
+    }
+
+    pub fn repo_index(&self, owner: &str, name: &str) -> Option<usize> {
+        self.repos
+            .iter()
+            .position(|r| r.owner_login.eq_ignore_ascii_case(owner) && r.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn repo_by_id(&self, id: u64) -> Option<&Repo> {
+        self.repos.iter().find(|r| r.id == id)
+    }
+
+    /// Lands content whose time has come, queuing the template's `push` runs with a secret snapshot.
+    pub fn settle(&mut self) {
+        let now = now();
+        let mut run_ids = Vec::new();
+        for i in 0..self.repos.len() {
+            let due = !self.repos[i].content_landed && self.repos[i].content_at <= now;
+            if !due {
+                continue;
+            }
+            let repo = &self.repos[i];
+            let pushes = if repo.queue_push_runs {
+                repo.pending_workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).count()
+            } else {
+                0
+            };
+            run_ids.clear();
+            for _ in 0..pushes {
+                run_ids.push(self.next_id());
+            }
+            land_content(&mut self.repos[i], &run_ids);
+        }
+    }
+
+    /// Records an API request that got past the fault layer.
+    pub fn record_request(&mut self, method: &str, path: &str) {
+        self.requests.push((method.to_string(), path.to_string()));
+    }
+}
+
+/// A fresh, empty repository (no branches until content lands).
+pub(crate) fn new_repo(
+    id: u64,
+    owner_id: u64,
+    owner_login: String,
+    name: String,
+    private: bool,
+    now: OffsetDateTime,
+) -> Repo {
+    let secret_key = SecretKey::generate(&mut crypto_box::aead::OsRng);
+    Repo {
+        id,
+        owner_id,
+        owner_login,
+        name,
+        description: None,
+        private,
+        visibility: if private { "private" } else { "public" }.to_string(),
+        archived: false,
+        is_template: false,
+        template_id: None,
+        default_branch: "main".into(),
+        branches: Vec::new(),
+        content_at: now,
+        content_landed: false,
+        pending_workflows: Vec::new(),
+        workflows: Vec::new(),
+        created_at: now,
+        pushed_at: now,
+        updated_at: now,
+        immutable_subject: true,
+        admins: Vec::new(),
+        creator: owner_id,
+        queue_push_runs: true,
+        key_id: random_digits(18),
+        secret_key,
+        secrets: BTreeMap::new(),
+        runs: Vec::new(),
+    }
+}
+
+fn land_content(repo: &mut Repo, run_ids: &[u64]) {
+    let at = repo.content_at;
+    let sha = random_hex(40);
+    repo.branches = vec![Branch { name: repo.default_branch.clone(), sha: sha.clone() }];
+    repo.content_landed = true;
+    repo.pushed_at = at;
+    let mut workflows = std::mem::take(&mut repo.pending_workflows);
+    for w in &mut workflows {
+        w.created_at = at;
+    }
+    repo.workflows = workflows;
+    if !repo.queue_push_runs {
+        return;
+    }
+    let pushes: Vec<(u64, String, String, Vec<String>)> = repo
+        .workflows
+        .iter()
+        .filter(|w| w.on.iter().any(|e| e == "push"))
+        .map(|w| (w.id, w.name.clone(), w.path.clone(), w.secrets.clone()))
+        .collect();
+    for ((workflow_id, name, path, secrets), run_id) in pushes.into_iter().zip(run_ids) {
+        let missing = secrets.iter().any(|s| !repo.secrets.contains_key(s));
+        let actor = repo.creator;
+        let run_number = repo.runs.iter().filter(|r| r.workflow_id == workflow_id).count() as u64 + 1;
+        repo.runs.push(Run {
+            id: *run_id,
+            run_number,
+            workflow_id,
+            name,
+            path,
+            event: "push".into(),
+            head_branch: repo.default_branch.clone(),
+            head_sha: sha.clone(),
+            actor,
+            attempts: vec![Attempt { queued_at: at, missing_secrets: missing, triggering_actor: actor }],
+        });
+    }
+}
+
+/// The current instant (precise; [`ts`] truncates for display).
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub(crate) fn random_hex(len: usize) -> String {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    (0..len).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
+}
+
+pub(crate) fn random_digits(len: usize) -> String {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|i| char::from_digit(rng.gen_range(if i == 0 { 1 } else { 0 }..10), 10).unwrap_or('1'))
+        .collect()
+}
+
+pub(crate) fn random_token(prefix: &str) -> String {
+    use rand::{Rng as _, distributions::Alphanumeric};
+    let body: String = rand::thread_rng().sample_iter(&Alphanumeric).take(36).map(char::from).collect();
+    format!("{prefix}{body}")
+}
+
+/// GitHub's timestamp format: RFC 3339, whole seconds, `Z`.
+pub(crate) fn ts(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,152 @@
+//! `GET`/`PATCH`/`DELETE /repos/{owner}/{repo}`, `GET /orgs/{org}/repos` and the OIDC subject customization.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Sim;
+use crate::access::{Access, access, find_repo};
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, Body};
+use crate::json;
+use crate::model::now;
+
+pub(crate) fn router() -> Router<Sim> {
+    Router::new()
+        .route("/repos/{owner}/{repo}", get(get_repo).patch(update_repo).delete(delete_repo))
+        .route("/orgs/{org}/repos", get(list_org_repos))
+        .route("/repos/{owner}/{repo}/actions/oidc/customization/sub", get(get_oidc_subject))
+}
+
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
+async fn get_repo(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    Ok(Json(json::repo(sim.base_url(), &world, &world.repos[i], &auth)))
+}
+
+/// `DELETE` needs the `delete_repo` scope and admin rights; both failures are GitHub's 403.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
+async fn delete_repo(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    auth.require()?;
+    let mut world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    if !auth.has_scope("delete_repo") || access(&world, &world.repos[i], &auth) < Access::Admin {
+        return Err(ApiError::admin_required());
+    }
+    let removed = world.repos.remove(i);
+    tracing::info!(repo = %removed.full_name(), "repository deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct RepoUpdate {
+    archived: Option<bool>,
+    visibility: Option<String>,
+    private: Option<bool>,
+    description: Option<String>,
+}
+
+/// `PATCH`: archive/unarchive, visibility, description. An archived repository only accepts unarchiving.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
+async fn update_repo(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo)): Path<(String, String)>,
+    Body(update): Body<RepoUpdate>,
+) -> ApiResult<Json<Value>> {
+    auth.require()?;
+    let mut world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Admin)?;
+    let unarchiving = update.archived == Some(false);
+    if world.repos[i].archived && !unarchiving {
+        return Err(ApiError::archived());
+    }
+    let private = match (update.visibility.as_deref(), update.private) {
+        (Some("private" | "internal"), _) => Some(true),
+        (Some("public"), _) => Some(false),
+        (Some(other), _) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid request.\n\nFor 'properties/visibility', \"{other}\" is not a member of [\"public\", \"private\", \"internal\"]."
+            )));
+        }
+        (None, private) => private,
+    };
+    let r = &mut world.repos[i];
+    if let Some(archived) = update.archived {
+        r.archived = archived;
+    }
+    if let Some(private) = private {
+        r.private = private;
+        r.visibility = update.visibility.unwrap_or_else(|| if private { "private" } else { "public" }.into());
+    }
+    if let Some(description) = update.description {
+        r.description = Some(description);
+    }
+    r.updated_at = now();
+    Ok(Json(json::repo(sim.base_url(), &world, &world.repos[i], &auth)))
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+/// Repositories of an org the caller can see, oldest first.
+#[tracing::instrument(skip_all, fields(org = %org))]
+async fn list_org_repos(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path(org): Path<String>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let world = sim.world();
+    let org = world.org(&org).ok_or_else(ApiError::not_found)?;
+    let per_page = paging.per_page.unwrap_or(30).clamp(1, 100);
+    let page = paging.page.unwrap_or(1).max(1);
+    let repos = world
+        .repos
+        .iter()
+        .filter(|r| r.owner_id == org.id && access(&world, r, &auth) > Access::None)
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|r| json::repo(sim.base_url(), &world, r, &auth))
+        .collect();
+    Ok(Json(repos))
+}
+
+/// Repositories the sim generates use GitHub's immutable subject `repo:OWNER@OWNER_ID/REPO@REPO_ID`; seeded
+/// ones keep the legacy `repo:OWNER/REPO`. GHES has no such route (404), see `oidc_customization_endpoint`.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
+async fn get_oidc_subject(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    if !sim.settings().oidc_customization_endpoint {
+        return Err(ApiError::not_found());
+    }
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    let r = &world.repos[i];
+    let prefix = if r.immutable_subject {
+        format!("repo:{}@{}/{}@{}", r.owner_login, r.owner_id, r.name, r.id)
+    } else {
+        format!("repo:{}", r.full_name())
+    };
+    let body = json!({ "use_default": true, "use_immutable_subject": r.immutable_subject, "sub_claim_prefix": prefix });
+    Ok(Json(body).into_response())
+}

@@ -1,0 +1,207 @@
+//! Workflow runs: list (with GitHub's filters and `Link` pagination), get, re-run.
+//!
+//! A run's status is derived from its latest attempt's queue time and `run_duration`; its conclusion is
+//! `failure` when a secret the workflow reads was missing when that attempt was queued (GitHub reads
+//! secrets when a run is queued), else `success`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Sim;
+use crate::access::{Access, find_repo, find_writable_repo};
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::json::{self, Account};
+use crate::model::{Attempt, Repo, Run, World, now, ts};
+
+pub(crate) fn router() -> Router<Sim> {
+    Router::new()
+        .route("/repos/{owner}/{repo}/actions/runs", get(list_runs))
+        .route("/repos/{owner}/{repo}/actions/runs/{run_id}", get(get_run))
+        .route("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", post(rerun))
+        .route("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", post(rerun_failed_jobs))
+}
+
+/// `workflow-run`, including every field octocrab's `models::workflows::Run` requires.
+fn run_json(sim: &Sim, world: &World, repo: &Repo, run: &Run) -> Value {
+    let base = sim.base_url();
+    let full = repo.full_name();
+    let api = format!("{base}/repos/{full}/actions/runs/{}", run.id);
+    let state = run.state(now(), sim.settings().run_duration);
+    let attempt = run.attempt();
+    let actor = |id: u64| world.user(id).map(|u| json::simple_user(base, &Account::user(u)));
+    let repo_min = json!({
+        "id": repo.id, "node_id": json::node_id("R_", repo.id), "name": repo.name, "full_name": full,
+        "private": repo.private, "owner": json::owner(base, world, repo),
+        "html_url": format!("{base}/{full}"), "url": format!("{base}/repos/{full}"),
+    });
+    let committer = json!({ "name": "GitHub", "email": "noreply@github.com" });
+    let attempt_count = run.attempts.len();
+    json!({
+        "id": run.id,
+        "name": run.name,
+        "node_id": json::node_id("WFR_", run.id),
+        "head_branch": run.head_branch,
+        "head_sha": run.head_sha,
+        "path": run.path,
+        "display_title": if run.event == "push" { "Initial commit".to_string() } else { run.name.clone() },
+        "run_number": run.run_number,
+        "event": run.event,
+        "status": state.status,
+        "conclusion": state.conclusion,
+        "workflow_id": run.workflow_id,
+        "check_suite_id": run.id + 1,
+        "check_suite_node_id": json::node_id("CS_", run.id + 1),
+        "url": api,
+        "html_url": format!("{base}/{full}/actions/runs/{}", run.id),
+        "pull_requests": [],
+        "created_at": ts(run.attempts[0].queued_at),
+        "updated_at": ts(state.updated_at),
+        "actor": actor(run.actor),
+        "triggering_actor": actor(attempt.triggering_actor),
+        "run_attempt": attempt_count,
+        "referenced_workflows": [],
+        "run_started_at": ts(attempt.queued_at),
+        "jobs_url": format!("{api}/jobs"),
+        "logs_url": format!("{api}/logs"),
+        "check_suite_url": format!("{base}/repos/{full}/check-suites/{}", run.id + 1),
+        "artifacts_url": format!("{api}/artifacts"),
+        "cancel_url": format!("{api}/cancel"),
+        "rerun_url": format!("{api}/rerun"),
+        "previous_attempt_url": (attempt_count > 1).then(|| format!("{api}/attempts/{}", attempt_count - 1)),
+        "workflow_url": format!("{base}/repos/{full}/actions/workflows/{}", run.workflow_id),
+        "head_commit": {
+            "id": run.head_sha,
+            "tree_id": run.head_sha,
+            "message": "Initial commit",
+            "timestamp": ts(repo.pushed_at),
+            "author": committer,
+            "committer": committer,
+        },
+        "repository": repo_min,
+        "head_repository": repo_min,
+    })
+}
+
+#[derive(Deserialize)]
+struct RunFilter {
+    branch: Option<String>,
+    event: Option<String>,
+    status: Option<String>,
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
+async fn list_runs(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(filter): Query<RunFilter>,
+) -> ApiResult<Response> {
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    let r = &world.repos[i];
+    let at = now();
+    let matching: Vec<&Run> = r
+        .runs
+        .iter()
+        .rev()
+        .filter(|run| filter.branch.as_ref().is_none_or(|b| &run.head_branch == b))
+        .filter(|run| filter.event.as_ref().is_none_or(|e| &run.event == e))
+        .filter(|run| {
+            filter.status.as_ref().is_none_or(|s| {
+                let state = run.state(at, sim.settings().run_duration);
+                state.status == s || state.conclusion == Some(s.as_str())
+            })
+        })
+        .collect();
+    let per_page = filter.per_page.unwrap_or(30).clamp(1, 100);
+    let page = filter.page.unwrap_or(1).max(1);
+    let runs: Vec<Value> = matching
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|run| run_json(&sim, &world, r, run))
+        .collect();
+    let mut response = Json(json!({ "total_count": matching.len(), "workflow_runs": runs })).into_response();
+    let last = matching.len().div_ceil(per_page).max(1);
+    if page < last {
+        let url = format!("{}/repos/{}/actions/runs?per_page={per_page}", sim.base_url(), r.full_name());
+        let link = format!("<{url}&page={}>; rel=\"next\", <{url}&page={last}>; rel=\"last\"", page + 1);
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), run_id))]
+async fn get_run(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    let r = &world.repos[i];
+    let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
+    Ok(Json(run_json(&sim, &world, r, run)))
+}
+
+/// Re-runs every job of a completed run.
+async fn rerun(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> ApiResult<Response> {
+    start_new_attempt(&sim, &auth, &owner, &repo, run_id, false)
+}
+
+/// Re-runs the failed jobs of a completed run; 403 while it runs or when nothing failed.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), run_id))]
+async fn rerun_failed_jobs(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> ApiResult<Response> {
+    start_new_attempt(&sim, &auth, &owner, &repo, run_id, true)
+}
+
+/// A new attempt re-reads the repository's secrets now, as a freshly queued run does on GitHub.
+fn start_new_attempt(
+    sim: &Sim,
+    auth: &Auth,
+    owner: &str,
+    repo: &str,
+    run_id: u64,
+    failed_only: bool,
+) -> ApiResult<Response> {
+    let caller = auth.require()?.user_id;
+    let mut world = sim.world();
+    let i = find_writable_repo(&world, owner, repo, auth, Access::Push)?;
+    let r = &mut world.repos[i];
+    let run_duration = sim.settings().run_duration;
+    let at = now();
+    let missing = {
+        let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
+        let state = run.state(at, run_duration);
+        if state.status != "completed" {
+            return Err(ApiError::forbidden("This workflow is already running"));
+        }
+        if failed_only && state.conclusion == Some("success") {
+            return Err(ApiError::forbidden("This workflow run has no failed jobs to re-run"));
+        }
+        let secrets = r.workflows.iter().find(|w| w.id == run.workflow_id).map(|w| w.secrets.clone());
+        secrets.unwrap_or_default().iter().any(|s| !r.secrets.contains_key(s))
+    };
+    let run = r.runs.iter_mut().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
+    run.attempts.push(Attempt { queued_at: at, missing_secrets: missing, triggering_actor: caller });
+    tracing::info!(run_id, attempt = run.attempts.len(), "run re-queued");
+    Ok((StatusCode::CREATED, Json(json!({}))).into_response())
+}

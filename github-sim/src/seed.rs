@@ -1,0 +1,212 @@
+//! The world the simulator starts with: OAuth apps, users and their tokens, organizations, repositories.
+//!
+//! A `Seed` is plain JSON so the sandbox binary can load one from a file (`seed.sandbox.json` is
+//! [`Seed::sandbox`] serialized) and tests can tweak the default in code.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// Everything the simulator knows at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seed {
+    pub oauth_apps: Vec<SeedOAuthApp>,
+    pub users: Vec<SeedUser>,
+    pub orgs: Vec<SeedOrg>,
+    pub repos: Vec<SeedRepo>,
+}
+
+/// A registered OAuth app. `client_secret` is compared at the token endpoint, never logged.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedOAuthApp {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Registered callback URLs; GitHub's `redirect_uri` rules are applied against each.
+    pub callback_urls: Vec<String>,
+}
+
+impl std::fmt::Debug for SeedOAuthApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedOAuthApp")
+            .field("client_id", &self.client_id)
+            .field("callback_urls", &self.callback_urls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user account with its personal access tokens (classic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedUser {
+    pub login: String,
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub tokens: Vec<SeedToken>,
+}
+
+/// A personal access token (classic) and its scopes.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedToken {
+    pub token: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for SeedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedToken").field("scopes", &self.scopes).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedOrg {
+    pub login: String,
+    pub id: u64,
+    pub name: String,
+    pub members: Vec<SeedMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedMember {
+    pub login: String,
+    /// `admin` or `member`.
+    pub role: String,
+    /// `active` or `pending` (invited, not yet accepted: no access to org repositories).
+    pub state: String,
+}
+
+/// A repository that exists before the simulation starts. Its content is present from the start and it
+/// uses the legacy OIDC subject (`repo:OWNER/REPO`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedRepo {
+    pub owner: String,
+    pub name: String,
+    pub id: u64,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub is_template: bool,
+    pub default_branch: String,
+    #[serde(default)]
+    pub workflows: Vec<SeedWorkflow>,
+}
+
+/// A workflow file in a seeded repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedWorkflow {
+    pub id: u64,
+    pub name: String,
+    /// e.g. `.github/workflows/build.yml`
+    pub path: String,
+    /// Trigger events (`on:`), e.g. `push`, `workflow_dispatch`.
+    pub on: Vec<String>,
+    /// Repository secrets the workflow reads; a run fails when one was missing when it was queued.
+    pub secrets: Vec<String>,
+}
+
+impl Seed {
+    /// Reads a seed from a JSON file.
+    pub fn from_file(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading seed {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing seed {}", path.display()))
+    }
+
+    /// The sandbox world: org `acme`, users alice/bob/carol/mallory, the provisioning bot, two templates.
+    pub fn sandbox() -> Self {
+        let user = |login: &str, id: u64, name: &str, token: &str, scopes: &[&str]| SeedUser {
+            login: login.into(),
+            id,
+            name: name.into(),
+            tokens: vec![SeedToken {
+                token: token.into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            }],
+        };
+        let member = |login: &str, role: &str, state: &str| SeedMember {
+            login: login.into(),
+            role: role.into(),
+            state: state.into(),
+        };
+        let person_scopes = ["repo", "read:org", "delete_repo"];
+        let secrets: Vec<String> =
+            ["AWS_REGION", "GHA_DEFAULT_ROLE_ARN", "ECR_REPO_URL"].iter().map(|s| s.to_string()).collect();
+        let template = |name: &str, id: u64, workflow: SeedWorkflow| SeedRepo {
+            owner: "acme".into(),
+            name: name.into(),
+            id,
+            description: Some(format!("Template: {name}")),
+            private: true,
+            is_template: true,
+            default_branch: "main".into(),
+            workflows: vec![workflow],
+        };
+        Seed {
+            oauth_apps: vec![SeedOAuthApp {
+                client_id: "shipyard-sandbox".into(),
+                client_secret: "sandbox-client-secret".into(),
+                callback_urls: vec![
+                    "http://localhost:8080/auth/callback".into(),
+                    "http://127.0.0.1/auth/callback".into(),
+                ],
+            }],
+            users: vec![
+                user("alice", 2001, "Alice Admin", "ghp_sandbox_alice", &person_scopes),
+                user("bob", 2002, "Bob Builder", "ghp_sandbox_bob", &person_scopes),
+                user("carol", 2003, "Carol Pending", "ghp_sandbox_carol", &person_scopes),
+                user("mallory", 2004, "Mallory Outsider", "ghp_sandbox_mallory", &person_scopes),
+                user(
+                    "shipyard-bot",
+                    2100,
+                    "Shipyard Bot",
+                    "ghp_sandbox_shipyard_bot",
+                    &["repo", "delete_repo", "read:org", "workflow"],
+                ),
+            ],
+            orgs: vec![SeedOrg {
+                login: "acme".into(),
+                id: 1000,
+                name: "Acme Corp".into(),
+                members: vec![
+                    member("alice", "admin", "active"),
+                    member("bob", "member", "active"),
+                    member("carol", "member", "pending"),
+                    member("shipyard-bot", "member", "active"),
+                ],
+            }],
+            repos: vec![
+                template(
+                    "service-template",
+                    500_001,
+                    SeedWorkflow {
+                        id: 1,
+                        name: "build".into(),
+                        path: ".github/workflows/build.yml".into(),
+                        on: vec!["push".into(), "workflow_dispatch".into()],
+                        secrets: secrets.clone(),
+                    },
+                ),
+                template(
+                    "worker-template",
+                    500_002,
+                    SeedWorkflow {
+                        id: 2,
+                        name: "ci".into(),
+                        path: ".github/workflows/ci.yml".into(),
+                        on: vec!["push".into()],
+                        secrets,
+                    },
+                ),
+            ],
+        }
+    }
+}
+
+impl Default for Seed {
+    fn default() -> Self {
+        Self::sandbox()
+    }
+}

@@ -1,0 +1,111 @@
+//! Users and organization membership: `/user`, `/users/{login}`, `/user/memberships/orgs/{org}`,
+//! `/user/orgs`, `/orgs/{org}`.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{Value, json};
+
+use crate::Sim;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::json::{self, Account};
+
+pub(crate) fn router() -> Router<Sim> {
+    Router::new()
+        .route("/user", get(get_authenticated_user))
+        .route("/users/{login}", get(get_user))
+        .route("/user/memberships/orgs/{org}", get(get_membership))
+        .route("/user/orgs", get(list_orgs))
+        .route("/orgs/{org}", get(get_org))
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_authenticated_user(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+) -> ApiResult<Json<Value>> {
+    let caller = auth.require()?;
+    let world = sim.world();
+    let user = world.user(caller.user_id).ok_or_else(ApiError::bad_credentials)?;
+    Ok(Json(json::full_user(sim.base_url(), &world, user, true)))
+}
+
+#[tracing::instrument(skip_all, fields(login = %login))]
+async fn get_user(State(sim): State<Sim>, Path(login): Path<String>) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    if let Some(user) = world.user_by_login(&login) {
+        return Ok(Json(json::full_user(sim.base_url(), &world, user, false)));
+    }
+    let org = world.org(&login).ok_or_else(ApiError::not_found)?;
+    Ok(Json(json::simple_user(sim.base_url(), &Account::org(org))))
+}
+
+/// Org membership of the caller. Needs `read:org` (or `repo`); non-members get 404, invitees `pending`.
+#[tracing::instrument(skip_all, fields(org = %org))]
+async fn get_membership(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path(org): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require()?;
+    if !(caller.has_scope("read:org") || caller.has_scope("repo")) {
+        return Ok(with_accepted_scopes(
+            ApiError::forbidden(
+                "You need at least read:org scope or repo scope to view your organization membership.",
+            )
+            .into_response(),
+            "admin:org, read:org, repo, user, write:org",
+        ));
+    }
+    let world = sim.world();
+    let org = world.org(&org).ok_or_else(ApiError::not_found)?;
+    let membership = world.membership(org.id, caller.user_id).ok_or_else(ApiError::not_found)?;
+    let user = world.user(caller.user_id).ok_or_else(ApiError::not_found)?;
+    let base = sim.base_url();
+    let body = json!({
+        "url": format!("{base}/orgs/{}/memberships/{}", org.login, user.login),
+        "state": membership.state,
+        "role": membership.role,
+        "organization_url": format!("{base}/orgs/{}", org.login),
+        "organization": json::org(base, org),
+        "user": json::simple_user(base, &Account::user(user)),
+        "permissions": { "can_create_repository": membership.state == "active" },
+    });
+    Ok(Json(body).into_response())
+}
+
+/// Organizations the caller is an active member of. Needs `read:org` or `user`, else 403.
+#[tracing::instrument(skip_all)]
+async fn list_orgs(State(sim): State<Sim>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
+    let caller = auth.require()?;
+    if !(caller.has_scope("read:org") || caller.has_scope("user")) {
+        return Ok(with_accepted_scopes(
+            ApiError::forbidden("You need at least read:org scope or user scope to list your organizations.")
+                .into_response(),
+            "admin:org, read:org, repo, user, write:org",
+        ));
+    }
+    let world = sim.world();
+    let orgs: Vec<Value> = world
+        .orgs
+        .iter()
+        .filter(|o| o.members.iter().any(|m| m.user_id == caller.user_id && m.state == "active"))
+        .map(|o| json::org(sim.base_url(), o))
+        .collect();
+    Ok(Json(orgs).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(org = %org))]
+async fn get_org(State(sim): State<Sim>, Path(org): Path<String>) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let org = world.org(&org).ok_or_else(ApiError::not_found)?;
+    Ok(Json(json::org(sim.base_url(), org)))
+}
+
+fn with_accepted_scopes(mut response: Response, scopes: &'static str) -> Response {
+    response.headers_mut().insert("x-accepted-oauth-scopes", HeaderValue::from_static(scopes));
+    response
+}
