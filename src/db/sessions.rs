@@ -15,14 +15,14 @@ pub struct SessionRecord {
 #[tracing::instrument(skip_all)]
 pub async fn insert_session(
     db: impl PgExecutor<'_>,
-    session_id_hash: &[u8],
+    session_id_hash: Vec<u8>,
     user_id: uuid::Uuid,
     org_role: &str,
     expires_at: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into session (session_id_hash, user_id, org_role, expires_at) values ($1, $2, $3, $4)",
-        session_id_hash,
+        &session_id_hash,
         user_id,
         org_role,
         expires_at
@@ -34,14 +34,17 @@ pub async fn insert_session(
 
 /// The live session with this hash, if any (expired sessions count as none).
 #[tracing::instrument(skip_all)]
-pub async fn find_session(db: impl PgExecutor<'_>, session_id_hash: &[u8]) -> sqlx::Result<Option<SessionRecord>> {
+pub async fn find_session(
+    db: impl PgExecutor<'_>,
+    session_id_hash: Vec<u8>,
+) -> sqlx::Result<Option<SessionRecord>> {
     let row = sqlx::query!(
         r#"
         select u.user_id, u.github_id, u.login, u.name, u.avatar_url, s.org_role
         from session s join app_user u using (user_id)
         where s.session_id_hash = $1 and s.expires_at > now()
         "#,
-        session_id_hash
+        &session_id_hash
     )
     .fetch_optional(db)
     .await?;
@@ -58,8 +61,9 @@ pub async fn find_session(db: impl PgExecutor<'_>, session_id_hash: &[u8]) -> sq
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn delete_session(db: impl PgExecutor<'_>, session_id_hash: &[u8]) -> sqlx::Result<bool> {
-    let done = sqlx::query!("delete from session where session_id_hash = $1", session_id_hash).execute(db).await?;
+pub async fn delete_session(db: impl PgExecutor<'_>, session_id_hash: Vec<u8>) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query!("delete from session where session_id_hash = $1", &session_id_hash).execute(db).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -67,21 +71,25 @@ pub async fn delete_session(db: impl PgExecutor<'_>, session_id_hash: &[u8]) -> 
 #[tracing::instrument(skip_all)]
 pub async fn insert_oauth_attempt(
     db: impl PgExecutor<'_>,
-    state_hash: &[u8],
+    state_hash: Vec<u8>,
     expires_at: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    sqlx::query!("insert into oauth_attempt (state_hash, expires_at) values ($1, $2)", state_hash, expires_at)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "insert into oauth_attempt (state_hash, expires_at) values ($1, $2)",
+        &state_hash,
+        expires_at
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Consumes a started sign-in: true only the first time, and only before it expired.
 #[tracing::instrument(skip_all)]
-pub async fn take_oauth_attempt(db: impl PgExecutor<'_>, state_hash: &[u8]) -> sqlx::Result<bool> {
+pub async fn take_oauth_attempt(db: impl PgExecutor<'_>, state_hash: Vec<u8>) -> sqlx::Result<bool> {
     let row = sqlx::query_scalar!(
         "delete from oauth_attempt where state_hash = $1 returning expires_at > now() as \"fresh!\"",
-        state_hash
+        &state_hash
     )
     .fetch_optional(db)
     .await?;

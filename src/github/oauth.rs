@@ -76,12 +76,11 @@ impl OAuth {
 
     /// Exchanges the callback's code (with the PKCE verifier) for the user's access token.
     pub async fn exchange(&self, code: &str, verifier: &str) -> Result<SecretString, ExchangeError> {
-        let http = |request: HttpRequest| exchange_http(&self.http, request);
         let token = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
-            .request_async(&http)
+            .request_async(&TokenHttp(&self.http))
             .await
             .map_err(|e| match e {
                 RequestTokenError::ServerResponse(err) => ExchangeError::Refused {
@@ -89,10 +88,25 @@ impl OAuth {
                     description: err.error_description().cloned(),
                 },
                 RequestTokenError::Request(e) => ExchangeError::Unavailable(e.to_string()),
-                RequestTokenError::Parse(e, _) => ExchangeError::Unavailable(format!("unreadable answer: {e}")),
+                RequestTokenError::Parse(e, _) => {
+                    ExchangeError::Unavailable(format!("unreadable answer: {e}"))
+                }
                 RequestTokenError::Other(e) => ExchangeError::Unavailable(e),
             })?;
         Ok(SecretString::from(token.access_token().secret().to_owned()))
+    }
+}
+
+/// The HTTP client for the token endpoint. A named type (rather than a closure) so the exchange
+/// future is `Send` for every lifetime, as axum's handler bounds require.
+struct TokenHttp<'h>(&'h reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
+    type Error = reqwest::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<HttpResponse, reqwest::Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(exchange_http(self.0, request))
     }
 }
 

@@ -48,7 +48,8 @@ async fn landing(State(state): State<AppState>, jar: CookieJar) -> Result<Respon
 async fn login(State(state): State<AppState>, jar: CookieJar) -> Result<(CookieJar, Redirect), AppError> {
     let authorization = state.oauth.authorize();
     let expires_at = time::OffsetDateTime::now_utc() + SIGN_IN_LIFETIME;
-    db::sessions::insert_oauth_attempt(&state.db, &session::sha256(&authorization.state), expires_at).await?;
+    let state_hash = session::sha256(&authorization.state);
+    db::sessions::insert_oauth_attempt(&state.db, state_hash, expires_at).await?;
     let cookie = Cookie::build((OAUTH_COOKIE, format!("{}.{}", authorization.state, authorization.verifier)))
         .path("/auth")
         .http_only(true)
@@ -86,25 +87,28 @@ async fn callback(
     removal.make_removal();
     let jar = jar.add(removal);
 
-    let outcome = finish_sign_in(&state, started.as_deref(), params).await?;
+    let outcome = finish_sign_in(&state, started, params).await?;
     let rid = request_id(&headers);
     match outcome {
         Ok((user, org_role)) => {
             // A new session id at every sign-in (no fixation); an older session in this browser ends.
             if let Some(old) = session::current_user(&state, &jar).await? {
-                db::sessions::delete_session(&state.db, &old.session_hash).await?;
+                db::sessions::delete_session(&state.db, old.session_hash).await?;
             }
             let cookie = session::start_session(&state, &user, &org_role).await?;
-            audit(&state, Some(&user), Outcome::Success, "", &rid).await?;
+            audit(&state, Some(user), Outcome::Success, String::new(), rid).await?;
             Ok((jar.add(cookie), Redirect::to("/services")).into_response())
         }
         Err(refusal) => {
             let (status, title, message) = match &refusal {
-                Refusal::Cancelled => (400, "Sign-in cancelled", "GitHub said the sign-in was not approved.".into()),
+                Refusal::Cancelled => {
+                    (400, "Sign-in cancelled", "GitHub said the sign-in was not approved.".to_owned())
+                }
                 Refusal::Expired => (
                     400,
                     "Sign-in expired",
-                    "This sign-in link has expired or was already used. Start again from the sign-in button.".into(),
+                    "This sign-in link has expired or was already used. Start again from the sign-in button."
+                        .to_owned(),
                 ),
                 Refusal::Failed(why) => (502, "Sign-in failed", why.clone()),
                 Refusal::NotMember => (
@@ -117,14 +121,15 @@ async fn callback(
                     ),
                 ),
             };
+            let title = title.to_owned();
             let detail = match &refusal {
                 Refusal::NotMember => "not an active member of the organization".to_owned(),
                 _ => title.to_lowercase(),
             };
-            audit(&state, None, Outcome::Denied, &detail, &rid).await?;
+            audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
             let page = ErrorPage {
                 layout: Layout::anonymous(),
-                title: title.into(),
+                title,
                 message,
                 request_id: rid,
                 retry_sign_in: true,
@@ -135,11 +140,13 @@ async fn callback(
     }
 }
 
+/// Checks the state (single use, bound to this browser), exchanges the code and checks membership.
 async fn finish_sign_in(
     state: &AppState,
-    started: Option<&str>,
+    started: Option<String>,
     params: CallbackParams,
 ) -> Result<Result<(db::users::User, String), Refusal>, AppError> {
+    let started = started.as_deref();
     let Some((cookie_state, verifier)) = started.and_then(|v| v.split_once('.')) else {
         return Ok(Err(Refusal::Expired));
     };
@@ -147,7 +154,8 @@ async fn finish_sign_in(
     if !bool::from(subtle::ConstantTimeEq::ct_eq(cookie_state.as_bytes(), given_state.as_bytes())) {
         return Ok(Err(Refusal::Expired));
     }
-    if !db::sessions::take_oauth_attempt(&state.db, &session::sha256(given_state)).await? {
+    let state_hash = session::sha256(given_state);
+    if !db::sessions::take_oauth_attempt(&state.db, state_hash).await? {
         return Ok(Err(Refusal::Expired));
     }
     if params.error.is_some() {
@@ -161,11 +169,18 @@ async fn finish_sign_in(
     let as_user = state.github.as_token(&token)?;
     let github_user = match as_user.current_user().await {
         Ok(user) => user,
-        Err(e) => return Ok(Err(Refusal::Failed(format!("GitHub did not tell who you are: {}", e.message)))),
+        Err(e) => {
+            return Ok(Err(Refusal::Failed(format!("GitHub did not tell who you are: {}", e.message))));
+        }
     };
     let membership = match as_user.org_membership(&state.config.github_org).await {
         Ok(membership) => membership,
-        Err(e) => return Ok(Err(Refusal::Failed(format!("GitHub did not confirm your membership: {}", e.message)))),
+        Err(e) => {
+            return Ok(Err(Refusal::Failed(format!(
+                "GitHub did not confirm your membership: {}",
+                e.message
+            ))));
+        }
     };
     let Some(membership) = membership.filter(|m| m.active) else { return Ok(Err(Refusal::NotMember)) };
     let org_role = if membership.role == OrgRole::Admin { "admin" } else { "member" };
@@ -180,26 +195,25 @@ async fn finish_sign_in(
     Ok(Ok((user, org_role.to_owned())))
 }
 
+/// Records a sign-in outcome. Owned arguments keep the future `Send` for any lifetime, which
+/// axum needs from handlers that await it.
 async fn audit(
     state: &AppState,
-    user: Option<&db::users::User>,
+    user: Option<db::users::User>,
     outcome: Outcome,
-    detail: &str,
-    request_id: &str,
+    detail: String,
+    request_id: String,
 ) -> Result<(), AppError> {
-    db::audit::insert_audit_event(
-        &state.db,
-        &NewAuditEvent {
-            actor_user_id: user.map(|u| u.user_id),
-            actor_login: user.map(|u| u.login.as_str()),
-            action: "login",
-            outcome,
-            detail,
-            request_id: Some(request_id),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let event = NewAuditEvent {
+        actor_user_id: user.as_ref().map(|u| u.user_id),
+        actor_login: user.as_ref().map(|u| u.login.as_str()),
+        action: "login",
+        outcome,
+        detail: &detail,
+        request_id: Some(&request_id),
+        ..Default::default()
+    };
+    db::audit::insert_audit_event(&state.db, &event).await?;
     Ok(())
 }
 
@@ -210,7 +224,7 @@ async fn logout(
     jar: CookieJar,
     CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
 ) -> Result<(CookieJar, Redirect), AppError> {
-    db::sessions::delete_session(&state.db, &user.session_hash).await?;
+    db::sessions::delete_session(&state.db, user.session_hash.clone()).await?;
     db::audit::insert_audit_event(
         &state.db,
         &NewAuditEvent {

@@ -46,7 +46,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             body["errors"] = json!(info.fields);
         }
         let mut response = (status, Json(body)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, "application/problem+json".parse().expect("valid"));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/problem+json".parse().expect("valid"));
         response
     } else {
         let page = ErrorPage {

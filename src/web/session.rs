@@ -65,10 +65,15 @@ pub fn session_cookie_name(state: &AppState) -> &'static str {
 }
 
 /// Creates a session for the user and returns the cookie that carries it.
-pub async fn start_session(state: &AppState, user: &User, org_role: &str) -> Result<Cookie<'static>, AppError> {
+pub async fn start_session(
+    state: &AppState,
+    user: &User,
+    org_role: &str,
+) -> Result<Cookie<'static>, AppError> {
     let value = random_token();
     let expires_at = time::OffsetDateTime::now_utc() + SESSION_LIFETIME;
-    db::sessions::insert_session(&state.db, &sha256(&value), user.user_id, org_role, expires_at).await?;
+    let hash = sha256(&value);
+    db::sessions::insert_session(&state.db, hash, user.user_id, org_role, expires_at).await?;
     Ok(Cookie::build((session_cookie_name(state), value))
         .path("/")
         .http_only(true)
@@ -86,12 +91,21 @@ pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
 }
 
 /// The session behind the request's cookie, if it is live.
-pub async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<CurrentUser>, AppError> {
-    let Some(value) = jar.get(session_cookie_name(state)).map(|c| c.value().to_owned()) else {
+pub fn current_user<'a>(
+    state: &'a AppState,
+    jar: &CookieJar,
+) -> impl Future<Output = Result<Option<CurrentUser>, AppError>> + Send + 'a {
+    // Read the cookie now so the future does not borrow the jar across an await.
+    let cookie = jar.get(session_cookie_name(state)).map(|c| c.value().to_owned());
+    user_for_cookie(state, cookie)
+}
+
+async fn user_for_cookie(state: &AppState, cookie: Option<String>) -> Result<Option<CurrentUser>, AppError> {
+    let Some(value) = cookie else {
         return Ok(None);
     };
     let hash = sha256(&value);
-    Ok(db::sessions::find_session(&state.db, &hash).await?.map(|record| CurrentUser {
+    Ok(db::sessions::find_session(&state.db, hash.clone()).await?.map(|record| CurrentUser {
         user: record.user,
         org_role: record.org_role,
         csrf_token: csrf_token_for(&value),
@@ -100,7 +114,12 @@ pub async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<Cu
 }
 
 /// Middleware for everything behind sign-in: pages redirect to the sign-in page, the API answers 401.
-pub async fn require_session(State(state): State<AppState>, jar: CookieJar, mut request: Request, next: Next) -> Response {
+pub async fn require_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match current_user(&state, &jar).await {
         Ok(Some(user)) => {
             request.extensions_mut().insert(user);
@@ -123,7 +142,9 @@ pub fn check_csrf_header(user: &CurrentUser, headers: &HeaderMap) -> Result<(), 
 }
 
 fn csrf_refused() -> AppError {
-    AppError::Forbidden("The form has expired or did not come from Shipyard. Reload the page and try again.".into())
+    AppError::Forbidden(
+        "The form has expired or did not come from Shipyard. Reload the page and try again.".into(),
+    )
 }
 
 /// A form with nothing but the CSRF token (sign-out, buttons).
