@@ -1,0 +1,151 @@
+//! GitHub Actions calls: repository secrets, workflow runs, re-runs and dispatches.
+
+use http::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    classify::error,
+    client::{GitHub, repo_path, seg},
+    models::{DispatchOutcome, Workflow, WorkflowRun},
+    secrets::seal,
+};
+use crate::provider::{ErrorKind, ProviderError};
+
+/// GitHub's page size limit; a new repository has far fewer runs, secrets and workflows than this.
+const PER_PAGE: &str = "100";
+
+#[derive(Deserialize)]
+struct PublicKeyJson {
+    key_id: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct SecretsJson {
+    secrets: Vec<SecretJson>,
+}
+
+#[derive(Deserialize)]
+struct SecretJson {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct RunsJson {
+    workflow_runs: Vec<WorkflowRun>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowsJson {
+    workflows: Vec<Workflow>,
+}
+
+#[derive(Deserialize)]
+struct DispatchJson {
+    workflow_run_id: u64,
+    #[serde(default)]
+    html_url: String,
+}
+
+impl GitHub {
+    /// Creates or updates the Actions secret `secret_name`: fetches the repository's public key, seals
+    /// the value to it and stores it. GitHub answers 201 (created) or 204 (updated); both are success.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), secret = %secret_name))]
+    pub async fn put_secret(
+        &self,
+        owner: &str,
+        name: &str,
+        secret_name: &str,
+        value: &SecretString,
+    ) -> Result<(), ProviderError> {
+        let base = format!("{}/actions/secrets", repo_path(owner, name));
+        let key: PublicKeyJson = self
+            .call("github:secret_public_key", Method::GET, &format!("{base}/public-key"), None, &[])
+            .await?
+            .json("public key")?;
+        let sealed = seal(&key.key, value.expose_secret().as_bytes())
+            .map_err(|e| error(ErrorKind::Other, format!("could not encrypt secret {secret_name}: {e}")))?;
+        let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
+        let path = format!("{base}/{}", seg(secret_name));
+        self.call("github:put_secret", Method::PUT, &path, Some(&body), &[]).await?;
+        Ok(())
+    }
+
+    /// Names of the repository's Actions secrets (GitHub never returns values).
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
+    pub async fn secret_names(&self, owner: &str, name: &str) -> Result<Vec<String>, ProviderError> {
+        let path = format!("{}/actions/secrets?per_page={PER_PAGE}", repo_path(owner, name));
+        let secrets: SecretsJson =
+            self.call("github:list_secrets", Method::GET, &path, None, &[]).await?.json("secrets")?;
+        Ok(secrets.secrets.into_iter().map(|s| s.name).collect())
+    }
+
+    /// The most recent workflow runs (newest first, up to 100), optionally only of one branch or event.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
+    pub async fn list_runs(
+        &self,
+        owner: &str,
+        name: &str,
+        branch: Option<&str>,
+        event: Option<&str>,
+    ) -> Result<Vec<WorkflowRun>, ProviderError> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("per_page", PER_PAGE);
+        if let Some(branch) = branch {
+            query.append_pair("branch", branch);
+        }
+        if let Some(event) = event {
+            query.append_pair("event", event);
+        }
+        let path = format!("{}/actions/runs?{}", repo_path(owner, name), query.finish());
+        let runs: RunsJson =
+            self.call("github:list_runs", Method::GET, &path, None, &[]).await?.json("runs")?;
+        Ok(runs.workflow_runs)
+    }
+
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), run_id = run_id))]
+    pub async fn get_run(&self, owner: &str, name: &str, run_id: u64) -> Result<WorkflowRun, ProviderError> {
+        let path = format!("{}/actions/runs/{run_id}", repo_path(owner, name));
+        self.call("github:get_run", Method::GET, &path, None, &[]).await?.json("workflow run")
+    }
+
+    /// Re-runs the failed jobs of a completed run; the new attempt reads the repository's secrets afresh.
+    /// GitHub refuses (403) while the run is still going.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), run_id = run_id))]
+    pub async fn rerun_failed_jobs(&self, owner: &str, name: &str, run_id: u64) -> Result<(), ProviderError> {
+        let path = format!("{}/actions/runs/{run_id}/rerun-failed-jobs", repo_path(owner, name));
+        self.call("github:rerun_failed_jobs", Method::POST, &path, Some(&json!({})), &[]).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
+    pub async fn list_workflows(&self, owner: &str, name: &str) -> Result<Vec<Workflow>, ProviderError> {
+        let path = format!("{}/actions/workflows?per_page={PER_PAGE}", repo_path(owner, name));
+        let workflows: WorkflowsJson =
+            self.call("github:list_workflows", Method::GET, &path, None, &[]).await?.json("workflows")?;
+        Ok(workflows.workflows)
+    }
+
+    /// Starts `workflow` (numeric id or file name such as `build.yml`) on `git_ref`. A workflow without
+    /// an `on: workflow_dispatch` trigger is [`ErrorKind::Invalid`] (GitHub answers 422).
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), workflow = %workflow, git_ref = %git_ref))]
+    pub async fn dispatch_workflow(
+        &self,
+        owner: &str,
+        name: &str,
+        workflow: &str,
+        git_ref: &str,
+    ) -> Result<DispatchOutcome, ProviderError> {
+        let path = format!("{}/actions/workflows/{}/dispatches", repo_path(owner, name), seg(workflow));
+        // Servers that know `return_run_details` answer 200 with the run; the others answer 204.
+        let body = json!({ "ref": git_ref, "return_run_details": true });
+        let reply = self.call("github:dispatch_workflow", Method::POST, &path, Some(&body), &[]).await?;
+        if reply.status == 204 || reply.body.is_empty() {
+            return Ok(DispatchOutcome::Accepted);
+        }
+        let run: DispatchJson = reply.json("dispatch")?;
+        Ok(DispatchOutcome::Started { run_id: run.workflow_run_id, html_url: run.html_url })
+    }
+}

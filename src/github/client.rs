@@ -1,0 +1,134 @@
+//! The GitHub REST client Shipyard provisions with: intent-level calls, each retried on transient
+//! errors and answering a [`ProviderError`] the reconciler can branch on.
+//!
+//! Requests go out through octocrab's raw `build_request`/`execute`, not its typed handlers: octocrab's
+//! `Error::GitHub` drops the response headers, and we need `retry-after` and `x-ratelimit-*` to honour
+//! GitHub's rate limits, and the exact status to tell 201 from 204 and 409 from 404.
+//! Repository calls live in `repos.rs`, Actions calls in `actions.rs`.
+
+use std::{fmt, time::Duration};
+
+use futures::future::BoxFuture;
+
+use http::Method;
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use secrecy::SecretString;
+
+use super::{
+    classify::{Reply, error, transport_error},
+    models::{GitHubUser, Membership, MembershipJson},
+    transport::build_octocrab,
+};
+use crate::provider::{ErrorKind, ProviderError, RetryPolicy, retry_transient};
+
+pub use super::models::{DispatchOutcome, OrgRole, Repo, Workflow, WorkflowRun};
+
+/// Characters kept as-is in a path segment (RFC 3986 unreserved); everything else is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A GitHub API client acting as one token (the server's own, or a user's via [`GitHub::as_token`]).
+#[derive(Clone)]
+pub struct GitHub {
+    octo: Octocrab,
+    pub(super) retry: RetryPolicy,
+}
+
+impl fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitHub").field("retry", &self.retry).finish_non_exhaustive()
+    }
+}
+
+impl GitHub {
+    /// A client for `api_url` (`https://api.github.com`, or github-sim) acting as `token`.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn new(api_url: &str, token: SecretString, retry: RetryPolicy) -> anyhow::Result<Self> {
+        Ok(Self { octo: build_octocrab(api_url, &token)?, retry })
+    }
+
+    /// A client acting as another token (a user's OAuth token or PAT), sharing the HTTP client.
+    /// For identity and membership checks only: provisioning always uses the server's token.
+    pub fn as_token(&self, token: &SecretString) -> anyhow::Result<GitHub> {
+        Ok(Self { octo: self.octo.user_access_token(token.clone())?, retry: self.retry })
+    }
+
+    /// The user the token belongs to (`GET /user`).
+    #[tracing::instrument(skip_all)]
+    pub async fn current_user(&self) -> Result<GitHubUser, ProviderError> {
+        self.call("github:current_user", Method::GET, "/user", None, &[]).await?.json("user")
+    }
+
+    /// The token owner's membership of `org`; `None` when not affiliated (GitHub answers 404).
+    #[tracing::instrument(skip_all, fields(org = %org))]
+    pub async fn org_membership(&self, org: &str) -> Result<Option<Membership>, ProviderError> {
+        let path = format!("/user/memberships/orgs/{}", seg(org));
+        let reply = self.call("github:org_membership", Method::GET, &path, None, &[404]).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        Ok(Some(reply.json::<MembershipJson>("membership")?.into()))
+    }
+
+    /// Sends one request, retrying transient failures. Replies with a 2xx status or one listed in
+    /// `expected` come back as they are; any other status becomes a classified error.
+    ///
+    /// Returns a boxed `Send` future: octocrab's and backon's futures are built from closures returning
+    /// async blocks, and without the box rustc cannot prove `Send` for callers that hold borrows across
+    /// the await (axum handlers fail with "implementation of `Send` is not general enough").
+    pub(super) fn call<'a>(
+        &'a self,
+        what: &'a str,
+        method: Method,
+        path: &'a str,
+        body: Option<&'a serde_json::Value>,
+        expected: &'a [u16],
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        Box::pin(retry_transient(&self.retry, what, move || {
+            let method = method.clone();
+            async move {
+                let reply = self.send(method, path, body).await?;
+                if reply.status.is_success() || expected.contains(&reply.status.as_u16()) {
+                    Ok(reply)
+                } else {
+                    Err(reply.into_error(self.retry.max_delay))
+                }
+            }
+        }))
+    }
+
+    /// One attempt, no retry, no classification of the status.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, ProviderError> {
+        let request = http::Request::builder().method(method).uri(path);
+        let request = self
+            .octo
+            .build_request(request, body)
+            .map_err(|e| error(ErrorKind::Other, format!("could not build a GitHub request: {e}")))?;
+        let response = self.octo.execute(request).await.map_err(|e| transport_error(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| transport_error(&e))?.to_bytes();
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
+    }
+}
+
+/// Percent-encodes one path segment (owner, repository, branch, secret or workflow file name).
+pub(super) fn seg(value: &str) -> String {
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+/// `/repos/{owner}/{name}`.
+pub(super) fn repo_path(owner: &str, name: &str) -> String {
+    format!("/repos/{}/{}", seg(owner), seg(name))
+}
+
+/// How long to wait between polls of something GitHub is still doing.
+pub(super) fn next_poll_delay(current: Duration, retry: &RetryPolicy) -> Duration {
+    (current * 2).min(retry.max_delay.min(Duration::from_secs(2)))
+}

@@ -1,0 +1,237 @@
+//! What Shipyard reads from GitHub's answers: only the fields it uses, so an added or missing optional
+//! field on GitHub's side (or GitHub Enterprise Server's) never breaks parsing.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+/// A repository (`full-repository` / `repository` schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// Immutable; the key Shipyard records to recognise "its" repository after a rename.
+    pub id: u64,
+    pub name: String,
+    pub full_name: String,
+    pub owner: String,
+    pub owner_id: u64,
+    pub html_url: String,
+    pub ssh_url: String,
+    pub clone_url: String,
+    pub default_branch: String,
+    pub private: bool,
+    /// `public`, `private` or `internal`.
+    pub visibility: String,
+    pub archived: bool,
+    pub is_template: bool,
+    /// `owner/name` of the template it was generated from, when it was.
+    pub template_full_name: Option<String>,
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// The signed-in user behind a token (`GET /user`). Key on `id`: logins can be renamed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GitHubUser {
+    pub id: i64,
+    pub login: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub avatar_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgRole {
+    Admin,
+    Member,
+    /// `billing_manager` or a role GitHub adds later: not a member for Shipyard's purposes.
+    Other,
+}
+
+/// The token owner's membership of an organization. Pending invitations are `active: false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub active: bool,
+    pub role: OrgRole,
+}
+
+/// A GitHub Actions workflow run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRun {
+    pub id: u64,
+    pub workflow_id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub event: String,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    #[serde(default)]
+    pub head_sha: String,
+    /// `requested|queued|in_progress|waiting|pending|completed`.
+    pub status: String,
+    /// `success|failure|cancelled|...`, absent until completed.
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default = "first_attempt")]
+    pub run_attempt: u32,
+    pub html_url: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+impl WorkflowRun {
+    pub fn is_completed(&self) -> bool {
+        self.status == "completed"
+    }
+
+    /// Completed with a conclusion a re-run can fix.
+    pub fn has_failed(&self) -> bool {
+        self.is_completed()
+            && matches!(self.conclusion.as_deref(), Some("failure" | "timed_out" | "cancelled"))
+    }
+}
+
+/// A workflow file of a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Workflow {
+    pub id: u64,
+    pub name: String,
+    /// `.github/workflows/build.yml`.
+    pub path: String,
+    #[serde(default)]
+    pub state: String,
+}
+
+impl Workflow {
+    /// The file name (`build.yml`), which GitHub accepts wherever a workflow id is expected.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// What a workflow dispatch told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    /// GitHub created the run and said which (200 with `return_run_details`).
+    Started { run_id: u64, html_url: String },
+    /// GitHub accepted the dispatch without naming the run (204; older servers).
+    Accepted,
+}
+
+/// Raw `repository` JSON; flattened into [`Repo`].
+#[derive(Deserialize)]
+pub(crate) struct RepoJson {
+    id: u64,
+    name: String,
+    full_name: String,
+    owner: OwnerJson,
+    #[serde(default)]
+    html_url: String,
+    #[serde(default)]
+    ssh_url: String,
+    #[serde(default)]
+    clone_url: String,
+    #[serde(default)]
+    default_branch: Option<String>,
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    visibility: Option<String>,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    is_template: bool,
+    #[serde(default)]
+    template_repository: Option<Box<TemplateJson>>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    created_at: Option<OffsetDateTime>,
+}
+
+#[derive(Deserialize)]
+struct OwnerJson {
+    login: String,
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct TemplateJson {
+    full_name: String,
+}
+
+impl From<RepoJson> for Repo {
+    fn from(r: RepoJson) -> Self {
+        // GitHub Enterprise Server before 3.x has no `visibility`; `private` says enough there.
+        let visibility =
+            r.visibility.unwrap_or_else(|| if r.private { "private" } else { "public" }.to_owned());
+        Repo {
+            id: r.id,
+            name: r.name,
+            full_name: r.full_name,
+            owner: r.owner.login,
+            owner_id: r.owner.id,
+            html_url: r.html_url,
+            ssh_url: r.ssh_url,
+            clone_url: r.clone_url,
+            default_branch: r.default_branch.unwrap_or_else(|| "main".to_owned()),
+            private: r.private,
+            visibility,
+            archived: r.archived,
+            is_template: r.is_template,
+            template_full_name: r.template_repository.map(|t| t.full_name),
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MembershipJson {
+    pub state: String,
+    pub role: String,
+}
+
+impl From<MembershipJson> for Membership {
+    fn from(m: MembershipJson) -> Self {
+        let role = match m.role.as_str() {
+            "admin" => OrgRole::Admin,
+            "member" => OrgRole::Member,
+            _ => OrgRole::Other,
+        };
+        Membership { active: m.state == "active", role }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_repository_names_its_template() {
+        let json = r#"{"id":7,"name":"svc","full_name":"acme/svc","owner":{"login":"acme","id":1000},
+            "private":true,"default_branch":"main","template_repository":{"id":1,"full_name":"acme/service-template"},
+            "created_at":"2026-07-01T10:00:00Z"}"#;
+        let repo: Repo = serde_json::from_str::<RepoJson>(json).unwrap().into();
+        assert_eq!(repo.template_full_name.as_deref(), Some("acme/service-template"));
+        assert_eq!(repo.visibility, "private");
+        assert_eq!((repo.owner.as_str(), repo.owner_id), ("acme", 1000));
+        assert!(repo.created_at.is_some());
+    }
+
+    #[test]
+    fn a_pending_invitation_is_not_an_active_membership() {
+        let m: Membership = MembershipJson { state: "pending".into(), role: "admin".into() }.into();
+        assert_eq!(m, Membership { active: false, role: OrgRole::Admin });
+    }
+
+    #[test]
+    fn a_workflow_is_addressable_by_its_file_name() {
+        let w = Workflow {
+            id: 1,
+            name: "build".into(),
+            path: ".github/workflows/build.yml".into(),
+            state: "active".into(),
+        };
+        assert_eq!(w.file_name(), "build.yml");
+    }
+}
