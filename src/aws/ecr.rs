@@ -1,0 +1,175 @@
+//! ECR: the service's image repository (scan on push, tagged), adopted only when it is ours.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecr::types::{ImageScanningConfiguration, Repository, Tag};
+use uuid::Uuid;
+
+use super::{Aws, Ownership, ResourceTags, error::OptionalExt, foreign, tag_map};
+use crate::provider::{ErrorKind, ProviderError, System};
+
+/// An ECR repository as Shipyard sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrRepository {
+    pub name: String,
+    pub arn: String,
+    /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`: what `docker push` and `ECR_REPO_URL` use.
+    pub uri: String,
+    pub scan_on_push: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Aws {
+    /// Looks up a repository and its tags; `None` when it does not exist.
+    #[tracing::instrument(skip_all, fields(name))]
+    pub async fn find_ecr_repository(&self, name: &str) -> Result<Option<EcrRepository>, ProviderError> {
+        let described = self
+            .call(System::Ecr, "ecr:DescribeRepositories", || {
+                self.ecr.describe_repositories().repository_names(name).send()
+            })
+            .await
+            .optional()?;
+        let Some(repository) =
+            described.and_then(|out| out.repositories.unwrap_or_default().into_iter().next())
+        else {
+            return Ok(None);
+        };
+        let mut repository = repository_view(repository)?;
+        let tags = self
+            .call(System::Ecr, "ecr:ListTagsForResource", || {
+                self.ecr.list_tags_for_resource().resource_arn(&repository.arn).send()
+            })
+            .await?;
+        repository.tags = tag_map(tags.tags().iter().map(|t| (t.key(), t.value())));
+        Ok(Some(repository))
+    }
+
+    /// Whether a repository of that name exists and whose it is (for preflight).
+    pub async fn ecr_repository_ownership(
+        &self,
+        name: &str,
+        service_id: Uuid,
+    ) -> Result<Ownership, ProviderError> {
+        Ok(match self.find_ecr_repository(name).await? {
+            None => Ownership::Absent,
+            Some(repo) => {
+                Ownership::of_existing(repo.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), service_id)
+            }
+        })
+    }
+
+    /// Creates the repository with scan on push and our tags, or adopts it when it is already ours
+    /// (re-applying scan on push and the tags). Someone else's repository is a conflict.
+    #[tracing::instrument(skip_all, fields(name))]
+    pub async fn ensure_ecr_repository(
+        &self,
+        name: &str,
+        tags: &ResourceTags,
+    ) -> Result<EcrRepository, ProviderError> {
+        // Twice: a create that loses a race (or whose answer was lost) finds the winner on the second look.
+        for _ in 0..2 {
+            if let Some(existing) = self.find_ecr_repository(name).await? {
+                return self.adopt_ecr_repository(existing, tags).await;
+            }
+            match self.create_ecr_repository(name, tags).await {
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                created => return created,
+            }
+        }
+        Err(foreign(System::Ecr, "ECR repository", name))
+    }
+
+    async fn create_ecr_repository(
+        &self,
+        name: &str,
+        tags: &ResourceTags,
+    ) -> Result<EcrRepository, ProviderError> {
+        let ecr_tags = ecr_tags(tags)?;
+        let out = self
+            .call(System::Ecr, "ecr:CreateRepository", || {
+                self.ecr
+                    .create_repository()
+                    .repository_name(name)
+                    .image_scanning_configuration(
+                        ImageScanningConfiguration::builder().scan_on_push(true).build(),
+                    )
+                    .set_tags(Some(ecr_tags.clone()))
+                    .send()
+            })
+            .await?;
+        let repository = out.repository.ok_or_else(|| missing("CreateRepository returned no repository"))?;
+        let mut view = repository_view(repository)?;
+        view.tags = tag_map(ecr_tags.iter().map(|t| (t.key(), t.value())));
+        Ok(view)
+    }
+
+    async fn adopt_ecr_repository(
+        &self,
+        mut repo: EcrRepository,
+        tags: &ResourceTags,
+    ) -> Result<EcrRepository, ProviderError> {
+        let owner =
+            Ownership::of_existing(repo.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), tags.service_id);
+        if owner != Ownership::Ours {
+            return Err(foreign(System::Ecr, "ECR repository", &repo.name));
+        }
+        if !repo.scan_on_push {
+            self.call(System::Ecr, "ecr:PutImageScanningConfiguration", || {
+                self.ecr
+                    .put_image_scanning_configuration()
+                    .repository_name(&repo.name)
+                    .image_scanning_configuration(
+                        ImageScanningConfiguration::builder().scan_on_push(true).build(),
+                    )
+                    .send()
+            })
+            .await?;
+            repo.scan_on_push = true;
+        }
+        let ecr_tags = ecr_tags(tags)?;
+        self.call(System::Ecr, "ecr:TagResource", || {
+            self.ecr.tag_resource().resource_arn(&repo.arn).set_tags(Some(ecr_tags.clone())).send()
+        })
+        .await?;
+        repo.tags.extend(ecr_tags.iter().map(|t| (t.key().to_owned(), t.value().to_owned())));
+        Ok(repo)
+    }
+
+    /// Deletes the repository and its images. Gone already is done; someone else's is a conflict.
+    #[tracing::instrument(skip_all, fields(name))]
+    pub async fn delete_ecr_repository(&self, name: &str, service_id: Uuid) -> Result<(), ProviderError> {
+        match self.ecr_repository_ownership(name, service_id).await? {
+            Ownership::Absent => return Ok(()),
+            Ownership::Foreign => return Err(foreign(System::Ecr, "ECR repository", name)),
+            Ownership::Ours => {}
+        }
+        let deleted = self
+            .call(System::Ecr, "ecr:DeleteRepository", || {
+                self.ecr.delete_repository().repository_name(name).force(true).send()
+            })
+            .await;
+        deleted.optional().map(|_| ())
+    }
+}
+
+fn ecr_tags(tags: &ResourceTags) -> Result<Vec<Tag>, ProviderError> {
+    tags.pairs()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ProviderError::new(System::Ecr, ErrorKind::Invalid, format!("bad tag: {e}")))
+}
+
+fn repository_view(repository: Repository) -> Result<EcrRepository, ProviderError> {
+    let scan_on_push = repository.image_scanning_configuration().is_some_and(|c| c.scan_on_push());
+    let (Some(name), Some(arn), Some(uri)) =
+        (repository.repository_name, repository.repository_arn, repository.repository_uri)
+    else {
+        return Err(missing("ECR returned a repository without name, ARN or URI"));
+    };
+    Ok(EcrRepository { name, arn, uri, scan_on_push, tags: BTreeMap::new() })
+}
+
+fn missing(what: &str) -> ProviderError {
+    ProviderError::new(System::Ecr, ErrorKind::Other, what)
+}

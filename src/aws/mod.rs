@@ -1,0 +1,186 @@
+//! AWS: IAM, ECR and STS behind intent-level methods.
+//!
+//! Every method is an *ensure* or an idempotent delete: look first, adopt what carries our
+//! `shipyard:service-id` tag, create what is missing, and refuse (as [`ErrorKind::Conflict`]) to
+//! touch anything else. Every SDK call goes through [`retry_transient`] with the SDK's own retries
+//! off, so a test can count attempts and the retry budget is ours.
+
+mod ecr;
+mod error;
+mod iam_policy;
+mod iam_role;
+pub mod policy;
+
+use std::{collections::BTreeMap, future::Future, time::Duration};
+
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+pub use ecr::EcrRepository;
+pub use iam_role::RoleView;
+
+use crate::provider::{ErrorKind, ProviderError, RetryPolicy, System, retry_transient};
+
+/// Tag key whose value says which Shipyard service owns a resource.
+pub const SERVICE_ID_TAG: &str = "shipyard:service-id";
+const MANAGED_BY_TAG: &str = "Managed-By";
+const MANAGED_BY_VALUE: &str = "shipyard";
+
+/// The tags every resource Shipyard creates carries; the service id is what makes it "ours".
+#[derive(Debug, Clone)]
+pub struct ResourceTags {
+    pub service: String,
+    pub environment: String,
+    pub service_id: Uuid,
+}
+
+impl ResourceTags {
+    /// Tag key/value pairs in the order they are sent.
+    pub fn pairs(&self) -> [(&'static str, String); 4] {
+        [
+            ("Service", self.service.clone()),
+            ("Environment", self.environment.clone()),
+            (MANAGED_BY_TAG, MANAGED_BY_VALUE.to_owned()),
+            (SERVICE_ID_TAG, self.service_id.to_string()),
+        ]
+    }
+}
+
+/// Whether a named resource may be adopted or deleted by a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// Nothing by that name exists.
+    Absent,
+    /// It exists and its `shipyard:service-id` tag is this service's id.
+    Ours,
+    /// It exists and belongs to someone else (untagged, or another service's id).
+    Foreign,
+}
+
+impl Ownership {
+    fn of_existing<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, service_id: Uuid) -> Self {
+        let ours = service_id.to_string();
+        if tags.into_iter().any(|(k, v)| k == SERVICE_ID_TAG && v == ours) {
+            Self::Ours
+        } else {
+            Self::Foreign
+        }
+    }
+}
+
+/// Client for the AWS side of provisioning.
+pub struct Aws {
+    iam: aws_sdk_iam::Client,
+    ecr: aws_sdk_ecr::Client,
+    sts: aws_sdk_sts::Client,
+    region: String,
+    retry: RetryPolicy,
+    account_id: OnceCell<String>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").field("region", &self.region).finish_non_exhaustive()
+    }
+}
+
+impl Aws {
+    /// Builds the clients from an SDK config (which must carry a region), with SDK retries off.
+    pub fn new(sdk: &SdkConfig, retry: RetryPolicy) -> Self {
+        let mut builder = sdk.to_builder();
+        builder.set_retry_config(Some(RetryConfig::disabled()));
+        if sdk.timeout_config().is_none_or(|t| t.operation_attempt_timeout().is_none()) {
+            // Without an attempt timeout a stalled connection would hang a step forever.
+            builder.set_timeout_config(Some(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            ));
+        }
+        let sdk = builder.build();
+        Self {
+            iam: aws_sdk_iam::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            region: sdk.region().map(ToString::to_string).unwrap_or_default(),
+            retry,
+            account_id: OnceCell::new(),
+        }
+    }
+
+    /// Loads the standard AWS configuration chain (honours `AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
+    pub async fn from_env(retry: RetryPolicy) -> anyhow::Result<Self> {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        sdk.region().context("AWS_REGION is not set (and no region in the AWS profile)")?;
+        Ok(Self::new(&sdk, retry))
+    }
+
+    /// The region ECR repositories are created in.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity, asked once).
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        self.account_id
+            .get_or_try_init(|| async {
+                let out = self
+                    .call(System::Sts, "sts:GetCallerIdentity", || self.sts.get_caller_identity().send())
+                    .await?;
+                out.account.ok_or_else(|| {
+                    ProviderError::new(System::Sts, ErrorKind::Other, "GetCallerIdentity returned no account")
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs one SDK call under our retry policy, mapping its error.
+    async fn call<T, E, F, Fut>(&self, system: System, what: &str, mut op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        retry_transient(&self.retry, what, || {
+            let attempt = op();
+            async move { attempt.await.map_err(|e| error::from_sdk(system, e)) }
+        })
+        .await
+    }
+}
+
+/// The error for a name that is taken by something we must not adopt.
+fn foreign(system: System, what: &str, name: &str) -> ProviderError {
+    ProviderError::new(
+        system,
+        ErrorKind::Conflict,
+        format!("{what} {name} exists and is not managed by this service"),
+    )
+}
+
+/// Tags as a sorted map, for views and comparisons.
+fn tag_map<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    tags.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_matching_service_id_tag_makes_a_resource_ours() {
+        let id = Uuid::new_v4();
+        let tags = ResourceTags { service: "api".into(), environment: "prod".into(), service_id: id };
+        let pairs = tags.pairs();
+        let as_refs = || pairs.iter().map(|(k, v)| (*k, v.as_str()));
+        assert_eq!(Ownership::of_existing(as_refs(), id), Ownership::Ours);
+        assert_eq!(Ownership::of_existing(as_refs(), Uuid::new_v4()), Ownership::Foreign);
+        assert_eq!(Ownership::of_existing([("Managed-By", "shipyard")], id), Ownership::Foreign);
+    }
+}

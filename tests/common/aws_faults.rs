@@ -1,0 +1,175 @@
+//! AWS fault injection for tests, and the SDK config that points at moto.
+//!
+//! moto has no fault injection, so this wraps the SDK's HTTP client: a test says "the next N
+//! `CreateRole` calls answer `Throttling`" and those requests are answered here, in the provider's
+//! own error format, without reaching moto; later calls pass through untouched. The operation is
+//! read the way AWS routes it: the `Action=` form field (IAM/STS query protocol) or the
+//! `X-Amz-Target` header (ECR JSON protocol).
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::config::Credentials;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::{
+    http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    },
+    orchestrator::{HttpRequest, HttpResponse},
+    runtime_components::RuntimeComponents,
+};
+use aws_smithy_types::body::SdkBody;
+
+/// What an injected call answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 400 `Throttling` (query protocol) / `ThrottlingException` (JSON protocol).
+    Throttling,
+    /// HTTP 503 `ServiceUnavailable`.
+    ServiceUnavailable,
+    /// HTTP 403 `AccessDenied` (query) / 400 `AccessDeniedException` (JSON), like an IAM policy refusal.
+    AccessDenied,
+}
+
+/// The test's handle on the fault plan; cheap to clone, shared with the HTTP client.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<State>>);
+
+#[derive(Debug, Default)]
+struct State {
+    plans: Vec<(String, usize, Fault)>,
+    seen: Vec<String>,
+}
+
+impl Faults {
+    /// The next `times` calls of `operation` (e.g. `"CreateRole"`, `"CreateRepository"`) answer `fault`.
+    pub fn inject(&self, operation: &str, times: usize, fault: Fault) {
+        self.0.lock().unwrap().plans.push((operation.to_owned(), times, fault));
+    }
+
+    /// How many requests of `operation` the SDK sent (answered by a fault or by moto).
+    pub fn calls(&self, operation: &str) -> usize {
+        self.0.lock().unwrap().seen.iter().filter(|op| *op == operation).count()
+    }
+
+    fn record(&self, operation: &str) -> Option<Fault> {
+        let mut state = self.0.lock().unwrap();
+        state.seen.push(operation.to_owned());
+        let plan = state.plans.iter_mut().find(|(op, left, _)| op == operation && *left > 0)?;
+        plan.1 -= 1;
+        Some(plan.2)
+    }
+}
+
+/// SDK config for moto (`MOTO_URL`, default http://127.0.0.1:5000), region us-east-1, static test
+/// credentials, every request passing through `faults`.
+pub async fn moto_sdk_config(faults: &Faults) -> SdkConfig {
+    let url = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto-tests"))
+        .load()
+        .await;
+    // The same client the SDK picks by default (hyper 1 + rustls/aws-lc); the loaded config does
+    // not expose it because the SDK only chooses it when a service client is built.
+    let inner = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .build_https();
+    base.to_builder().http_client(FaultyClient { inner, faults: faults.clone() }).build()
+}
+
+#[derive(Debug)]
+struct FaultyClient {
+    inner: SharedHttpClient,
+    faults: Faults,
+}
+
+impl HttpClient for FaultyClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        let inner = self.inner.http_connector(settings, components);
+        SharedHttpConnector::new(FaultyConnector { inner, faults: self.faults.clone() })
+    }
+}
+
+#[derive(Debug)]
+struct FaultyConnector {
+    inner: SharedHttpConnector,
+    faults: Faults,
+}
+
+impl HttpConnector for FaultyConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (protocol, operation) = operation_of(&request);
+        match self.faults.record(&operation) {
+            Some(fault) => HttpConnectorFuture::ready(Ok(fault_response(protocol, &operation, fault))),
+            None => self.inner.call(request),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    /// IAM and STS: form-encoded `Action=...`, XML errors.
+    Query,
+    /// ECR: `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.Op`, JSON errors.
+    Json,
+}
+
+fn operation_of(request: &HttpRequest) -> (Protocol, String) {
+    if let Some(target) = request.headers().get("x-amz-target") {
+        let op = target.rsplit('.').next().unwrap_or(target);
+        return (Protocol::Json, op.to_owned());
+    }
+    let body = request.body().bytes().unwrap_or_default();
+    let action = url::form_urlencoded::parse(body).find(|(k, _)| k == "Action").map(|(_, v)| v.into_owned());
+    (Protocol::Query, action.unwrap_or_default())
+}
+
+fn fault_response(protocol: Protocol, operation: &str, fault: Fault) -> HttpResponse {
+    let (query_status, json_status, query_code, json_code, message) = match fault {
+        Fault::Throttling => (400, 400, "Throttling", "ThrottlingException", "Rate exceeded".to_owned()),
+        Fault::ServiceUnavailable => (
+            503,
+            503,
+            "ServiceUnavailable",
+            "ServiceUnavailableException",
+            "Service is unavailable. Please try again later.".to_owned(),
+        ),
+        Fault::AccessDenied => (
+            403,
+            400,
+            "AccessDenied",
+            "AccessDeniedException",
+            format!(
+                "User: arn:aws:iam::123456789012:user/shipyard is not authorized to perform: {operation}"
+            ),
+        ),
+    };
+    let (status, content_type, body) = match protocol {
+        Protocol::Query => (
+            query_status,
+            "text/xml",
+            format!(
+                "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+                 <Code>{query_code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>00000000-fault-injection</RequestId></ErrorResponse>"
+            ),
+        ),
+        Protocol::Json => (
+            json_status,
+            "application/x-amz-json-1.1",
+            serde_json::json!({ "__type": json_code, "message": message }).to_string(),
+        ),
+    };
+    let mut response = HttpResponse::new(status.try_into().expect("valid status"), SdkBody::from(body));
+    response.headers_mut().insert("content-type", content_type);
+    response.headers_mut().insert("x-amzn-requestid", "00000000-fault-injection");
+    response
+}
