@@ -1,0 +1,4 @@
+//! Helpers shared by integration tests (`mod common;`). Each submodule is owned by the area it serves.
+#![allow(dead_code)]
+
+pub mod aws_faults;
