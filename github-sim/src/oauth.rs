@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -88,6 +88,11 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
+/// A 302 Found, which is what github.com answers (axum's `Redirect::to` would be 303).
+fn found(location: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, location.to_string())]).into_response()
+}
+
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     (status, page(title, &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message)))).into_response()
 }
@@ -122,7 +127,7 @@ async fn authorize(State(sim): State<Sim>, Query(q): Query<HashMap<String, Strin
                 ("error_uri", &uri),
                 ("state", &state),
             ];
-            return Redirect::to(&with_params(registered, &params)).into_response();
+            return found(&with_params(registered, &params));
         }
     };
     let challenge = q.get("code_challenge").cloned();
@@ -143,7 +148,7 @@ async fn authorize(State(sim): State<Sim>, Query(q): Query<HashMap<String, Strin
             };
             sim.world().codes.insert(code.clone(), pending);
             tracing::info!(user_id, "authorization approved");
-            Redirect::to(&with_params(&redirect_uri, &[("code", &code), ("state", &state)])).into_response()
+            found(&with_params(&redirect_uri, &[("code", &code), ("state", &state)]))
         }
         None => consent_page(&sim, &q, &redirect_uri, &state, &scopes),
     }
