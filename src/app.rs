@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use sqlx::PgPool;
 
-use crate::{config::Config, github::oauth::OAuth, github::client::GitHub, web};
+use crate::{config::Config, github::client::GitHub, github::oauth::OAuth, web};
 
 /// Shared by every handler. Cheap to clone.
 #[derive(Clone)]

@@ -72,7 +72,11 @@ impl Config {
         let public_url = env.url("PUBLIC_URL", Some("http://localhost:8080"))?;
         Ok(Self {
             database_url: env.secret("DATABASE_URL")?,
-            listen_addr: env.parse("LISTEN_ADDR", Some("0.0.0.0:8080"), "a socket address such as 0.0.0.0:8080")?,
+            listen_addr: env.parse(
+                "LISTEN_ADDR",
+                Some("0.0.0.0:8080"),
+                "a socket address such as 0.0.0.0:8080",
+            )?,
             public_url,
             github_org: env.name("GITHUB_ORG")?,
             github_token: env.secret("GITHUB_TOKEN")?,
@@ -150,7 +154,9 @@ impl Env<'_> {
     fn url(&self, var: &'static str, default: Option<&str>) -> Result<Url, ConfigError> {
         let url: Url = self.parse(var, default, "an http(s) URL")?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(self.invalid(var, &format!("is malformed: expected an http(s) URL, got {:?}", url.as_str())));
+            return Err(
+                self.invalid(var, &format!("is malformed: expected an http(s) URL, got {:?}", url.as_str()))
+            );
         }
         Ok(url)
     }
@@ -160,7 +166,8 @@ impl Env<'_> {
         if is_github_login(&value) {
             Ok(value)
         } else {
-            Err(self.invalid(var, &format!("is malformed: expected a GitHub organization login, got {value:?}")))
+            Err(self
+                .invalid(var, &format!("is malformed: expected a GitHub organization login, got {value:?}")))
         }
     }
 
@@ -181,7 +188,10 @@ impl Env<'_> {
         let items: Vec<String> =
             raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         match items.iter().find(|item| !valid(item)) {
-            Some(bad) => Err(self.invalid(var, &format!("is malformed: expected comma-separated {expected}, got {bad:?}"))),
+            Some(bad) => {
+                Err(self
+                    .invalid(var, &format!("is malformed: expected comma-separated {expected}, got {bad:?}")))
+            }
             None if items.is_empty() && default != Some("") => {
                 Err(self.invalid(var, &format!("is empty: expected comma-separated {expected}")))
             }

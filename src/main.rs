@@ -27,13 +27,16 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let pool = db::connect(config.database_url.expose_secret()).await.context("connecting to the database")?;
+    let pool =
+        db::connect(config.database_url.expose_secret()).await.context("connecting to the database")?;
     db::MIGRATOR.run(&pool).await.context("applying migrations")?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         tracing::info!("migrations applied");
         return Ok(());
     }
-    let listener = TcpListener::bind(config.listen_addr).await.with_context(|| format!("binding {}", config.listen_addr))?;
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.listen_addr))?;
     tracing::info!(addr = %config.listen_addr, public_url = %config.public_url, "shipyard listening");
     let state = AppState::new(pool, config)?;
     axum::serve(listener, build_app(state)).with_graceful_shutdown(shutdown_signal()).await?;

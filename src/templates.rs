@@ -25,7 +25,10 @@ impl Layout {
 
     pub fn for_user(user: &CurrentUser) -> Self {
         Self {
-            user: Some(LayoutUser { login: user.user.login.clone(), avatar_url: user.user.avatar_url.clone() }),
+            user: Some(LayoutUser {
+                login: user.user.login.clone(),
+                avatar_url: user.user.avatar_url.clone(),
+            }),
             csrf_token: user.csrf_token.clone(),
         }
     }

@@ -21,7 +21,7 @@ pub struct EcrRepository {
 
 impl Aws {
     /// Looks up a repository and its tags; `None` when it does not exist.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn find_ecr_repository(&self, name: &str) -> Result<Option<EcrRepository>, ProviderError> {
         let described = self
             .call(System::Ecr, "ecr:DescribeRepositories", || {
@@ -60,7 +60,7 @@ impl Aws {
 
     /// Creates the repository with scan on push and our tags, or adopts it when it is already ours
     /// (re-applying scan on push and the tags). Someone else's repository is a conflict.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn ensure_ecr_repository(
         &self,
         name: &str,
@@ -136,7 +136,7 @@ impl Aws {
     }
 
     /// Deletes the repository and its images. Gone already is done; someone else's is a conflict.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn delete_ecr_repository(&self, name: &str, service_id: Uuid) -> Result<(), ProviderError> {
         match self.ecr_repository_ownership(name, service_id).await? {
             Ownership::Absent => return Ok(()),

@@ -19,6 +19,7 @@ impl Aws {
     /// Whether a Shipyard policy of that name exists and whose it is (for preflight).
     pub async fn policy_ownership(&self, name: &str, service_id: Uuid) -> Result<Ownership, ProviderError> {
         let arn = policy::policy_arn(&self.account_id().await?, name);
+        // ListPolicyTags, not GetPolicy's Tags: AWS returns tags in both, moto 5.2 only in this one.
         let tags = self
             .call(System::Iam, "iam:ListPolicyTags", || {
                 self.iam.list_policy_tags().policy_arn(&arn).into_paginator().items().send().try_collect()
@@ -34,7 +35,7 @@ impl Aws {
     /// Creates the ECR push policy for one repository, or adopts ours: its tags are re-applied and,
     /// when the default version's document differs, a new default version is written.
     /// Returns the policy ARN.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn ensure_ecr_push_policy(
         &self,
         name: &str,
@@ -125,7 +126,7 @@ impl Aws {
 
     /// Deletes our policy: detaches it from every role, user and group, deletes its non-default
     /// versions, then the policy. Gone already is done; someone else's is a conflict.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn delete_policy(&self, name: &str, service_id: Uuid) -> Result<(), ProviderError> {
         match self.policy_ownership(name, service_id).await? {
             Ownership::Absent => return Ok(()),

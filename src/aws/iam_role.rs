@@ -75,7 +75,7 @@ impl Aws {
 
     /// Creates the role with `trust` and our tags, or adopts ours (correcting its trust policy
     /// and tags). Someone else's role is a conflict. Returns the role ARN.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn ensure_role(
         &self,
         name: &str,
@@ -142,7 +142,7 @@ impl Aws {
     }
 
     /// Attaches a managed policy to a role (no-op when already attached).
-    #[tracing::instrument(skip_all, fields(role))]
+    #[tracing::instrument(skip_all, fields(role = %role))]
     pub async fn ensure_policy_attached(&self, role: &str, policy_arn: &str) -> Result<(), ProviderError> {
         if self.attached_policy_arns(role).await?.iter().any(|arn| arn == policy_arn) {
             return Ok(());
@@ -156,7 +156,7 @@ impl Aws {
 
     /// Deletes our role: detaches managed policies, deletes inline ones, then the role.
     /// Gone already is done; someone else's role is a conflict and is left untouched.
-    #[tracing::instrument(skip_all, fields(name))]
+    #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn delete_role(&self, name: &str, service_id: Uuid) -> Result<(), ProviderError> {
         match self.role_ownership(name, service_id).await? {
             Ownership::Absent => return Ok(()),

@@ -6,7 +6,7 @@
 //! before the crate parses them: a 200-with-`error` is a failed sign-in, never a token.
 
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest,
     HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
     TokenUrl, basic::BasicClient,
 };
@@ -52,7 +52,9 @@ impl OAuth {
             .set_client_secret(ClientSecret::new(config.oauth_client_secret.expose_secret().to_owned()))
             .set_auth_uri(AuthUrl::from_url(web.join("/login/oauth/authorize")?))
             .set_token_uri(TokenUrl::from_url(web.join("/login/oauth/access_token")?))
-            .set_redirect_uri(RedirectUrl::from_url(config.oauth_redirect_url()));
+            .set_redirect_uri(RedirectUrl::from_url(config.oauth_redirect_url()))
+            // GitHub documents client_id and client_secret as body parameters of the token request.
+            .set_auth_type(AuthType::RequestBody);
         // No redirects on the token endpoint: an open redirect there would leak the code (RFC 6749 §10.6).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
