@@ -65,7 +65,7 @@ impl Reply {
             _ => ErrorKind::Other,
         };
         let wait = match (retry_after, exhausted, secondary) {
-            (Some(_after), _, _) => None,
+            (Some(after), _, _) => Some(after),
             (None, true, _) => Some(until_reset(&self.headers).min(wait_cap)),
             (None, false, true) => Some(SECONDARY_LIMIT_WAIT.min(wait_cap)),
             _ => None,
