@@ -23,6 +23,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/latency", post(add_latency).delete(clear_latency))
         .route("/requests", get(count_requests))
+        .route("/rate-limit", post(set_rate_limit))
 }
 
 async fn list_repos(State(sim): State<Sim>, Path(owner): Path<String>) -> Response {
@@ -102,4 +103,18 @@ struct CountQuery {
 
 async fn count_requests(State(sim): State<Sim>, Query(q): Query<CountQuery>) -> Json<serde_json::Value> {
     Json(json!({ "count": sim.request_count(&q.method, &q.path_pattern) }))
+}
+
+#[derive(Deserialize)]
+struct RateLimit {
+    login: String,
+    remaining: u64,
+}
+
+async fn set_rate_limit(State(sim): State<Sim>, Json(r): Json<RateLimit>) -> Response {
+    if sim.world().user_by_login(&r.login).is_none() {
+        return (StatusCode::NOT_FOUND, Json(json!({ "message": "unknown user" }))).into_response();
+    }
+    sim.set_rate_limit_remaining(&r.login, r.remaining);
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -13,7 +13,7 @@ use crate::Sim;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Budget, Grant, now};
 
-const USER_LIMIT: u64 = 5000;
+pub(crate) const USER_LIMIT: u64 = 5000;
 const ANONYMOUS_LIMIT: u64 = 60;
 const WINDOW: time::Duration = time::Duration::hours(1);
 
@@ -97,7 +97,10 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
         ApiError::bad_credentials().into_response()
     } else if rate.used > rate.limit {
         let who = caller.as_ref().map_or("127.0.0.1".to_string(), |c| format!("user ID {}", c.user_id));
-        ApiError::forbidden(format!("API rate limit exceeded for {who}.")).into_response()
+        let message = format!(
+            "API rate limit exceeded for {who}. If you reach out to GitHub Support for help, please include the request ID."
+        );
+        ApiError::forbidden(message).into_response()
     } else {
         request.extensions_mut().insert(Auth(caller.clone()));
         next.run(request).await

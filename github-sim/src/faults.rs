@@ -68,7 +68,9 @@ impl Fault {
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
-        method_matches(self.method.as_deref(), method) && path_matches(&self.path_pattern, path)
+        self.count != Some(0)
+            && method_matches(self.method.as_deref(), method)
+            && path_matches(&self.path_pattern, path)
     }
 }
 
@@ -143,13 +145,19 @@ pub(crate) async fn apply_faults(State(sim): State<Sim>, request: Request, next:
 
 fn render_fault(fault: &Fault) -> Response {
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return with_retry_after(status.into_response(), fault.retry_after);
+    }
     let body = if fault.body.is_null() {
         crate::error::basic_body(status, status.canonical_reason().unwrap_or("Error"))
     } else {
         fault.body.clone()
     };
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Some(seconds) = fault.retry_after {
+    with_retry_after((status, axum::Json(body)).into_response(), fault.retry_after)
+}
+
+fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Response {
+    if let Some(seconds) = retry_after {
         response.headers_mut().insert("retry-after", HeaderValue::from(seconds));
     }
     response

@@ -189,6 +189,23 @@ impl Sim {
             .count()
     }
 
+    /// Sets how many calls `login` has left in the current primary rate-limit window (5,000/h). At 0 the
+    /// next API call gets GitHub's 403 "API rate limit exceeded" with `x-ratelimit-remaining: 0`.
+    /// Panics if `login` is not a seeded user.
+    pub fn set_rate_limit_remaining(&self, login: &str, remaining: u64) {
+        let mut world = self.world();
+        let id = world
+            .user_by_login(login)
+            .map(|u| u.id)
+            .unwrap_or_else(|| panic!("github-sim: unknown user {login:?}"));
+        let used = crate::auth::USER_LIMIT.saturating_sub(remaining);
+        let budget = world
+            .budgets
+            .entry(format!("user:{id}"))
+            .or_insert(crate::model::Budget { window_start: now(), used });
+        budget.used = used;
+    }
+
     pub(crate) fn run_view(&self, repo: &Repo, run: &Run) -> RunView {
         let state = run.state(now(), self.settings().run_duration);
         RunView {

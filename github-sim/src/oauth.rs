@@ -207,7 +207,27 @@ fn read_params(query: HashMap<String, String>, headers: &HeaderMap, body: &[u8])
     } else {
         params.extend(url::form_urlencoded::parse(body).into_owned());
     }
+    if let Some((id, secret)) = basic_credentials(headers) {
+        params.entry("client_id".into()).or_insert(id);
+        params.entry("client_secret".into()).or_insert(secret);
+    }
     params
+}
+
+/// Client credentials sent as HTTP Basic auth (RFC 6749 §2.3.1: each part form-urlencoded first).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
 }
 
 #[tracing::instrument(skip_all)]

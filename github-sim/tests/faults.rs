@@ -121,3 +121,18 @@ fn the_shipped_seed_file_is_the_sandbox_seed() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/seed.sandbox.json");
     assert_eq!(github_sim::Seed::from_file(path).unwrap(), github_sim::Seed::sandbox());
 }
+
+#[tokio::test]
+async fn a_204_fault_has_no_body() {
+    let sim = start().await;
+    generate(&sim, BOT, "service-template", "svc").await;
+    sim.sim().inject_fault(Fault::new("/repos/acme/svc/actions/workflows/*/dispatches", 204).times(1));
+    let response = api(Method::POST, &sim, "/repos/acme/svc/actions/workflows/build.yml/dispatches", BOT)
+        .json(&json!({"ref": "main", "return_run_details": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.text().await.unwrap(), "");
+    assert_eq!(sim.sim().runs("acme", "svc").len(), 1, "only the initial push run: the fault had no effect");
+}

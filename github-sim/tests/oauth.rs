@@ -223,3 +223,19 @@ async fn without_login_a_picker_offers_each_user_and_a_cancel_that_denies_access
     assert_eq!(query["state"], "s2");
     assert!(query.contains_key("error_description"));
 }
+
+#[tokio::test]
+async fn client_credentials_may_come_as_http_basic_auth() {
+    let sim = start().await;
+    let query = authorize_as(&sim, "alice", CALLBACK, "repo").await;
+    let response = http()
+        .post(format!("{}/login/oauth/access_token", sim.url()))
+        .header("accept", "application/json")
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[("code", query["code"].as_str()), ("code_verifier", VERIFIER)])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert!(body["access_token"].as_str().unwrap().starts_with("gho_"), "{body}");
+}

@@ -95,3 +95,20 @@ async fn every_api_response_carries_rate_limit_headers_and_counts_per_user() {
     assert_eq!(second.headers()["x-ratelimit-remaining"], "4998");
     assert_eq!(first.headers()["x-oauth-scopes"], "repo, read:org, delete_repo");
 }
+
+#[tokio::test]
+async fn an_exhausted_primary_rate_limit_is_403_with_remaining_zero_and_a_reset() {
+    let sim = start().await;
+    sim.sim().set_rate_limit_remaining("bob", 1);
+    let last = api(Method::GET, &sim, "/user", BOB).send().await.unwrap();
+    assert_eq!(last.status(), 200);
+    assert_eq!(last.headers()["x-ratelimit-remaining"], "0");
+    let refused = api(Method::GET, &sim, "/user", BOB).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    assert!(refused.headers().contains_key("x-ratelimit-reset"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().starts_with("API rate limit exceeded for user ID 2002."));
+    let alice = api(Method::GET, &sim, "/user", ALICE).send().await.unwrap();
+    assert_eq!(alice.status(), 200, "budgets are per user");
+}

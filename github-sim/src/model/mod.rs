@@ -4,14 +4,18 @@
 //! computed lazily: [`World::settle`] runs at the start of every request and every `Sim` call, so no background
 //! task is needed and a run's secret snapshot is taken before any later secret write can be seen.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use crypto_box::SecretKey;
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::faults::{Fault, Latency};
 use crate::seed::Seed;
+
+mod ids;
+mod run;
+
+pub(crate) use ids::{now, random_digits, random_hex, random_token, ts};
+pub(crate) use run::{Attempt, Run};
 
 pub(crate) struct User {
     pub id: u64,
@@ -68,58 +72,6 @@ pub(crate) struct Secret {
     pub value: Vec<u8>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-}
-
-/// One attempt of a run; a re-run appends an attempt and re-reads secrets at that moment.
-pub(crate) struct Attempt {
-    pub queued_at: OffsetDateTime,
-    pub missing_secrets: bool,
-    pub triggering_actor: u64,
-}
-
-pub(crate) struct Run {
-    pub id: u64,
-    pub run_number: u64,
-    pub workflow_id: u64,
-    pub name: String,
-    pub path: String,
-    pub event: String,
-    pub head_branch: String,
-    pub head_sha: String,
-    pub actor: u64,
-    pub attempts: Vec<Attempt>,
-}
-
-/// What a run looks like at one moment.
-pub(crate) struct RunState {
-    pub status: &'static str,
-    pub conclusion: Option<&'static str>,
-    pub updated_at: OffsetDateTime,
-}
-
-impl Run {
-    pub fn attempt(&self) -> &Attempt {
-        self.attempts.last().expect("a run always has an attempt")
-    }
-
-    /// queued for the first half of `run_duration`, in_progress for the second, then completed.
-    pub fn state(&self, now: OffsetDateTime, run_duration: Duration) -> RunState {
-        let attempt = self.attempt();
-        let elapsed = now - attempt.queued_at;
-        let total = time::Duration::try_from(run_duration).unwrap_or(time::Duration::MAX);
-        if elapsed >= total {
-            let conclusion = if attempt.missing_secrets { "failure" } else { "success" };
-            RunState {
-                status: "completed",
-                conclusion: Some(conclusion),
-                updated_at: attempt.queued_at + total,
-            }
-        } else if elapsed >= total / 2 {
-            RunState { status: "in_progress", conclusion: None, updated_at: attempt.queued_at + total / 2 }
-        } else {
-            RunState { status: "queued", conclusion: None, updated_at: attempt.queued_at }
-        }
-    }
 }
 
 pub(crate) struct Repo {
@@ -405,35 +357,4 @@ fn land_content(repo: &mut Repo, run_ids: &[u64]) {
             attempts: vec![Attempt { queued_at: at, missing_secrets: missing, triggering_actor: actor }],
         });
     }
-}
-
-/// The current instant (precise; [`ts`] truncates for display).
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
-pub(crate) fn random_hex(len: usize) -> String {
-    use rand::Rng as _;
-    let mut rng = rand::thread_rng();
-    (0..len).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
-}
-
-pub(crate) fn random_digits(len: usize) -> String {
-    use rand::Rng as _;
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|i| char::from_digit(rng.gen_range(if i == 0 { 1 } else { 0 }..10), 10).unwrap_or('1'))
-        .collect()
-}
-
-pub(crate) fn random_token(prefix: &str) -> String {
-    use rand::{Rng as _, distributions::Alphanumeric};
-    let body: String = rand::thread_rng().sample_iter(&Alphanumeric).take(36).map(char::from).collect();
-    format!("{prefix}{body}")
-}
-
-/// GitHub's timestamp format: RFC 3339, whole seconds, `Z`.
-pub(crate) fn ts(t: OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
