@@ -4,6 +4,7 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod github;
 pub mod provider;

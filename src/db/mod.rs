@@ -1,7 +1,9 @@
 //! Plain async functions over `impl PgExecutor`, one module per table.
 
 pub mod audit;
+pub mod services;
 pub mod sessions;
+pub mod steps;
 pub mod users;
 
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -13,4 +15,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// A pool that gives up quickly when the database is unreachable, so `/readyz` can say so.
 pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await
+}
+
+/// Whether `e` is the violation of the named constraint (to turn it into a precise message).
+pub fn violates(e: &sqlx::Error, constraint: &str) -> bool {
+    e.as_database_error().and_then(|d| d.constraint()) == Some(constraint)
 }

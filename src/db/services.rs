@@ -1,0 +1,262 @@
+//! Services: what a user asked for, where it stands, and the reconciler's lease on it.
+
+use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{ServiceStatus, StepName};
+
+/// A service row as the pages and the reconciler read it.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub service_id: Uuid,
+    pub name: String,
+    pub org: String,
+    pub environment: String,
+    pub visibility: String,
+    pub template: String,
+    pub default_branch: String,
+    pub description: String,
+    pub desired: String,
+    pub status: String,
+    pub keep_repository: bool,
+    pub created_by: Uuid,
+    pub created_by_login: String,
+    pub created_by_avatar: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub deleted_at: Option<OffsetDateTime>,
+    pub html_url: Option<String>,
+    pub ssh_url: Option<String>,
+    pub ecr_repository_uri: Option<String>,
+    pub role_arn: Option<String>,
+    pub error_step: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl Service {
+    pub fn status(&self) -> ServiceStatus {
+        ServiceStatus::parse(&self.status).unwrap_or(ServiceStatus::Failed)
+    }
+}
+
+/// What the create form produced, already parsed.
+pub struct NewService<'a> {
+    pub name: &'a str,
+    pub org: &'a str,
+    pub environment: &'a str,
+    pub visibility: &'a str,
+    pub template: &'a str,
+    pub default_branch: &'a str,
+    pub description: &'a str,
+    pub created_by: Uuid,
+}
+
+/// The unique index that makes a live name taken (matched to turn the error into a form message).
+pub const LIVE_NAME_CONSTRAINT: &str = "service_live_name_key";
+
+/// Inserts the service with one pending row per create step.
+#[tracing::instrument(skip_all, fields(service = new.name))]
+pub async fn insert_service(tx: &mut sqlx::PgConnection, new: &NewService<'_>) -> sqlx::Result<Uuid> {
+    let service_id = sqlx::query_scalar!(
+        r#"
+        insert into service (name, org, environment, visibility, template, default_branch, description, created_by)
+        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        returning service_id
+        "#,
+        new.name,
+        new.org,
+        new.environment,
+        new.visibility,
+        new.template,
+        new.default_branch,
+        new.description,
+        new.created_by
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_steps(&mut *tx, service_id, &StepName::CREATE).await?;
+    Ok(service_id)
+}
+
+/// Adds pending rows for `steps` (existing rows are reset to pending).
+pub async fn insert_steps(db: impl PgExecutor<'_>, service_id: Uuid, steps: &[StepName]) -> sqlx::Result<()> {
+    let names: Vec<String> = steps.iter().map(|s| s.as_str().to_owned()).collect();
+    sqlx::query!(
+        r#"
+        insert into step (service_id, step) select $1, unnest($2::text[])
+        on conflict on constraint step_pkey do update
+            set status = 'pending', error = null, started_at = null, finished_at = null
+        "#,
+        service_id,
+        &names
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+macro_rules! select_service {
+    ($where:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Service,
+            "select s.service_id, s.name, s.org, s.environment, s.visibility, s.template, s.default_branch,
+                    s.description, s.desired, s.status, s.keep_repository, s.created_by,
+                    u.login as created_by_login, u.avatar_url as created_by_avatar,
+                    s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
+                    s.role_arn, s.error_step, s.error_message
+             from service s join app_user u on u.user_id = s.created_by " + $where
+            $(, $arg)*
+        )
+    };
+}
+
+/// The live service with this name, or else the most recently deleted one.
+#[tracing::instrument(skip_all, fields(service = name))]
+pub async fn find_service_by_name(db: impl PgExecutor<'_>, name: &str) -> sqlx::Result<Option<Service>> {
+    select_service!("where s.name = $1 order by (s.status = 'deleted'), s.created_at desc limit 1", name)
+        .fetch_optional(db)
+        .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn find_service(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Result<Option<Service>> {
+    select_service!("where s.service_id = $1", service_id).fetch_optional(db).await
+}
+
+/// Live services, newest first (the inventory's plain view).
+#[tracing::instrument(skip_all)]
+pub async fn list_live_services(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Service>> {
+    select_service!("where s.status <> 'deleted' order by s.created_at desc limit $1", limit).fetch_all(db).await
+}
+
+/// Claims the next service with work to do whose lease is free or expired. Short transaction:
+/// the row lock lasts only for this statement; the lease is what keeps others away afterwards.
+#[tracing::instrument(skip_all)]
+pub async fn claim_next_service(db: &PgPool, owner: Uuid, lease: std::time::Duration) -> sqlx::Result<Option<Uuid>> {
+    let lease_secs = lease.as_secs_f64();
+    sqlx::query_scalar!(
+        r#"
+        update service set lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+        where service_id = (
+            select service_id from service
+            where status in ('provisioning', 'deleting') and (lease_until is null or lease_until < now())
+            order by updated_at
+            limit 1
+            for update skip locked
+        )
+        returning service_id
+        "#,
+        owner,
+        lease_secs
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Extends our lease; false when it is no longer ours (expired and taken over).
+pub async fn renew_lease(db: &PgPool, service_id: Uuid, owner: Uuid, lease: std::time::Duration) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"
+        update service set lease_until = now() + make_interval(secs => $3)
+        where service_id = $1 and lease_owner = $2 and lease_until > now()
+        "#,
+        service_id,
+        owner,
+        lease.as_secs_f64()
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn release_lease(db: &PgPool, service_id: Uuid, owner: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update service set lease_owner = null, lease_until = null where service_id = $1 and lease_owner = $2",
+        service_id,
+        owner
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves the service to `status` (with the failing step and message, or none), only while we hold its lease.
+pub async fn set_service_status(
+    db: &PgPool,
+    service_id: Uuid,
+    owner: Uuid,
+    status: ServiceStatus,
+    error: Option<(StepName, &str)>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"
+        update service
+        set status = $3, error_step = $4, error_message = $5,
+            deleted_at = case when $3 = 'deleted' then now() else deleted_at end
+        where service_id = $1 and lease_owner = $2 and lease_until > now()
+        "#,
+        service_id,
+        owner,
+        status.as_str(),
+        error.map(|(step, _)| step.as_str()),
+        error.map(|(_, message)| message)
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Copies the outputs the inventory shows onto the service row.
+pub async fn set_service_outputs(
+    db: &PgPool,
+    service_id: Uuid,
+    html_url: Option<&str>,
+    ssh_url: Option<&str>,
+    ecr_repository_uri: Option<&str>,
+    role_arn: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        update service set html_url = coalesce($2, html_url), ssh_url = coalesce($3, ssh_url),
+            ecr_repository_uri = coalesce($4, ecr_repository_uri), role_arn = coalesce($5, role_arn)
+        where service_id = $1
+        "#,
+        service_id,
+        html_url,
+        ssh_url,
+        ecr_repository_uri,
+        role_arn
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Resumes a failed service from its failed step: the failed steps become pending again.
+/// Returns false when the service was not in a failed state (nothing changes then).
+#[tracing::instrument(skip_all)]
+pub async fn retry_service(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sqlx::Result<bool> {
+    let resumed = sqlx::query_scalar!(
+        r#"
+        update service
+        set status = case status when 'failed' then 'provisioning' else 'deleting' end,
+            error_step = null, error_message = null
+        where service_id = $1 and status in ('failed', 'delete_failed')
+        returning status
+        "#,
+        service_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if resumed.is_none() {
+        return Ok(false);
+    }
+    sqlx::query!(
+        "update step set status = 'pending', error = null where service_id = $1 and status in ('failed', 'running')",
+        service_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
+}

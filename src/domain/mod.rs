@@ -1,0 +1,7 @@
+//! Domain types: parsed once at the edge, trusted everywhere after ("parse, don't validate").
+
+mod names;
+mod status;
+
+pub use names::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility};
+pub use status::{Desired, ServiceStatus, StepName, StepStatus};
