@@ -98,7 +98,8 @@ pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
     length_fits && fixed.iter().zip(&path).all(|(p, s)| *p == "*" || p.eq_ignore_ascii_case(s))
 }
 
-/// Middleware: latency, then faults (with no side effect on the world), then counting.
+/// Middleware: latency, then faults (with no side effect on the world), then counting and one log line
+/// (method, path, status: paths carry no tokens; query strings, which may carry OAuth codes, are not logged).
 pub(crate) async fn apply_faults(State(sim): State<Sim>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
@@ -139,7 +140,11 @@ pub(crate) async fn apply_faults(State(sim): State<Sim>, request: Request, next:
             tracing::info!(%method, %path, status = fault.status, "injected fault");
             render_fault(&fault)
         }
-        None => next.run(request).await,
+        None => {
+            let response = next.run(request).await;
+            tracing::info!(%method, %path, status = response.status().as_u16(), "request");
+            response
+        }
     }
 }
 

@@ -179,14 +179,16 @@ impl Sim {
         self.world().latency.clear();
     }
 
-    /// Requests that got past the fault layer (i.e. reached a handler) matching method and pattern.
+    /// Requests matching method and pattern that got past the fault layer (faulted ones are not counted;
+    /// anything GitHub itself answered is, whatever the status).
     pub fn request_count(&self, method: &str, path_pattern: &str) -> usize {
         let world = self.world();
         world
             .requests
             .iter()
-            .filter(|(m, p)| method_matches(Some(method), m) && path_matches(path_pattern, p))
-            .count()
+            .filter(|((m, p), _)| method_matches(Some(method), m) && path_matches(path_pattern, p))
+            .map(|(_, count)| count)
+            .sum()
     }
 
     /// Sets how many calls `login` has left in the current primary rate-limit window (5,000/h). At 0 the

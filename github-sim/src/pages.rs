@@ -50,10 +50,22 @@ async fn get_avatar(State(sim): State<Sim>, Path(id): Path<u64>) -> Response {
     ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=300")], svg).into_response()
 }
 
-/// `/{owner}/{repo}` and `/{owner}/{repo}/actions/runs/{id}` as small HTML pages; else a JSON 404.
+/// `/{login}`: the account's name and repositories (the `html_url` of users and orgs).
+fn account_page(sim: &Sim, login: &str) -> Response {
+    let Some((_, login)) = sim.world().owner(login) else { return ApiError::not_found().into_response() };
+    let repos: String = sim
+        .repos(&login)
+        .iter()
+        .map(|r| format!("<li><a href=\"/{}\">{}</a></li>", escape(&r.full_name), escape(&r.name)))
+        .collect();
+    page(&login, &format!("<h1>{}</h1><ul>{repos}</ul>", escape(&login))).into_response()
+}
+
+/// `/{login}`, `/{owner}/{repo}` and `/{owner}/{repo}/actions/runs/{id}` as small HTML pages; else a JSON 404.
 pub(crate) async fn fallback(State(sim): State<Sim>, uri: Uri) -> Response {
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (owner, name) = match segments.as_slice() {
+        [login] => return account_page(&sim, login),
         [o, r] | [o, r, "actions", "runs", _] => (*o, r.trim_end_matches(".git")),
         _ => return ApiError::not_found().into_response(),
     };

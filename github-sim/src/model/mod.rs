@@ -132,7 +132,8 @@ pub(crate) struct World {
     pub next_id: u64,
     pub faults: Vec<Fault>,
     pub latency: Vec<Latency>,
-    pub requests: Vec<(String, String)>,
+    /// Requests that reached a handler, counted per (method, path) so a long-running sim stays small.
+    pub requests: BTreeMap<(String, String), usize>,
     pub budgets: BTreeMap<String, Budget>,
 }
 
@@ -182,7 +183,7 @@ impl World {
             next_id: 700_000_001,
             faults: Vec::new(),
             latency: Vec::new(),
-            requests: Vec::new(),
+            requests: BTreeMap::new(),
             budgets: BTreeMap::new(),
         };
         for r in &seed.repos {
@@ -275,7 +276,7 @@ impl World {
 
     /// Records an API request that got past the fault layer.
     pub fn record_request(&mut self, method: &str, path: &str) {
-        self.requests.push((method.to_string(), path.to_string()));
+        *self.requests.entry((method.to_string(), path.to_string())).or_default() += 1;
     }
 }
 
