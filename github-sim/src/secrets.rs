@@ -37,7 +37,8 @@ async fn get_public_key(
     Path((owner, repo)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
-    let i = find_repo(&world, &owner, &repo, &auth, Access::Push)?;
+    // "Anyone with read access to the repository can use this endpoint" (private repos need `repo`).
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
     Ok(Json(json!({ "key_id": r.key_id, "key": B64.encode(r.secret_key.public_key().as_bytes()) })))
 }
