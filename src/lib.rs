@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod github;
 pub mod provider;
+pub mod provision;
 pub mod telemetry;
 pub mod templates;
 pub mod web;

@@ -2,8 +2,16 @@
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use shipyard::{AppState, Config, build_app, db, telemetry};
+use shipyard::{
+    AppState, Config,
+    aws::Aws,
+    build_app, db,
+    provision::{Providers, Reconciler, Settings},
+    telemetry,
+};
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -38,8 +46,37 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen_addr))?;
     tracing::info!(addr = %config.listen_addr, public_url = %config.public_url, "shipyard listening");
-    let state = AppState::new(pool, config)?;
-    axum::serve(listener, build_app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let aws = Aws::from_env(config.retry).await.context("configuring AWS")?;
+    let settings = Settings::from_config(&config);
+    let state = AppState::new(pool.clone(), config)?;
+    let providers = Providers { github: state.github.clone(), aws: Arc::new(aws) };
+    let reconciler = Reconciler::new(pool, providers, settings);
+
+    // The web server and the reconciler run side by side; either ending (or a signal) stops both.
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    let web = axum::serve(listener, build_app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let work = reconciler.run(stop.clone().cancelled_owned());
+    let (web, work) = tokio::join!(
+        async {
+            let result = web.await;
+            stop.cancel();
+            result
+        },
+        async {
+            let result = work.await;
+            stop.cancel();
+            result
+        }
+    );
+    web?;
+    work?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

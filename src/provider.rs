@@ -15,6 +15,8 @@ pub enum System {
     Iam,
     Ecr,
     Sts,
+    /// Shipyard itself (a recorded output missing, a stored value no longer valid).
+    Shipyard,
 }
 
 impl fmt::Display for System {
@@ -24,6 +26,7 @@ impl fmt::Display for System {
             System::Iam => "AWS IAM",
             System::Ecr => "AWS ECR",
             System::Sts => "AWS STS",
+            System::Shipyard => "Shipyard",
         })
     }
 }

@@ -181,11 +181,13 @@ pub async fn release_lease(db: &PgPool, service_id: Uuid, owner: Uuid) -> sqlx::
     Ok(())
 }
 
-/// Moves the service to `status` (with the failing step and message, or none), only while we hold its lease.
+/// Moves the service from `from` to `status` (with the failing step and message, or none), only
+/// while we hold its lease and nobody changed its status meanwhile (a delete request wins).
 pub async fn set_service_status(
     db: &PgPool,
     service_id: Uuid,
     owner: Uuid,
+    from: ServiceStatus,
     status: ServiceStatus,
     error: Option<(StepName, &str)>,
 ) -> sqlx::Result<bool> {
@@ -194,13 +196,14 @@ pub async fn set_service_status(
         update service
         set status = $3, error_step = $4, error_message = $5,
             deleted_at = case when $3 = 'deleted' then now() else deleted_at end
-        where service_id = $1 and lease_owner = $2 and lease_until > now()
+        where service_id = $1 and lease_owner = $2 and lease_until > now() and status = $6
         "#,
         service_id,
         owner,
         status.as_str(),
         error.map(|(step, _)| step.as_str()),
-        error.map(|(_, message)| message)
+        error.map(|(_, message)| message),
+        from.as_str()
     )
     .execute(db)
     .await?;

@@ -91,15 +91,19 @@ impl GitHub {
         branch: Option<&str>,
         event: Option<&str>,
     ) -> Result<Vec<WorkflowRun>, ProviderError> {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("per_page", PER_PAGE);
-        if let Some(branch) = branch {
-            query.append_pair("branch", branch);
-        }
-        if let Some(event) = event {
-            query.append_pair("event", event);
-        }
-        let path = format!("{}/actions/runs?{}", repo_path(owner, name), query.finish());
+        // Built in its own scope: the serializer is not `Send` and must not live across the await.
+        let query = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("per_page", PER_PAGE);
+            if let Some(branch) = branch {
+                query.append_pair("branch", branch);
+            }
+            if let Some(event) = event {
+                query.append_pair("event", event);
+            }
+            query.finish()
+        };
+        let path = format!("{}/actions/runs?{query}", repo_path(owner, name));
         let runs: RunsJson =
             self.call("github:list_runs", Method::GET, &path, None, &[]).await?.json("runs")?;
         Ok(runs.workflow_runs)
