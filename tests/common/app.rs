@@ -2,9 +2,16 @@
 
 use std::collections::HashMap;
 
-use github_sim::{RunningSim, SimConfig};
+use std::{sync::Arc, time::Duration};
+
+use github_sim::{RunningSim, Sim, SimConfig};
 use reqwest::{Client, StatusCode, redirect::Policy};
-use shipyard::{AppState, Config, build_app};
+use shipyard::{
+    AppState, Config,
+    aws::Aws,
+    build_app,
+    provision::{Providers, Reconciler, Settings},
+};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -14,6 +21,11 @@ pub struct TestApp {
     pub db: PgPool,
     pub github: RunningSim,
     pub config: Config,
+    /// AWS calls go to moto through this fault layer; tests inject throttling and denials here.
+    pub aws_faults: super::aws_faults::Faults,
+    /// The same AWS client the reconciler uses, for reading back what exists.
+    pub aws: Arc<Aws>,
+    state: AppState,
 }
 
 /// The sandbox's variables, pointed at this test's sim and port.
@@ -49,8 +61,86 @@ impl TestApp {
         config.retry = shipyard::provider::RetryPolicy::fast();
         tweak(&mut config);
         let state = AppState::new(db.clone(), config.clone()).expect("app state builds");
-        tokio::spawn(async move { axum::serve(listener, build_app(state)).await.expect("server runs") });
-        Self { url, db, github, config }
+        let aws_faults = super::aws_faults::Faults::default();
+        let aws = Arc::new(Aws::new(&super::aws_faults::moto_sdk_config(&aws_faults).await, config.retry));
+        let app = build_app(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
+        Self { url, db, github, config, aws_faults, aws, state }
+    }
+
+    pub fn sim(&self) -> Sim {
+        self.github.sim()
+    }
+
+    /// Reconciler settings for tests: no propagation wait, short leases, quick polls.
+    pub fn reconciler_settings(&self) -> Settings {
+        Settings {
+            iam_propagation_delay: Duration::ZERO,
+            generate_timeout: Duration::from_secs(10),
+            build_wait: Duration::from_secs(10),
+            lease: Duration::from_millis(600),
+            poll_interval: Duration::from_millis(50),
+            concurrency: 2,
+            ..Settings::from_config(&self.config)
+        }
+    }
+
+    /// A reconciler of its own (a separate "process"), on this app's database, sim and moto.
+    pub fn reconciler(&self) -> Reconciler {
+        let providers = Providers { github: self.state.github.clone(), aws: self.aws.clone() };
+        Reconciler::new(self.db.clone(), providers, self.reconciler_settings())
+    }
+
+    /// Runs `reconciler` until the service is no longer in progress (waiting out leases left
+    /// by a "crashed" reconciler). Panics after 30 s.
+    pub async fn settle(&self, reconciler: &Reconciler, name: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            reconciler.run_until_idle().await.expect("reconciler runs");
+            let status = self.status_of(name).await;
+            if !matches!(status.as_str(), "provisioning" | "deleting") {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{name} still {status} after 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn status_of(&self, name: &str) -> String {
+        sqlx::query_scalar("select status from service where name = $1 order by created_at desc limit 1")
+            .bind(name)
+            .fetch_one(&self.db)
+            .await
+            .expect("the service exists")
+    }
+
+    /// Submits the "New service" form as the signed-in `browser`; returns the response.
+    pub async fn submit_service(&self, browser: &Client, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf_token(browser).await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        browser.post(self.at("/services")).form(&form).send().await.unwrap()
+    }
+
+    /// Creates a service through the form with sensible defaults and the given name.
+    pub async fn create_service(&self, browser: &Client, name: &str) {
+        let response = self
+            .submit_service(
+                browser,
+                &[
+                    ("name", name),
+                    ("environment", "dev"),
+                    ("visibility", "private"),
+                    ("template", "acme/service-template"),
+                    ("default_branch", "main"),
+                    ("description", "made by a test"),
+                ],
+            )
+            .await;
+        let status = response.status();
+        if status != StatusCode::SEE_OTHER {
+            panic!("creating {name} failed with {status}: {}", response.text().await.unwrap());
+        }
     }
 
     /// A browser-like client: keeps cookies, does not follow redirects (tests look at each hop).
@@ -106,6 +196,11 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// A service name no other test (or earlier run against the same moto) uses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 pub fn location(response: &reqwest::Response) -> String {

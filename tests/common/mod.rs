@@ -3,3 +3,4 @@
 
 pub mod app;
 pub mod aws_faults;
+pub mod checks;

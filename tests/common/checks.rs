@@ -1,0 +1,89 @@
+//! What "fully provisioned" means, checked against github-sim and moto (not against our own records).
+
+use serde_json::json;
+use shipyard::aws::policy;
+
+use super::app::TestApp;
+
+const ACTIONS: [&str; 7] = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+];
+
+/// Checks that exactly one of each resource exists for `name` and that it is wired correctly.
+pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
+    let sim = app.sim();
+    let account = app.aws.account_id().await.unwrap();
+    let role_name = format!("gha-acme-{name}-dev-main");
+
+    // GitHub: one repository, generated from the template, private, with content on main.
+    let repos: Vec<_> = sim.repos("acme").into_iter().filter(|r| r.name == name).collect();
+    assert_eq!(repos.len(), 1, "exactly one repository {name}");
+    let repo = &repos[0];
+    assert_eq!(repo.template_full_name.as_deref(), Some("acme/service-template"));
+    assert!(repo.private);
+    assert_eq!(repo.default_branch, "main");
+
+    // ECR: scan on push, tagged.
+    let ecr = app.aws.find_ecr_repository(name).await.unwrap().expect("the ECR repository exists");
+    assert!(ecr.scan_on_push);
+    assert_eq!(ecr.tags.get("Service").map(String::as_str), Some(name));
+    assert_eq!(ecr.tags.get("Environment").map(String::as_str), Some("dev"));
+    assert_eq!(ecr.tags.get("Managed-By").map(String::as_str), Some("shipyard"));
+    let service_id: uuid::Uuid = sqlx::query_scalar("select service_id from service where name = $1")
+        .bind(name)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(ecr.tags.get("shipyard:service-id"), Some(&service_id.to_string()));
+
+    // IAM: the role trusts exactly this repository's immutable subject on main, and nothing else.
+    let role = app.aws.get_role(&role_name).await.unwrap().expect("the role exists");
+    let provider_arn = format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com");
+    let subject = format!("repo:acme@1000/{name}@{}:ref:refs/heads/main", repo.id);
+    let statement = &role.trust_policy["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+    assert_eq!(statement["Principal"], json!({ "Federated": provider_arn }));
+    assert_eq!(
+        statement["Condition"],
+        json!({ "StringEquals": {
+            "token.actions.githubusercontent.com:sub": subject,
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        }})
+    );
+    assert_eq!(role.trust_policy["Statement"].as_array().unwrap().len(), 1);
+    assert_eq!(role.trust_policy, policy::trust_policy(&provider_arn, &format!("repo:acme@1000/{name}@{}", repo.id), "main"));
+
+    // The policy: exactly the push actions on exactly this repository, and the login token on *.
+    assert_eq!(role.attached_policy_arns.len(), 1, "one attached policy");
+    let document = app.aws.get_policy_document(&role.attached_policy_arns[0]).await.unwrap().unwrap();
+    let statements = document["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2);
+    let mut actions: Vec<&str> = statements[0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    actions.sort();
+    assert_eq!(actions, ACTIONS);
+    assert_eq!(statements[0]["Resource"], json!(ecr.arn));
+    assert_eq!(statements[1]["Action"], json!("ecr:GetAuthorizationToken"));
+    assert_eq!(statements[1]["Resource"], json!("*"));
+    assert_eq!(document, policy::ecr_push_policy(&ecr.arn));
+
+    // Secrets: the three values, decrypted by the sim from the sealed boxes it received.
+    let secrets = sim.secrets("acme", name);
+    assert_eq!(secrets.len(), 3, "{secrets:?}");
+    assert_eq!(secrets["AWS_REGION"], "us-east-1");
+    assert_eq!(secrets["GHA_DEFAULT_ROLE_ARN"], role.arn);
+    assert_eq!(secrets["ECR_REPO_URL"], ecr.uri);
+
+    // The first build: the initial run failed (no secrets at queue time) and its re-run is green.
+    let runs = sim.runs("acme", name);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+    assert_eq!(runs[0].run_attempt, 2);
+}
+

@@ -1,0 +1,171 @@
+//! End to end: the form, the reconciler, github-sim and moto. What a platform engineer would
+//! check after one submit: the role's trust, the policy, the ECR repository, the GitHub repository,
+//! the secrets, a green first build, and the page.
+
+mod common;
+
+use common::{
+    app::{TestApp, unique_name},
+    checks::assert_fully_provisioned,
+};
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn one_submit_provisions_everything_and_the_page_shows_how_to_clone(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("payments");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.status_of(&name).await, "provisioning");
+
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_fully_provisioned(&app, &name).await;
+
+    let html = browser.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap();
+    let repo = app.sim().repo("acme", &name).unwrap();
+    let sim_host = app.github.url().trim_start_matches("http://").split(':').next().unwrap().to_owned();
+    assert!(html.contains(&format!("git@{sim_host}:acme/{name}.git")), "the SSH clone URL is shown");
+    assert!(html.contains(&format!("{}/acme/{name}/actions", app.github.url())), "the Actions link is shown");
+    assert!(html.contains(&format!("/actions/runs/")), "the first build's run link is shown");
+    assert_eq!(repo.default_branch, "main");
+
+    let audit: Vec<(String, String, Option<String>)> = app.audit_actions().await;
+    assert!(audit.contains(&("create".into(), "success".into(), Some("bob".into()))));
+    assert!(audit.contains(&("provisioned".into(), "success".into(), Some("shipyard".into()))));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn another_default_branch_is_applied_to_the_repository_and_the_trust(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("alice").await;
+    let name = unique_name("ledger");
+    let response = app
+        .submit_service(
+            &browser,
+            &[
+                ("name", &name),
+                ("environment", "prod"),
+                ("visibility", "public"),
+                ("template", "acme/service-template"),
+                ("default_branch", "trunk"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+
+    let repo = app.sim().repo("acme", &name).unwrap();
+    assert_eq!(repo.default_branch, "trunk");
+    assert!(!repo.private);
+    let role = app.aws.get_role(&format!("gha-acme-{name}-prod-trunk")).await.unwrap().unwrap();
+    let sub = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
+    assert_eq!(sub, &json!(format!("repo:acme@1000/{name}@{}:ref:refs/heads/trunk", repo.id)));
+    // The initial run ran on `main` before the rename; re-running it would present a `main`
+    // subject the role does not trust, so the workflow is dispatched on `trunk` instead.
+    let runs = app.sim().runs("acme", &name);
+    let on_trunk: Vec<_> = runs.iter().filter(|r| r.head_branch == "trunk").collect();
+    assert_eq!(on_trunk.len(), 1, "{runs:?}");
+    assert_eq!(on_trunk[0].event, "workflow_dispatch");
+    assert_eq!(on_trunk[0].conclusion.as_deref(), Some("success"));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_template_without_workflow_dispatch_gets_its_initial_run_re_run(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("worker");
+    let response = app
+        .submit_service(
+            &browser,
+            &[("name", &name), ("environment", "dev"), ("template", "acme/worker-template"), ("default_branch", "main")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    let runs = app.sim().runs("acme", &name);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].event, "push");
+    assert_eq!((runs[0].run_attempt, runs[0].conclusion.as_deref()), (2, Some("success")));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn without_an_initial_run_the_workflow_is_dispatched(db: PgPool) {
+    let sim = github_sim::SimConfig { initial_push_runs: false, ..Default::default() };
+    let app = TestApp::spawn_with(db, sim, |_| {}).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("dispatch");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    let runs = app.sim().runs("acme", &name);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].event, "workflow_dispatch");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn on_github_enterprise_server_the_subject_falls_back_to_the_repository_name(db: PgPool) {
+    let sim = github_sim::SimConfig { oidc_customization_endpoint: false, ..Default::default() };
+    let app = TestApp::spawn_with(db, sim, |_| {}).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("ghes");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    let role = app.aws.get_role(&format!("gha-acme-{name}-dev-main")).await.unwrap().unwrap();
+    let sub = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
+    assert_eq!(sub, &json!(format!("repo:acme/{name}:ref:refs/heads/main")));
+}
+
+/// Kill the reconciler after every step boundary k (in-flight calls are dropped mid-way), then let
+/// a fresh one take over once the lease expires: always `ready`, with exactly one of everything.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_reconciler_killed_after_any_step_is_resumed_without_duplicates(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    for k in 1..=10 {
+        let name = unique_name(&format!("crash{k}"));
+        app.create_service(&browser, &name).await;
+        app.reconciler().stopping_after_steps(k).run_until_idle().await.unwrap();
+        let recorded: i64 = sqlx::query_scalar(
+            "select count(*) from step join service using (service_id) where name = $1 and step.status = 'done'",
+        )
+        .bind(&name)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(recorded, k as i64, "k={k}: steps recorded before the crash");
+        assert_eq!(app.settle(&app.reconciler(), &name).await, "ready", "k={k}");
+        assert_fully_provisioned(&app, &name).await;
+        assert_eq!(app.sim().request_count("POST", "/repos/acme/service-template/generate"), k, "one generate per service");
+    }
+}
+
+/// Two reconcilers on one database at the same time: each step runs once.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn two_reconcilers_at_once_never_run_a_step_twice(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    let names: Vec<String> = (0..3).map(|i| unique_name(&format!("pair{i}"))).collect();
+    for name in &names {
+        app.create_service(&browser, name).await;
+    }
+    let (a, b) = (app.reconciler(), app.reconciler());
+    let settle_all = |r: shipyard::provision::Reconciler| {
+        let app = &app;
+        let names = names.clone();
+        async move {
+            for name in &names {
+                app.settle(&r, name).await;
+            }
+        }
+    };
+    tokio::join!(settle_all(a), settle_all(b));
+    for name in &names {
+        assert_eq!(app.status_of(name).await, "ready");
+        assert_fully_provisioned(&app, name).await;
+    }
+    let attempts: Vec<(String, i32)> =
+        sqlx::query_as("select step, attempts from step where attempts <> 1").fetch_all(&app.db).await.unwrap();
+    assert!(attempts.is_empty(), "steps run more than once: {attempts:?}");
+    assert_eq!(app.sim().request_count("POST", "/repos/acme/service-template/generate"), 3);
+}
