@@ -37,6 +37,9 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// How many services one process works on at once.
     pub concurrency: usize,
+    /// Run independent steps of one service at the same time (the default). Off, steps run one
+    /// at a time in graph order: the benchmark's baseline.
+    pub parallel_steps: bool,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(5),
             concurrency: 4,
+            parallel_steps: true,
         }
     }
 }

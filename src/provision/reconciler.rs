@@ -196,7 +196,7 @@ impl Reconciler {
                 for &step in graph {
                     let ready = state.get(&step) == Some(&StepStatus::Pending)
                         && step.depends_on().iter().all(|d| state.get(d) == Some(&StepStatus::Done));
-                    if !ready {
+                    if !ready || (!self.settings.parallel_steps && !in_flight.is_empty()) {
                         continue;
                     }
                     if !steps::start_step(&self.db, service_id, self.owner, step).await? {
