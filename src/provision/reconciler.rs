@@ -191,8 +191,10 @@ impl Reconciler {
         };
         let mut in_flight = FuturesUnordered::new();
         let mut failure: Option<(StepName, String)> = None;
+        // Set when a person asked for deletion mid-way: start nothing new, let running steps finish.
+        let mut superseded = false;
         loop {
-            if failure.is_none() {
+            if failure.is_none() && !superseded {
                 for &step in graph {
                     let ready = state.get(&step) == Some(&StepStatus::Pending)
                         && step.depends_on().iter().all(|d| state.get(d) == Some(&StepStatus::Done));
@@ -244,9 +246,11 @@ impl Reconciler {
             }
             // A person may have asked for deletion while we were creating.
             if status == ServiceStatus::Provisioning && self.current_status(service_id).await? != status {
-                drop(in_flight);
-                return Ok(None);
+                superseded = true;
             }
+        }
+        if superseded {
+            return Ok(None);
         }
         if let Some((step, message)) = failure {
             self.settle_failed(service_id, status, step, &message).await?;
