@@ -63,3 +63,42 @@ pub struct InventoryPage {
 pub struct InventoryRow {
     pub name: String,
 }
+
+/// The create form, blank or coming back with the typed values and a message per bad field.
+#[derive(Template, WebTemplate)]
+#[template(path = "services/new.html")]
+pub struct NewServicePage {
+    pub layout: Layout,
+    pub org: String,
+    pub environments: Vec<String>,
+    pub templates: Vec<String>,
+    pub values: crate::web::services::form::ServiceInput,
+    pub errors: crate::web::services::form::FieldErrors,
+    pub description_max: usize,
+}
+
+impl NewServicePage {
+    /// The message for `field`, if it was refused.
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    /// Whether the visibility radio `value` is the chosen one (private when nothing was chosen).
+    pub fn visibility_is(&self, value: &str) -> bool {
+        self.values.visibility.trim() == value
+            || (value == "private" && self.values.visibility.trim().is_empty())
+    }
+}
+
+/// One service: its steps while it is being built, its outputs when ready, the error when failed.
+#[derive(Template, WebTemplate)]
+#[template(path = "services/show.html")]
+pub struct ServicePage {
+    pub layout: Layout,
+    pub service: crate::db::services::Service,
+    pub created_at: String,
+    pub in_progress: bool,
+    pub steps: Vec<crate::web::services::view::StepView>,
+    pub outputs: crate::web::services::view::Outputs,
+    pub failure: Option<crate::web::services::view::Failure>,
+}

@@ -1,5 +1,6 @@
 //! The HTTP surface: one module per resource, each with its own `router()`.
 
+pub mod api;
 pub mod auth;
 pub mod errors;
 pub mod health;
@@ -32,6 +33,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(services::router())
+        .merge(api::router())
         .merge(auth::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), session::require_session));
 

@@ -1,18 +1,121 @@
-//! The service inventory and (from the provisioning work on) creation and the service page.
+//! The service inventory, the create form, the service page (with its progress feed) and retry.
 
-use axum::{Extension, Router, routing::get};
+pub mod actions;
+pub mod form;
+pub mod view;
 
-use super::session::CurrentUser;
+use axum::{
+    Extension, Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+
+use self::form::{DESCRIPTION_MAX, FieldErrors, ServiceInput};
+use super::{
+    errors::request_id,
+    session::{CsrfForm, CurrentUser, NoFields},
+};
 use crate::{
     app::AppState,
+    db,
     error::AppError,
-    templates::{InventoryPage, Layout},
+    templates::{InventoryPage, Layout, NewServicePage, ServicePage},
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/services", get(inventory))
+    Router::new()
+        .route("/services", get(inventory).post(create))
+        .route("/services/new", get(new_form))
+        .route("/services/{name}", get(show))
+        .route("/services/{name}/progress", get(progress))
+        .route("/services/{name}/retry", post(retry))
 }
 
 async fn inventory(Extension(user): Extension<CurrentUser>) -> Result<InventoryPage, AppError> {
     Ok(InventoryPage { layout: Layout::for_user(&user), services: Vec::new() })
+}
+
+fn form_page(
+    state: &AppState,
+    user: &CurrentUser,
+    values: ServiceInput,
+    errors: FieldErrors,
+) -> NewServicePage {
+    NewServicePage {
+        layout: Layout::for_user(user),
+        org: state.config.github_org.clone(),
+        environments: state.config.environments.clone(),
+        templates: state.config.templates.clone(),
+        values,
+        errors,
+        description_max: DESCRIPTION_MAX,
+    }
+}
+
+async fn new_form(State(state): State<AppState>, Extension(user): Extension<CurrentUser>) -> NewServicePage {
+    let blank = ServiceInput::blank(&state.config);
+    form_page(&state, &user, blank, FieldErrors::new())
+}
+
+/// The form's POST: the page again (422) with messages next to the bad fields, or on to the service.
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    CsrfForm(user, input): CsrfForm<ServiceInput>,
+) -> Result<Response, AppError> {
+    match actions::create_service(&state, &user, &input, &request_id(&headers)).await {
+        Ok(service) => Ok(Redirect::to(&format!("/services/{}", service.name)).into_response()),
+        Err(AppError::Invalid(errors)) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &user, input, errors)).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn show(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(name): Path<String>,
+) -> Result<ServicePage, AppError> {
+    let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
+    let steps = db::steps::list_steps(&state.db, service.service_id).await?;
+    let created_at = service
+        .created_at
+        .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .unwrap_or_default();
+    Ok(ServicePage {
+        layout: Layout::for_user(&user),
+        created_at,
+        in_progress: service.status().is_in_progress(),
+        steps: view::step_views(&steps, time::OffsetDateTime::now_utc()),
+        outputs: view::outputs(&service, &steps),
+        failure: view::failure(&service),
+        service,
+    })
+}
+
+/// Polled by the page's script every second while the service is being built.
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn progress(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<view::Progress>, AppError> {
+    let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
+    let steps = db::steps::list_steps(&state.db, service.service_id).await?;
+    Ok(Json(view::progress(&service, &steps, time::OffsetDateTime::now_utc())))
+}
+
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn retry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
+) -> Result<Redirect, AppError> {
+    let service = actions::retry_service(&state, &user, &name, &request_id(&headers)).await?;
+    Ok(Redirect::to(&format!("/services/{}", service.name)))
 }

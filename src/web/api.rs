@@ -1,0 +1,92 @@
+//! The JSON API for scripts: the same create and retry as the pages, with the session cookie and
+//! the CSRF token in the `X-CSRF-Token` header. Errors are problem documents (see `errors.rs`).
+
+use axum::{
+    Extension, Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    routing::{get, post},
+};
+use serde_json::Value;
+
+use super::{
+    errors::request_id,
+    services::{actions, form::ServiceJson, view},
+    session::{self, CurrentUser},
+};
+use crate::{app::AppState, db, error::AppError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/services", post(create))
+        .route("/api/v1/services/{name}", get(show))
+        .route("/api/v1/services/{name}/retry", post(retry))
+}
+
+/// Reads a JSON body into `T`. Broken JSON is a 400; a field of the wrong type or one we do not
+/// know is a 422 naming the field, like any other invalid field.
+fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, AppError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(AppError::BadRequest(
+            "Send the body as JSON, with Content-Type: application/json.".into(),
+        ));
+    }
+    let not_json = |e: serde_json::Error| AppError::BadRequest(format!("The body is not valid JSON: {e}."));
+    // serde also reads a struct from an array by position; a request is only ever an object.
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return Err(AppError::BadRequest("The body must be a JSON object.".into()));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = match e.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        let inner = e.into_inner();
+        let Some(field) = field.filter(|_| inner.is_data()) else { return not_json(inner) };
+        let message = match inner.to_string() {
+            m if m.starts_with("unknown field") => "This field is not part of the request.".to_owned(),
+            m => format!("Wrong type: {}.", m.split(" at line ").next().unwrap_or(&m)),
+        };
+        AppError::Invalid([(field, message)].into())
+    })?;
+    deserializer.end().map_err(not_json)?;
+    Ok(value)
+}
+
+/// Creates a service: 202 Accepted, since the reconciler does the work after we answer.
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    session::check_csrf_header(&user, &headers)?;
+    let input = parse_json::<ServiceJson>(&headers, &body)?.into();
+    let service = actions::create_service(&state, &user, &input, &request_id(&headers)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view::service_json(&service))))
+}
+
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+    let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
+    Ok(Json(view::service_json(&service)))
+}
+
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn retry(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    session::check_csrf_header(&user, &headers)?;
+    let service = actions::retry_service(&state, &user, &name, &request_id(&headers)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view::service_json(&service))))
+}

@@ -1,0 +1,217 @@
+//! The create request, as typed (a form or a JSON body) and as parsed into domain types. Both the
+//! HTML form and the API go through [`parse_service_request`], so they accept and refuse exactly
+//! the same input with the same messages, every field checked at once.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::{
+    config::Config,
+    domain::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility},
+};
+
+/// A message per field name, in the form's field names (`name`, `environment`, ...).
+pub type FieldErrors = BTreeMap<String, String>;
+
+/// The longest description we accept; GitHub cuts repository descriptions at 350.
+pub const DESCRIPTION_MAX: usize = 350;
+/// The branch a new service gets when the request names none.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// What the person typed, kept verbatim so an invalid form comes back as they left it.
+/// Missing fields are empty: the parse step says what is missing, with the other problems.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ServiceInput {
+    pub name: String,
+    pub environment: String,
+    pub visibility: String,
+    pub template: String,
+    pub default_branch: String,
+    pub description: String,
+}
+
+impl ServiceInput {
+    /// The blank form: private, branch `main`, the first environment and template preselected.
+    pub fn blank(config: &Config) -> Self {
+        Self {
+            environment: config.environments.first().cloned().unwrap_or_default(),
+            visibility: Visibility::default().as_str().to_owned(),
+            template: config.templates.first().cloned().unwrap_or_default(),
+            default_branch: DEFAULT_BRANCH.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The API's body. Unknown fields are refused so a typo (`branch` for `default_branch`) is not
+/// silently ignored; `null` counts as absent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceJson {
+    name: Option<String>,
+    environment: Option<String>,
+    visibility: Option<String>,
+    template: Option<String>,
+    default_branch: Option<String>,
+    description: Option<String>,
+}
+
+impl From<ServiceJson> for ServiceInput {
+    fn from(json: ServiceJson) -> Self {
+        Self {
+            name: json.name.unwrap_or_default(),
+            environment: json.environment.unwrap_or_default(),
+            visibility: json.visibility.unwrap_or_default(),
+            template: json.template.unwrap_or_default(),
+            default_branch: json.default_branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned()),
+            description: json.description.unwrap_or_default(),
+        }
+    }
+}
+
+/// A create request in which every part has been checked, including the IAM names it implies.
+#[derive(Debug, Clone)]
+pub struct ServiceRequest {
+    pub name: ServiceName,
+    pub environment: Environment,
+    pub visibility: Visibility,
+    pub template: TemplateRef,
+    pub default_branch: BranchName,
+    pub description: String,
+    pub iam: IamNames,
+}
+
+impl ServiceRequest {
+    /// One line for the audit trail: what was asked for, without the name (it has its own column).
+    pub fn summary(&self) -> String {
+        format!(
+            "{} · {} · {} · {}",
+            self.environment.as_str(),
+            self.visibility.as_str(),
+            self.template.full_name(),
+            self.default_branch.as_str()
+        )
+    }
+}
+
+/// Parses every field and returns the request, or a message for each field that is wrong.
+pub fn parse_service_request(config: &Config, input: &ServiceInput) -> Result<ServiceRequest, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let e = &mut errors;
+    let name = check(e, "name", ServiceName::parse(&input.name));
+    let environment = check(e, "environment", Environment::parse(&input.environment, &config.environments));
+    let visibility = check(e, "visibility", Visibility::parse(&input.visibility));
+    let template = check(e, "template", TemplateRef::parse(&input.template, &config.templates));
+    let default_branch = check(e, "default_branch", BranchName::parse(&input.default_branch));
+    let description = check(e, "description", parse_description(&input.description));
+
+    let (Some(name), Some(environment), Some(default_branch)) = (name, environment, default_branch) else {
+        return Err(errors);
+    };
+    let iam = IamNames::derive(&config.github_org, &name, &environment, &default_branch)
+        .map_err(|message| {
+            errors.insert(iam_field(config, &environment, &default_branch).to_owned(), message)
+        })
+        .ok();
+    match (visibility, template, description, iam) {
+        (Some(visibility), Some(template), Some(description), Some(iam)) if errors.is_empty() => {
+            Ok(ServiceRequest { name, environment, visibility, template, default_branch, description, iam })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// The parsed value, or none with the message recorded against `field`.
+fn check<T>(errors: &mut FieldErrors, field: &str, result: Result<T, String>) -> Option<T> {
+    result.map_err(|message| errors.insert(field.to_owned(), message)).ok()
+}
+
+/// Which field an IAM name overflow belongs to: the branch when no service name, however short,
+/// would make the role fit (only the branch can fix it), the service name otherwise.
+fn iam_field(config: &Config, environment: &Environment, branch: &BranchName) -> &'static str {
+    let shortest = ServiceName::parse(&"a".repeat(ServiceName::MIN_LEN)).expect("a valid name");
+    match IamNames::derive(&config.github_org, &shortest, environment, branch) {
+        Ok(_) => "name",
+        Err(_) => "default_branch",
+    }
+}
+
+/// An optional one-line description: GitHub shows it as the repository's tagline.
+fn parse_description(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    let length = s.chars().count();
+    if length > DESCRIPTION_MAX {
+        return Err(format!(
+            "Use at most {DESCRIPTION_MAX} characters (this one has {length}, {} too many).",
+            length - DESCRIPTION_MAX
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("Use a single line of text, without line breaks or tabs.".into());
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let vars = [
+            ("DATABASE_URL", "postgres://unused"),
+            ("GITHUB_ORG", "acme"),
+            ("GITHUB_TOKEN", "t"),
+            ("GITHUB_OAUTH_CLIENT_ID", "id"),
+            ("GITHUB_OAUTH_CLIENT_SECRET", "secret"),
+            ("SHIPYARD_TEMPLATES", "acme/service-template"),
+        ];
+        Config::from_vars(&vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap()
+    }
+
+    fn input(name: &str, branch: &str) -> ServiceInput {
+        ServiceInput {
+            name: name.into(),
+            environment: "staging".into(),
+            template: "acme/service-template".into(),
+            default_branch: branch.into(),
+            ..ServiceInput::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_request_parses_with_its_iam_names() {
+        let request = parse_service_request(&config(), &input("payments", "main")).unwrap();
+        assert_eq!(request.iam.role, "gha-acme-payments-staging-main");
+        assert_eq!(request.summary(), "staging · private · acme/service-template · main");
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let bad =
+            ServiceInput { visibility: "secret".into(), description: "x".repeat(351), ..input("", "a..b") };
+        let errors = parse_service_request(&config(), &bad).unwrap_err();
+        let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["default_branch", "description", "name", "visibility"]);
+    }
+
+    #[test]
+    fn a_long_service_name_is_blamed_for_an_overflowing_role() {
+        let errors = parse_service_request(&config(), &input(&"a".repeat(40), "main-branch-x")).unwrap_err();
+        assert!(errors["name"].contains("by 7 characters"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_branch_too_long_for_any_name_is_blamed_itself() {
+        let errors = parse_service_request(&config(), &input("ab", &"b".repeat(50))).unwrap_err();
+        assert!(errors["default_branch"].contains("IAM allows 64"), "{errors:?}");
+        assert!(!errors.contains_key("name"));
+    }
+
+    #[test]
+    fn a_description_with_a_line_break_is_refused() {
+        let bad = ServiceInput { description: "one\ntwo".into(), ..input("payments", "main") };
+        assert!(parse_service_request(&config(), &bad).unwrap_err().contains_key("description"));
+    }
+}
