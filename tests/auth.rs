@@ -20,7 +20,8 @@ async fn a_member_signs_in_and_lands_on_the_inventory_greeted_by_login(db: Db) {
     let html = page.text().await.unwrap();
     assert!(html.contains("data-testid=\"current-login\">bob<"), "{html}");
     assert!(html.contains("No services yet"));
-    let user: (i64, String) = sqlx::query_as("select github_id, login from app_user").fetch_one(&app.db).await.unwrap();
+    let user: (i64, String) =
+        sqlx::query_as("select github_id, login from app_user").fetch_one(&app.db).await.unwrap();
     assert_eq!(user, (2002, "bob".to_owned()));
     assert_eq!(app.audit_actions().await, [("login".into(), "success".into(), Some("bob".into()))]);
 }
@@ -30,10 +31,7 @@ async fn the_session_id_is_stored_only_as_a_hash(db: Db) {
     let app = TestApp::spawn(db).await;
     let browser = app.browser();
     let response = app.sign_in(&browser, "alice").await;
-    let cookie = response
-        .cookies()
-        .find(|c| c.name() == "shipyard_session")
-        .expect("a session cookie");
+    let cookie = response.cookies().find(|c| c.name() == "shipyard_session").expect("a session cookie");
     assert!(cookie.http_only());
     assert_eq!(cookie.path(), Some("/"));
     let value = cookie.value().to_owned();
@@ -144,7 +142,8 @@ async fn a_replayed_code_gets_githubs_200_with_error_and_is_refused(db: Db) {
     let second = app.browser();
     let authorize = app.start_sign_in(&second).await;
     let state = query_param(&authorize, "state");
-    let response = second.get(app.at(&format!("/auth/callback?code={used_code}&state={state}"))).send().await.unwrap();
+    let response =
+        second.get(app.at(&format!("/auth/callback?code={used_code}&state={state}"))).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let html = response.text().await.unwrap();
     assert!(html.contains("bad_verification_code"), "{html}");
@@ -227,7 +226,11 @@ async fn a_post_without_a_valid_csrf_token_is_403_and_changes_nothing(db: Db) {
     }
     let json = browser.post(app.at("/logout")).json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(json.status(), StatusCode::FORBIDDEN);
-    assert_eq!(browser.get(app.at("/services")).send().await.unwrap().status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        browser.get(app.at("/services")).send().await.unwrap().status(),
+        StatusCode::OK,
+        "still signed in"
+    );
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -244,7 +247,11 @@ async fn a_cross_site_post_is_403_even_with_the_token(db: Db) {
         .await
         .unwrap();
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
-    assert_eq!(browser.get(app.at("/services")).send().await.unwrap().status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        browser.get(app.at("/services")).send().await.unwrap().status(),
+        StatusCode::OK,
+        "still signed in"
+    );
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

@@ -86,7 +86,9 @@ const VALID: [(&str, &str); 6] = [
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it() {
-    for (var, value) in [("LISTEN_ADDR", "not-an-address"), ("PUBLIC_URL", "localhost"), ("LOG_FORMAT", "yaml")] {
+    for (var, value) in
+        [("LISTEN_ADDR", "not-an-address"), ("PUBLIC_URL", "localhost"), ("LOG_FORMAT", "yaml")]
+    {
         let mut vars = VALID.to_vec();
         vars.push((var, value));
         let output = run_shipyard_with(&vars);
@@ -103,14 +105,18 @@ fn a_missing_variable_stops_start_up_naming_it() {
     let vars: Vec<_> = VALID.iter().copied().filter(|(k, _)| *k != "GITHUB_OAUTH_CLIENT_ID").collect();
     let output = run_shipyard_with(&vars);
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "configuration error: GITHUB_OAUTH_CLIENT_ID is not set");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "configuration error: GITHUB_OAUTH_CLIENT_ID is not set"
+    );
 }
 
 #[test]
 fn an_unreachable_database_stops_start_up_without_printing_secrets() {
     let output = run_shipyard_with(&VALID);
     assert!(!output.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(all.contains("connecting to the database"), "{all}");
     assert!(!all.contains("do_not_print_me"), "{all}");
 }

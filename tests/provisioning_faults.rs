@@ -128,7 +128,12 @@ async fn access_denied_from_aws_fails_the_service_and_retry_finishes_it(db: PgPo
     assert!(message.contains("AccessDenied"), "{message}");
 
     let token = app.csrf_token(&browser).await;
-    browser.post(app.at(&format!("/services/{name}/retry"))).form(&[("csrf_token", token)]).send().await.unwrap();
+    browser
+        .post(app.at(&format!("/services/{name}/retry")))
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
     assert_fully_provisioned(&app, &name).await;
 }
@@ -204,7 +209,10 @@ async fn an_iam_role_made_outside_shipyard_fails_in_preflight(db: PgPool) {
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
     let message = preflight_failure(&app, &name).await;
-    assert!(message.starts_with("AWS IAM:") && message.contains(&format!("gha-acme-{name}-dev-main")), "{message}");
+    assert!(
+        message.starts_with("AWS IAM:") && message.contains(&format!("gha-acme-{name}-dev-main")),
+        "{message}"
+    );
     assert_eq!(app.sim().request_count("POST", "/repos/*/*/generate"), 0);
     assert!(app.aws.find_ecr_repository(&name).await.unwrap().is_none());
 }

@@ -57,7 +57,8 @@ impl TestApp {
         let github = github_sim::spawn(sim_config).await.expect("github-sim starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let mut config = Config::from_vars(&test_vars(&url, &github.url())).expect("test configuration is valid");
+        let mut config =
+            Config::from_vars(&test_vars(&url, &github.url())).expect("test configuration is valid");
         config.retry = shipyard::provider::RetryPolicy::fast();
         tweak(&mut config);
         let state = AppState::new(db.clone(), config.clone()).expect("app state builds");
@@ -178,7 +179,11 @@ impl TestApp {
         let browser = self.browser();
         let response = self.sign_in(&browser, login).await;
         if response.status() != StatusCode::SEE_OTHER {
-            panic!("sign-in as {login} failed with {}: {}", response.status(), response.text().await.unwrap());
+            panic!(
+                "sign-in as {login} failed with {}: {}",
+                response.status(),
+                response.text().await.unwrap()
+            );
         }
         assert_eq!(location(&response), "/services");
         browser

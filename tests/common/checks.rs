@@ -58,14 +58,18 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
         }})
     );
     assert_eq!(role.trust_policy["Statement"].as_array().unwrap().len(), 1);
-    assert_eq!(role.trust_policy, policy::trust_policy(&provider_arn, &format!("repo:acme@1000/{name}@{}", repo.id), "main"));
+    assert_eq!(
+        role.trust_policy,
+        policy::trust_policy(&provider_arn, &format!("repo:acme@1000/{name}@{}", repo.id), "main")
+    );
 
     // The policy: exactly the push actions on exactly this repository, and the login token on *.
     assert_eq!(role.attached_policy_arns.len(), 1, "one attached policy");
     let document = app.aws.get_policy_document(&role.attached_policy_arns[0]).await.unwrap().unwrap();
     let statements = document["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 2);
-    let mut actions: Vec<&str> = statements[0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let mut actions: Vec<&str> =
+        statements[0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     actions.sort();
     assert_eq!(actions, ACTIONS);
     assert_eq!(statements[0]["Resource"], json!(ecr.arn));
@@ -86,4 +90,3 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
     assert_eq!(runs[0].run_attempt, 2);
 }
-
