@@ -61,6 +61,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             stop.cancel();
         }
     });
+    tokio::spawn(delete_expired_sessions(state.db.clone(), stop.clone()));
     let web = axum::serve(listener, build_app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
     let work = reconciler.run(stop.clone().cancelled_owned());
     let (web, work) = tokio::join!(
@@ -79,6 +80,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     work?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Sessions and sign-in attempts past their expiry are already refused; this removes their rows.
+async fn delete_expired_sessions(db: sqlx::PgPool, stop: CancellationToken) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    loop {
+        match db::sessions::delete_expired(&db).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+        }
+        tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(EVERY) => {} }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
