@@ -3,4 +3,5 @@
 
 pub mod app;
 pub mod aws_faults;
+pub mod browser;
 pub mod checks;
