@@ -96,6 +96,8 @@ impl NewServicePage {
 pub struct ServicePage {
     pub layout: Layout,
     pub service: crate::db::services::Service,
+    /// The Delete section: offered or not, allowed or not, and the form's values when it comes back.
+    pub delete: crate::web::services::delete::DeleteSection,
     pub created_at: String,
     pub in_progress: bool,
     pub steps: Vec<crate::web::services::view::StepView>,

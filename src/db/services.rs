@@ -263,3 +263,32 @@ pub async fn retry_service(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sql
     .await?;
     Ok(true)
 }
+
+/// Turns a live service towards deletion: desired absent, status deleting, the repository choice
+/// recorded, any earlier error cleared, and one pending row per delete step. Returns false (and
+/// changes nothing) when the service is already deleting or deleted. A create pass still running
+/// notices the new status after its running steps and switches to the delete pass.
+#[tracing::instrument(skip_all)]
+pub async fn request_deletion(
+    tx: &mut sqlx::PgConnection,
+    service_id: Uuid,
+    keep_repository: bool,
+) -> sqlx::Result<bool> {
+    let requested = sqlx::query!(
+        r#"
+        update service
+        set desired = 'absent', status = 'deleting', keep_repository = $2,
+            error_step = null, error_message = null
+        where service_id = $1 and status in ('provisioning', 'ready', 'failed', 'delete_failed')
+        "#,
+        service_id,
+        keep_repository
+    )
+    .execute(&mut *tx)
+    .await?;
+    if requested.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_steps(&mut *tx, service_id, &StepName::DELETE).await?;
+    Ok(true)
+}

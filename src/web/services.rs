@@ -1,6 +1,7 @@
 //! The service inventory, the create form, the service page (with its progress feed) and retry.
 
 pub mod actions;
+pub mod delete;
 pub mod form;
 pub mod view;
 
@@ -19,7 +20,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    db,
+    db::{self, services::Service},
     error::AppError,
     templates::{InventoryPage, Layout, NewServicePage, ServicePage},
 };
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/services/{name}", get(show))
         .route("/services/{name}/progress", get(progress))
         .route("/services/{name}/retry", post(retry))
+        .merge(delete::router())
 }
 
 async fn inventory(Extension(user): Extension<CurrentUser>) -> Result<InventoryPage, AppError> {
@@ -82,13 +84,23 @@ async fn show(
     Path(name): Path<String>,
 ) -> Result<ServicePage, AppError> {
     let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
+    service_page(&state, &user, service).await
+}
+
+/// The service page as `user` sees it (the delete form comes back through here with a message).
+async fn service_page(
+    state: &AppState,
+    user: &CurrentUser,
+    service: Service,
+) -> Result<ServicePage, AppError> {
     let steps = db::steps::list_steps(&state.db, service.service_id).await?;
     let created_at = service
         .created_at
         .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
         .unwrap_or_default();
     Ok(ServicePage {
-        layout: Layout::for_user(&user),
+        layout: Layout::for_user(user),
+        delete: delete::DeleteSection::for_page(&state.config, user, &service),
         created_at,
         in_progress: service.status().is_in_progress(),
         steps: view::step_views(&steps, time::OffsetDateTime::now_utc()),
