@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make bench`: the provisioning benchmark (benches/provision.rs). Brings up the real peers it needs (Postgres,
+# moto; github-sim runs inside the benchmark), runs it, and stops whatever it started.
+#
+#   scripts/bench.sh [--services N] [--latency-ms MS] [--concurrency C]
+#   BENCH_ARGS="--services 20" make bench
+#
+# `cargo bench` compiles an optimized build the first time (slow on a small machine); BENCH_PROFILE=dev reuses
+# the debug build instead (the numbers are I/O bound, but CPU-side costs such as sealing secrets grow).
+# DATABASE_URL is only the admin connection: the benchmark creates shipyard_bench_<random> and drops it.
+set -euo pipefail
+export STATE_DIR="${STATE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.dev/bench}"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+trap stop_started EXIT
+
+bash scripts/ensure-postgres.sh
+bash scripts/ensure-moto.sh
+
+export SQLX_OFFLINE=true
+export DATABASE_URL="${DATABASE_URL:-postgres://$PG_USER@$PG_HOST:$PG_PORT/postgres}"
+export MOTO_URL="http://$MOTO_HOST:$MOTO_PORT"
+# Belt and braces: nothing here may reach a real AWS account.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN GITHUB_TOKEN
+
+args=("$@")
+if [ "${#args[@]}" -eq 0 ] && [ -n "${BENCH_ARGS:-}" ]; then
+    read -r -a args <<<"$BENCH_ARGS"
+fi
+profile=()
+if [ -n "${BENCH_PROFILE:-}" ]; then
+    profile=(--profile "$BENCH_PROFILE")
+fi
+
+log "cargo bench ${profile[*]} --bench provision -- ${args[*]}"
+cargo bench ${profile[@]+"${profile[@]}"} --bench provision -- ${args[@]+"${args[@]}"}
