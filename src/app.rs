@@ -15,13 +15,15 @@ pub struct AppState {
     pub oauth: OAuth,
     /// The server's own GitHub client; `as_token` gives a per-user view for identity checks.
     pub github: GitHub,
+    /// GitHub's recent verdicts on API bearer tokens (keyed by hash, never the token).
+    pub tokens: web::bearer::TokenCache,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
         let oauth = OAuth::new(&config)?;
         let github = GitHub::new(config.github_api_url.as_str(), config.github_token.clone(), config.retry)?;
-        Ok(Self { db, config: Arc::new(config), oauth, github })
+        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default() })
     }
 }
 

@@ -18,6 +18,12 @@ pub enum AppError {
     NotFound,
     #[error("sign in required")]
     Unauthorized,
+    /// An API bearer token GitHub did not accept.
+    #[error("token not accepted")]
+    BadToken,
+    /// GitHub did not answer a check we cannot skip (who a bearer token belongs to).
+    #[error("GitHub unavailable")]
+    GitHubUnavailable,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -59,6 +65,25 @@ impl AppError {
             AppError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 info("unauthorized", "Sign in required", "Sign in with GitHub to continue.".into()),
+            ),
+            AppError::BadToken => (
+                StatusCode::UNAUTHORIZED,
+                info(
+                    "unauthorized",
+                    "Token not accepted",
+                    "GitHub did not accept this token. Send a GitHub token (for example `gh auth token`) as \
+                     Authorization: Bearer <token>."
+                        .into(),
+                ),
+            ),
+            AppError::GitHubUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                info(
+                    "github_unavailable",
+                    "GitHub unavailable",
+                    "Shipyard could not reach GitHub to check who this token belongs to. Try again in a minute."
+                        .into(),
+                ),
             ),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, info("forbidden", "Not allowed", m.clone())),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, info("bad_request", "Bad request", m.clone())),

@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod github;
+pub mod metrics;
 pub mod provider;
 pub mod provision;
 pub mod telemetry;

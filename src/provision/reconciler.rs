@@ -1,6 +1,6 @@
 //! Claims services with work to do and drives their steps, holding a lease while it works.
 
-use std::{collections::HashMap, future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
 
 use anyhow::Context as _;
 use futures::{StreamExt, stream::FuturesUnordered};
@@ -13,6 +13,7 @@ use super::{Providers, Settings, StepContext, create, delete};
 use crate::{
     db::{self, audit::NewAuditEvent, audit::Outcome, services, steps},
     domain::{ServiceStatus, StepName, StepStatus},
+    metrics,
     provider::ProviderError,
 };
 
@@ -171,6 +172,7 @@ impl Reconciler {
         recorded: &mut usize,
     ) -> anyhow::Result<Option<Pass>> {
         let service_id = service.service_id;
+        let started = Instant::now();
         let rows = steps::list_steps(&self.db, service_id).await?;
         let mut state: HashMap<StepName, StepStatus> = HashMap::new();
         let mut outputs: HashMap<StepName, Value> = HashMap::new();
@@ -185,7 +187,7 @@ impl Reconciler {
         let context = match StepContext::new(service, outputs.clone()) {
             Ok(context) => context,
             Err(message) => {
-                self.settle_failed(service_id, status, graph[0], &message).await?;
+                self.settle_failed(service_id, status, graph[0], &message, started).await?;
                 return Ok(Some(Pass::Settled));
             }
         };
@@ -231,6 +233,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     tracing::warn!(step = %step, error = %e, "step failed");
+                    metrics::record_step_failure(step, e.kind);
                     state.insert(step, StepStatus::Failed);
                     self.audit_step_failure(&context, step, &e).await?;
                     if step.is_best_effort() {
@@ -253,9 +256,9 @@ impl Reconciler {
             return Ok(None);
         }
         if let Some((step, message)) = failure {
-            self.settle_failed(service_id, status, step, &message).await?;
+            self.settle_failed(service_id, status, step, &message, started).await?;
         } else if graph.iter().all(|s| state.get(s) == Some(&StepStatus::Done)) {
-            self.settle_done(&context, status, &outputs).await?;
+            self.settle_done(&context, status, &outputs, started).await?;
         }
         Ok(Some(Pass::Settled))
     }
@@ -275,9 +278,19 @@ impl Reconciler {
             .unwrap_or(ServiceStatus::Deleted))
     }
 
-    async fn settle_failed(&self, id: Uuid, from: ServiceStatus, step: StepName, message: &str) -> anyhow::Result<()> {
+    /// `started` is when this pass began: its work time is what the duration metrics record.
+    async fn settle_failed(
+        &self,
+        id: Uuid,
+        from: ServiceStatus,
+        step: StepName,
+        message: &str,
+        started: Instant,
+    ) -> anyhow::Result<()> {
         let to = if from == ServiceStatus::Deleting { ServiceStatus::DeleteFailed } else { ServiceStatus::Failed };
-        services::set_service_status(&self.db, id, self.owner, from, to, Some((step, message))).await?;
+        if services::set_service_status(&self.db, id, self.owner, from, to, Some((step, message))).await? {
+            metrics::record_settled(from, to, started.elapsed());
+        }
         Ok(())
     }
 
@@ -286,6 +299,7 @@ impl Reconciler {
         ctx: &StepContext,
         from: ServiceStatus,
         outputs: &HashMap<StepName, Value>,
+        started: Instant,
     ) -> anyhow::Result<()> {
         let id = ctx.service.service_id;
         let (to, action) = match from {
@@ -307,6 +321,7 @@ impl Reconciler {
             .await?;
         }
         if services::set_service_status(&self.db, id, self.owner, from, to, None).await? {
+            metrics::record_settled(from, to, started.elapsed());
             self.audit(ctx, action, Outcome::Success, "").await?;
         }
         Ok(())

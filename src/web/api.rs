@@ -1,5 +1,9 @@
-//! The JSON API for scripts: the same create and retry as the pages, with the session cookie and
-//! the CSRF token in the `X-CSRF-Token` header. Errors are problem documents (see `errors.rs`).
+//! The JSON API for scripts: the same list, create and retry as the pages. It takes either
+//! `Authorization: Bearer <GitHub token>` (see `bearer.rs`; no CSRF token needed) or the session
+//! cookie with the CSRF token in the `X-CSRF-Token` header. Errors are problem documents (see
+//! `errors.rs`).
+
+pub mod list;
 
 use axum::{
     Extension, Json, Router,
@@ -19,9 +23,17 @@ use crate::{app::AppState, db, error::AppError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/services", post(create))
+        .route("/api/v1/services", get(list::list).post(create))
         .route("/api/v1/services/{name}", get(show))
         .route("/api/v1/services/{name}/retry", post(retry))
+}
+
+/// A service as every API answer shows it: the page's JSON plus the link to its Actions runs.
+pub fn service_resource(service: &db::services::Service) -> Value {
+    let mut body = view::service_json(service);
+    let html = service.html_url.as_deref().filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    body["urls"]["actions"] = html.map(|u| format!("{}/actions", u.trim_end_matches('/'))).into();
+    body
 }
 
 /// Reads a JSON body into `T`. Broken JSON is a 400; a field of the wrong type or one we do not
@@ -70,13 +82,19 @@ async fn create(
     session::check_csrf_header(&user, &headers)?;
     let input = parse_json::<ServiceJson>(&headers, &body)?.into();
     let service = actions::create_service(&state, &user, &input, &request_id(&headers)).await?;
-    Ok((StatusCode::ACCEPTED, Json(view::service_json(&service))))
+    Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 
+/// The service with its steps (status, attempts, timings, errors) and everything it produced.
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
     let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
-    Ok(Json(view::service_json(&service)))
+    let steps = db::steps::list_steps(&state.db, service.service_id).await?;
+    let mut body = service_resource(&service);
+    body["steps"] = serde_json::to_value(view::step_views(&steps, time::OffsetDateTime::now_utc()))
+        .map_err(anyhow::Error::new)?;
+    body["outputs"] = serde_json::to_value(view::outputs(&service, &steps)).map_err(anyhow::Error::new)?;
+    Ok(Json(body))
 }
 
 #[tracing::instrument(skip_all, fields(service = %name))]
@@ -88,5 +106,5 @@ async fn retry(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     session::check_csrf_header(&user, &headers)?;
     let service = actions::retry_service(&state, &user, &name, &request_id(&headers)).await?;
-    Ok((StatusCode::ACCEPTED, Json(view::service_json(&service))))
+    Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }

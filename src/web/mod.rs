@@ -2,8 +2,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod bearer;
 pub mod errors;
 pub mod health;
+pub mod metrics;
 pub mod services;
 pub mod session;
 
@@ -22,7 +24,7 @@ use tower_http::{
     services::ServeDir,
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
-    trace::TraceLayer,
+    trace::{DefaultOnResponse, TraceLayer},
 };
 
 use crate::app::AppState;
@@ -31,6 +33,7 @@ use crate::app::AppState;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: AppState) -> Router {
+    crate::metrics::handle();
     let protected = Router::new()
         .merge(services::router())
         .merge(api::router())
@@ -45,15 +48,19 @@ pub fn router(state: AppState) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let id = request.headers().get(errors::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-    });
+    })
+    // One access-log line per request (status and latency), inside the span with the request id.
+    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
 
     Router::new()
         .merge(protected)
         .merge(auth::public_router())
         .merge(health::router())
+        .merge(metrics::router())
         .nest_service("/static", ServeDir::new("static"))
         .fallback(errors::not_found)
         .layer(middleware::from_fn(errors::render_errors))
+        .layer(middleware::from_fn(crate::metrics::track_requests))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::bearer;
 use crate::{
     app::AppState,
     db::{self, users::User},
@@ -26,15 +27,26 @@ pub const SESSION_LIFETIME: time::Duration = time::Duration::hours(12);
 pub const CSRF_FIELD: &str = "csrf_token";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// The session cookie. Browsers attach it to any request, so writes also need the CSRF token.
+    Session,
+    /// `Authorization: Bearer <GitHub token>` on the API. A browser never adds it by itself, so a
+    /// forged cross-site request cannot carry it: no CSRF token needed (see `bearer.rs`).
+    Bearer,
+}
+
 /// The signed-in user of this request, put in the request extensions by [`require_session`].
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
     /// `admin` or `member` in the organization, as GitHub said at sign-in.
     pub org_role: String,
-    /// The token forms must send back.
+    /// The token forms must send back (empty for bearer requests, which never match it).
     pub csrf_token: String,
     pub(crate) session_hash: Vec<u8>,
+    pub auth: AuthMethod,
 }
 
 impl CurrentUser {
@@ -110,33 +122,50 @@ async fn user_for_cookie(state: &AppState, cookie: Option<String>) -> Result<Opt
         org_role: record.org_role,
         csrf_token: csrf_token_for(&value),
         session_hash: hash,
+        auth: AuthMethod::Session,
     }))
 }
 
 /// Middleware for everything behind sign-in: pages redirect to the sign-in page, the API answers 401.
+/// The API also takes `Authorization: Bearer <GitHub token>`, which wins over a cookie.
 pub async fn require_session(
     State(state): State<AppState>,
     jar: CookieJar,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    if let Some(token) = bearer::bearer_token(request.headers()).filter(|_| is_api) {
+        return match bearer::authenticate(&state, token).await {
+            Ok(user) => {
+                request.extensions_mut().insert(user);
+                next.run(request).await
+            }
+            Err(e) => e.into_response(),
+        };
+    }
     match current_user(&state, &jar).await {
         Ok(Some(user)) => {
             request.extensions_mut().insert(user);
             next.run(request).await
         }
-        Ok(None) if request.uri().path().starts_with("/api/") => AppError::Unauthorized.into_response(),
+        Ok(None) if is_api => AppError::Unauthorized.into_response(),
         Ok(None) => Redirect::to("/").into_response(),
         Err(e) => e.into_response(),
     }
 }
 
+/// An empty expected token (a bearer request's) never matches, even an empty one.
 fn token_matches(expected: &str, given: &str) -> bool {
-    expected.as_bytes().ct_eq(given.as_bytes()).into()
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
-/// Checks the CSRF header of a JSON write made with the session cookie.
+/// Checks the CSRF header of a JSON write made with the session cookie. Bearer requests pass:
+/// they carry no ambient credential a forged request could borrow.
 pub fn check_csrf_header(user: &CurrentUser, headers: &HeaderMap) -> Result<(), AppError> {
+    if user.auth == AuthMethod::Bearer {
+        return Ok(());
+    }
     let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if token_matches(&user.csrf_token, given) { Ok(()) } else { Err(csrf_refused()) }
 }
