@@ -264,6 +264,35 @@ async fn deleting_a_service_that_failed_in_preflight_leaves_the_foreign_reposito
     assert_eq!(app.sim().request_count("PATCH", "/repos/*/*"), 0);
 }
 
+/// Someone else's ECR repository and IAM role made preflight fail: deleting the service leaves them
+/// exactly as they are and still ends `deleted`, freeing the name in Shipyard.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn deleting_a_service_that_failed_in_preflight_leaves_foreign_aws_resources_alone(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("awssquat");
+    let sdk = common::aws_faults::moto_sdk_config(&Default::default()).await;
+    aws_sdk_ecr::Client::new(&sdk).create_repository().repository_name(&name).send().await.unwrap();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name(role_name(&name))
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+
+    delete_via_form(&app, &browser, &name, false).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    let ecr = app.aws.find_ecr_repository(&name).await.unwrap().expect("the foreign repository is still there");
+    assert!(ecr.tags.is_empty(), "and untagged");
+    let role = app.aws.get_role(&role_name(&name)).await.unwrap().expect("the foreign role is still there");
+    assert_eq!(role.trust_policy, trust, "with its own trust");
+}
+
 /// The reconciler dies after k steps (in-flight calls dropped, some of them maybe half-done), the
 /// person asks for deletion, and the next reconciler tears down whatever exists.
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Providers, StepContext};
+use crate::aws::Ownership;
 use crate::{
     domain::StepName,
     provider::{ErrorKind, ProviderError, System},
@@ -11,19 +12,29 @@ use crate::{
 
 pub async fn run(step: StepName, p: &Providers, ctx: &StepContext) -> Result<Value, ProviderError> {
     let id = ctx.service.service_id;
+    let (role, policy, ecr) = (ctx.iam.role.as_str(), ctx.iam.policy.as_str(), ctx.name.as_str());
     match step {
-        StepName::DeleteRole => {
-            p.aws.delete_role(&ctx.iam.role, id).await?;
-            Ok(json!({ "name": ctx.iam.role }))
-        }
-        StepName::DeletePolicy => {
-            p.aws.delete_policy(&ctx.iam.policy, id).await?;
-            Ok(json!({ "name": ctx.iam.policy }))
-        }
-        StepName::DeleteEcrRepository => {
-            p.aws.delete_ecr_repository(ctx.name.as_str(), id).await?;
-            Ok(json!({ "name": ctx.name.as_str() }))
-        }
+        StepName::DeleteRole => match p.aws.role_ownership(role, id).await? {
+            Ownership::Ours => {
+                p.aws.delete_role(role, id).await?;
+                Ok(json!({ "name": role, "outcome": "deleted" }))
+            }
+            other => Ok(untouched(role, other)),
+        },
+        StepName::DeletePolicy => match p.aws.policy_ownership(policy, id).await? {
+            Ownership::Ours => {
+                p.aws.delete_policy(policy, id).await?;
+                Ok(json!({ "name": policy, "outcome": "deleted" }))
+            }
+            other => Ok(untouched(policy, other)),
+        },
+        StepName::DeleteEcrRepository => match p.aws.ecr_repository_ownership(ecr, id).await? {
+            Ownership::Ours => {
+                p.aws.delete_ecr_repository(ecr, id).await?;
+                Ok(json!({ "name": ecr, "outcome": "deleted" }))
+            }
+            other => Ok(untouched(ecr, other)),
+        },
         StepName::DeleteGithubRepository => github_repository(p, ctx).await,
         create_step => Err(ProviderError::new(
             System::Shipyard,
@@ -33,11 +44,22 @@ pub async fn run(step: StepName, p: &Providers, ctx: &StepContext) -> Result<Val
     }
 }
 
+/// A resource that is gone needs nothing; one that is someone else's (it may be why preflight
+/// failed) is left exactly as it is.
+fn untouched(name: &str, ownership: Ownership) -> Value {
+    let outcome = match ownership {
+        Ownership::Foreign => "left alone: not created by Shipyard for this service",
+        _ => "already gone",
+    };
+    json!({ "name": name, "outcome": outcome })
+}
+
 /// Deletes (or archives, when the user keeps the code) the repository whose id we recorded. A
 /// repository with the same name but another id is someone else's and stays.
 async fn github_repository(p: &Providers, ctx: &StepContext) -> Result<Value, ProviderError> {
     let (org, name) = (ctx.org(), ctx.name.as_str());
-    let recorded = ctx.outputs.get(&StepName::GithubRepository).and_then(|o| o.get("id")).and_then(Value::as_u64);
+    let recorded =
+        ctx.outputs.get(&StepName::GithubRepository).and_then(|o| o.get("id")).and_then(Value::as_u64);
     let Some(repo) = p.github.find_repo(org, name).await? else {
         return Ok(json!({ "outcome": "already gone" }));
     };
