@@ -295,8 +295,8 @@ pub async fn request_deletion(
 
 /// One page of live services for `GET /api/v1/services`, newest first, filtered by status and
 /// environment when given, and how many match in all. The order walks
-/// `service_live_created_at_idx` (the id only breaks ties), so a page deep into 10,000 rows reads
-/// that many index entries and sorts nothing.
+/// `service_live_created_at_idx` (an incremental sort orders only services created in the same
+/// instant by id), so even page 86 of 100 rows out of 10,000 takes milliseconds.
 #[tracing::instrument(skip_all, fields(limit, offset))]
 pub async fn list_services_api(
     db: &PgPool,
