@@ -52,16 +52,71 @@ pub struct ErrorPage {
     pub retry_sign_in: bool,
 }
 
+/// The live services, one page of them, with the filters that chose them (built in
+/// `web::services::inventory`, which also makes every link so they keep the filters).
 #[derive(Template, WebTemplate)]
 #[template(path = "services/index.html")]
 pub struct InventoryPage {
     pub layout: Layout,
     pub services: Vec<InventoryRow>,
+    pub environments: Vec<String>,
+    /// (value, label) for the status filter.
+    pub statuses: Vec<(&'static str, String)>,
+    /// Some filter is set: an empty list means "no match", not "no services yet".
+    pub filtered: bool,
+    pub q: String,
+    pub environment: String,
+    pub status: String,
+    pub sort: &'static str,
+    pub dir: &'static str,
+    pub name_sort_url: String,
+    pub created_sort_url: String,
+    /// How many services match in all, and which of them this page shows (1-based).
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+    pub first_shown: i64,
+    pub last_shown: i64,
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
+    pub last_page_url: String,
+}
+
+impl InventoryPage {
+    /// Whether `env` is the chosen environment filter (to select it in the form).
+    pub fn is_environment(&self, env: &str) -> bool {
+        self.environment == env
+    }
+
+    pub fn is_status(&self, status: &str) -> bool {
+        self.status == status
+    }
+
+    /// The arrow after a column heading when the list is sorted by it.
+    pub fn sort_mark(&self, column: &str) -> &'static str {
+        match (self.sort == column, self.dir) {
+            (false, _) => "",
+            (true, "asc") => " ▲",
+            (true, _) => " ▼",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct InventoryRow {
     pub name: String,
+    pub description: String,
+    pub environment: String,
+    pub status: String,
+    pub status_label: String,
+    pub created_by_login: String,
+    pub created_by_avatar: String,
+    pub created_at: String,
+    pub created_at_iso: String,
+    /// Only http(s) URLs: these become links.
+    pub html_url: Option<String>,
+    pub actions_url: Option<String>,
+    pub ecr_repository_uri: Option<String>,
 }
 
 /// The create form, blank or coming back with the typed values and a message per bad field.
@@ -103,4 +158,19 @@ pub struct ServicePage {
     pub steps: Vec<crate::web::services::view::StepView>,
     pub outputs: crate::web::services::view::Outputs,
     pub failure: Option<crate::web::services::view::Failure>,
+    /// The service's latest audit events, newest first.
+    pub events: Vec<crate::web::audit::AuditRow>,
+}
+
+/// The audit trail, newest first, optionally for one service and/or one actor.
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub layout: Layout,
+    pub events: Vec<crate::web::audit::AuditRow>,
+    pub service: String,
+    pub actor: String,
+    /// More events match than the page shows (it shows the newest `limit`).
+    pub truncated: bool,
+    pub limit: i64,
 }

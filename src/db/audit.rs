@@ -71,7 +71,8 @@ pub async fn insert_audit_event(db: impl PgExecutor<'_>, event: &NewAuditEvent<'
     Ok(())
 }
 
-/// The newest events first, optionally for one service name and/or one actor.
+/// The newest events first (by the time shown, ties in insertion order), optionally for one
+/// service name and/or one actor.
 #[tracing::instrument(skip_all)]
 pub async fn list_audit_events(
     db: impl PgExecutor<'_>,
@@ -85,11 +86,34 @@ pub async fn list_audit_events(
         select audit_event_id, at, actor_login, action, service_name, outcome, detail, request_id
         from audit_event
         where ($1::text is null or service_name = $1) and ($2::text is null or actor_login = $2)
-        order by audit_event_id desc
+        order by at desc, audit_event_id desc
         limit $3
         "#,
         service_name,
         actor_login,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The newest events of one service (by id: a name can be reused after a delete).
+#[tracing::instrument(skip_all)]
+pub async fn list_service_events(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditEvent>> {
+    sqlx::query_as!(
+        AuditEvent,
+        r#"
+        select audit_event_id, at, actor_login, action, service_name, outcome, detail, request_id
+        from audit_event
+        where service_id = $1
+        order by at desc, audit_event_id desc
+        limit $2
+        "#,
+        service_id,
         limit
     )
     .fetch_all(db)

@@ -293,6 +293,106 @@ pub async fn request_deletion(
     Ok(true)
 }
 
+/// Rows per inventory page.
+pub const INVENTORY_PAGE_SIZE: i64 = 50;
+
+/// The inventory's sort column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Created,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortDir {
+    Asc,
+    Desc,
+}
+
+/// What the inventory shows: live services matching every filter that is set, one page of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryQuery {
+    /// Part of the name, matched case-insensitively (`%` and `_` match themselves).
+    pub text: Option<String>,
+    pub environment: Option<String>,
+    /// Any status but `deleted`: deleted services are never listed.
+    pub status: Option<ServiceStatus>,
+    pub sort: SortKey,
+    pub dir: SortDir,
+    /// 1-based.
+    pub page: u32,
+}
+
+impl Default for InventoryQuery {
+    fn default() -> Self {
+        Self { text: None, environment: None, status: None, sort: SortKey::Created, dir: SortDir::Desc, page: 1 }
+    }
+}
+
+/// `text` as an `ilike` pattern that matches it anywhere, with LIKE's wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of live services for the inventory, `order` being one of a fixed set of literals
+/// (one compile-checked query per sort, so each can walk its index instead of sorting everything).
+macro_rules! select_live_page {
+    ($order:literal, $pattern:expr, $environment:expr, $status:expr, $offset:expr) => {
+        sqlx::query_as!(
+            Service,
+            "select s.service_id, s.name, s.org, s.environment, s.visibility, s.template, s.default_branch,
+                    s.description, s.desired, s.status, s.keep_repository, s.created_by,
+                    u.login as created_by_login, u.avatar_url as created_by_avatar,
+                    s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
+                    s.role_arn, s.error_step, s.error_message
+             from service s join app_user u on u.user_id = s.created_by
+             where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
+               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
+             order by " + $order + " limit $4 offset $5",
+            $pattern,
+            $environment,
+            $status,
+            INVENTORY_PAGE_SIZE,
+            $offset
+        )
+    };
+}
+
+/// The page of live services `query` asks for, and how many match in all.
+#[tracing::instrument(skip_all, fields(page = query.page))]
+pub async fn list_services(db: &PgPool, query: &InventoryQuery) -> sqlx::Result<(Vec<Service>, i64)> {
+    let pattern = query.text.as_deref().map(contains_pattern);
+    let environment = query.environment.as_deref();
+    let status = query.status.map(ServiceStatus::as_str);
+    let offset = i64::from(query.page.max(1) - 1) * INVENTORY_PAGE_SIZE;
+    let total = sqlx::query_scalar!(
+        r#"
+        select count(*) as "count!" from service s
+        where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
+          and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
+        "#,
+        pattern.as_deref(),
+        environment,
+        status
+    )
+    .fetch_one(db)
+    .await?;
+    let (p, e, s) = (pattern.as_deref(), environment, status);
+    let services = match (query.sort, query.dir) {
+        (SortKey::Created, SortDir::Desc) => {
+            select_live_page!("s.created_at desc, s.service_id desc", p, e, s, offset).fetch_all(db).await?
+        }
+        (SortKey::Created, SortDir::Asc) => {
+            select_live_page!("s.created_at asc, s.service_id asc", p, e, s, offset).fetch_all(db).await?
+        }
+        // Live names are unique, so the name alone is a stable order.
+        (SortKey::Name, SortDir::Asc) => select_live_page!("s.name asc", p, e, s, offset).fetch_all(db).await?,
+        (SortKey::Name, SortDir::Desc) => select_live_page!("s.name desc", p, e, s, offset).fetch_all(db).await?,
+    };
+    Ok((services, total))
+}
+
 /// One page of live services for `GET /api/v1/services`, newest first, filtered by status and
 /// environment when given, and how many match in all. The order walks
 /// `service_live_created_at_idx` (an incremental sort orders only services created in the same

@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per resource, each with its own `router()`.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bearer;
 pub mod errors;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(services::router())
         .merge(api::router())
+        .merge(audit::router())
         .merge(auth::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), session::require_session));
 

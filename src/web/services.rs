@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod delete;
 pub mod form;
+pub mod inventory;
 pub mod view;
 
 use axum::{
@@ -22,21 +23,17 @@ use crate::{
     app::AppState,
     db::{self, services::Service},
     error::AppError,
-    templates::{InventoryPage, Layout, NewServicePage, ServicePage},
+    templates::{Layout, NewServicePage, ServicePage},
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/services", get(inventory).post(create))
+        .route("/services", get(inventory::inventory).post(create))
         .route("/services/new", get(new_form))
         .route("/services/{name}", get(show))
         .route("/services/{name}/progress", get(progress))
         .route("/services/{name}/retry", post(retry))
         .merge(delete::router())
-}
-
-async fn inventory(Extension(user): Extension<CurrentUser>) -> Result<InventoryPage, AppError> {
-    Ok(InventoryPage { layout: Layout::for_user(&user), services: Vec::new() })
 }
 
 fn form_page(
@@ -106,6 +103,7 @@ async fn service_page(
         steps: view::step_views(&steps, time::OffsetDateTime::now_utc()),
         outputs: view::outputs(&service, &steps),
         failure: view::failure(&service),
+        events: super::audit::service_events(&state.db, service.service_id).await?,
         service,
     })
 }
