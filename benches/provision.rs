@@ -6,7 +6,8 @@
 //! in four batches of fresh names: steps one at a time and independent steps at once, each with one
 //! service at a time (`run_until_idle`) and with all of them at once (`run`, `Settings.concurrency`).
 //!
-//!     cargo bench --bench provision -- [--services N] [--latency-ms MS] [--concurrency C] [--rounds R]
+//!     cargo bench --bench provision -- [--services N] [--latency-ms MS] [--aws-latency-ms MS]
+//!         [--concurrency C] [--rounds R]
 
 #[path = "provision/batch.rs"]
 mod batch;
@@ -30,24 +31,29 @@ use uuid::Uuid;
 use batch::{Bench, Mode};
 use recorder::{AwsLog, GithubLog};
 
-const USAGE: &str =
-    "usage: cargo bench --bench provision -- [--services N] [--latency-ms MS] [--concurrency C]
-  --services N      services per batch (default 10)
-  --latency-ms MS   delay github-sim adds before answering each call (default 50)
-  --concurrency C   services worked on at once in the concurrent batches (default N)
-  --rounds R        repeat the four batches R times, alternating, and pool the results (default 1)
+const USAGE: &str = "\
+usage: cargo bench --bench provision -- [--services N] [--latency-ms MS] [--aws-latency-ms MS]
+                                        [--concurrency C] [--rounds R]
+  --services N         services per batch (default 10)
+  --latency-ms MS      delay github-sim adds before answering each call (default 50)
+  --aws-latency-ms MS  delay added before each AWS call reaches moto (default 0: moto's own speed)
+  --concurrency C      services worked on at once in the concurrent batches (default N)
+  --rounds R           repeat the four batches R times, alternating, and pool the results (default 1)
 env: DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres), MOTO_URL
-     (default http://127.0.0.1:5000), BENCH_LOG (tracing filter for stderr, default warn)";
+     (default http://127.0.0.1:5000), BENCH_LOG (tracing filter for stderr, default warn),
+     BENCH_DETAIL=1 (every service's wall time and slowest step)";
 
 pub struct Args {
     pub services: usize,
     pub latency: Duration,
+    pub aws_latency: Duration,
     pub concurrency: usize,
     pub rounds: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let (mut services, mut latency_ms, mut concurrency, mut rounds) = (10, 50, None, 1);
+    let (mut services, mut latency_ms, mut aws_latency_ms, mut concurrency, mut rounds) =
+        (10, 50, 0, None, 1);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -62,6 +68,7 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--services" => services = value("--services")?,
             "--latency-ms" => latency_ms = value("--latency-ms")?,
+            "--aws-latency-ms" => aws_latency_ms = value("--aws-latency-ms")?,
             "--concurrency" => concurrency = Some(value("--concurrency")?),
             "--rounds" => rounds = value("--rounds")?.max(1),
             // `cargo bench` passes this to every `harness = false` target.
@@ -77,7 +84,13 @@ fn parse_args() -> anyhow::Result<Args> {
         bail!("--services must be at least 1");
     }
     let concurrency = concurrency.unwrap_or(services).max(1);
-    Ok(Args { services, latency: Duration::from_millis(latency_ms as u64), concurrency, rounds })
+    Ok(Args {
+        services,
+        latency: Duration::from_millis(latency_ms as u64),
+        aws_latency: Duration::from_millis(aws_latency_ms as u64),
+        concurrency,
+        rounds,
+    })
 }
 
 fn main() -> ExitCode {
@@ -147,7 +160,7 @@ async fn measure(
 ) -> anyhow::Result<([batch::Batch; 4], measure::Attribution)> {
     let sim = setup::start_sim(args.latency).await?;
     let aws_log = AwsLog::default();
-    let providers = setup::providers(&sim, &aws_log).await?;
+    let providers = setup::providers(&sim, &aws_log, args.aws_latency).await?;
     let user = setup::insert_user(&db.pool).await?;
     let tag = Uuid::new_v4().simple().to_string()[..6].to_owned();
     let bench = Bench { db: db.pool.clone(), sim, providers, user, github_log, aws_log, tag };

@@ -2,7 +2,7 @@
 # `make bench`: the provisioning benchmark (benches/provision.rs). Brings up the real peers it needs (Postgres,
 # moto; github-sim runs inside the benchmark), runs it, and stops whatever it started.
 #
-#   scripts/bench.sh [--services N] [--latency-ms MS] [--concurrency C]
+#   scripts/bench.sh [--services N] [--latency-ms MS] [--aws-latency-ms MS] [--concurrency C] [--rounds R]
 #   BENCH_ARGS="--services 20" make bench
 #
 # `cargo bench` compiles an optimized build the first time (slow on a small machine); BENCH_PROFILE=dev reuses

@@ -5,7 +5,10 @@
 //! so they are counted exactly as `Sim::request_count` counts them. AWS calls are recorded by a
 //! pass-through wrapper around the SDK's default HTTP client: every attempt, with its duration.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::config::Credentials;
@@ -100,8 +103,9 @@ impl AwsLog {
 }
 
 /// SDK config for moto (`MOTO_URL`, default http://127.0.0.1:5000): region us-east-1, static
-/// test credentials, every request recorded in `log`.
-pub async fn moto_sdk_config(log: &AwsLog) -> SdkConfig {
+/// test credentials, every request delayed by `latency` (moto answers in a few ms, real AWS does
+/// not) and recorded in `log`.
+pub async fn moto_sdk_config(log: &AwsLog, latency: Duration) -> SdkConfig {
     let url = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
     let base = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -113,13 +117,14 @@ pub async fn moto_sdk_config(log: &AwsLog) -> SdkConfig {
     let inner = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
         .build_https();
-    base.to_builder().http_client(RecordingClient { inner, log: log.clone() }).build()
+    base.to_builder().http_client(RecordingClient { inner, log: log.clone(), latency }).build()
 }
 
 #[derive(Debug)]
 struct RecordingClient {
     inner: SharedHttpClient,
     log: AwsLog,
+    latency: Duration,
 }
 
 impl HttpClient for RecordingClient {
@@ -129,7 +134,7 @@ impl HttpClient for RecordingClient {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         let inner = self.inner.http_connector(settings, components);
-        SharedHttpConnector::new(RecordingConnector { inner, log: self.log.clone() })
+        SharedHttpConnector::new(RecordingConnector { inner, log: self.log.clone(), latency: self.latency })
     }
 }
 
@@ -137,16 +142,19 @@ impl HttpClient for RecordingClient {
 struct RecordingConnector {
     inner: SharedHttpConnector,
     log: AwsLog,
+    latency: Duration,
 }
 
 impl HttpConnector for RecordingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let operation = operation_of(&request);
-        let log = self.log.clone();
+        let (inner, log, latency) = (self.inner.clone(), self.log.clone(), self.latency);
         let started = OffsetDateTime::now_utc();
-        let pending = self.inner.call(request);
         HttpConnectorFuture::new(async move {
-            let result = pending.await;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let result = inner.call(request).await;
             let finished = OffsetDateTime::now_utc();
             log.0.lock().unwrap().push(AwsCall { operation, started, finished });
             result

@@ -23,7 +23,10 @@ pub struct Report<'a> {
 pub fn print(r: &Report<'_>) {
     let latency_ms = r.args.latency.as_secs_f64() * 1000.0;
     let build = if cfg!(debug_assertions) { "debug build" } else { "optimized build" };
-    let moto = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+    let mut moto = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+    if !r.args.aws_latency.is_zero() {
+        moto.push_str(&format!(" with {} ms injected before every AWS call", r.args.aws_latency.as_millis()));
+    }
     println!();
     println!("Shipyard provisioning benchmark ({build})");
     println!(
@@ -82,7 +85,7 @@ fn print_steps(r: &Report<'_>, latency_ms: f64, cost: &dyn Fn(StepName) -> StepC
         "calls",
         "(× lat.)",
         "calls",
-        "(moto)",
+        "(sum)",
         "serial",
         "parallel",
         format!("conc. {}", r.concurrent.mode.concurrency)

@@ -82,10 +82,14 @@ pub async fn start_sim(latency: Duration) -> anyhow::Result<RunningSim> {
 }
 
 /// The clients the reconciler acts through: octocrab at the sim, the AWS SDK at moto.
-pub async fn providers(sim: &RunningSim, aws_log: &AwsLog) -> anyhow::Result<Providers> {
+pub async fn providers(
+    sim: &RunningSim,
+    aws_log: &AwsLog,
+    aws_latency: Duration,
+) -> anyhow::Result<Providers> {
     let retry = RetryPolicy::fast();
     let github = GitHub::new(&sim.url(), SecretString::from(SIM_TOKEN), retry)?;
-    let aws = Arc::new(Aws::new(&moto_sdk_config(aws_log).await, retry));
+    let aws = Arc::new(Aws::new(&moto_sdk_config(aws_log, aws_latency).await, retry));
     Ok(Providers { github, aws })
 }
 
