@@ -124,12 +124,6 @@ pub async fn find_service(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Re
     select_service!("where s.service_id = $1", service_id).fetch_optional(db).await
 }
 
-/// Live services, newest first (the inventory's plain view).
-#[tracing::instrument(skip_all)]
-pub async fn list_live_services(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Service>> {
-    select_service!("where s.status <> 'deleted' order by s.created_at desc limit $1", limit).fetch_all(db).await
-}
-
 /// Claims the next service with work to do whose lease is free or expired. Short transaction:
 /// the row lock lasts only for this statement; the lease is what keeps others away afterwards.
 #[tracing::instrument(skip_all)]

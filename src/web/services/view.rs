@@ -56,11 +56,12 @@ pub fn step_views(steps: &[Step], now: OffsetDateTime) -> Vec<StepView> {
         .collect()
 }
 
-/// A short duration in words: "0.4 s", "12 s", "3 min 5 s".
+/// A short duration in words: "< 0.1 s", "0.4 s", "12 s", "3 min 5 s".
 pub fn describe_ms(ms: i64) -> String {
     let ms = ms.max(0);
     match ms {
-        0..10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        0..50 => "< 0.1 s".to_owned(),
+        50..10_000 => format!("{:.1} s", ms as f64 / 1000.0),
         10_000..60_000 => format!("{} s", ms / 1000),
         _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
     }
@@ -193,6 +194,7 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
+        assert_eq!(describe_ms(20), "< 0.1 s");
         assert_eq!(describe_ms(420), "0.4 s");
         assert_eq!(describe_ms(12_900), "12 s");
         assert_eq!(describe_ms(185_000), "3 min 5 s");
