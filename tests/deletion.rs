@@ -287,7 +287,8 @@ async fn deleting_a_service_that_failed_in_preflight_leaves_foreign_aws_resource
 
     delete_via_form(&app, &browser, &name, false).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
-    let ecr = app.aws.find_ecr_repository(&name).await.unwrap().expect("the foreign repository is still there");
+    let ecr =
+        app.aws.find_ecr_repository(&name).await.unwrap().expect("the foreign repository is still there");
     assert!(ecr.tags.is_empty(), "and untagged");
     let role = app.aws.get_role(&role_name(&name)).await.unwrap().expect("the foreign role is still there");
     assert_eq!(role.trust_policy, trust, "with its own trust");

@@ -127,7 +127,11 @@ pub async fn find_service(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Re
 /// Claims the next service with work to do whose lease is free or expired. Short transaction:
 /// the row lock lasts only for this statement; the lease is what keeps others away afterwards.
 #[tracing::instrument(skip_all)]
-pub async fn claim_next_service(db: &PgPool, owner: Uuid, lease: std::time::Duration) -> sqlx::Result<Option<Uuid>> {
+pub async fn claim_next_service(
+    db: &PgPool,
+    owner: Uuid,
+    lease: std::time::Duration,
+) -> sqlx::Result<Option<Uuid>> {
     let lease_secs = lease.as_secs_f64();
     sqlx::query_scalar!(
         r#"
@@ -149,7 +153,12 @@ pub async fn claim_next_service(db: &PgPool, owner: Uuid, lease: std::time::Dura
 }
 
 /// Extends our lease; false when it is no longer ours (expired and taken over).
-pub async fn renew_lease(db: &PgPool, service_id: Uuid, owner: Uuid, lease: std::time::Duration) -> sqlx::Result<bool> {
+pub async fn renew_lease(
+    db: &PgPool,
+    service_id: Uuid,
+    owner: Uuid,
+    lease: std::time::Duration,
+) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"
         update service set lease_until = now() + make_interval(secs => $3)
@@ -319,7 +328,14 @@ pub struct InventoryQuery {
 
 impl Default for InventoryQuery {
     fn default() -> Self {
-        Self { text: None, environment: None, status: None, sort: SortKey::Created, dir: SortDir::Desc, page: 1 }
+        Self {
+            text: None,
+            environment: None,
+            status: None,
+            sort: SortKey::Created,
+            dir: SortDir::Desc,
+            page: 1,
+        }
     }
 }
 
@@ -343,7 +359,9 @@ macro_rules! select_live_page {
              from service s join app_user u on u.user_id = s.created_by
              where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
                and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
-             order by " + $order + " limit $4 offset $5",
+             order by "
+                + $order
+                + " limit $4 offset $5",
             $pattern,
             $environment,
             $status,
@@ -381,8 +399,12 @@ pub async fn list_services(db: &PgPool, query: &InventoryQuery) -> sqlx::Result<
             select_live_page!("s.created_at asc, s.service_id asc", p, e, s, offset).fetch_all(db).await?
         }
         // Live names are unique, so the name alone is a stable order.
-        (SortKey::Name, SortDir::Asc) => select_live_page!("s.name asc", p, e, s, offset).fetch_all(db).await?,
-        (SortKey::Name, SortDir::Desc) => select_live_page!("s.name desc", p, e, s, offset).fetch_all(db).await?,
+        (SortKey::Name, SortDir::Asc) => {
+            select_live_page!("s.name asc", p, e, s, offset).fetch_all(db).await?
+        }
+        (SortKey::Name, SortDir::Desc) => {
+            select_live_page!("s.name desc", p, e, s, offset).fetch_all(db).await?
+        }
     };
     Ok((services, total))
 }

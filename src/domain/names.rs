@@ -171,9 +171,16 @@ impl IamNames {
     /// Derives the names. Characters IAM does not allow in names (such as `/` in a branch) become
     /// `-`; that cannot collide between services, because the service name is part of every name.
     /// Names that do not fit are an error saying which limit and by how much, never truncated.
-    pub fn derive(org: &str, service: &ServiceName, env: &Environment, branch: &BranchName) -> Result<Self, String> {
+    pub fn derive(
+        org: &str,
+        service: &ServiceName,
+        env: &Environment,
+        branch: &BranchName,
+    ) -> Result<Self, String> {
         let clean = |s: &str| -> String {
-            s.chars().map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' }).collect()
+            s.chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' })
+                .collect()
         };
         let role = format!("gha-{}-{}-{}-{}", clean(org), service, env.as_str(), clean(branch.as_str()));
         let policy = format!("{role}-ecr-push");
@@ -210,7 +217,9 @@ mod tests {
 
     #[test]
     fn names_outside_the_rule_are_rejected() {
-        for bad in ["", "a", "Payments", "9lives", "pay_ments", "pay--ments", "payments-", "-payments", "pay ments"] {
+        for bad in
+            ["", "a", "Payments", "9lives", "pay_ments", "pay--ments", "payments-", "-payments", "pay ments"]
+        {
             assert!(ServiceName::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -250,7 +259,10 @@ mod tests {
         for good in ["main", "trunk", "release/2026", "feature/x.y", "v1"] {
             assert!(BranchName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "a..b", "a b", "a~", "a^", "a:b", "a?", "a*", "a[", "/a", "a/", "a.", ".a", "a//b", "@", "a@{b", "x.lock", "-a"] {
+        for bad in [
+            "", "a..b", "a b", "a~", "a^", "a:b", "a?", "a*", "a[", "/a", "a/", "a.", ".a", "a//b", "@",
+            "a@{b", "x.lock", "-a",
+        ] {
             assert!(BranchName::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -270,7 +282,10 @@ mod tests {
         let n = names("acme", "payments", "prod", "main").unwrap();
         assert_eq!(n.role, "gha-acme-payments-prod-main");
         assert_eq!(n.policy, "gha-acme-payments-prod-main-ecr-push");
-        assert_eq!(names("acme", "payments", "dev", "release/1").unwrap().role, "gha-acme-payments-dev-release-1");
+        assert_eq!(
+            names("acme", "payments", "dev", "release/1").unwrap().role,
+            "gha-acme-payments-dev-release-1"
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ impl StepContext {
     /// changed by hand; the step then fails with that message rather than guessing.
     pub fn new(service: Service, outputs: HashMap<StepName, Value>) -> Result<Self, String> {
         let name = ServiceName::parse(&service.name)?;
-        let environment = Environment::parse(&service.environment, std::slice::from_ref(&service.environment))?;
+        let environment =
+            Environment::parse(&service.environment, std::slice::from_ref(&service.environment))?;
         let branch = BranchName::parse(&service.default_branch)?;
         let template = TemplateRef::parse(&service.template, std::slice::from_ref(&service.template))?;
         let iam = IamNames::derive(&service.org, &name, &environment, &branch)?;

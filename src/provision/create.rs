@@ -20,7 +20,12 @@ const OWNERSHIP_SKEW: time::Duration = time::Duration::seconds(60);
 /// How often to look at the first build while it runs.
 const BUILD_POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(step: StepName, p: &Providers, s: &Settings, ctx: &StepContext) -> Result<Value, ProviderError> {
+pub async fn run(
+    step: StepName,
+    p: &Providers,
+    s: &Settings,
+    ctx: &StepContext,
+) -> Result<Value, ProviderError> {
     match step {
         StepName::Preflight => preflight(p, ctx).await,
         StepName::OidcProvider => Ok(json!({ "arn": p.aws.ensure_oidc_provider().await? })),
@@ -73,7 +78,10 @@ async fn preflight(p: &Providers, ctx: &StepContext) -> Result<Value, ProviderEr
         return Err(ProviderError::new(
             System::GitHub,
             ErrorKind::Invalid,
-            format!("the template {} does not exist or is not a template repository", ctx.template.full_name()),
+            format!(
+                "the template {} does not exist or is not a template repository",
+                ctx.template.full_name()
+            ),
         ));
     }
     let id = ctx.service.service_id;
@@ -121,11 +129,16 @@ async fn github_repository(p: &Providers, s: &Settings, ctx: &StepContext) -> Re
     let visibility = Visibility::parse(&ctx.service.visibility).unwrap_or_default();
     let repo = match p.github.find_repo(org, name).await? {
         Some(repo) if is_ours(&repo, ctx) => repo,
-        Some(repo) => return Err(taken(System::GitHub, format!("the repository {} already exists", repo.full_name))),
+        Some(repo) => {
+            return Err(taken(System::GitHub, format!("the repository {} already exists", repo.full_name)));
+        }
         None => {
             let description = Some(ctx.service.description.as_str()).filter(|d| !d.is_empty());
             let private = visibility != Visibility::Public;
-            match p.github.generate_repo(&ctx.template.owner, &ctx.template.name, org, name, description, private).await
+            match p
+                .github
+                .generate_repo(&ctx.template.owner, &ctx.template.name, org, name, description, private)
+                .await
             {
                 Ok(repo) => repo,
                 // A timed-out generate may have succeeded: look once more and adopt it if it is ours.
@@ -211,7 +224,11 @@ async fn first_build(p: &Providers, s: &Settings, ctx: &StepContext) -> Result<V
         return Err(ProviderError::new(
             System::GitHub,
             ErrorKind::Other,
-            format!("the first build ended {} — see {}", run.conclusion.as_deref().unwrap_or("badly"), run.html_url),
+            format!(
+                "the first build ended {} — see {}",
+                run.conclusion.as_deref().unwrap_or("badly"),
+                run.html_url
+            ),
         ));
     }
     Ok(outputs)

@@ -101,7 +101,9 @@ impl Reconciler {
     /// claims were worked. Tests call this; it is the same code the background loop runs.
     pub async fn run_until_idle(&self) -> anyhow::Result<usize> {
         let mut claims = 0;
-        while let Some(service_id) = services::claim_next_service(&self.db, self.owner, self.settings.lease).await? {
+        while let Some(service_id) =
+            services::claim_next_service(&self.db, self.owner, self.settings.lease).await?
+        {
             claims += 1;
             self.work_on(service_id).await;
             if self.stop_after_steps.is_some() {
@@ -137,7 +139,9 @@ impl Reconciler {
             }
             // Keep the lease until it expires, as a crashed process would.
             Ok(Pass::Abandoned) => {}
-            Err(e) => tracing::error!(error.cause_chain = ?e, "reconciling failed; will retry after the lease expires"),
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, "reconciling failed; will retry after the lease expires")
+            }
         }
     }
 
@@ -219,7 +223,9 @@ impl Reconciler {
             let Some((step, result)) = in_flight.next().await else { break };
             let recorded_ok = match &result {
                 Ok(out) => steps::finish_step(&self.db, service_id, self.owner, step, Ok(out)).await?,
-                Err(e) => steps::finish_step(&self.db, service_id, self.owner, step, Err(&e.to_string())).await?,
+                Err(e) => {
+                    steps::finish_step(&self.db, service_id, self.owner, step, Err(&e.to_string())).await?
+                }
             };
             if !recorded_ok {
                 return Ok(Some(Pass::Abandoned));
@@ -287,7 +293,8 @@ impl Reconciler {
         message: &str,
         started: Instant,
     ) -> anyhow::Result<()> {
-        let to = if from == ServiceStatus::Deleting { ServiceStatus::DeleteFailed } else { ServiceStatus::Failed };
+        let to =
+            if from == ServiceStatus::Deleting { ServiceStatus::DeleteFailed } else { ServiceStatus::Failed };
         if services::set_service_status(&self.db, id, self.owner, from, to, Some((step, message))).await? {
             metrics::record_settled(from, to, started.elapsed());
         }
@@ -327,11 +334,22 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn audit_step_failure(&self, ctx: &StepContext, step: StepName, e: &ProviderError) -> anyhow::Result<()> {
+    async fn audit_step_failure(
+        &self,
+        ctx: &StepContext,
+        step: StepName,
+        e: &ProviderError,
+    ) -> anyhow::Result<()> {
         self.audit(ctx, "step_failed", Outcome::Failure, &format!("{step}: {e}")).await
     }
 
-    async fn audit(&self, ctx: &StepContext, action: &str, outcome: Outcome, detail: &str) -> anyhow::Result<()> {
+    async fn audit(
+        &self,
+        ctx: &StepContext,
+        action: &str,
+        outcome: Outcome,
+        detail: &str,
+    ) -> anyhow::Result<()> {
         db::audit::insert_audit_event(
             &self.db,
             &NewAuditEvent {
