@@ -135,10 +135,17 @@ impl Aws {
         }
         let arn = policy::policy_arn(&self.account_id().await?, name);
         // Detach first: real AWS refuses to delete an attached policy, and moto deletes it anyway,
-        // leaving the role impossible to delete (deps-spike §3).
+        // leaving the role impossible to delete (deps-spike §3). Pages of the API's maximum size:
+        // moto looks for attachments only among the first page-size roles of the account.
         let pages = self
             .call(System::Iam, "iam:ListEntitiesForPolicy", || {
-                self.iam.list_entities_for_policy().policy_arn(&arn).into_paginator().send().try_collect()
+                self.iam
+                    .list_entities_for_policy()
+                    .policy_arn(&arn)
+                    .max_items(1000)
+                    .into_paginator()
+                    .send()
+                    .try_collect()
             })
             .await?;
         for page in &pages {
