@@ -180,3 +180,35 @@ async fn two_reconcilers_at_once_never_run_a_step_twice(db: PgPool) {
     assert!(attempts.is_empty(), "steps run more than once: {attempts:?}");
     assert_eq!(app.sim().request_count("POST", "/repos/acme/service-template/generate"), 3);
 }
+
+/// The background loop is woken by NOTIFY: with a poll interval of a minute, a new service still
+/// starts at once. And it stops when asked.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn the_background_reconciler_is_woken_at_once_and_stops_when_asked(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    let settings = shipyard::provision::Settings {
+        poll_interval: std::time::Duration::from_secs(60),
+        ..app.reconciler_settings()
+    };
+    let providers = shipyard::provision::Providers { github: app.github_client(), aws: app.aws.clone() };
+    let reconciler = shipyard::provision::Reconciler::new(app.db.clone(), providers, settings);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(reconciler.run(stop.clone().cancelled_owned()));
+    // Let it reach its first wait, so only a notification can wake it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let name = unique_name("woken");
+    let started = std::time::Instant::now();
+    app.create_service(&browser, &name).await;
+    while app.status_of(&name).await == "provisioning" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "not woken by NOTIFY");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.status_of(&name).await, "ready");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    stop.cancel();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), running).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the loop ends cleanly on shutdown: {stopped:?}");
+}

@@ -69,6 +69,11 @@ impl TestApp {
         Self { url, db, github, config, aws_faults, aws, state }
     }
 
+    /// The server's own GitHub client (the bot token), as the reconciler uses it.
+    pub fn github_client(&self) -> shipyard::github::GitHub {
+        self.state.github.clone()
+    }
+
     pub fn sim(&self) -> Sim {
         self.github.sim()
     }
