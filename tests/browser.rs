@@ -1,5 +1,6 @@
-//! Shipyard in a real headless Chromium: signing in through github-sim's pages, and creating a
-//! service through the form while the page follows the reconciler's progress by itself.
+//! Shipyard in a real headless Chromium: signing in through github-sim's pages, creating a service
+//! through the form while the page follows the reconciler's progress by itself, and deleting it
+//! from its page by typing its name.
 //!
 //! Needs chromium and chromedriver (Debian: `chromium`, `chromium-driver`; `CHROMIUM` and
 //! `CHROMEDRIVER` override the paths), Postgres, and moto at `MOTO_URL`.
@@ -48,6 +49,8 @@ struct PageState {
     /// (step, status) in page order.
     steps: Vec<(String, String)>,
     outputs: bool,
+    /// The note a deleted service's page shows instead of the Delete section.
+    deleted_note: bool,
 }
 
 impl PageState {
@@ -66,6 +69,7 @@ return {
   steps: Array.from(document.querySelectorAll('#steps li[data-step]')).map(li =>
     [li.getAttribute('data-step'), li.querySelector('[data-part="status"]').textContent.trim()]),
   outputs: document.querySelector('[data-testid="outputs"]') !== null,
+  deleted_note: document.querySelector('[data-testid="deleted-note"]') !== null,
 };
 "#;
 
@@ -97,17 +101,7 @@ async fn a_member_creates_a_service_and_watches_it_become_ready(db: PgPool) {
     browser.save_screenshot("/tmp/shipyard-new-service.png").await;
 
     let name = unique_name("web");
-    browser.element("#name").await.send_keys(&name).await.unwrap();
-    browser.element("#environment").await.select_by_value("dev").await.unwrap();
-    browser.element("input[name=visibility][value=private]").await.click().await.unwrap();
-    browser.element("#template").await.select_by_value("acme/service-template").await.unwrap();
-    let branch = browser.element("#default_branch").await;
-    branch.clear().await.unwrap();
-    branch.send_keys("main").await.unwrap();
-    browser.element("#description").await.send_keys("made in a browser").await.unwrap();
-    browser.element("form.form button[type=submit]").await.click().await.unwrap();
-
-    browser.wait_for_url(&app.at(&format!("/services/{name}"))).await;
+    browser.submit_new_service(&app, &name, "made in a browser").await;
     assert_eq!(
         browser.text_of("h1").await.map(|h| h.starts_with(&name)),
         Some(true),
@@ -173,6 +167,159 @@ async fn a_member_creates_a_service_and_watches_it_become_ready(db: PgPool) {
     assert!(["Copied", "Press Ctrl-C"].contains(&answer.as_str()), "copy button said {answer:?}");
     browser.set_window_size(500, 900).await.unwrap();
     browser.save_screenshot("/tmp/shipyard-service-ready-narrow.png").await;
+
+    browser.close().await;
+    let _ = stop.send(());
+    reconciler.await.expect("the reconciler task ends").expect("the reconciler stops cleanly");
+}
+
+/// Watches the service page, without touching it, until `done` holds for a reading; panics when
+/// the badge shows `failure` or after `PATIENCE`.
+async fn watch_page(browser: &Browser, failure: &str, mut done: impl FnMut(&PageState) -> bool) -> PageState {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(now) = read_page(browser).await {
+            assert_ne!(now.status.as_deref(), Some(failure), "{}", browser.where_am_i().await);
+            if done(&now) {
+                return now;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page did not get there within {PATIENCE:?}: {}",
+            browser.where_am_i().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The delete steps' (step, status), in page order.
+fn delete_steps(page: &PageState) -> Vec<(&str, &str)> {
+    page.steps
+        .iter()
+        .filter(|(step, _)| step.starts_with("delete_"))
+        .map(|(step, status)| (step.as_str(), status.as_str()))
+        .collect()
+}
+
+/// The audit table's rows as (action, service, outcome, actor), newest first, as the page shows them.
+const READ_AUDIT: &str = r#"
+return Array.from(document.querySelectorAll('[data-testid="audit"] tbody tr')).map(tr =>
+  ['action', 'service', 'outcome', 'actor'].map(part =>
+    tr.querySelector('[data-part="' + part + '"]').textContent.trim()));
+"#;
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_member_deletes_a_service_from_the_ui(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reconciler = tokio::spawn(app.reconciler().run(async {
+        let _ = stopped.await;
+    }));
+    let browser = Browser::launch().await;
+    browser.sign_in(&app, "bob").await;
+    browser.link("New service").await.click().await.unwrap();
+    browser.wait_for_url(&app.at("/services/new")).await;
+    let name = unique_name("doomed");
+    browser.submit_new_service(&app, &name, "deleted in a browser").await;
+    watch_page(&browser, "failed", |now| now.status.as_deref() == Some("ready") && now.outputs).await;
+
+    // What the ready page says Shipyard made, to look for again once the service is deleted.
+    let ecr_uri = browser.text_of("#ecr-uri").await.expect("the ready page shows the ECR repository");
+    let role_arn = browser.text_of("[data-testid=role-arn]").await.expect("and the IAM role");
+    let ecr_name = ecr_uri.rsplit('/').next().unwrap().to_owned();
+    let role_name = role_arn.rsplit('/').next().unwrap().to_owned();
+    assert!(app.sim().repo("acme", &name).is_some(), "acme/{name} exists in github-sim");
+    assert!(app.aws.get_role(&role_name).await.unwrap().is_some(), "{role_arn} exists in moto");
+    assert!(app.aws.find_ecr_repository(&ecr_name).await.unwrap().is_some(), "{ecr_uri} exists in moto");
+
+    // The name typed short: refused next to the field, and the service stays as it was.
+    let typo = &name[..name.len() - 1];
+    browser.element("#confirm_name").await.send_keys(typo).await.unwrap();
+    browser.testid("delete").await.click().await.unwrap();
+    let error = browser.element("#confirm_name-error").await;
+    assert_eq!(error.text().await.unwrap(), format!("Type the service name, {name}, to confirm."));
+    let field = browser.element("#confirm_name").await;
+    assert_eq!(field.prop("value").await.unwrap().as_deref(), Some(typo), "what was typed comes back");
+    assert_eq!(field.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(browser.text_of("[data-testid=service-status]").await.as_deref(), Some("ready"));
+    assert!(browser.text_of("[data-testid=outputs]").await.is_some(), "{}", browser.where_am_i().await);
+    browser.save_screenshot("/tmp/shipyard-delete-mismatch.png").await;
+    assert_eq!(app.status_of(&name).await, "ready");
+    assert!(app.sim().repo("acme", &name).is_some(), "the repository is untouched");
+
+    // GitHub takes its time removing the repository, so the page has a teardown to follow.
+    app.sim().set_latency(Some("DELETE"), "/repos/*/*", Duration::from_millis(2500));
+    field.clear().await.unwrap();
+    field.send_keys(&name).await.unwrap();
+    browser.testid("delete").await.click().await.unwrap();
+    browser.wait_for_url(&app.at(&format!("/services/{name}"))).await;
+    browser.execute("window.__shipyardProbe = true;", vec![]).await.unwrap();
+    let first = eventually("the service page can be read", || read_page(&browser)).await;
+    assert_eq!(first.status.as_deref(), Some("deleting"), "{first:?}");
+    assert!(first.same_document);
+    assert_eq!(delete_steps(&first).len(), 4, "the page lists the delete steps: {first:?}");
+    assert!(browser.text_of("[data-testid=delete-section]").await.is_none(), "no second Delete");
+
+    // Without a hand on the page: steps tick over in place, then it reloads itself as deleted.
+    let mut midway: Option<PageState> = None;
+    let last = watch_page(&browser, "delete_failed", |now| {
+        let steps = delete_steps(now);
+        if midway.is_none()
+            && now.same_document
+            && steps.iter().any(|(_, s)| *s == "done")
+            && steps.iter().any(|(_, s)| *s != "done")
+        {
+            midway = Some(now.clone());
+        }
+        now.deleted_note
+    })
+    .await;
+    let midway = midway.expect("the page showed a delete step done and another still going, in place");
+    assert_eq!(midway.status.as_deref(), Some("deleting"), "{midway:?}");
+    assert_eq!(last.status.as_deref(), Some("deleted"), "{last:?}");
+    assert!(delete_steps(&last).iter().all(|(_, s)| *s == "done"), "{last:?}");
+    assert!(!last.same_document, "the page reloaded itself once the deletion was done");
+    assert!(browser.text_of("#live-note").await.is_none(), "no 'updates itself' note once deleted");
+    browser.save_screenshot("/tmp/shipyard-service-deleted.png").await;
+
+    browser.link("Services").await.click().await.unwrap();
+    browser.wait_for_url(&app.at("/services")).await;
+    browser.testid("empty-inventory").await;
+    let row = format!("tr[data-service=\"{name}\"]");
+    assert!(browser.text_of(&row).await.is_none(), "{name} is not listed: {}", browser.where_am_i().await);
+
+    browser.link("Audit").await.click().await.unwrap();
+    browser.wait_for_url(&app.at("/audit")).await;
+    browser.element("#filter-service").await.send_keys(&name).await.unwrap();
+    browser.element("[data-testid=filters] button[type=submit]").await.click().await.unwrap();
+    eventually("the audit trail is filtered by the service", || async {
+        let url = browser.current_url().await.ok()?;
+        url.query_pairs().any(|(k, v)| k == "service" && v == name.as_str()).then_some(())
+    })
+    .await;
+    let rows: Vec<(String, String, String, String)> =
+        serde_json::from_value(browser.execute(READ_AUDIT, vec![]).await.unwrap()).unwrap();
+    let seen: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(action, _, outcome, actor)| (action.as_str(), outcome.as_str(), actor.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("delete_done", "success", "shipyard"),
+            ("delete_requested", "success", "bob"),
+            ("provisioned", "success", "shipyard"),
+            ("create", "success", "bob"),
+        ],
+        "newest first"
+    );
+    assert!(rows.iter().all(|(_, service, ..)| *service == name), "{rows:?}");
+    browser.save_screenshot("/tmp/shipyard-audit.png").await;
+
+    assert!(app.sim().repo("acme", &name).is_none(), "acme/{name} is gone from github-sim");
+    assert!(app.aws.get_role(&role_name).await.unwrap().is_none(), "{role_arn} is gone from moto");
+    assert!(app.aws.find_ecr_repository(&ecr_name).await.unwrap().is_none(), "{ecr_uri} is gone from moto");
 
     browser.close().await;
     let _ = stop.send(());

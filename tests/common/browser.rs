@@ -153,6 +153,21 @@ impl Browser {
         self.link(&format!("Authorize as {login}")).await.click().await.expect("the account clicks");
         self.wait_for_url(&app.at("/services")).await;
     }
+
+    /// Fills the "New service" form the browser shows (dev, private, the service template, `main`)
+    /// and submits it; waits for the new service's page.
+    pub async fn submit_new_service(&self, app: &TestApp, name: &str, description: &str) {
+        self.element("#name").await.send_keys(name).await.unwrap();
+        self.element("#environment").await.select_by_value("dev").await.unwrap();
+        self.element("input[name=visibility][value=private]").await.click().await.unwrap();
+        self.element("#template").await.select_by_value("acme/service-template").await.unwrap();
+        let branch = self.element("#default_branch").await;
+        branch.clear().await.unwrap();
+        branch.send_keys("main").await.unwrap();
+        self.element("#description").await.send_keys(description).await.unwrap();
+        self.element("form.form button[type=submit]").await.click().await.unwrap();
+        self.wait_for_url(&app.at(&format!("/services/{name}"))).await;
+    }
 }
 
 /// Polls `probe` every 100 ms until it gives `Some`; panics after `PATIENCE` naming `what`.
