@@ -14,7 +14,7 @@ use shipyard::{
     provision::{Providers, Settings},
 };
 use sqlx::{
-    Connection, Executor, PgConnection, PgPool,
+    ConnectOptions, Connection, Executor, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use uuid::Uuid;
@@ -68,8 +68,13 @@ impl BenchDb {
     }
 }
 
+/// Creating and dropping databases takes about a second: not worth sqlx's slow-statement warning.
+async fn connect_admin(admin_url: &str) -> anyhow::Result<PgConnection> {
+    Ok(PgConnectOptions::from_str(admin_url)?.disable_statement_logging().connect().await?)
+}
+
 async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    let mut admin = PgConnection::connect(admin_url).await?;
+    let mut admin = connect_admin(admin_url).await?;
     admin.execute(format!("drop database if exists {name} with (force)").as_str()).await?;
     Ok(())
 }
