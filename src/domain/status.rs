@@ -128,8 +128,10 @@ impl StepName {
             IamPolicy => &[EcrRepository],
             IamRole => &[OidcProvider, OidcSubject],
             IamAttachment => &[IamRole, IamPolicy],
-            ActionsSecrets => &[IamAttachment, EcrRepository, GithubRepository],
-            FirstBuild => &[ActionsSecrets],
+            // The secrets need the role's ARN, not its permissions: the attachment runs beside them.
+            ActionsSecrets => &[IamRole, EcrRepository, GithubRepository],
+            // The build needs everything: secrets to read and a role that can push.
+            FirstBuild => &[ActionsSecrets, IamAttachment],
             DeleteRole => &[],
             DeletePolicy => &[DeleteRole],
             DeleteEcrRepository => &[DeleteRole],

@@ -50,9 +50,7 @@ struct DispatchJson {
 }
 
 impl GitHub {
-    /// Creates or updates the Actions secret `secret_name`: fetches the repository's public key, seals
-    /// the value to it and stores it. GitHub answers 201 (created) or 204 (updated); both are success.
-    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), secret = %secret_name))]
+    /// Creates or updates the Actions secret `secret_name` (see [`GitHub::put_secrets`]).
     pub async fn put_secret(
         &self,
         owner: &str,
@@ -60,16 +58,32 @@ impl GitHub {
         secret_name: &str,
         value: &SecretString,
     ) -> Result<(), ProviderError> {
+        self.put_secrets(owner, name, &[(secret_name, value.clone())]).await
+    }
+
+    /// Creates or updates Actions secrets: fetches the repository's public key once, seals each
+    /// value to it and stores them one after another (GitHub asks for mutating requests to be
+    /// serial). GitHub answers 201 (created) or 204 (updated); both are success.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), secrets = secrets.len()))]
+    pub async fn put_secrets(
+        &self,
+        owner: &str,
+        name: &str,
+        secrets: &[(&str, SecretString)],
+    ) -> Result<(), ProviderError> {
         let base = format!("{}/actions/secrets", repo_path(owner, name));
         let key: PublicKeyJson = self
             .call("github:secret_public_key", Method::GET, &format!("{base}/public-key"), None, &[])
             .await?
             .json("public key")?;
-        let sealed = seal(&key.key, value.expose_secret().as_bytes())
-            .map_err(|e| error(ErrorKind::Other, format!("could not encrypt secret {secret_name}: {e}")))?;
-        let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
-        let path = format!("{base}/{}", seg(secret_name));
-        self.call("github:put_secret", Method::PUT, &path, Some(&body), &[]).await?;
+        for (secret_name, value) in secrets {
+            let sealed = seal(&key.key, value.expose_secret().as_bytes()).map_err(|e| {
+                error(ErrorKind::Other, format!("could not encrypt secret {secret_name}: {e}"))
+            })?;
+            let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
+            let path = format!("{base}/{}", seg(secret_name));
+            self.call("github:put_secret", Method::PUT, &path, Some(&body), &[]).await?;
+        }
         Ok(())
     }
 

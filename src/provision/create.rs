@@ -178,9 +178,9 @@ async fn actions_secrets(p: &Providers, s: &Settings, ctx: &StepContext) -> Resu
         ("GHA_DEFAULT_ROLE_ARN", ctx.output(StepName::IamRole, "arn")?),
         ("ECR_REPO_URL", ctx.output(StepName::EcrRepository, "uri")?),
     ];
-    for (secret, value) in &values {
-        p.github.put_secret(ctx.org(), ctx.name.as_str(), secret, &SecretString::from(value.clone())).await?;
-    }
+    let sealed: Vec<(&str, SecretString)> =
+        values.iter().map(|(n, v)| (*n, SecretString::from(v.clone()))).collect();
+    p.github.put_secrets(ctx.org(), ctx.name.as_str(), &sealed).await?;
     Ok(json!({ "names": values.iter().map(|(n, _)| *n).collect::<Vec<_>>() }))
 }
 
