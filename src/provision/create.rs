@@ -67,14 +67,22 @@ pub async fn run(
 }
 
 /// Every name must be free (or already ours) in GitHub, ECR and IAM before anything is created.
+/// The five look-ups are independent, so they run at once.
 async fn preflight(p: &Providers, ctx: &StepContext) -> Result<Value, ProviderError> {
-    let name = ctx.name.as_str();
-    if let Some(repo) = p.github.find_repo(ctx.org(), name).await?
+    let (name, id) = (ctx.name.as_str(), ctx.service.service_id);
+    let (repo, template_usable, ecr, role, policy) = tokio::try_join!(
+        p.github.find_repo(ctx.org(), name),
+        p.github.template_is_usable(&ctx.template.owner, &ctx.template.name),
+        p.aws.ecr_repository_ownership(name, id),
+        p.aws.role_ownership(&ctx.iam.role, id),
+        p.aws.policy_ownership(&ctx.iam.policy, id),
+    )?;
+    if let Some(repo) = repo
         && !is_ours(&repo, ctx)
     {
         return Err(taken(System::GitHub, format!("the repository {} already exists", repo.full_name)));
     }
-    if !p.github.template_is_usable(&ctx.template.owner, &ctx.template.name).await? {
+    if !template_usable {
         return Err(ProviderError::new(
             System::GitHub,
             ErrorKind::Invalid,
@@ -84,14 +92,13 @@ async fn preflight(p: &Providers, ctx: &StepContext) -> Result<Value, ProviderEr
             ),
         ));
     }
-    let id = ctx.service.service_id;
-    if p.aws.ecr_repository_ownership(name, id).await? == Ownership::Foreign {
+    if ecr == Ownership::Foreign {
         return Err(taken(System::Ecr, format!("the ECR repository {name} already exists")));
     }
-    if p.aws.role_ownership(&ctx.iam.role, id).await? == Ownership::Foreign {
+    if role == Ownership::Foreign {
         return Err(taken(System::Iam, format!("the IAM role {} already exists", ctx.iam.role)));
     }
-    if p.aws.policy_ownership(&ctx.iam.policy, id).await? == Ownership::Foreign {
+    if policy == Ownership::Foreign {
         return Err(taken(System::Iam, format!("the IAM policy {} already exists", ctx.iam.policy)));
     }
     Ok(json!({ "role_name": ctx.iam.role, "policy_name": ctx.iam.policy }))
