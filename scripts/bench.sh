@@ -37,3 +37,4 @@ fi
 
 log "cargo bench ${profile[*]} --bench provision -- ${args[*]}"
 cargo bench ${profile[@]+"${profile[@]}"} --bench provision -- ${args[@]+"${args[@]}"}
+[ "${BENCH_INVENTORY:-1}" = 0 ] || bash scripts/bench-inventory.sh # the inventory benchmark; BENCH_INVENTORY=0 skips it
