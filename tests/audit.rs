@@ -4,30 +4,13 @@
 mod common;
 
 use common::app::TestApp;
+use common::fixtures::{attrs, create_service_via_api, page, service_id, texts};
 use reqwest::{Client, StatusCode};
 use scraper::{Html, Selector};
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 type Db = PgPool;
-
-async fn page(app: &TestApp, browser: &Client, path: &str) -> (StatusCode, String) {
-    let response = browser.get(app.at(path)).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-fn texts(html: &Html, selector: &str) -> Vec<String> {
-    html.select(&Selector::parse(selector).unwrap())
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .collect()
-}
-
-fn attrs(html: &Html, selector: &str, attr: &str) -> Vec<String> {
-    html.select(&Selector::parse(selector).unwrap())
-        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
-        .collect()
-}
 
 /// Records an event the way the handlers do (service id optional), `minutes_ago`.
 async fn record(
@@ -174,19 +157,8 @@ async fn a_long_trail_shows_the_newest_200_and_says_so(db: Db) {
 async fn the_service_page_shows_its_last_ten_events(db: Db) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
-    let token = app.csrf_token(&browser).await;
-    let response = browser
-        .post(app.at("/api/v1/services"))
-        .header("x-csrf-token", token)
-        .json(&json!({"name": "payments", "environment": "dev", "template": "acme/service-template"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let id: Uuid = sqlx::query_scalar("select service_id from service where name = 'payments'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    create_service_via_api(&app, &browser, "payments").await;
+    let id = service_id(&app, "payments").await;
 
     let html = Html::parse_document(&page(&app, &browser, "/services/payments").await.1);
     let events = |html: &Html| texts(html, "[data-testid=service-events] [data-part=action]");

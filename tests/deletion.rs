@@ -6,6 +6,7 @@ mod common;
 use common::{
     app::{TestApp, location, unique_name},
     aws_faults::{Fault as AwsFault, moto_sdk_config},
+    fixtures::{create_foreign_ecr_repository, create_foreign_role, retry_via_form},
 };
 use github_sim::{Fault, SimConfig};
 use reqwest::{Client, StatusCode};
@@ -271,17 +272,8 @@ async fn deleting_a_service_that_failed_in_preflight_leaves_foreign_aws_resource
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let name = unique_name("awssquat");
-    let sdk = common::aws_faults::moto_sdk_config(&Default::default()).await;
-    aws_sdk_ecr::Client::new(&sdk).create_repository().repository_name(&name).send().await.unwrap();
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    aws_sdk_iam::Client::new(&sdk)
-        .create_role()
-        .role_name(role_name(&name))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
+    create_foreign_ecr_repository(&name).await;
+    let trust = create_foreign_role(&role_name(&name)).await;
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
 
@@ -484,13 +476,7 @@ async fn a_failed_deletion_shows_the_step_and_error_and_retry_finishes_it(db: Pg
     assert_eq!(select(&html, "[data-testid=failure] form[action$='/retry']").len(), 1);
 
     app.sim().clear_faults();
-    let token = app.csrf_token(&browser).await;
-    let retry = browser
-        .post(app.at(&format!("/services/{name}/retry")))
-        .form(&[("csrf_token", token)])
-        .send()
-        .await
-        .unwrap();
+    let retry = retry_via_form(&app, &browser, &name).await;
     assert_eq!(retry.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
     assert_nothing_left(&app, &name).await;

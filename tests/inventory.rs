@@ -5,41 +5,17 @@
 mod common;
 
 use common::app::TestApp;
+use common::fixtures::{attrs, page, texts, user_id};
 use reqwest::{Client, StatusCode};
-use scraper::{Html, Selector};
+use scraper::Html;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 type Db = PgPool;
 
-async fn page(app: &TestApp, browser: &Client, path: &str) -> (StatusCode, String) {
-    let response = browser.get(app.at(path)).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-fn texts(html: &Html, selector: &str) -> Vec<String> {
-    html.select(&Selector::parse(selector).unwrap())
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .collect()
-}
-
-fn attrs(html: &Html, selector: &str, attr: &str) -> Vec<String> {
-    html.select(&Selector::parse(selector).unwrap())
-        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
-        .collect()
-}
-
 /// The names in the inventory table, top to bottom.
 fn names(html: &Html) -> Vec<String> {
     texts(html, "table.inventory tbody a.service-name")
-}
-
-async fn user_id(app: &TestApp, login: &str) -> Uuid {
-    sqlx::query_scalar("select user_id from app_user where login = $1")
-        .bind(login)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
 }
 
 /// A service as the reconciler would leave it, created `minutes_ago`.

@@ -8,6 +8,7 @@ use common::{
     app::{TestApp, unique_name},
     aws_faults::Fault as AwsFault,
     checks::assert_fully_provisioned,
+    fixtures::{create_foreign_ecr_repository, create_foreign_role, retry_via_form, service_failure},
 };
 use github_sim::Fault;
 use serde_json::json;
@@ -84,12 +85,7 @@ async fn a_permanent_github_error_fails_the_service_with_the_message_and_retry_f
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
 
-    let (step, message): (String, String) =
-        sqlx::query_as("select error_step, error_message from service where name = $1")
-            .bind(&name)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (_, step, message) = service_failure(&app, &name).await;
     assert_eq!(step, "actions_secrets");
     assert!(message.contains("Resource not accessible by integration"), "{message}");
     let page = browser.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap();
@@ -97,13 +93,7 @@ async fn a_permanent_github_error_fails_the_service_with_the_message_and_retry_f
     assert!(page.contains("/retry"), "the page offers Retry");
 
     sim.clear_faults();
-    let token = app.csrf_token(&browser).await;
-    let retry = browser
-        .post(app.at(&format!("/services/{name}/retry")))
-        .form(&[("csrf_token", token)])
-        .send()
-        .await
-        .unwrap();
+    let retry = retry_via_form(&app, &browser, &name).await;
     assert_eq!(retry.status(), 303);
     assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
     assert_fully_provisioned(&app, &name).await;
@@ -118,33 +108,17 @@ async fn access_denied_from_aws_fails_the_service_and_retry_finishes_it(db: PgPo
     let name = unique_name("nokeys");
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
-    let (step, message): (String, String) =
-        sqlx::query_as("select error_step, error_message from service where name = $1")
-            .bind(&name)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (_, step, message) = service_failure(&app, &name).await;
     assert_eq!(step, "iam_role");
     assert!(message.contains("AccessDenied"), "{message}");
 
-    let token = app.csrf_token(&browser).await;
-    browser
-        .post(app.at(&format!("/services/{name}/retry")))
-        .form(&[("csrf_token", token)])
-        .send()
-        .await
-        .unwrap();
+    retry_via_form(&app, &browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
     assert_fully_provisioned(&app, &name).await;
 }
 
 async fn preflight_failure(app: &TestApp, name: &str) -> String {
-    let (status, step, message): (String, String, String) =
-        sqlx::query_as("select status, error_step, error_message from service where name = $1")
-            .bind(name)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (status, step, message) = service_failure(app, name).await;
     assert_eq!((status.as_str(), step.as_str()), ("failed", "preflight"));
     message
 }
@@ -182,8 +156,7 @@ async fn an_ecr_repository_made_outside_shipyard_fails_in_preflight(db: PgPool) 
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let name = unique_name("ecrtaken");
-    let ecr = aws_sdk_ecr::Client::new(&common::aws_faults::moto_sdk_config(&Default::default()).await);
-    ecr.create_repository().repository_name(&name).send().await.unwrap();
+    create_foreign_ecr_repository(&name).await;
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
     let message = preflight_failure(&app, &name).await;
@@ -198,14 +171,7 @@ async fn an_iam_role_made_outside_shipyard_fails_in_preflight(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let name = unique_name("roletaken");
-    let iam = aws_sdk_iam::Client::new(&common::aws_faults::moto_sdk_config(&Default::default()).await);
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    iam.create_role()
-        .role_name(format!("gha-acme-{name}-dev-main"))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
+    create_foreign_role(&format!("gha-acme-{name}-dev-main")).await;
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
     let message = preflight_failure(&app, &name).await;

@@ -4,6 +4,7 @@
 mod common;
 
 use common::app::{TestApp, location};
+use common::fixtures::{attrs, create_service_via_api, page, texts};
 use reqwest::{Client, StatusCode};
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
@@ -16,15 +17,7 @@ type Db = PgPool;
 async fn app_with_service(db: Db) -> (TestApp, Client) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
-    let token = app.csrf_token(&browser).await;
-    let response = browser
-        .post(app.at("/api/v1/services"))
-        .header("x-csrf-token", token)
-        .json(&json!({"name": "payments", "environment": "dev", "template": "acme/service-template"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    create_service_via_api(&app, &browser, "payments").await;
     (app, browser)
 }
 
@@ -101,23 +94,6 @@ async fn make_ready(app: &TestApp, html_url: &str) {
     .execute(&app.db)
     .await
     .unwrap();
-}
-
-async fn page(app: &TestApp, browser: &Client, path: &str) -> (StatusCode, String) {
-    let response = browser.get(app.at(path)).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-fn texts(html: &Html, selector: &str) -> Vec<String> {
-    html.select(&Selector::parse(selector).unwrap())
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .collect()
-}
-
-fn attrs(html: &Html, selector: &str, attr: &str) -> Vec<String> {
-    html.select(&Selector::parse(selector).unwrap())
-        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
-        .collect()
 }
 
 async fn service_state(app: &TestApp) -> (String, Option<String>, String, Option<String>) {

@@ -5,3 +5,4 @@ pub mod app;
 pub mod aws_faults;
 pub mod browser;
 pub mod checks;
+pub mod fixtures;

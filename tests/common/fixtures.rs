@@ -1,0 +1,104 @@
+//! Setup and read-back that several test files did the same way: pages and what is on them, a
+//! service created through the API, rows read straight from the database, and resources made in
+//! moto behind Shipyard's back (so that preflight finds the name taken).
+
+use reqwest::{Client, Response, StatusCode};
+use scraper::{Html, Selector};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::app::TestApp;
+use super::aws_faults::moto_sdk_config;
+
+/// GETs `path` as `browser`: the status and the body.
+pub async fn page(app: &TestApp, browser: &Client, path: &str) -> (StatusCode, String) {
+    let response = browser.get(app.at(path)).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The trimmed text of every element `selector` matches, in document order.
+pub fn texts(html: &Html, selector: &str) -> Vec<String> {
+    html.select(&Selector::parse(selector).unwrap())
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+/// The `attr` of every element `selector` matches that has it, in document order.
+pub fn attrs(html: &Html, selector: &str, attr: &str) -> Vec<String> {
+    html.select(&Selector::parse(selector).unwrap())
+        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
+        .collect()
+}
+
+/// Creates `name` (dev, from the org's template) through the JSON API as `browser`, expecting 202.
+pub async fn create_service_via_api(app: &TestApp, browser: &Client, name: &str) {
+    let token = app.csrf_token(browser).await;
+    let response = browser
+        .post(app.at("/api/v1/services"))
+        .header("x-csrf-token", token)
+        .json(&json!({"name": name, "environment": "dev", "template": "acme/service-template"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+/// The id of the (only) service called `name`.
+pub async fn service_id(app: &TestApp, name: &str) -> Uuid {
+    sqlx::query_scalar("select service_id from service where name = $1")
+        .bind(name)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// The id of the user `login` (who must have signed in or been inserted already).
+pub async fn user_id(app: &TestApp, login: &str) -> Uuid {
+    sqlx::query_scalar("select user_id from app_user where login = $1")
+        .bind(login)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// `name`'s (status, error_step, error_message) as the reconciler left them after a failure.
+pub async fn service_failure(app: &TestApp, name: &str) -> (String, String, String) {
+    sqlx::query_as("select status, error_step, error_message from service where name = $1")
+        .bind(name)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Posts the Retry form of `name` as `browser` with its own CSRF token.
+pub async fn retry_via_form(app: &TestApp, browser: &Client, name: &str) -> Response {
+    let token = app.csrf_token(browser).await;
+    browser
+        .post(app.at(&format!("/services/{name}/retry")))
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Makes an ECR repository `name` in moto, as someone other than Shipyard would (no tags).
+pub async fn create_foreign_ecr_repository(name: &str) {
+    let sdk = moto_sdk_config(&Default::default()).await;
+    aws_sdk_ecr::Client::new(&sdk).create_repository().repository_name(name).send().await.unwrap();
+}
+
+/// Makes an IAM role `role_name` in moto that EC2 may assume, as someone other than Shipyard would;
+/// returns its trust policy.
+pub async fn create_foreign_role(role_name: &str) -> Value {
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let sdk = moto_sdk_config(&Default::default()).await;
+    aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name(role_name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    trust
+}
