@@ -5,7 +5,7 @@ mod common;
 
 use common::app::{TestApp, location};
 use common::fixtures::{attrs, create_service_via_api, page, texts};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Response, StatusCode};
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 use shipyard::domain::StepName;
@@ -94,6 +94,21 @@ async fn make_ready(app: &TestApp, html_url: &str) {
     .execute(&app.db)
     .await
     .unwrap();
+}
+
+/// Posts payments' Retry form as `browser` with `token` as its CSRF token.
+async fn post_retry_form(app: &TestApp, browser: &Client, token: &str) -> Response {
+    browser.post(app.at("/services/payments/retry")).form(&[("csrf_token", token)]).send().await.unwrap()
+}
+
+/// Asks the API to retry payments as `browser` with `token` in the CSRF header.
+async fn post_retry_api(app: &TestApp, browser: &Client, token: &str) -> Response {
+    browser
+        .post(app.at("/api/v1/services/payments/retry"))
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn service_state(app: &TestApp) -> (String, Option<String>, String, Option<String>) {
@@ -229,17 +244,11 @@ async fn retry_resumes_a_failed_service_from_its_failed_step_and_is_audited(db: 
     fail_at_github_repository(&app).await;
     let token = app.csrf_token(&browser).await;
 
-    let forged =
-        browser.post(app.at("/services/payments/retry")).form(&[("csrf_token", "forged")]).send().await;
-    assert_eq!(forged.unwrap().status(), StatusCode::FORBIDDEN);
+    let forged = post_retry_form(&app, &browser, "forged").await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert_eq!(service_state(&app).await.0, "failed");
 
-    let response = browser
-        .post(app.at("/services/payments/retry"))
-        .form(&[("csrf_token", &token)])
-        .send()
-        .await
-        .unwrap();
+    let response = post_retry_form(&app, &browser, &token).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/services/payments");
     assert_eq!(service_state(&app).await, ("provisioning".into(), None, "pending".into(), None));
@@ -273,12 +282,7 @@ async fn the_api_retries_with_the_csrf_header(db: Db) {
     assert_eq!(service_state(&app).await.0, "failed");
 
     let token = app.csrf_token(&browser).await;
-    let response = browser
-        .post(app.at("/api/v1/services/payments/retry"))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = post_retry_api(&app, &browser, &token).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let service: Value = response.json().await.unwrap();
     assert_eq!(service["status"], "provisioning");
@@ -301,20 +305,10 @@ async fn retrying_a_service_that_has_not_failed_is_a_409_and_changes_nothing(db:
             .await
             .unwrap();
 
-    let response = browser
-        .post(app.at("/services/payments/retry"))
-        .form(&[("csrf_token", &token)])
-        .send()
-        .await
-        .unwrap();
+    let response = post_retry_form(&app, &browser, &token).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(response.text().await.unwrap().contains("Only a failed service can be retried"));
-    let response = browser
-        .post(app.at("/api/v1/services/payments/retry"))
-        .header("x-csrf-token", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = post_retry_api(&app, &browser, &token).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "conflict");
