@@ -9,6 +9,7 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use common::app::{TestApp, unique_name};
+use common::fixtures::service_id;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use shipyard::domain::StepName;
@@ -159,11 +160,7 @@ async fn the_reconciler_records_step_failures_and_how_long_settling_took(db: Db)
     assert_eq!(app.settle(&reconciler, &name).await, "failed");
 
     // Then its deletion, as a delete request leaves it.
-    let service_id: uuid::Uuid = sqlx::query_scalar("select service_id from service where name = $1")
-        .bind(&name)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let service_id = service_id(&app, &name).await;
     sqlx::query("update service set desired = 'absent', status = 'deleting' where service_id = $1")
         .bind(service_id)
         .execute(&app.db)

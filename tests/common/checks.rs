@@ -4,6 +4,7 @@ use serde_json::json;
 use shipyard::aws::policy;
 
 use super::app::TestApp;
+use super::fixtures::service_id;
 
 const ACTIONS: [&str; 7] = [
     "ecr:BatchCheckLayerAvailability",
@@ -35,11 +36,7 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     assert_eq!(ecr.tags.get("Service").map(String::as_str), Some(name));
     assert_eq!(ecr.tags.get("Environment").map(String::as_str), Some("dev"));
     assert_eq!(ecr.tags.get("Managed-By").map(String::as_str), Some("shipyard"));
-    let service_id: uuid::Uuid = sqlx::query_scalar("select service_id from service where name = $1")
-        .bind(name)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let service_id = service_id(app, name).await;
     assert_eq!(ecr.tags.get("shipyard:service-id"), Some(&service_id.to_string()));
 
     // IAM: the role trusts exactly this repository's immutable subject on main, and nothing else.

@@ -43,7 +43,7 @@ pub async fn create_service_via_api(app: &TestApp, browser: &Client, name: &str)
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
-/// The id of the (only) service called `name`.
+/// The id of the service called `name` (for names a test uses once).
 pub async fn service_id(app: &TestApp, name: &str) -> Uuid {
     sqlx::query_scalar("select service_id from service where name = $1")
         .bind(name)
