@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The inventory benchmark: the inventory page and `GET /api/v1/services` with 10,000 services in the database,
 # under concurrent load from wrk (a second process, loopback only). Prints requests per second, p50 and p99
-# latency and non-2xx counts per endpoint, and the server's peak memory (GNU time's maximum resident set size).
+# latency, non-2xx counts and CPU per request (Shipyard's and its Postgres backends') per endpoint, and the
+# server's peak memory (GNU time's maximum resident set size).
 #
-#   scripts/bench-inventory.sh                 (also run by `make bench`, after the provisioning benchmark)
+#   scripts/bench-inventory.sh      (also run by `make bench` after the provisioning benchmark; BENCH_INVENTORY=0 skips)
 #   BENCH_DURATION=30s BENCH_CONNECTIONS=64 scripts/bench-inventory.sh
 #
 # Settings (environment): BENCH_SERVICES (10000), BENCH_DURATION (15s), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
@@ -36,7 +37,9 @@ BEARER_TOKEN=ghp_sandbox_bob # a member of acme in github-sim's sandbox seed (no
 ADMIN_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/postgres"
 BENCH_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB"
 
-[[ "$DURATION" =~ ^[0-9]+s$ ]] || die "BENCH_DURATION must be whole seconds such as 15s, got $DURATION"
+if ! [[ "$DURATION" =~ ^[0-9]+s$ ]] || ((${DURATION%s} < 6)); then
+    die "BENCH_DURATION must be whole seconds, at least 6, such as 15s; got $DURATION"
+fi
 WRK_LIMIT=$((${DURATION%s} + 30)) # wrk gets its duration plus this much grace before `timeout` ends it
 
 psql_on() {
@@ -175,12 +178,16 @@ header_for() {
     esac
 }
 
-# Responses the server answered with anything but 2xx, from its own request counter (wrk's "Non-2xx or 3xx"
-# line does not count redirects, and a signed-out page is a redirect).
-server_non_2xx() {
+# The sum of Shipyard's request counter over the lines (metric plus labels) that match the awk pattern.
+served() {
     curl -fsS --max-time 10 "$BASE/metrics" |
-        awk '/^shipyard_http_requests_total\{/ && !/status="2[0-9][0-9]"/ { n += $NF } END { printf "%d\n", n }'
+        awk "/^shipyard_http_requests_total\\{/ && $1"' { n += $NF } END { printf "%d\n", n }'
 }
+# Answers other than 2xx, from the server's own counter: wrk's "Non-2xx or 3xx" line does not count redirects,
+# and a signed-out page is a redirect.
+server_non_2xx() { served '!/status="2[0-9][0-9]"/'; }
+# 2xx answers to anything but the metrics scrape itself.
+server_2xx() { served '/status="2[0-9][0-9]"/ && !/route="\/metrics"/'; }
 
 # check PATH CREDENTIAL NAME_RE: one request must be a 200 whose service names all match NAME_RE.
 check() {
@@ -205,6 +212,37 @@ check() {
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# CPU time (clock ticks, user + system) a process has used; nothing when it is gone.
+proc_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || true
+}
+
+# Lines "app TICKS" (Shipyard) and "PID TICKS" (each Postgres backend connected to the benchmark database).
+cpu_sample() {
+    local dir ticks
+    echo "app $(proc_ticks "$(shipyard_pid)")"
+    for dir in /proc/[0-9]*; do
+        if { tr '\0' ' ' <"$dir/cmdline"; } 2>/dev/null | grep -q "^postgres: .* $DB "; then
+            ticks="$(proc_ticks "${dir#/proc/}")"
+            if [ -n "$ticks" ]; then echo "${dir#/proc/} $ticks"; fi
+        fi
+    done
+}
+
+# cpu_delta BEFORE AFTER: "APP DB" ticks between two samples; a backend that is new in AFTER counts from zero.
+cpu_delta() {
+    awk 'NR == FNR { before[$1] = $2; next }
+         $1 == "app" { app = $2 - before["app"]; next }
+         { db += $2 - ($1 in before ? before[$1] : 0) }
+         END { printf "%d %d\n", app, db }' "$1" "$2"
+}
+
+CLK_TCK="$(getconf CLK_TCK)"
+# per_request TICKS REQUESTS: milliseconds of CPU per request.
+per_request() {
+    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.2f", n ? t / hz * 1000 / n : 0 }'
+}
 
 idle_rss_kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$(shipyard_pid)/status" 2>/dev/null || echo 0)"
 log "checking each endpoint once"
@@ -235,8 +273,19 @@ for endpoint in "${ENDPOINTS[@]}"; do
     before="$(server_non_2xx)"
     log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION $path (load average $(load1))"
     timeout "$WRK_LIMIT" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency \
-        -H "$(header_for "$credential")" "$BASE$path" >"$out" || die "wrk failed on $path: $(cat "$out")"
+        -H "$(header_for "$credential")" "$BASE$path" >"$out" &
+    wrk_pid=$!
+    # CPU per request is measured in the middle of the run: wrk's last second ends with requests cut off, and
+    # the pool closes the database connections those leave mid-query (their backends' CPU would be lost).
+    sleep 2
+    cpu_sample >"$STATE_DIR/cpu.a"
+    served_a="$(server_2xx)"
+    sleep $((${DURATION%s} - 4))
+    cpu_sample >"$STATE_DIR/cpu.b"
+    served_b="$(server_2xx)"
+    wait "$wrk_pid" || die "wrk failed on $path: $(cat "$out")"
     after="$(server_non_2xx)"
+    read -r app_ticks db_ticks < <(cpu_delta "$STATE_DIR/cpu.a" "$STATE_DIR/cpu.b")
     read -r requests rps p50 p99 wrk_bad errors < <(awk '
         /requests in/ { requests = $1 }
         /^Requests\/sec:/ { rps = $2 }
@@ -246,7 +295,9 @@ for endpoint in "${ENDPOINTS[@]}"; do
         /Socket errors:/ { gsub(",", ""); errors = $4 + $6 + $8 + $10 }
         END { printf "%s %s %s %s %d %d\n", requests, rps, p50, p99, bad, errors }' "$out")
     non_2xx=$((after - before))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$path" "$requests" "$rps" "$p50" "$p99" "$non_2xx" "$errors" >>"$results"
+    window=$((served_b - served_a))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$path" "$requests" "$rps" "$p50" "$p99" "$non_2xx" "$errors" \
+        "$(per_request "$app_ticks" "$window")" "$(per_request "$db_ticks" "$window")" >>"$results"
     if ((non_2xx > 0 || wrk_bad > 0 || errors > 0)); then
         warn "$path: $non_2xx non-2xx answers (wrk: $wrk_bad non-2xx/3xx, $errors socket errors)"
         failed=1
@@ -259,9 +310,11 @@ peak_kb="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$STATE_DIR/shi
 echo
 echo "Inventory benchmark: $SERVICES services, wrk -t$THREADS -c$CONNECTIONS -d$DURATION per endpoint, loopback,"
 echo "$(nproc) cores shared with wrk, Postgres and anything else running (load average now $(load1))."
+echo "CPU ms/req: CPU time Shipyard (app) and its Postgres backends (db) spent per 2xx answer, from 2 s into"
+echo "the run to 2 s before its end (other work on the machine hardly changes it; it stretches the latencies)."
 echo
 {
-    printf 'endpoint\trequests\treq/s\tp50\tp99\tnon-2xx\tsocket errors\n'
+    printf 'endpoint\trequests\treq/s\tp50\tp99\tnon-2xx\tsocket errors\tapp CPU ms/req\tdb CPU ms/req\n'
     cat "$results"
 } | column -t -s $'\t'
 echo
