@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{BOT, api, generate, octo, start, start_with};
+use common::{BOT, api, generate, get_json, octo, start, start_with};
 use crypto_box::PublicKey;
 use crypto_box::aead::OsRng;
 use github_sim::RunningSim;
@@ -93,13 +93,7 @@ async fn a_run_is_queued_then_in_progress_then_completed_and_cannot_be_rerun_mea
     tokio::time::sleep(Duration::from_millis(330)).await;
     let done = &sim.sim().runs("acme", "slow")[0];
     assert_eq!((done.status.as_str(), done.conclusion.as_deref()), ("completed", Some("failure")));
-    let filtered: Value = api(Method::GET, &sim, "/repos/acme/slow/actions/runs?status=failure", BOT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value = get_json(&sim, "/repos/acme/slow/actions/runs?status=failure", BOT).await;
     assert_eq!(filtered["total_count"], 1);
 }
 
@@ -134,13 +128,7 @@ async fn dispatch_is_204_for_a_workflow_dispatch_workflow_and_422_without_the_tr
 async fn dispatch_with_return_run_details_answers_200_with_the_run() {
     let sim = start().await;
     generate(&sim, BOT, "service-template", "svc").await;
-    let workflows: Value = api(Method::GET, &sim, "/repos/acme/svc/actions/workflows", BOT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let workflows: Value = get_json(&sim, "/repos/acme/svc/actions/workflows", BOT).await;
     assert_eq!(workflows["total_count"], 1);
     assert_eq!(workflows["workflows"][0]["path"], ".github/workflows/build.yml");
     let id = workflows["workflows"][0]["id"].as_u64().unwrap();

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ALICE, BOB, BOT, MALLORY, api, generate, octo, start, start_with};
+use common::{ALICE, BOB, BOT, MALLORY, api, generate, get_json, octo, start, start_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -157,23 +157,11 @@ async fn oidc_subject_is_immutable_for_generated_repos_and_legacy_for_seeded_one
     let sim = start().await;
     generate(&sim, BOT, "service-template", "payments").await;
     let id = sim.sim().repo("acme", "payments").unwrap().id;
-    let generated: Value = api(Method::GET, &sim, "/repos/acme/payments/actions/oidc/customization/sub", BOT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let generated: Value = get_json(&sim, "/repos/acme/payments/actions/oidc/customization/sub", BOT).await;
     assert_eq!(generated["use_immutable_subject"], true);
     assert_eq!(generated["sub_claim_prefix"], format!("repo:acme@1000/payments@{id}"));
     let seeded: Value =
-        api(Method::GET, &sim, "/repos/acme/service-template/actions/oidc/customization/sub", BOT)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        get_json(&sim, "/repos/acme/service-template/actions/oidc/customization/sub", BOT).await;
     assert_eq!(seeded["use_immutable_subject"], false);
     assert_eq!(seeded["sub_claim_prefix"], "repo:acme/service-template");
 }

@@ -4,7 +4,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{BOT, MALLORY, api, generate, octo, start};
+use common::{BOT, MALLORY, api, generate, get_json, octo, start};
 use crypto_box::PublicKey;
 use crypto_box::aead::OsRng;
 use octocrab::models::repos::secrets::{CreateRepositorySecret, CreateRepositorySecretResponse};
@@ -58,13 +58,7 @@ async fn a_sealed_secret_is_created_then_updated_and_decrypts_to_the_exact_value
 async fn create_answers_201_with_an_empty_object_and_update_204_with_no_body() {
     let sim = start().await;
     generate(&sim, BOT, "service-template", "raw").await;
-    let key: Value = api(Method::GET, &sim, "/repos/acme/raw/actions/secrets/public-key", BOT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = get_json(&sim, "/repos/acme/raw/actions/secrets/public-key", BOT).await;
     let put = || {
         api(Method::PUT, &sim, "/repos/acme/raw/actions/secrets/AWS_REGION", BOT)
             .json(&json!({"encrypted_value": seal(key["key"].as_str().unwrap(), "eu-west-1"), "key_id": key["key_id"]}))
@@ -88,13 +82,7 @@ async fn create_answers_201_with_an_empty_object_and_update_204_with_no_body() {
 async fn invalid_secret_writes_are_422_and_store_nothing() {
     let sim = start().await;
     generate(&sim, BOT, "service-template", "strict").await;
-    let key: Value = api(Method::GET, &sim, "/repos/acme/strict/actions/secrets/public-key", BOT)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = get_json(&sim, "/repos/acme/strict/actions/secrets/public-key", BOT).await;
     let (k, id) = (key["key"].as_str().unwrap(), key["key_id"].clone());
     let sealed = seal(k, "v");
     let cases = [

@@ -53,6 +53,11 @@ pub fn api(method: reqwest::Method, sim: &RunningSim, path: &str, token: &str) -
         .header("user-agent", "github-sim-tests")
 }
 
+/// GETs `path` as `token` and reads the answer as JSON (whatever the status).
+pub async fn get_json(sim: &RunningSim, path: &str, token: &str) -> Value {
+    api(reqwest::Method::GET, sim, path, token).send().await.unwrap().json().await.unwrap()
+}
+
 /// Generates `acme/{name}` from `acme/{template}` as `token`, returning the response.
 pub async fn generate(sim: &RunningSim, token: &str, template: &str, name: &str) -> reqwest::Response {
     api(reqwest::Method::POST, sim, &format!("/repos/acme/{template}/generate"), token)
