@@ -52,10 +52,6 @@ impl Reconciler {
         self
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Works until `shutdown` resolves: woken by NOTIFY, with a slow poll as fallback. On shutdown it
     /// stops claiming and lets running services finish their current step; unfinished leases expire
     /// and another process resumes them.
