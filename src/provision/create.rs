@@ -199,7 +199,8 @@ async fn first_build(p: &Providers, s: &Settings, ctx: &StepContext) -> Result<V
     let runs = p.github.list_runs(org, name, Some(branch), None).await?;
     let (action, run_id) = match runs.into_iter().next() {
         Some(run) => {
-            let run = watch_run(p, s, ctx, run.id).await?;
+            // The list already says how it stands; only a run still going needs watching.
+            let run = if run.is_completed() { run } else { watch_run(p, s, ctx, run.id).await? };
             if run.has_failed() {
                 p.github.rerun_failed_jobs(org, name, run.id).await?;
                 ("rerun", Some(run.id))
