@@ -2,7 +2,7 @@
 # The test half of `make test` (after fmt and clippy): brings up the real peers the tests need (Postgres, moto,
 # chromium + chromedriver), runs the whole workspace's tests, and stops whatever it started, pass or fail.
 # Tests create their own databases (#[sqlx::test]) and start github-sim in-process, so only the server URLs are
-# passed in. Extra arguments go to `cargo test` (e.g. `scripts/run-tests.sh --test browser`).
+# passed in. Extra arguments go to `cargo test` (e.g. `scripts/run-tests.sh --test it browser::`).
 set -euo pipefail
 export STATE_DIR="${STATE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.dev/test}"
 # shellcheck source=scripts/lib.sh

@@ -1,10 +1,8 @@
 //! Health, readiness and start-up configuration errors.
 
-mod common;
-
 use std::{net::SocketAddr, process::Command, time::Duration};
 
-use common::app::TestApp;
+use crate::common::app::TestApp;
 use reqwest::StatusCode;
 use shipyard::{AppState, build_app};
 use sqlx::{PgPool, postgres::PgPoolOptions};

@@ -2,9 +2,7 @@
 //! check after one submit: the role's trust, the policy, the ECR repository, the GitHub repository,
 //! the secrets, a green first build, and the page.
 
-mod common;
-
-use common::{
+use crate::common::{
     app::{TestApp, unique_name},
     checks::assert_fully_provisioned,
 };

@@ -2,9 +2,7 @@
 //! service with the provider's message and can be retried, taken names are caught before anything
 //! is created.
 
-mod common;
-
-use common::{
+use crate::common::{
     app::{TestApp, unique_name},
     aws_faults::Fault as AwsFault,
     checks::assert_fully_provisioned,

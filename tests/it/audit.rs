@@ -1,10 +1,8 @@
 //! The audit trail: the `/audit` page and its filters, a service's recent events on its page, and
 //! the database refusing to change or remove what was recorded.
 
-mod common;
-
-use common::app::TestApp;
-use common::fixtures::{attrs, create_service_via_api, page, service_id, texts};
+use crate::common::app::TestApp;
+use crate::common::fixtures::{attrs, create_service_via_api, page, service_id, texts};
 use reqwest::{Client, StatusCode};
 use scraper::{Html, Selector};
 use sqlx::PgPool;

@@ -1,10 +1,8 @@
 //! The service page, its progress feed and retry. Services are created through the API; the
 //! states the reconciler would reach are written straight into the database.
 
-mod common;
-
-use common::app::{TestApp, location};
-use common::fixtures::{attrs, create_service_via_api, page, texts};
+use crate::common::app::{TestApp, location};
+use crate::common::fixtures::{attrs, create_service_via_api, page, texts};
 use reqwest::{Client, Response, StatusCode};
 use scraper::{Html, Selector};
 use serde_json::{Value, json};

@@ -1,8 +1,6 @@
 //! Sign-in, sessions, sign-out and CSRF, through the HTTP surface against github-sim.
 
-mod common;
-
-use common::app::{TestApp, csrf_in, location};
+use crate::common::app::{TestApp, csrf_in, location};
 use github_sim::SimConfig;
 use reqwest::StatusCode;
 use sqlx::PgPool;

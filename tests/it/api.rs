@@ -1,9 +1,7 @@
 //! The JSON API with `Authorization: Bearer <GitHub token>`: every route, every refusal as a
 //! problem document, the verdict cache, and that cookie-borne writes still need the CSRF header.
 
-mod common;
-
-use common::app::TestApp;
+use crate::common::app::TestApp;
 use github_sim::Fault;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;

@@ -1,9 +1,7 @@
 //! Creating a service through the form and the JSON API: every refusal, every success, and
 //! that nothing is written unless the whole request is valid.
 
-mod common;
-
-use common::app::{TestApp, location};
+use crate::common::app::{TestApp, location};
 use reqwest::{Client, Response, StatusCode};
 use scraper::{Html, Selector};
 use serde_json::{Value, json};

@@ -4,12 +4,10 @@
 //! Out-of-band changes ("someone else made this", "someone edited that") go through plain SDK
 //! clients, the way an operator with the console would.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use common::aws_faults::{Fault, Faults, moto_sdk_config};
+use crate::common::aws_faults::{Fault, Faults, moto_sdk_config};
 use serde_json::json;
 use shipyard::{
     aws::{Aws, Ownership, ResourceTags, policy},

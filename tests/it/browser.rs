@@ -5,11 +5,9 @@
 //! Needs chromium and chromedriver (Debian: `chromium`, `chromium-driver`; `CHROMIUM` and
 //! `CHROMEDRIVER` override the paths), Postgres, and moto at `MOTO_URL`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     app::{TestApp, unique_name},
     browser::{Browser, PATIENCE, eventually},
 };

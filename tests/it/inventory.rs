@@ -2,10 +2,8 @@
 //! refused parameters and the empty states. Services are written straight into the database in
 //! the states the reconciler would leave them; no provisioning runs.
 
-mod common;
-
-use common::app::TestApp;
-use common::fixtures::{attrs, page, texts, user_id};
+use crate::common::app::TestApp;
+use crate::common::fixtures::{attrs, page, texts, user_id};
 use reqwest::{Client, StatusCode};
 use scraper::Html;
 use sqlx::PgPool;

@@ -1,9 +1,7 @@
 //! Deleting a service from its page or the API: who may, what the reconciler tears down (checked in
 //! github-sim and moto, not in our own records), what it leaves alone, and the name being free again.
 
-mod common;
-
-use common::{
+use crate::common::{
     app::{TestApp, location, unique_name},
     aws_faults::{Fault as AwsFault, moto_sdk_config},
     fixtures::{create_foreign_ecr_repository, create_foreign_role, retry_via_form},

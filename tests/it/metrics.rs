@@ -4,12 +4,10 @@
 //! The metrics recorder is one per process, so the counters here add up across the tests of this
 //! file: each test reads what it changed (before and after), on series no other test touches.
 
-mod common;
-
 use std::{collections::BTreeMap, time::Duration};
 
-use common::app::{TestApp, unique_name};
-use common::fixtures::service_id;
+use crate::common::app::{TestApp, unique_name};
+use crate::common::fixtures::service_id;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use shipyard::domain::StepName;
@@ -195,7 +193,7 @@ fn spawn_binary(app: &TestApp, db: &PgPool, port: u16) -> tokio::process::Child 
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(std::env::temp_dir());
-    for (k, v) in common::app::test_vars(&public_url, &app.github.url()) {
+    for (k, v) in crate::common::app::test_vars(&public_url, &app.github.url()) {
         command.env(k, v);
     }
     command

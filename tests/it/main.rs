@@ -1,0 +1,19 @@
+//! All integration tests in one binary: one link instead of one per file, and one place that lists them.
+//! Each module is black-box: the real router, a fresh database, github-sim in-process, moto, chromium.
+
+mod common;
+
+mod api;
+mod audit;
+mod auth;
+mod aws_moto;
+mod browser;
+mod deletion;
+mod github_client;
+mod inventory;
+mod metrics;
+mod operations;
+mod provisioning;
+mod provisioning_faults;
+mod service_page;
+mod services_form;
