@@ -7,8 +7,12 @@ pub mod bearer;
 pub mod errors;
 pub mod health;
 pub mod metrics;
+pub mod pages;
 pub mod services;
 pub mod session;
+mod state;
+
+pub use state::AppState;
 
 use std::time::Duration;
 
@@ -28,8 +32,6 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::app::AppState;
-
 /// Requests that take longer than this are answered 408 (long work happens in the reconciler).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -37,7 +39,6 @@ pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     let protected = Router::new()
         .merge(services::router())
-        .merge(api::router())
         .merge(audit::router())
         .merge(auth::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), session::require_session));
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(protected)
+        .merge(api::router(state.clone()))
         .merge(auth::public_router())
         .merge(health::router())
         .merge(metrics::router())
