@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{ALICE, BOB, BOT, MALLORY, api, generate, oauth_token, start, start_with};
+use common::{ALICE, BOB, BOT, MALLORY, generate, oauth_token, start, start_with};
 use github_sim::RunningSim;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -224,21 +224,26 @@ impl Schemas {
 
 /// Sends requests, checks statuses and bodies, and remembers every failure and what was exercised.
 struct Walk {
+    /// The sim requests go to.
+    base: String,
     schemas: Schemas,
     failures: Vec<String>,
     exercised: BTreeMap<String, BTreeSet<u16>>,
 }
 
 impl Walk {
-    fn new() -> Self {
-        Walk { schemas: Schemas::load(), failures: Vec::new(), exercised: BTreeMap::new() }
+    fn new(sim: &RunningSim) -> Self {
+        Walk { base: sim.url(), schemas: Schemas::load(), failures: Vec::new(), exercised: BTreeMap::new() }
+    }
+
+    fn switch_to(&mut self, sim: &RunningSim) {
+        self.base = sim.url();
     }
 
     /// Sends `method path` (as `token`, with an optional JSON body), expects `status`, validates the body
     /// against `op`'s schema for it, and returns the body (`Null` when empty).
     async fn call(
         &mut self,
-        sim: &RunningSim,
         op: &str,
         method: Method,
         path: &str,
@@ -246,13 +251,13 @@ impl Walk {
         body: Option<Value>,
         status: u16,
     ) -> Value {
-        let mut request = match token {
-            Some(token) => api(method.clone(), sim, path, token),
-            None => common::http()
-                .request(method.clone(), format!("{}{path}", sim.url()))
-                .header("accept", "application/vnd.github+json")
-                .header("user-agent", "github-sim-tests"),
-        };
+        let mut request = common::http()
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "github-sim-tests");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -310,93 +315,86 @@ use Method as M;
 async fn every_answer_validates_against_githubs_schema() {
     let sim = start().await;
     let none_scoped = oauth_token(&sim, "bob", "").await;
-    let mut w = Walk::new();
+    let mut w = Walk::new(&sim);
 
     // Users and organizations.
     let op = "GET /user";
-    w.call(&sim, op, M::GET, "/user", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/user", None, None, 401).await;
-    w.call(&sim, op, M::GET, "/user", Some("ghp_not_a_token"), None, 401).await;
+    w.call(op, M::GET, "/user", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/user", None, None, 401).await;
+    w.call(op, M::GET, "/user", Some("ghp_not_a_token"), None, 401).await;
     let op = "GET /users/{username}";
-    w.call(&sim, op, M::GET, "/users/alice", None, None, 200).await;
-    w.call(&sim, op, M::GET, "/users/acme", None, None, 200).await;
-    w.call(&sim, op, M::GET, "/users/nobody", None, None, 404).await;
+    w.call(op, M::GET, "/users/alice", None, None, 200).await;
+    w.call(op, M::GET, "/users/acme", None, None, 200).await;
+    w.call(op, M::GET, "/users/nobody", None, None, 404).await;
     let op = "GET /user/memberships/orgs/{org}";
-    w.call(&sim, op, M::GET, "/user/memberships/orgs/acme", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/user/memberships/orgs/acme", Some(MALLORY), None, 404).await;
-    w.call(&sim, op, M::GET, "/user/memberships/orgs/acme", Some(&none_scoped), None, 403).await;
-    w.call(&sim, op, M::GET, "/user/memberships/orgs/acme", None, None, 401).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", Some(&none_scoped), None, 403).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", None, None, 401).await;
     let op = "GET /user/orgs";
-    w.call(&sim, op, M::GET, "/user/orgs", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/user/orgs", Some(&none_scoped), None, 403).await;
-    w.call(&sim, op, M::GET, "/user/orgs", None, None, 401).await;
+    w.call(op, M::GET, "/user/orgs", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/user/orgs", Some(&none_scoped), None, 403).await;
+    w.call(op, M::GET, "/user/orgs", None, None, 401).await;
     let op = "GET /orgs/{org}";
-    w.call(&sim, op, M::GET, "/orgs/acme", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/orgs/nope", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/orgs/acme", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/nope", Some(BOT), None, 404).await;
 
     // Generating and reading repositories.
     let op = "POST /repos/{template_owner}/{template_repo}/generate";
     let new = |name: &str| json!({"name": name, "owner": "acme", "private": true});
     let path = "/repos/acme/service-template/generate";
-    w.call(&sim, op, M::POST, path, Some(BOT), Some(new("svc")), 201).await;
-    w.call(&sim, op, M::POST, path, Some(BOT), Some(new("doomed")), 201).await;
-    w.call(&sim, op, M::POST, "/repos/acme/worker-template/generate", Some(BOT), Some(new("worker")), 201)
-        .await;
-    w.call(&sim, op, M::POST, path, Some(BOT), Some(new("svc")), 422).await;
-    w.call(&sim, op, M::POST, path, Some(BOT), Some(json!({})), 422).await;
-    w.call(&sim, op, M::POST, "/repos/acme/nope/generate", Some(BOT), Some(new("x")), 404).await;
+    w.call(op, M::POST, path, Some(BOT), Some(new("svc")), 201).await;
+    w.call(op, M::POST, path, Some(BOT), Some(new("doomed")), 201).await;
+    w.call(op, M::POST, "/repos/acme/worker-template/generate", Some(BOT), Some(new("worker")), 201).await;
+    w.call(op, M::POST, path, Some(BOT), Some(new("svc")), 422).await;
+    w.call(op, M::POST, path, Some(BOT), Some(json!({})), 422).await;
+    w.call(op, M::POST, "/repos/acme/nope/generate", Some(BOT), Some(new("x")), 404).await;
     let elsewhere = json!({"name": "x", "owner": "alice", "private": true});
-    w.call(&sim, op, M::POST, path, Some(BOT), Some(elsewhere), 403).await;
-    w.call(&sim, op, M::POST, path, None, Some(new("x")), 401).await;
+    w.call(op, M::POST, path, Some(BOT), Some(elsewhere), 403).await;
+    w.call(op, M::POST, path, None, Some(new("x")), 401).await;
     let op = "GET /orgs/{org}/repos";
-    w.call(&sim, op, M::GET, "/orgs/acme/repos", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/orgs/nope/repos", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/orgs/acme/repos", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/nope/repos", Some(BOT), None, 404).await;
     let op = "GET /repos/{owner}/{repo}";
-    w.call(&sim, op, M::GET, "/repos/acme/svc", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/service-template", Some(ALICE), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc", Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/service-template", Some(ALICE), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc", Some(MALLORY), None, 404).await;
     let op = "PATCH /repos/{owner}/{repo}";
-    w.call(&sim, op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"description": "d"})), 200).await;
-    w.call(&sim, op, M::PATCH, "/repos/acme/svc", Some(BOB), Some(json!({"description": "d"})), 403).await;
-    w.call(&sim, op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"visibility": "secret"})), 422)
-        .await;
-    w.call(&sim, op, M::PATCH, "/repos/acme/nope", Some(BOT), Some(json!({})), 404).await;
-    w.call(&sim, op, M::PATCH, "/repos/acme/doomed", Some(BOT), Some(json!({"archived": true})), 200).await;
-    w.call(&sim, op, M::PATCH, "/repos/acme/doomed", Some(BOT), Some(json!({"description": "d"})), 403).await;
+    w.call(op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"description": "d"})), 200).await;
+    w.call(op, M::PATCH, "/repos/acme/svc", Some(BOB), Some(json!({"description": "d"})), 403).await;
+    w.call(op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"visibility": "secret"})), 422).await;
+    w.call(op, M::PATCH, "/repos/acme/nope", Some(BOT), Some(json!({})), 404).await;
+    w.call(op, M::PATCH, "/repos/acme/doomed", Some(BOT), Some(json!({"archived": true})), 200).await;
+    w.call(op, M::PATCH, "/repos/acme/doomed", Some(BOT), Some(json!({"description": "d"})), 403).await;
     let op = "GET /repos/{owner}/{repo}/actions/oidc/customization/sub";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/oidc/customization/sub", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/nope/actions/oidc/customization/sub", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/oidc/customization/sub", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/oidc/customization/sub", Some(BOT), None, 404).await;
 
     // Branches, refs, contents.
     let op = "GET /repos/{owner}/{repo}/branches";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/branches", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/nope/branches", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/branches", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/branches", Some(BOT), None, 404).await;
     let op = "GET /repos/{owner}/{repo}/branches/{branch}";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/branches/main", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/branches/nope", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/branches/main", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/branches/nope", Some(BOT), None, 404).await;
     let op = "POST /repos/{owner}/{repo}/branches/{branch}/rename";
     let rename = |to: &str| Some(json!({"new_name": to}));
-    w.call(&sim, op, M::POST, "/repos/acme/worker/branches/main/rename", Some(BOT), rename("trunk"), 201)
-        .await;
-    w.call(&sim, op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), rename("trunk"), 422)
-        .await;
-    w.call(&sim, op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), Some(json!({})), 422)
-        .await;
-    w.call(&sim, op, M::POST, "/repos/acme/worker/branches/nope/rename", Some(BOT), rename("x"), 404).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/main/rename", Some(BOT), rename("trunk"), 201).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), rename("trunk"), 422).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), Some(json!({})), 422).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/nope/rename", Some(BOT), rename("x"), 404).await;
     let op = "GET /repos/{owner}/{repo}/git/ref/{ref}";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/git/ref/heads/main", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/git/ref/heads/nope", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/git/ref/heads/main", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/git/ref/heads/nope", Some(BOT), None, 404).await;
     let op = "GET /repos/{owner}/{repo}/contents/{path}";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/contents/.github/workflows", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/contents/.github/workflows/build.yml", Some(BOT), None, 200)
-        .await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/contents/README.md", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/contents/.github/workflows", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/contents/.github/workflows/build.yml", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/contents/README.md", Some(BOT), None, 404).await;
 
     // Secrets.
     let op = "GET /repos/{owner}/{repo}/actions/secrets/public-key";
-    let key =
-        w.call(&sim, op, M::GET, "/repos/acme/svc/actions/secrets/public-key", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/nope/actions/secrets/public-key", Some(BOT), None, 404).await;
+    let key = w.call(op, M::GET, "/repos/acme/svc/actions/secrets/public-key", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/secrets/public-key", Some(BOT), None, 404).await;
     let op = "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}";
     let key_id = key["key_id"].as_str().unwrap_or_default().to_string();
     let sealed = |value: &str| {
@@ -404,20 +402,11 @@ async fn every_answer_validates_against_githubs_schema() {
     };
     for name in ["AWS_REGION", "GHA_DEFAULT_ROLE_ARN", "ECR_REPO_URL"] {
         let path = format!("/repos/acme/svc/actions/secrets/{name}");
-        w.call(&sim, op, M::PUT, &path, Some(BOT), sealed("v"), 201).await;
+        w.call(op, M::PUT, &path, Some(BOT), sealed("v"), 201).await;
     }
+    w.call(op, M::PUT, "/repos/acme/svc/actions/secrets/AWS_REGION", Some(BOT), sealed("eu-west-1"), 204)
+        .await;
     w.call(
-        &sim,
-        op,
-        M::PUT,
-        "/repos/acme/svc/actions/secrets/AWS_REGION",
-        Some(BOT),
-        sealed("eu-west-1"),
-        204,
-    )
-    .await;
-    w.call(
-        &sim,
         op,
         M::PUT,
         "/repos/acme/svc/actions/secrets/X",
@@ -426,61 +415,60 @@ async fn every_answer_validates_against_githubs_schema() {
         422,
     )
     .await;
-    w.call(&sim, op, M::PUT, "/repos/acme/nope/actions/secrets/X", Some(BOT), sealed("v"), 404).await;
+    w.call(op, M::PUT, "/repos/acme/nope/actions/secrets/X", Some(BOT), sealed("v"), 404).await;
     let op = "GET /repos/{owner}/{repo}/actions/secrets";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/secrets", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/nope/actions/secrets", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/secrets", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/secrets", Some(BOT), None, 404).await;
     let op = "GET /repos/{owner}/{repo}/actions/secrets/{secret_name}";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/secrets/AWS_REGION", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/secrets/NOPE", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/secrets/AWS_REGION", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/secrets/NOPE", Some(BOT), None, 404).await;
     let put = "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}";
-    w.call(&sim, put, M::PUT, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), sealed("v"), 201).await;
+    w.call(put, M::PUT, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), sealed("v"), 201).await;
     let op = "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}";
-    w.call(&sim, op, M::DELETE, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), None, 204).await;
-    w.call(&sim, op, M::DELETE, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), None, 404).await;
+    w.call(op, M::DELETE, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), None, 404).await;
 
     // Workflows and runs.
     let op = "GET /repos/{owner}/{repo}/actions/workflows";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/workflows", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/nope/actions/workflows", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/workflows", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/workflows", Some(BOT), None, 404).await;
     let op = "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}";
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/workflows/build.yml", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/workflows/nope.yml", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/workflows/build.yml", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/workflows/nope.yml", Some(BOT), None, 404).await;
     let op = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
     let dispatches = "/repos/acme/svc/actions/workflows/build.yml/dispatches";
-    w.call(&sim, op, M::POST, dispatches, Some(BOT), Some(json!({"ref": "main"})), 204).await;
+    w.call(op, M::POST, dispatches, Some(BOT), Some(json!({"ref": "main"})), 204).await;
     let details = Some(json!({"ref": "main", "return_run_details": true}));
-    w.call(&sim, op, M::POST, dispatches, Some(BOT), details, 200).await;
-    w.call(&sim, op, M::POST, dispatches, Some(BOT), Some(json!({"ref": "nope"})), 422).await;
-    w.call(&sim, op, M::POST, dispatches, Some(BOT), Some(json!({})), 422).await;
+    w.call(op, M::POST, dispatches, Some(BOT), details, 200).await;
+    w.call(op, M::POST, dispatches, Some(BOT), Some(json!({"ref": "nope"})), 422).await;
+    w.call(op, M::POST, dispatches, Some(BOT), Some(json!({})), 422).await;
     let no_trigger = "/repos/acme/worker/actions/workflows/ci.yml/dispatches";
-    w.call(&sim, op, M::POST, no_trigger, Some(BOT), Some(json!({"ref": "trunk"})), 422).await;
+    w.call(op, M::POST, no_trigger, Some(BOT), Some(json!({"ref": "trunk"})), 422).await;
     let missing = "/repos/acme/svc/actions/workflows/nope.yml/dispatches";
-    w.call(&sim, op, M::POST, missing, Some(BOT), Some(json!({"ref": "main"})), 404).await;
+    w.call(op, M::POST, missing, Some(BOT), Some(json!({"ref": "main"})), 404).await;
     let op = "GET /repos/{owner}/{repo}/actions/runs";
-    let runs =
-        w.call(&sim, op, M::GET, "/repos/acme/svc/actions/runs?event=push", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/runs?per_page=1", Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/nope/actions/runs", Some(BOT), None, 404).await;
+    let runs = w.call(op, M::GET, "/repos/acme/svc/actions/runs?event=push", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/runs?per_page=1", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/runs", Some(BOT), None, 404).await;
     let push_run = runs["workflow_runs"][0]["id"].as_u64().unwrap_or_default();
     let run = format!("/repos/acme/svc/actions/runs/{push_run}");
     let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}";
-    w.call(&sim, op, M::GET, &run, Some(BOT), None, 200).await;
-    w.call(&sim, op, M::GET, "/repos/acme/svc/actions/runs/1", Some(BOT), None, 404).await;
+    w.call(op, M::GET, &run, Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/runs/1", Some(BOT), None, 404).await;
     let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs";
-    w.call(&sim, op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 201).await;
-    w.call(&sim, op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 403).await;
-    w.call(&sim, op, M::POST, "/repos/acme/svc/actions/runs/1/rerun-failed-jobs", Some(BOT), None, 404).await;
-    w.call(&sim, "GET /repos/{owner}/{repo}/actions/runs/{run_id}", M::GET, &run, Some(BOT), None, 200).await;
+    w.call(op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 201).await;
+    w.call(op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 403).await;
+    w.call(op, M::POST, "/repos/acme/svc/actions/runs/1/rerun-failed-jobs", Some(BOT), None, 404).await;
+    w.call("GET /repos/{owner}/{repo}/actions/runs/{run_id}", M::GET, &run, Some(BOT), None, 200).await;
     let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun";
-    w.call(&sim, op, M::POST, &format!("{run}/rerun"), Some(BOT), None, 201).await;
-    w.call(&sim, op, M::POST, "/repos/acme/svc/actions/runs/1/rerun", Some(BOT), None, 404).await;
+    w.call(op, M::POST, &format!("{run}/rerun"), Some(BOT), None, 201).await;
+    w.call(op, M::POST, "/repos/acme/svc/actions/runs/1/rerun", Some(BOT), None, 404).await;
 
     // Deleting.
     let op = "DELETE /repos/{owner}/{repo}";
-    w.call(&sim, op, M::DELETE, "/repos/acme/doomed", Some(BOB), None, 403).await;
-    w.call(&sim, op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 204).await;
-    w.call(&sim, op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 404).await;
+    w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOB), None, 403).await;
+    w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 404).await;
 
     slow_answers(&mut w).await;
     w.finish();
@@ -494,25 +482,26 @@ async fn slow_answers(w: &mut Walk) {
         c.run_duration = Duration::from_secs(3600);
     })
     .await;
+    w.switch_to(&sim);
     assert_eq!(generate(&sim, BOT, "service-template", "empty").await.status(), 201);
     let op = "GET /repos/{owner}/{repo}/branches/{branch}";
-    w.call(&sim, op, M::GET, "/repos/acme/empty/branches/main", Some(BOT), None, 409).await;
+    w.call(op, M::GET, "/repos/acme/empty/branches/main", Some(BOT), None, 409).await;
     let op = "POST /repos/{owner}/{repo}/branches/{branch}/rename";
     let rename = Some(json!({"new_name": "trunk"}));
-    w.call(&sim, op, M::POST, "/repos/acme/empty/branches/main/rename", Some(ALICE), rename, 409).await;
+    w.call(op, M::POST, "/repos/acme/empty/branches/main/rename", Some(ALICE), rename, 409).await;
     let op = "GET /repos/{owner}/{repo}/git/ref/{ref}";
-    w.call(&sim, op, M::GET, "/repos/acme/empty/git/ref/heads/main", Some(BOT), None, 409).await;
+    w.call(op, M::GET, "/repos/acme/empty/git/ref/heads/main", Some(BOT), None, 409).await;
     let op = "GET /repos/{owner}/{repo}/contents/{path}";
-    w.call(&sim, op, M::GET, "/repos/acme/empty/contents/.github/workflows", Some(BOT), None, 409).await;
+    w.call(op, M::GET, "/repos/acme/empty/contents/.github/workflows", Some(BOT), None, 409).await;
     let op = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
     let dispatches = "/repos/acme/service-template/actions/workflows/build.yml/dispatches";
     let details = Some(json!({"ref": "main", "return_run_details": true}));
-    let run = w.call(&sim, op, M::POST, dispatches, Some(ALICE), details, 200).await;
+    let run = w.call(op, M::POST, dispatches, Some(ALICE), details, 200).await;
     let run = format!("/repos/acme/service-template/actions/runs/{}", run["workflow_run_id"]);
     let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}";
-    w.call(&sim, op, M::GET, &run, Some(ALICE), None, 200).await;
+    w.call(op, M::GET, &run, Some(ALICE), None, 200).await;
     let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun";
-    w.call(&sim, op, M::POST, &format!("{run}/rerun"), Some(ALICE), None, 403).await;
+    w.call(op, M::POST, &format!("{run}/rerun"), Some(ALICE), None, 403).await;
 }
 
 /// The walk above proves nothing if the schemas accept anything: a repository missing its required fields
