@@ -471,6 +471,7 @@ async fn every_answer_validates_against_githubs_schema() {
     w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 404).await;
 
     slow_answers(&mut w).await;
+    limited_answers(&mut w).await;
     w.finish();
 }
 
@@ -516,4 +517,15 @@ fn the_schemas_refuse_bodies_that_break_the_contract() {
     let validator = jsonschema::draft202012::new(&error).unwrap();
     assert!(validator.is_valid(&json!({"message": "Not Found", "status": "404"})));
     assert!(!validator.is_valid(&json!({"message": "Not Found", "status": 404})));
+}
+
+/// A secondary rate limit's 403 is GitHub's `basic-error` too.
+async fn limited_answers(w: &mut Walk) {
+    let sim = start_with(|c| c.secondary_limits.content_per_minute = 1).await;
+    w.switch_to(&sim);
+    let op = "POST /repos/{template_owner}/{template_repo}/generate";
+    let path = "/repos/acme/service-template/generate";
+    let new = |name: &str| Some(json!({"name": name, "owner": "acme", "private": true}));
+    w.call(op, M::POST, path, Some(BOT), new("one"), 201).await;
+    w.call(op, M::POST, path, Some(BOT), new("two"), 403).await;
 }
