@@ -186,8 +186,9 @@ impl Sim {
         self.world().latency.clear();
     }
 
-    /// Requests matching method and pattern that got past the fault layer (faulted ones are not counted;
-    /// anything GitHub itself answered is, whatever the status).
+    /// Requests matching method and pattern that got past the fault layer (faulted ones and those refused by
+    /// the secondary rate limit are not counted; anything GitHub itself answered is, whatever the status,
+    /// 304s included: see [`Sim::charged_count`]).
     pub fn request_count(&self, method: &str, path_pattern: &str) -> usize {
         let world = self.world();
         world

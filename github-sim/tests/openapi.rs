@@ -158,6 +158,22 @@ fn parse_routes(text: &str) -> Vec<(String, Vec<String>)> {
 }
 
 #[test]
+fn the_route_scan_reads_every_method_of_a_chained_route() {
+    let source = r#"Router::new()
+        .route("/a/{x}", get(read).patch(update)
+            .delete(remove))
+        .route("/b", post(create))"#;
+    let routes = parse_routes(source);
+    assert_eq!(
+        routes,
+        [
+            ("/a/{x}".to_string(), vec!["GET".into(), "PATCH".into(), "DELETE".into()]),
+            ("/b".into(), vec!["POST".into()])
+        ]
+    );
+}
+
+#[test]
 fn every_route_is_covered_or_exempt() {
     let routes = sim_routes();
     assert!(routes.len() > 30, "the route scan found the sim's routes: {routes:?}");
