@@ -342,6 +342,9 @@ async fn every_answer_validates_against_githubs_schema() {
     w.call(op, M::GET, "/users/alice", None, None, 200).await;
     w.call(op, M::GET, "/users/acme", None, None, 200).await;
     w.call(op, M::GET, "/users/nobody", None, None, 404).await;
+    sim.sim().set_rate_limit_remaining("mallory", 0);
+    w.call(op, M::GET, "/user", Some(MALLORY), None, 403).await;
+    sim.sim().set_rate_limit_remaining("mallory", 100);
     let op = "GET /user/memberships/orgs/{org}";
     w.call(op, M::GET, "/user/memberships/orgs/acme", Some(BOT), None, 200).await;
     w.call(op, M::GET, "/user/memberships/orgs/acme", Some(MALLORY), None, 404).await;
@@ -399,6 +402,8 @@ async fn every_answer_validates_against_githubs_schema() {
     w.call(op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), rename("trunk"), 422).await;
     w.call(op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), Some(json!({})), 422).await;
     w.call(op, M::POST, "/repos/acme/worker/branches/nope/rename", Some(BOT), rename("x"), 404).await;
+    let not_admin = "/repos/acme/svc/branches/main/rename";
+    w.call(op, M::POST, not_admin, Some(BOB), rename("x"), 403).await;
     let op = "GET /repos/{owner}/{repo}/git/ref/{ref}";
     w.call(op, M::GET, "/repos/acme/svc/git/ref/heads/main", Some(BOT), None, 200).await;
     w.call(op, M::GET, "/repos/acme/svc/git/ref/heads/nope", Some(BOT), None, 404).await;
@@ -432,6 +437,8 @@ async fn every_answer_validates_against_githubs_schema() {
     )
     .await;
     w.call(op, M::PUT, "/repos/acme/nope/actions/secrets/X", Some(BOT), sealed("v"), 404).await;
+    w.call(op, M::PUT, "/repos/acme/doomed/actions/secrets/X", Some(BOT), sealed("v"), 403).await;
+    w.call(op, M::PUT, "/repos/acme/svc/actions/secrets/X", None, sealed("v"), 401).await;
     let op = "GET /repos/{owner}/{repo}/actions/secrets";
     w.call(op, M::GET, "/repos/acme/svc/actions/secrets", Some(BOT), None, 200).await;
     w.call(op, M::GET, "/repos/acme/nope/actions/secrets", Some(BOT), None, 404).await;
