@@ -106,6 +106,11 @@ impl TestApp {
         self.providers.github.clone()
     }
 
+    /// The clients the reconciler acts through (the bot token at github-sim, the AWS SDK at moto).
+    pub fn providers(&self) -> Providers {
+        self.providers.clone()
+    }
+
     pub fn sim(&self) -> Sim {
         self.github.sim()
     }
