@@ -9,6 +9,7 @@
 mod access;
 mod actions;
 mod admin;
+mod app;
 mod auth;
 mod branches;
 mod error;
@@ -34,7 +35,10 @@ use tokio::net::TcpListener;
 
 pub use faults::Fault;
 pub use handle::{RepoView, RunView, Sim};
-pub use seed::{Seed, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo, SeedToken, SeedUser, SeedWorkflow};
+pub use seed::{
+    SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo,
+    SeedToken, SeedUser, SeedWorkflow,
+};
 
 /// How the simulator behaves. Build with [`SimConfig::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -52,6 +56,8 @@ pub struct SimConfig {
     pub initial_push_runs: bool,
     /// Base URL put into `url`/`html_url` fields; `None` = `http://<bound address>`.
     pub public_url: Option<String>,
+    /// Lifetime of an installation access token (GitHub: one hour); tests shorten it.
+    pub installation_token_ttl: Duration,
 }
 
 impl SimConfig {
@@ -64,6 +70,7 @@ impl SimConfig {
             code_ttl: Duration::from_secs(600),
             initial_push_runs: true,
             public_url: None,
+            installation_token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -132,6 +139,7 @@ fn build(config: SimConfig, listener: &TcpListener) -> anyhow::Result<(Sim, Rout
 fn router(sim: Sim) -> Router {
     let api = Router::new()
         .merge(users::router())
+        .merge(app::router())
         .merge(repos::router())
         .merge(generate::router())
         .merge(branches::router())
