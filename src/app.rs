@@ -22,7 +22,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
         let oauth = OAuth::new(&config)?;
-        let github = GitHub::new(config.github_api_url.as_str(), config.github_token.clone(), config.retry)?;
+        let github = GitHub::for_credential(
+            config.github_api_url.as_str(),
+            &config.github_credential,
+            &config.github_org,
+            config.retry,
+        )?;
         Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default() })
     }
 }

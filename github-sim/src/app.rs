@@ -88,6 +88,10 @@ pub(crate) fn verify_jwt(world: &World, token: &str) -> Result<u64, ApiError> {
     }
 }
 
+fn undecodable_jwt() -> ApiError {
+    ApiError::Basic(StatusCode::UNAUTHORIZED, "A JSON web token could not be decoded".into())
+}
+
 fn require_app(auth: &Auth) -> ApiResult<u64> {
     match auth.0.as_ref().and_then(|c| c.integration.as_ref()) {
         Some(Integration::App { app_id }) => Ok(*app_id),
@@ -236,16 +240,28 @@ fn not_accessible() -> ApiError {
 }
 
 /// Refuses a request an App credential may not make: a JWT outside the App endpoints, an installation
-/// token outside its permissions (or on the App endpoints, which want the JWT).
-pub(crate) fn check_integration(caller: &Caller, method: &Method, path: &str) -> ApiResult<()> {
+/// token outside its permissions (or on the App endpoints, which want the JWT). Like GitHub, a refusal
+/// for a missing permission names it in `x-accepted-github-permissions` (`secrets=write`).
+pub(crate) fn check_integration(caller: &Caller, method: &Method, path: &str) -> Result<(), Response> {
+    check(caller, method, path).map_err(|(refusal, need)| {
+        let mut response = refusal.into_response();
+        if let Some((name, level)) = need
+            && let Ok(value) = axum::http::HeaderValue::from_str(&format!("{name}={level}"))
+        {
+            response.headers_mut().insert("x-accepted-github-permissions", value);
+        }
+        response
+    })
+}
+
+fn check(caller: &Caller, method: &Method, path: &str) -> Result<(), (ApiError, Need)> {
     let app_route = path_matches("/app/**", path) || path_matches("/orgs/*/installation", path);
     match &caller.integration {
         None => Ok(()),
         Some(Integration::App { .. }) if app_route => Ok(()),
-        Some(Integration::App { .. }) => {
-            Err(ApiError::Basic(StatusCode::UNAUTHORIZED, "A JSON web token could not be decoded".into()))
-        }
-        Some(Integration::Installation { .. }) if app_route => Err(require_app(&Auth(None)).unwrap_err()),
+        // A JWT outside the App endpoints, or an installation token on them: the wrong kind of credential.
+        Some(Integration::App { .. }) => Err((undecodable_jwt(), None)),
+        Some(Integration::Installation { .. }) if app_route => Err((undecodable_jwt(), None)),
         Some(Integration::Installation { permissions, .. }) => {
             let need = ROUTE_PERMISSIONS
                 .iter()
@@ -257,7 +273,8 @@ pub(crate) fn check_integration(caller: &Caller, method: &Method, path: &str) ->
                 {
                     Ok(())
                 }
-                _ => Err(not_accessible()),
+                Some(need) => Err((not_accessible(), need)),
+                None => Err((not_accessible(), None)),
             }
         }
     }

@@ -165,7 +165,7 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
         );
         ApiError::forbidden(message).into_response()
     } else if let Some(refusal) = integration_refusal {
-        refusal.into_response()
+        refusal
     } else {
         request.extensions_mut().insert(Auth(caller.clone()));
         next.run(request).await

@@ -135,6 +135,7 @@ async fn a_route_outside_the_installations_permissions_is_not_accessible_by_inte
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["x-accepted-github-permissions"], "secrets=read");
     assert_eq!(response.json::<Value>().await.unwrap()["message"], "Resource not accessible by integration");
     // Asking for a permission the installation lacks is refused when the token is minted.
     let path = format!("/app/installations/{INSTALLATION_ID}/access_tokens");

@@ -386,8 +386,10 @@ async fn an_org_admin_may_delete_a_members_service(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn a_login_in_shipyard_admins_may_delete_any_service(db: PgPool) {
-    let app = TestApp::spawn_with(db, SimConfig::default(), |c| c.admins = vec!["bob".into()]).await;
+async fn a_user_id_in_shipyard_admins_may_delete_any_service(db: PgPool) {
+    // 2002 is bob's GitHub user id in the sandbox seed.
+    let admins = vec![shipyard::config::AdminRef::Id(2002)];
+    let app = TestApp::spawn_with(db, SimConfig::default(), |c| c.admins = admins).await;
     let alice = app.signed_in("alice").await;
     let bob = app.signed_in("bob").await;
     let name = unique_name("anyones");

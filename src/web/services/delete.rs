@@ -64,14 +64,13 @@ fn is_deletable(status: ServiceStatus) -> bool {
     !matches!(status, ServiceStatus::Deleting | ServiceStatus::Deleted)
 }
 
-/// Only the creator, an organization admin or a login in `SHIPYARD_ADMINS` may delete a service.
+/// Only the creator, an organization admin (the session's current role) or someone in `SHIPYARD_ADMINS`
+/// may delete a service.
 /// `None` when this person may; otherwise the reason, in words.
 fn refusal(config: &Config, user: &CurrentUser, service: &Service) -> Option<String> {
-    let login = &user.user.login;
     let allowed = service.created_by == user.user.user_id
         || user.is_org_admin()
-        // GitHub logins are case-insensitive.
-        || config.admins.iter().any(|admin| admin.eq_ignore_ascii_case(login));
+        || config.is_shipyard_admin(user.user.github_id, &user.user.login);
     (!allowed).then(|| {
         format!(
             "Only {} (who created {}), an organization admin or a Shipyard admin can delete it.",
