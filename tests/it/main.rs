@@ -3,17 +3,20 @@
 
 mod common;
 
+mod access;
 mod api;
 mod audit;
 mod auth;
 mod aws_moto;
 mod browser;
 mod deletion;
+mod github_app;
 mod github_client;
 mod inventory;
 mod metrics;
 mod operations;
 mod provisioning;
 mod provisioning_faults;
+mod rate_limits;
 mod service_page;
 mod services_form;
