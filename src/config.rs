@@ -457,7 +457,10 @@ mod tests {
         assert!(!config.is_shipyard_admin(2001, "alice"));
         let warnings = config.warnings();
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("carol") && warnings[0].contains("numeric GitHub user ids"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("carol") && warnings[0].contains("numeric GitHub user ids"),
+            "{warnings:?}"
+        );
         let ids_only = Config::from_vars(&with("SHIPYARD_ADMINS", "2002")).unwrap();
         assert!(ids_only.warnings().is_empty());
     }

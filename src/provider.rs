@@ -215,7 +215,11 @@ mod tests {
         let policy = RetryPolicy { max_delay: Duration::from_millis(1), ..RetryPolicy::fast() };
         let started = std::time::Instant::now();
         let result = retry_transient(&policy, "test", || async {
-            if calls.fetch_add(1, Ordering::SeqCst) == 0 { Err(rate_limited(Duration::from_millis(300))) } else { Ok(()) }
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(rate_limited(Duration::from_millis(300)))
+            } else {
+                Ok(())
+            }
         })
         .await;
         assert!(result.is_ok());

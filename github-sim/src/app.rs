@@ -242,16 +242,15 @@ fn not_accessible() -> ApiError {
 /// Refuses a request an App credential may not make: a JWT outside the App endpoints, an installation
 /// token outside its permissions (or on the App endpoints, which want the JWT). Like GitHub, a refusal
 /// for a missing permission names it in `x-accepted-github-permissions` (`secrets=write`).
-pub(crate) fn check_integration(caller: &Caller, method: &Method, path: &str) -> Result<(), Response> {
-    check(caller, method, path).map_err(|(refusal, need)| {
-        let mut response = refusal.into_response();
-        if let Some((name, level)) = need
-            && let Ok(value) = axum::http::HeaderValue::from_str(&format!("{name}={level}"))
-        {
-            response.headers_mut().insert("x-accepted-github-permissions", value);
-        }
-        response
-    })
+pub(crate) fn integration_refusal(caller: &Caller, method: &Method, path: &str) -> Option<Response> {
+    let (refusal, need) = check(caller, method, path).err()?;
+    let mut response = refusal.into_response();
+    if let Some((name, level)) = need
+        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("{name}={level}"))
+    {
+        response.headers_mut().insert("x-accepted-github-permissions", value);
+    }
+    Some(response)
 }
 
 fn check(caller: &Caller, method: &Method, path: &str) -> Result<(), (ApiError, Need)> {

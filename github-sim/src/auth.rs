@@ -156,7 +156,7 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
     let rate = charge(&sim, &key, limit);
     let integration_refusal = caller
         .as_ref()
-        .and_then(|c| crate::app::check_integration(c, request.method(), request.uri().path()).err());
+        .and_then(|c| crate::app::integration_refusal(c, request.method(), request.uri().path()));
     let mut response = if let Err(refusal) = resolved {
         refusal.into_response()
     } else if rate.used > rate.limit {

@@ -46,7 +46,8 @@ impl InstallationToken {
     /// Still good for a while: more than [`REFRESH_BEFORE`] left, or half its lifetime for short ones.
     fn is_fresh(&self, now: OffsetDateTime) -> bool {
         let lifetime = self.expires_at - self.minted_at;
-        let margin = time::Duration::try_from(REFRESH_BEFORE).unwrap_or(time::Duration::MINUTE).min(lifetime / 2);
+        let margin =
+            time::Duration::try_from(REFRESH_BEFORE).unwrap_or(time::Duration::MINUTE).min(lifetime / 2);
         self.expires_at - now > margin
     }
 }
@@ -90,8 +91,11 @@ impl AppAuth {
             github.call_as("github:installation_token", Method::POST, &path, None, &[], Some(&jwt)).await?;
         let minted: TokenJson = reply.json("installation token")?;
         tracing::info!(installation, expires_at = %minted.expires_at, "GitHub App installation token minted");
-        let token =
-            InstallationToken { value: SecretString::from(minted.token), minted_at: now, expires_at: minted.expires_at };
+        let token = InstallationToken {
+            value: SecretString::from(minted.token),
+            minted_at: now,
+            expires_at: minted.expires_at,
+        };
         *cached = Some(token.clone());
         Ok(token.value)
     }

@@ -78,7 +78,9 @@ impl GitHub {
     ) -> anyhow::Result<Self> {
         match credential {
             GitHubCredential::Token(token) => Self::new(api_url, token.clone(), retry),
-            GitHubCredential::App { app_id, private_key } => Self::as_app(api_url, *app_id, private_key, org, retry),
+            GitHubCredential::App { app_id, private_key } => {
+                Self::as_app(api_url, *app_id, private_key, org, retry)
+            }
         }
     }
 

@@ -17,8 +17,8 @@ use super::{
 use crate::{
     app::AppState,
     db::{self, audit::NewAuditEvent, audit::Outcome},
-    error::AppError,
     domain::OrgRole,
+    error::AppError,
     templates::{ErrorPage, Layout, LoginPage},
 };
 
@@ -114,7 +114,8 @@ async fn callback(
                 Refusal::Failed(why) => (502, "Sign-in failed", why.clone()),
                 Refusal::NotMember(membership) => {
                     let org = &state.config.github_org;
-                    let mut message = format!("Shipyard is for members of the {org} organization on GitHub. ");
+                    let mut message =
+                        format!("Shipyard is for members of the {org} organization on GitHub. ");
                     match membership.as_ref() {
                         Some((state, role)) if state == "active" => message.push_str(&format!(
                             "GitHub lists you as {} of {org}, which does not make you a member. Ask an owner of \

@@ -18,8 +18,8 @@ use super::session::{AuthMethod, CurrentUser};
 use crate::{
     app::AppState,
     db::{self, users::User},
-    error::AppError,
     domain::OrgRole,
+    error::AppError,
     provider::{ErrorKind, ProviderError},
 };
 

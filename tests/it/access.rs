@@ -56,7 +56,8 @@ async fn a_billing_manager_is_refused_at_sign_in_with_no_session_and_no_user(db:
 async fn a_billing_managers_token_is_refused_by_the_api_as_at_sign_in(db: Db) {
     let app = TestApp::spawn(db).await;
     app.sim().set_membership("acme", "bob", "billing_manager", "active");
-    let response = app.browser().get(app.at("/api/v1/services")).bearer_auth("ghp_sandbox_bob").send().await.unwrap();
+    let response =
+        app.browser().get(app.at("/api/v1/services")).bearer_auth("ghp_sandbox_bob").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(count(&app, "select count(*) from app_user").await, 0);
 }
@@ -117,10 +118,12 @@ async fn a_demoted_admin_loses_delete_any_after_the_ttl(db: Db) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body = response.text().await.unwrap();
     assert!(body.contains("Only bob"), "{body}");
-    let role: String = sqlx::query_scalar("select s.org_role from session s join app_user u using (user_id) where u.login = 'alice'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let role: String = sqlx::query_scalar(
+        "select s.org_role from session s join app_user u using (user_id) where u.login = 'alice'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(role, "member", "the session carries the role GitHub reports now");
     assert_eq!(app.status_of(&name).await, "provisioning", "nothing was deleted");
 }
@@ -138,13 +141,20 @@ async fn during_a_github_outage_the_last_answer_is_kept_for_the_grace_then_the_s
     tokio::time::sleep(grace).await;
     let (status, html) = page(&app, &browser, "/services").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(html.contains("has not been able to confirm with GitHub that you are still a member of acme"), "{html}");
+    assert!(
+        html.contains("has not been able to confirm with GitHub that you are still a member of acme"),
+        "{html}"
+    );
     let api = browser.get(app.at("/api/v1/services")).send().await.unwrap();
     assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(api.text().await.unwrap().contains("membership_unconfirmed"));
 
     app.sim().clear_faults();
-    assert_eq!(page(&app, &browser, "/services").await.0, StatusCode::OK, "GitHub answers again: the session is back");
+    assert_eq!(
+        page(&app, &browser, "/services").await.0,
+        StatusCode::OK,
+        "GitHub answers again: the session is back"
+    );
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -156,8 +166,12 @@ async fn a_login_in_shipyard_admins_still_works(db: Db) {
     let name = unique_name("by-login");
     app.create_service(&alice, &name).await;
     let token = app.csrf_token(&bob).await;
-    let response =
-        bob.delete(app.at(&format!("/api/v1/services/{name}"))).header("x-csrf-token", token).send().await.unwrap();
+    let response = bob
+        .delete(app.at(&format!("/api/v1/services/{name}")))
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
@@ -170,7 +184,11 @@ async fn a_member_not_in_shipyard_admins_may_not_delete_anothers_service(db: Db)
     let name = unique_name("not-bobs");
     app.create_service(&alice, &name).await;
     let token = app.csrf_token(&bob).await;
-    let response =
-        bob.delete(app.at(&format!("/api/v1/services/{name}"))).header("x-csrf-token", token).send().await.unwrap();
+    let response = bob
+        .delete(app.at(&format!("/api/v1/services/{name}")))
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }

@@ -42,7 +42,11 @@ async fn a_service_is_provisioned_end_to_end_with_the_app_credential(db: PgPool)
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
     assert_fully_provisioned(&app, &name).await;
-    assert_eq!(app.sim().request_count("GET", "/orgs/acme/installation"), 1, "the installation is looked up once");
+    assert_eq!(
+        app.sim().request_count("GET", "/orgs/acme/installation"),
+        1,
+        "the installation is looked up once"
+    );
     assert_eq!(tokens_minted(&app), 1, "one token serves the whole provisioning");
 }
 
@@ -78,12 +82,20 @@ async fn provisioning_across_a_token_expiry_mints_and_uses_the_next_token(db: Pg
 
 #[tokio::test]
 async fn a_token_is_replaced_before_it_expires_not_after() {
-    let sim = github_sim::spawn(SimConfig { installation_token_ttl: Duration::from_secs(2), ..SimConfig::default() })
-        .await
-        .unwrap();
-    let github =
-        GitHub::as_app(&sim.url(), 424_242, &SecretString::from(SANDBOX_APP_PRIVATE_KEY), "acme", RetryPolicy::fast())
-            .unwrap();
+    let sim = github_sim::spawn(SimConfig {
+        installation_token_ttl: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let github = GitHub::as_app(
+        &sim.url(),
+        424_242,
+        &SecretString::from(SANDBOX_APP_PRIVATE_KEY),
+        "acme",
+        RetryPolicy::fast(),
+    )
+    .unwrap();
     assert!(github.find_repo("acme", "service-template").await.unwrap().is_some());
     assert!(github.find_repo("acme", "service-template").await.unwrap().is_some());
     let minted = || sim.sim().request_count("POST", "/app/installations/*/access_tokens");

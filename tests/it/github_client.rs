@@ -363,7 +363,10 @@ async fn user_tokens_tell_who_is_a_member_of_the_organization() {
     let me = alice.current_user().await.unwrap();
     assert_eq!((me.id, me.login.as_str(), me.name.as_deref()), (2001, "alice", Some("Alice Admin")));
     let role = |m: Option<shipyard::github::Membership>| m.map(|m| (m.state.clone(), m.admitted_role()));
-    assert_eq!(role(alice.org_membership("acme").await.unwrap()), Some(("active".into(), Some(OrgRole::Admin))));
+    assert_eq!(
+        role(alice.org_membership("acme").await.unwrap()),
+        Some(("active".into(), Some(OrgRole::Admin)))
+    );
     assert_eq!(
         role(as_user("ghp_sandbox_bob").org_membership("acme").await.unwrap()),
         Some(("active".into(), Some(OrgRole::Member)))

@@ -21,13 +21,19 @@ async fn a_spent_rate_limit_with_a_near_reset_is_waited_out_and_the_service_gets
     app.sim().set_rate_limit("shipyard-bot", 0, Duration::from_secs(2));
     let started = Instant::now();
     assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
-    assert!(started.elapsed() >= Duration::from_millis(1000), "waited for the reset: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "waited for the reset: {:?}",
+        started.elapsed()
+    );
     assert_fully_provisioned(&app, &name).await;
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_reset_further_away_than_the_longest_wait_fails_the_step_saying_when_it_resets(db: PgPool) {
-    let app = TestApp::spawn_with(db, SimConfig::default(), |c| c.retry.rate_limit_wait = Duration::from_secs(1)).await;
+    let app =
+        TestApp::spawn_with(db, SimConfig::default(), |c| c.retry.rate_limit_wait = Duration::from_secs(1))
+            .await;
     let browser = app.signed_in("bob").await;
     let name = unique_name("impatient");
     app.create_service(&browser, &name).await;
