@@ -38,8 +38,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn landing(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    if session::current_user(&state, &jar).await?.is_some() {
-        return Ok(Redirect::to("/services").into_response());
+    match session::current_user(&state, &jar).await {
+        Ok(Some(_)) => return Ok(Redirect::to("/services").into_response()),
+        // Signing in again is the way out of a session GitHub has not confirmed for too long.
+        Ok(None) | Err(AppError::MembershipUnconfirmed(_)) => {}
+        Err(e) => return Err(e),
     }
     Ok(LoginPage { layout: Layout::anonymous(), org: state.config.github_org.clone() }.into_response())
 }
@@ -93,8 +96,9 @@ async fn callback(
     match outcome {
         Ok((user, org_role)) => {
             // A new session id at every sign-in (no fixation); an older session in this browser ends.
-            if let Some(old) = session::current_user(&state, &jar).await? {
-                db::sessions::delete_session(&state.db, old.session_hash).await?;
+            // (Found by its cookie alone: ending it needs no word from GitHub on its membership.)
+            if let Some(old) = session::session_hash(&state, &jar) {
+                db::sessions::delete_session(&state.db, old).await?;
             }
             let cookie = session::start_session(&state, &user, org_role).await?;
             audit(&state, Some(user), Outcome::Success, String::new(), rid).await?;

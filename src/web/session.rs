@@ -114,6 +114,11 @@ pub fn current_user<'a>(
     user_for_cookie(state, cookie)
 }
 
+/// The database key of the request's session cookie, if it carries one (live or not).
+pub fn session_hash(state: &AppState, jar: &CookieJar) -> Option<Vec<u8>> {
+    jar.get(session_cookie_name(state)).map(|c| sha256(c.value()))
+}
+
 async fn user_for_cookie(state: &AppState, cookie: Option<String>) -> Result<Option<CurrentUser>, AppError> {
     let Some(value) = cookie else {
         return Ok(None);

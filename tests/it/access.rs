@@ -149,6 +149,12 @@ async fn during_a_github_outage_the_last_answer_is_kept_for_the_grace_then_the_s
     assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(api.text().await.unwrap().contains("membership_unconfirmed"));
 
+    // Signing in again is not blocked by the unconfirmed session it replaces.
+    let again = app.sign_in(&browser, "bob").await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER, "a fresh sign-in replaces the unconfirmed session");
+    assert_eq!(count(&app, "select count(*) from session").await, 1);
+    assert_eq!(page(&app, &browser, "/services").await.0, StatusCode::OK);
+
     app.sim().clear_faults();
     assert_eq!(
         page(&app, &browser, "/services").await.0,

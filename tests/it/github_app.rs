@@ -137,3 +137,11 @@ async fn an_app_not_installed_on_the_organization_says_so(db: PgPool) {
     let (_, _, message) = service_failure(&app, &name).await;
     assert!(message.contains("GitHub App 424242 is not installed on the acme organization"), "{message}");
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn api_bearer_tokens_still_work_with_the_app_credential(db: PgPool) {
+    let app = spawn_as_app(db, SimConfig::default()).await;
+    let response =
+        app.browser().get(app.at("/api/v1/services")).bearer_auth("ghp_sandbox_bob").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
