@@ -219,3 +219,26 @@ async fn a_members_membership_is_readable_by_another_member_but_not_by_an_outsid
     .unwrap();
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn memberships_are_steered_over_http_like_in_process() {
+    let sim = start().await;
+    let admin =
+        |method: Method, path: &str| common::http().request(method, format!("{}/_sim{path}", sim.url()));
+    let set = admin(Method::PUT, "/orgs/acme/memberships/bob")
+        .json(&json!({"role": "billing_manager", "state": "active"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 204);
+    assert_eq!(get_json(&sim, "/orgs/acme/memberships/bob", BOT).await["role"], "billing_manager");
+    assert_eq!(admin(Method::DELETE, "/orgs/acme/memberships/bob").send().await.unwrap().status(), 204);
+    let gone = api(Method::GET, &sim, "/orgs/acme/memberships/bob", BOT).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let unknown = admin(Method::PUT, "/orgs/acme/memberships/nobody")
+        .json(&json!({"role": "member", "state": "active"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
