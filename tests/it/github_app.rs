@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use shipyard::{config::GitHubCredential, github::GitHub, provider::RetryPolicy};
 use sqlx::PgPool;
 
-/// The sandbox App (github-sim's seed): id 424242, installed on acme.
+/// The sandbox App (github-sim's seed): id 424242, installed on acme with the README's permissions.
 fn sandbox_app() -> GitHubCredential {
     GitHubCredential::App { app_id: 424_242, private_key: SecretString::from(SANDBOX_APP_PRIVATE_KEY) }
 }
@@ -48,6 +48,18 @@ async fn a_service_is_provisioned_end_to_end_with_the_app_credential(db: PgPool)
         "the installation is looked up once"
     );
     assert_eq!(tokens_minted(&app), 1, "one token serves the whole provisioning");
+
+    // Tearing down works with the App's permissions too (administration: write deletes the repository).
+    let token = app.csrf_token(&browser).await;
+    let response = browser
+        .delete(app.at(&format!("/api/v1/services/{name}")))
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert!(app.sim().repo("acme", &name).is_none(), "the repository is gone");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
