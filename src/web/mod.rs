@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bearer;
 pub mod errors;
 pub mod health;
+pub mod membership;
 pub mod metrics;
 pub mod pages;
 pub mod services;

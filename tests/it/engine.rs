@@ -40,12 +40,14 @@ async fn github(app: &TestApp, method: Method, path: &str, body: Value) -> (Stat
 }
 
 async fn step_status(app: &TestApp, name: &str, step: StepName) -> String {
-    sqlx::query_scalar("select st.status from step st join service s using (service_id) where s.name = $1 and st.step = $2")
-        .bind(name)
-        .bind(step.as_str())
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "select st.status from step st join service s using (service_id) where s.name = $1 and st.step = $2",
+    )
+    .bind(name)
+    .bind(step.as_str())
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -56,7 +58,11 @@ async fn a_step_that_panics_fails_with_a_message_and_retry_finishes_the_service(
     app.create_service(&bob, &name).await;
 
     let buggy = app.reconciler().panicking_in(StepName::IamPolicy);
-    assert_eq!(app.settle(&buggy, &name).await, ServiceStatus::Failed, "a panic does not leave it provisioning");
+    assert_eq!(
+        app.settle(&buggy, &name).await,
+        ServiceStatus::Failed,
+        "a panic does not leave it provisioning"
+    );
     let (_, step, message) = service_failure(&app, &name).await;
     assert_eq!(step, "iam_policy");
     assert!(message.contains("the step crashed") && message.contains("injected panic"), "{message}");
@@ -71,11 +77,9 @@ async fn a_step_that_panics_fails_with_a_message_and_retry_finishes_the_service(
 async fn a_provider_message_postgres_cannot_store_is_recorded_sanitized(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let bob = app.signed_in("bob").await;
-    app.sim().inject_fault(
-        Fault::new("/repos/*/*/actions/secrets/*", 422)
-            .method("PUT")
-            .body(json!({"message": "key_id is\u{0} not valid", "documentation_url": "https://docs.github.com"})),
-    );
+    app.sim().inject_fault(Fault::new("/repos/*/*/actions/secrets/*", 422).method("PUT").body(
+        json!({"message": "key_id is\u{0} not valid", "documentation_url": "https://docs.github.com"}),
+    ));
     let name = unique_name("nulbyte");
     app.create_service(&bob, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
@@ -98,11 +102,13 @@ async fn a_failed_step_left_by_a_pass_that_died_before_settling_settles_without_
     app.create_service(&bob, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     // As if the pass had recorded the failure and died before changing the service's status.
-    sqlx::query("update service set status = 'provisioning', error_step = null, error_message = null where name = $1")
-        .bind(&name)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update service set status = 'provisioning', error_step = null, error_message = null where name = $1",
+    )
+    .bind(&name)
+    .execute(&app.db)
+    .await
+    .unwrap();
 
     let started = Instant::now();
     let claims = tokio::time::timeout(Duration::from_secs(10), app.reconciler().run_until_idle())
@@ -128,8 +134,7 @@ async fn a_delete_requested_while_the_first_build_is_watched_starts_within_a_sec
         concurrency: 1,
         ..app.reconciler_settings()
     };
-    let reconciler =
-        shipyard::provision::Reconciler::new(app.db.clone(), app.providers(), settings);
+    let reconciler = shipyard::provision::Reconciler::new(app.db.clone(), app.providers(), settings);
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(reconciler.run(stop.clone().cancelled_owned()));
 
@@ -186,7 +191,10 @@ async fn of_two_claims_on_one_expired_lease_only_the_fresh_claim_writes(db: PgPo
     assert_ne!(stale.token, fresh.token);
 
     assert!(!steps::start_step(&app.db, &stale, StepName::Preflight).await.unwrap(), "stale start refused");
-    assert!(!services::renew_lease(&app.db, &stale, Duration::from_secs(30)).await.unwrap(), "stale renewal refused");
+    assert!(
+        !services::renew_lease(&app.db, &stale, Duration::from_secs(30)).await.unwrap(),
+        "stale renewal refused"
+    );
     assert!(steps::start_step(&app.db, &fresh, StepName::Preflight).await.unwrap());
     let stale_result = json!({"role_name": "from-the-stale-claim", "policy_name": "x"});
     let written = steps::finish_step(&app.db, &stale, StepName::Preflight, StepResult::Done(&stale_result));
@@ -217,19 +225,27 @@ async fn a_repository_renamed_after_creation_keeps_receiving_its_secrets_by_id(d
     app.sim().inject_fault(Fault::new("/repos/*/*/actions/secrets/public-key", 503).times(100));
     let name = unique_name("renamed");
     app.create_service(&bob, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed, "stopped before the secrets");
+    assert_eq!(
+        app.settle(&app.reconciler(), &name).await,
+        ServiceStatus::Failed,
+        "stopped before the secrets"
+    );
     app.sim().clear_faults();
 
     // Someone renames the repository and another repository takes over the old name.
     let moved = format!("{name}-moved");
-    let (status, _) = github(&app, Method::PATCH, &format!("/repos/acme/{name}"), json!({"name": moved})).await;
+    let (status, _) =
+        github(&app, Method::PATCH, &format!("/repos/acme/{name}"), json!({"name": moved})).await;
     assert_eq!(status, StatusCode::OK);
     app.sim().create_repo("acme", &name);
 
     assert_eq!(retry_via_form(&app, &bob, &name).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     let secrets = app.sim().secrets("acme", &moved);
-    assert!(secrets.contains_key("GHA_DEFAULT_ROLE_ARN"), "the renamed repository got its secrets: {secrets:?}");
+    assert!(
+        secrets.contains_key("GHA_DEFAULT_ROLE_ARN"),
+        "the renamed repository got its secrets: {secrets:?}"
+    );
     assert!(app.sim().secrets("acme", &name).is_empty(), "the repository now at the old name got nothing");
 }
 

@@ -8,8 +8,8 @@ use github_sim::{RunningSim, Sim, SimConfig};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use shipyard::{
     Application, Config,
-    domain::ServiceStatus,
     aws::Aws,
+    domain::ServiceStatus,
     provision::{Providers, Reconciler, Settings},
 };
 use sqlx::PgPool;
