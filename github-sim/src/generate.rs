@@ -69,22 +69,10 @@ async fn generate_repo(
     let template = &world.repos[t];
     let template_id = template.id;
     let default_branch = template.default_branch.clone();
-    let sources: Vec<(String, String, Vec<String>, Vec<String>)> = template
-        .workflows
-        .iter()
-        .chain(&template.pending_workflows)
-        .map(|w| (w.name.clone(), w.path.clone(), w.on.clone(), w.secrets.clone()))
-        .collect();
+    let sources: Vec<Workflow> = template.workflows.iter().chain(&template.pending_workflows).cloned().collect();
     let workflows = sources
         .into_iter()
-        .map(|(name, path, on, secrets)| Workflow {
-            id: world.next_id(),
-            name,
-            path,
-            on,
-            secrets,
-            created_at: now,
-        })
+        .map(|w| Workflow { id: world.next_id(), created_at: now, ..w })
         .collect();
     let id = world.next_id();
     let mut repo = new_repo(id, owner_id, owner_login.clone(), name.clone(), request.private, now);

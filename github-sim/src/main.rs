@@ -1,5 +1,6 @@
 //! `github-sim --listen 127.0.0.1:3001 --seed FILE [--generate-delay-ms N] [--run-duration-ms N]
-//!  [--public-url URL] [--no-oidc-customization]`; `github-sim --print-seed` prints the sandbox seed.
+//!  [--public-url URL] [--no-oidc-customization] [--aws-endpoint-url URL] [--oidc-issuer URL] [--ghes HOST]
+//!  [--rerun-visibility-lag-ms N]`; `github-sim --print-seed` prints the sandbox seed.
 //!
 //! Runs the simulator for the sandbox. Logs go to stderr (`RUST_LOG` filters); tokens are never logged.
 
@@ -10,7 +11,8 @@ use github_sim::{Seed, SimConfig};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: github-sim --listen ADDR [--seed FILE] [--generate-delay-ms N] [--run-duration-ms N] \
-                     [--public-url URL] [--no-oidc-customization] | --print-seed";
+                     [--public-url URL] [--no-oidc-customization] [--aws-endpoint-url URL] [--oidc-issuer URL] \
+                     [--ghes HOST] [--rerun-visibility-lag-ms N] | --print-seed";
 
 struct Args {
     listen: String,
@@ -29,6 +31,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--run-duration-ms" => config.run_duration = Duration::from_millis(value()?.parse()?),
             "--public-url" => config.public_url = Some(value()?),
             "--no-oidc-customization" => config.oidc_customization_endpoint = false,
+            "--aws-endpoint-url" => config.aws_endpoint_url = Some(value()?),
+            "--oidc-issuer" => config.oidc_issuer = value()?,
+            "--ghes" => config = config.ghes(&value()?),
+            "--rerun-visibility-lag-ms" => {
+                config.rerun_visibility_lag = Duration::from_millis(value()?.parse()?);
+            }
             "--print-seed" => {
                 println!("{}", serde_json::to_string_pretty(&Seed::sandbox())?);
                 std::process::exit(0);
