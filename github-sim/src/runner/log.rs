@@ -1,22 +1,17 @@
 //! A job's log as the runner writes it (timestamped lines, `##[group]` per step, `Error: ...` on failure) and
 //! its steps' conclusions. Secret values are masked as `***` on the way out, as GitHub masks them.
 
-use time::OffsetDateTime;
 use time::macros::format_description;
 
 /// The log and steps of one job while it runs.
+#[derive(Default)]
 pub(crate) struct JobLog {
-    at: OffsetDateTime,
     lines: Vec<String>,
     steps: Vec<(String, &'static str)>,
     failed: bool,
 }
 
 impl JobLog {
-    pub fn new(at: OffsetDateTime) -> Self {
-        JobLog { at, lines: Vec::new(), steps: Vec::new(), failed: false }
-    }
-
     /// Starts a step (it succeeds unless [`JobLog::fail`] is called before the next one).
     pub fn begin(&mut self, step: &str) {
         self.line(&format!("##[group]{step}"));
@@ -24,8 +19,7 @@ impl JobLog {
     }
 
     pub fn line(&mut self, text: &str) {
-        let stamp = self
-            .at
+        let stamp = crate::model::now()
             .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z"))
             .unwrap_or_default();
         self.lines.push(format!("{stamp} {text}"));

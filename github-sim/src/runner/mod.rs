@@ -61,12 +61,11 @@ pub(crate) fn start_due(world: &mut World, sim: &Sim) {
 }
 
 fn start(world: &mut World, sim: &Sim, ri: usize, ki: usize) {
-    let run_duration = sim.settings().run_duration;
     let repo = &world.repos[ri];
     let run = &repo.runs[ki];
     let index = run.attempts.len() - 1;
     let attempt = &run.attempts[index];
-    let mut log = JobLog::new(run.start_at(index, run_duration));
+    let mut log = JobLog::default();
     let job = &run.job;
     log.begin("Set up job");
     log.line(&format!("Job is about to start running on the runner: GitHub Actions {}", attempt.job_id));
