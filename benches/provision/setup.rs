@@ -81,11 +81,9 @@ async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
 
 /// github-sim with `latency` added to every request (`/**` matches any path, any method).
 pub async fn start_sim(latency: Duration) -> anyhow::Result<RunningSim> {
-    let mut config = SimConfig::default();
     // Builds assume the role and push to ECR in the same moto the reconciler provisions in.
-    config.aws_endpoint_url =
-        Some(std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned()));
-    let sim = github_sim::spawn(config).await?;
+    let moto = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+    let sim = github_sim::spawn(SimConfig { aws_endpoint_url: Some(moto), ..SimConfig::default() }).await?;
     sim.sim().set_latency(None, "/**", latency);
     Ok(sim)
 }

@@ -53,7 +53,10 @@ async fn get_runs(State(sim): State<Sim>, Path((owner, repo)): Path<(String, Str
 }
 
 /// The newest attempt's job log (plain text), 404 until the runner has finished it.
-async fn get_run_log(State(sim): State<Sim>, Path((owner, repo, run_id)): Path<(String, String, u64)>) -> Response {
+async fn get_run_log(
+    State(sim): State<Sim>,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> Response {
     match sim.job_log(&owner, &repo, run_id) {
         Some(text) => text.into_response(),
         None => StatusCode::NOT_FOUND.into_response(),

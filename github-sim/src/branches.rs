@@ -195,7 +195,8 @@ async fn get_contents(
 fn workflow_yaml(w: &crate::model::Workflow) -> String {
     let on: String = w.on.iter().map(|e| format!("  {e}:\n")).collect();
     let env: String = w.job.secrets.iter().map(|s| format!("      {s}: ${{{{ secrets.{s} }}}}\n")).collect();
-    let environment = w.job.environment.as_ref().map(|e| format!("    environment: {e}\n")).unwrap_or_default();
+    let environment =
+        w.job.environment.as_ref().map(|e| format!("    environment: {e}\n")).unwrap_or_default();
     let push = w.job.aws_push.as_ref().map(|p| {
         format!(
             "      - uses: aws-actions/configure-aws-credentials@v4\n        with:\n          role-to-assume: ${{{{ secrets.{} }}}}\n          aws-region: ${{{{ secrets.{} }}}}\n      - uses: aws-actions/amazon-ecr-login@v2\n      - uses: docker/metadata-action@v5\n        id: meta\n        with:\n          images: ${{{{ secrets.{} }}}}\n          tags: |\n            type=sha,prefix=sha-\n            type=ref,event=branch\n            type=ref,event=tag\n      - uses: docker/build-push-action@v6\n        with:\n          push: true\n          tags: ${{{{ steps.meta.outputs.tags }}}}\n",

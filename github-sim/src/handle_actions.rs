@@ -21,7 +21,9 @@ impl Sim {
     /// `include_claim_keys`, `Some(&[])` = the organization's template. Panics on an unknown repository.
     pub fn set_repo_subject_template(&self, owner: &str, repo: &str, keys: Option<&[&str]>) {
         let mut world = self.world();
-        let i = world.repo_index(owner, repo).unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
         world.repos[i].subject_template = match keys {
             None => SubjectTemplate::Default,
             Some([]) => SubjectTemplate::Organization,
@@ -58,10 +60,14 @@ impl Sim {
     /// trigger on `refs/tags/TAG`. Returns the new run ids. Panics on an unknown or empty repository.
     pub fn push_tag(&self, owner: &str, repo: &str, tag: &str) -> Vec<u64> {
         let mut world = self.world();
-        let i = world.repo_index(owner, repo).unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
         let r = &world.repos[i];
-        let sha = r.branch(&r.default_branch).map(|b| b.sha.clone()).expect("github-sim: the repository is empty");
-        let pushes: Vec<Workflow> = r.workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).cloned().collect();
+        let sha =
+            r.branch(&r.default_branch).map(|b| b.sha.clone()).expect("github-sim: the repository is empty");
+        let pushes: Vec<Workflow> =
+            r.workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).cloned().collect();
         let actor = r.creator;
         let mut ids = Vec::new();
         for workflow in &pushes {
@@ -95,11 +101,19 @@ impl Sim {
     }
 
     /// Waits (polling every 20 ms, up to `timeout`) until the run's newest attempt is completed.
-    pub async fn wait_for_run(&self, owner: &str, repo: &str, run_id: u64, timeout: Duration) -> Option<RunView> {
+    pub async fn wait_for_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        run_id: u64,
+        timeout: Duration,
+    ) -> Option<RunView> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let view = self.runs(owner, repo).into_iter().find(|r| r.id == run_id);
-            if view.as_ref().is_some_and(|v| v.status == "completed") || tokio::time::Instant::now() >= deadline {
+            if view.as_ref().is_some_and(|v| v.status == "completed")
+                || tokio::time::Instant::now() >= deadline
+            {
                 return view;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

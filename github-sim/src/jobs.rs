@@ -116,7 +116,10 @@ async fn list_attempt_jobs(
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
     let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
-    let index = attempt.checked_sub(1).filter(|&n| n <= visible_attempt(&sim, run)).ok_or_else(ApiError::not_found)?;
+    let index = attempt
+        .checked_sub(1)
+        .filter(|&n| n <= visible_attempt(&sim, run))
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(json!({ "total_count": 1, "jobs": [job_json(&sim, r, run, index)] })))
 }
 

@@ -158,8 +158,7 @@ fn build(
         None => format!("http://{addr}"),
     };
     let (sim, runner) = Sim::new(config, base_url)?;
-    let runner =
-        runner.map(|(jobs, endpoint)| tokio::spawn(runner::run(sim.clone(), jobs, endpoint)));
+    let runner = runner.map(|(jobs, endpoint)| tokio::spawn(runner::run(sim.clone(), jobs, endpoint)));
     Ok((sim.clone(), router(sim), runner))
 }
 

@@ -173,7 +173,10 @@ async fn get_attempt(
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
     let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
-    let index = attempt.checked_sub(1).filter(|&n| n <= visible_attempt(&sim, run)).ok_or_else(ApiError::not_found)?;
+    let index = attempt
+        .checked_sub(1)
+        .filter(|&n| n <= visible_attempt(&sim, run))
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(run_json(&sim, &world, r, run, index)))
 }
 

@@ -239,11 +239,18 @@ impl Seed {
                     500_001,
                     vec![SeedWorkflow::aws_build(1, "build", "build.yml", &["push", "workflow_dispatch"])],
                 ),
-                template("worker-template", 500_002, vec![SeedWorkflow::aws_build(2, "ci", "ci.yml", &["push"])]),
+                template(
+                    "worker-template",
+                    500_002,
+                    vec![SeedWorkflow::aws_build(2, "ci", "ci.yml", &["push"])],
+                ),
                 template(
                     "multi-workflow-template",
                     500_003,
-                    vec![SeedWorkflow::aws_build(3, "build", "build.yml", &["push", "workflow_dispatch"]), lint],
+                    vec![
+                        SeedWorkflow::aws_build(3, "build", "build.yml", &["push", "workflow_dispatch"]),
+                        lint,
+                    ],
                 ),
             ],
         }

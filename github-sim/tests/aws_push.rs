@@ -106,7 +106,13 @@ async fn a_build_with_the_right_trust_and_policy_pushes_its_image_to_ecr() {
 
     // A second build is a distinct image that takes the tags over.
     let digest = |images: &aws_sdk_ecr::operation::describe_images::DescribeImagesOutput| {
-        images.image_details().iter().find(|d| d.image_tags().contains(&"main".to_string())).unwrap().image_digest.clone()
+        images
+            .image_details()
+            .iter()
+            .find(|d| d.image_tags().contains(&"main".to_string()))
+            .unwrap()
+            .image_digest
+            .clone()
     };
     let first = digest(&s.aws.ecr.describe_images().repository_name(&s.ecr_name).send().await.unwrap());
     let (again, _) = s.build().await;
@@ -145,13 +151,17 @@ async fn a_trust_for_another_branch_refuses_the_role() {
 async fn a_provider_without_the_sts_audience_refuses_the_token() {
     let host = format!("{}.ghes.example/_services/token", unique("aud"));
     let issuer = format!("https://{host}");
-    let mut s = setup(|c| *c = c.clone().ghes(issuer.trim_start_matches("https://").split('/').next().unwrap())).await;
+    let mut s =
+        setup(|c| *c = c.clone().ghes(issuer.trim_start_matches("https://").split('/').next().unwrap()))
+            .await;
     let provider = s.aws.ensure_provider(&host, &["sigstore"]).await;
     let sub = s.sub.clone();
     let arn = s.ecr_arn.clone();
     s.wire(&trust(&provider, &host, &sub), Some((&arn, true))).await;
-    s.assert_denied(&format!("Incorrect token audience: the OIDC provider {provider} does not list audience sts.amazonaws.com"))
-        .await;
+    s.assert_denied(&format!(
+        "Incorrect token audience: the OIDC provider {provider} does not list audience sts.amazonaws.com"
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -171,10 +181,10 @@ async fn a_role_without_its_push_policy_attached_cannot_log_in_to_ecr() {
     let provider = s.aws.ensure_provider(GITHUB_HOST, &[AUDIENCE]).await;
     let (sub, arn) = (s.sub.clone(), s.ecr_arn.clone());
     s.wire(&trust(&provider, GITHUB_HOST, &sub), Some((&arn, false))).await;
-    s.assert_denied(&format!(
+    s.assert_denied(
         "is not authorized to perform: ecr:GetAuthorizationToken on resource: * because no identity-based policy \
-         allows the ecr:GetAuthorizationToken action"
-    ))
+         allows the ecr:GetAuthorizationToken action",
+    )
     .await;
     assert_eq!(github_provider(), provider);
 }
@@ -188,6 +198,8 @@ async fn a_policy_for_another_repository_cannot_push() {
     s.wire(&trust(&provider, GITHUB_HOST, &sub), Some((&elsewhere, true))).await;
     // The region secret (`us-east-1`) is masked wherever it appears, as GitHub masks secrets.
     let masked_arn = s.ecr_arn.replace(REGION, "***");
-    s.assert_denied(&format!("is not authorized to perform: ecr:BatchCheckLayerAvailability on resource: {masked_arn}"))
-        .await;
+    s.assert_denied(&format!(
+        "is not authorized to perform: ecr:BatchCheckLayerAvailability on resource: {masked_arn}"
+    ))
+    .await;
 }

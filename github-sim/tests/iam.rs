@@ -38,18 +38,34 @@ fn trust_policies_allow_exactly_the_subjects_their_conditions_name() {
     let main = "repo:acme/payments:ref:refs/heads/main";
     let table = [
         (json!({"StringEquals": {AUD: "sts.amazonaws.com", SUB: main}}), main, true),
-        (json!({"StringEquals": {AUD: "sts.amazonaws.com", SUB: main}}), "repo:acme/evil:ref:refs/heads/main", false),
-        (json!({"StringEquals": {AUD: "sts.amazonaws.com", SUB: main}}), "repo:acme/payments:ref:refs/heads/dev", false),
+        (
+            json!({"StringEquals": {AUD: "sts.amazonaws.com", SUB: main}}),
+            "repo:acme/evil:ref:refs/heads/main",
+            false,
+        ),
+        (
+            json!({"StringEquals": {AUD: "sts.amazonaws.com", SUB: main}}),
+            "repo:acme/payments:ref:refs/heads/dev",
+            false,
+        ),
         (json!({"StringEquals": {AUD: "sigstore", SUB: main}}), main, false),
         (json!({"StringEquals": {AUD: "sts.amazonaws.com"}, "StringLike": {SUB: "repo:acme/*"}}), main, true),
-        (json!({"StringLike": {SUB: "repo:acme/*:ref:refs/heads/main"}}), "repo:acme/x:ref:refs/tags/v1", false),
+        (
+            json!({"StringLike": {SUB: "repo:acme/*:ref:refs/heads/main"}}),
+            "repo:acme/x:ref:refs/tags/v1",
+            false,
+        ),
         (json!({"StringLike": {SUB: ["repo:other/*", "repo:acme/payments:*"]}}), main, true),
         (json!({"StringNotLike": {SUB: "repo:acme/*:pull_request"}}), main, true),
         (json!({"StringEquals": {"TOKEN.ACTIONS.GITHUBUSERCONTENT.COM:SUB": main}}), main, true),
         (json!({"StringEquals": {SUB: main.to_uppercase()}}), main, false),
         (json!({"stringEquals": {SUB: main}}), main, false),
         // AWS knows no `repository` key for GitHub's provider: a condition on it never holds.
-        (json!({"StringEquals": {"token.actions.githubusercontent.com:repository": "acme/payments"}}), main, false),
+        (
+            json!({"StringEquals": {"token.actions.githubusercontent.com:repository": "acme/payments"}}),
+            main,
+            false,
+        ),
         (json!({"ForAnyValue:StringEquals": {AUD: ["x", "sts.amazonaws.com"]}}), main, true),
     ];
     for (condition, sub, allowed) in table {
@@ -79,7 +95,8 @@ fn trust_for_another_provider_or_action_does_not_apply() {
     let wrong_action = json!({"Statement": {"Effect": "Allow", "Principal": {"Federated": PROVIDER},
         "Action": "sts:AssumeRole"}});
     assert_eq!(assume(&wrong_action, &token("s")), Decision::ImplicitDeny(None));
-    let wildcard = json!({"Statement": {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "Action": "sts:*"}});
+    let wildcard =
+        json!({"Statement": {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "Action": "sts:*"}});
     assert_eq!(assume(&wildcard, &token("s")), Decision::Allow);
     let anyone = json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRoleWithWebIdentity"}});
     assert_eq!(assume(&anyone, &token("s")), Decision::Allow);
@@ -121,17 +138,56 @@ fn identity_policies_match_actions_and_resources_with_wildcards() {
         (vec![push.clone()], "ecr:PutImage", other_repo, false),
         (vec![push.clone()], "ecr:DeleteRepository", REPO, false),
         (vec![], "ecr:PutImage", REPO, false),
-        (vec![json!({"Statement": {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:repository/pay*"}})], "ecr:PutImage", REPO, true),
-        (vec![json!({"Statement": {"Effect": "Allow", "NotAction": "ecr:Delete*", "Resource": "*"}})], "ecr:PutImage", REPO, true),
-        (vec![json!({"Statement": {"Effect": "Allow", "NotAction": "ecr:Delete*", "Resource": "*"}})], "ecr:DeleteRepository", REPO, false),
-        (vec![json!({"Statement": {"Effect": "Allow", "Action": "ecr:*", "NotResource": REPO}})], "ecr:PutImage", REPO, false),
-        (vec![push.clone(), json!({"Statement": {"Effect": "Deny", "Action": "ecr:PutImage", "Resource": "*"}})], "ecr:PutImage", REPO, false),
+        (
+            vec![
+                json!({"Statement": {"Effect": "Allow", "Action": "ecr:*", "Resource": "arn:aws:ecr:*:*:repository/pay*"}}),
+            ],
+            "ecr:PutImage",
+            REPO,
+            true,
+        ),
+        (
+            vec![json!({"Statement": {"Effect": "Allow", "NotAction": "ecr:Delete*", "Resource": "*"}})],
+            "ecr:PutImage",
+            REPO,
+            true,
+        ),
+        (
+            vec![json!({"Statement": {"Effect": "Allow", "NotAction": "ecr:Delete*", "Resource": "*"}})],
+            "ecr:DeleteRepository",
+            REPO,
+            false,
+        ),
+        (
+            vec![json!({"Statement": {"Effect": "Allow", "Action": "ecr:*", "NotResource": REPO}})],
+            "ecr:PutImage",
+            REPO,
+            false,
+        ),
+        (
+            vec![
+                push.clone(),
+                json!({"Statement": {"Effect": "Deny", "Action": "ecr:PutImage", "Resource": "*"}}),
+            ],
+            "ecr:PutImage",
+            REPO,
+            false,
+        ),
         // A statement without Resource never applies to a resource request.
-        (vec![json!({"Statement": {"Effect": "Allow", "Action": "ecr:PutImage"}})], "ecr:PutImage", REPO, false),
+        (
+            vec![json!({"Statement": {"Effect": "Allow", "Action": "ecr:PutImage"}})],
+            "ecr:PutImage",
+            REPO,
+            false,
+        ),
     ];
     for (policies, action, resource, allowed) in table {
         let decision = identity(&policies, action, resource);
-        assert_eq!(decision == Decision::Allow, allowed, "{action} on {resource} with {policies:?}: {decision:?}");
+        assert_eq!(
+            decision == Decision::Allow,
+            allowed,
+            "{action} on {resource} with {policies:?}: {decision:?}"
+        );
     }
 }
 

@@ -26,11 +26,19 @@ async fn verify(sim: &RunningSim, issuer: &str, token: &str) -> Value {
     let config: Value = get_json(sim, &format!("{prefix}/.well-known/openid-configuration"), BOT).await;
     assert_eq!(config["issuer"], issuer);
     assert_eq!(config["jwks_uri"], format!("{issuer}/.well-known/jwks"));
-    let jwks: Value = common::http().get(format!("{}{prefix}/.well-known/jwks", sim.url())).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = common::http()
+        .get(format!("{}{prefix}/.well-known/jwks", sim.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = &jwks["keys"][0];
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.kid.as_deref(), key["kid"].as_str());
-    let decoding = DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let decoding =
+        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&["sts.amazonaws.com"]);
     validation.set_issuer(&[issuer]);
@@ -63,16 +71,18 @@ async fn a_failed_job_names_the_missing_secret_and_a_passing_one_says_aws_was_no
 
     put_all_secrets(&sim, "svc").await;
     sim.sim().set_rerun_visibility_lag(Duration::ZERO);
-    let rerun = api(Method::POST, &sim, &format!("/repos/acme/svc/actions/runs/{}/rerun-failed-jobs", run.id), BOT)
-        .send()
-        .await
-        .unwrap();
+    let rerun =
+        api(Method::POST, &sim, &format!("/repos/acme/svc/actions/runs/{}/rerun-failed-jobs", run.id), BOT)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(rerun.status(), 201);
     let done = sim.sim().wait_for_run("acme", "svc", run.id, WAIT).await.unwrap();
     assert_eq!((done.conclusion.as_deref(), done.run_attempt), (Some("success"), 2));
     let log = sim.sim().job_log("acme", "svc", run.id).unwrap();
     assert!(log.contains("AWS checks skipped: no --aws-endpoint-url"), "{log}");
-    let attempt_jobs = get_json(&sim, &format!("/repos/acme/svc/actions/runs/{}/attempts/1/jobs", run.id), BOT).await;
+    let attempt_jobs =
+        get_json(&sim, &format!("/repos/acme/svc/actions/runs/{}/attempts/1/jobs", run.id), BOT).await;
     assert_eq!(attempt_jobs["jobs"][0]["conclusion"], "failure", "attempt 1 keeps its outcome");
     let all = get_json(&sim, &format!("/repos/acme/svc/actions/runs/{}/jobs?filter=all", run.id), BOT).await;
     assert_eq!(all["total_count"], 2);
@@ -84,10 +94,11 @@ async fn after_a_rerun_the_run_shows_the_previous_attempt_until_the_lag_has_pass
     generate(&sim, BOT, "service-template", "lagged").await;
     let id = sim.sim().runs("acme", "lagged")[0].id;
     put_all_secrets(&sim, "lagged").await;
-    let rerun = api(Method::POST, &sim, &format!("/repos/acme/lagged/actions/runs/{id}/rerun-failed-jobs"), BOT)
-        .send()
-        .await
-        .unwrap();
+    let rerun =
+        api(Method::POST, &sim, &format!("/repos/acme/lagged/actions/runs/{id}/rerun-failed-jobs"), BOT)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(rerun.status(), 201);
 
     let stale = get_json(&sim, &format!("/repos/acme/lagged/actions/runs/{id}"), BOT).await;
@@ -98,7 +109,10 @@ async fn after_a_rerun_the_run_shows_the_previous_attempt_until_the_lag_has_pass
     );
     let listed = get_json(&sim, "/repos/acme/lagged/actions/runs", BOT).await;
     assert_eq!(listed["workflow_runs"][0]["run_attempt"], 1);
-    let attempt2 = api(Method::GET, &sim, &format!("/repos/acme/lagged/actions/runs/{id}/attempts/2"), BOT).send().await.unwrap();
+    let attempt2 = api(Method::GET, &sim, &format!("/repos/acme/lagged/actions/runs/{id}/attempts/2"), BOT)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(attempt2.status(), 404);
 
     tokio::time::sleep(Duration::from_millis(650)).await;
@@ -107,7 +121,10 @@ async fn after_a_rerun_the_run_shows_the_previous_attempt_until_the_lag_has_pass
         (fresh["status"].as_str(), fresh["conclusion"].as_str(), fresh["run_attempt"].as_u64()),
         (Some("completed"), Some("success"), Some(2))
     );
-    assert_eq!(fresh["previous_attempt_url"], format!("{}/repos/acme/lagged/actions/runs/{id}/attempts/1", sim.url()));
+    assert_eq!(
+        fresh["previous_attempt_url"],
+        format!("{}/repos/acme/lagged/actions/runs/{id}/attempts/1", sim.url())
+    );
     let first = get_json(&sim, &format!("/repos/acme/lagged/actions/runs/{id}/attempts/1"), BOT).await;
     assert_eq!((first["conclusion"].as_str(), first["run_attempt"].as_u64()), (Some("failure"), Some(1)));
 }
@@ -133,20 +150,26 @@ async fn every_repository_lists_dynamic_workflows_that_cannot_be_dispatched() {
     let sim = start().await;
     generate(&sim, BOT, "service-template", "dyn").await;
     let listed = get_json(&sim, "/repos/acme/dyn/actions/workflows", BOT).await;
-    let paths: Vec<&str> = listed["workflows"].as_array().unwrap().iter().map(|w| w["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> =
+        listed["workflows"].as_array().unwrap().iter().map(|w| w["path"].as_str().unwrap()).collect();
     assert_eq!(
         paths,
-        ["dynamic/dependabot/dependabot-updates", "dynamic/github-code-scanning/codeql", ".github/workflows/build.yml"]
+        [
+            "dynamic/dependabot/dependabot-updates",
+            "dynamic/github-code-scanning/codeql",
+            ".github/workflows/build.yml"
+        ]
     );
     assert_eq!(listed["total_count"], 3);
     let id = listed["workflows"][0]["id"].as_u64().unwrap();
     let one = get_json(&sim, &format!("/repos/acme/dyn/actions/workflows/{id}"), BOT).await;
     assert_eq!(one["name"], "Dependabot Updates");
-    let dispatch = api(Method::POST, &sim, &format!("/repos/acme/dyn/actions/workflows/{id}/dispatches"), BOT)
-        .json(&json!({"ref": "main"}))
-        .send()
-        .await
-        .unwrap();
+    let dispatch =
+        api(Method::POST, &sim, &format!("/repos/acme/dyn/actions/workflows/{id}/dispatches"), BOT)
+            .json(&json!({"ref": "main"}))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(dispatch.status(), 422);
     let body: Value = dispatch.json().await.unwrap();
     assert_eq!(body["message"], "Workflow does not have 'workflow_dispatch' trigger");
@@ -176,7 +199,8 @@ async fn tokens_verify_against_the_jwks_and_carry_githubs_claims() {
     assert_eq!((claims["run_number"].as_str(), claims["run_attempt"].as_str()), (Some("1"), Some("1")));
     assert_eq!(claims["event_name"], "push");
     assert_eq!(claims["actor"], "shipyard-bot");
-    let (iat, nbf, exp) = (claims["iat"].as_i64().unwrap(), claims["nbf"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    let (iat, nbf, exp) =
+        (claims["iat"].as_i64().unwrap(), claims["nbf"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
     assert!(nbf < iat && iat < exp);
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
@@ -184,10 +208,14 @@ async fn tokens_verify_against_the_jwks_and_carry_githubs_claims() {
     tampered.replace_range(tampered.len() - 4.., "AAAA");
     let jwks: Value = get_json(&sim, "/.well-known/jwks", BOT).await;
     let key = &jwks["keys"][0];
-    let decoding = DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let decoding =
+        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&["sts.amazonaws.com"]);
-    assert!(jsonwebtoken::decode::<Value>(&tampered, &decoding, &validation).is_err(), "a bad signature fails");
+    assert!(
+        jsonwebtoken::decode::<Value>(&tampered, &decoding, &validation).is_err(),
+        "a bad signature fails"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +236,9 @@ async fn a_custom_repository_template_shapes_the_subject_and_the_endpoint_report
     assert_eq!(got["use_immutable_subject"], false);
 
     let run = sim.sim().runs("acme", "custom")[0].id;
-    let claims = verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "custom", run).unwrap()).await;
+    let claims =
+        verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "custom", run).unwrap())
+            .await;
     assert_eq!(
         claims["sub"],
         format!(
@@ -231,7 +261,10 @@ async fn a_custom_repository_template_shapes_the_subject_and_the_endpoint_report
         .await
         .unwrap();
     assert_eq!(reset.status(), 201);
-    assert_eq!(get_json(&sim, "/repos/acme/custom/actions/oidc/customization/sub", BOT).await["use_default"], true);
+    assert_eq!(
+        get_json(&sim, "/repos/acme/custom/actions/oidc/customization/sub", BOT).await["use_default"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -254,7 +287,9 @@ async fn an_organization_template_applies_to_repositories_that_opt_in() {
     assert_eq!(org["include_claim_keys"], json!(["repository_owner", "context"]));
 
     let run = sim.sim().runs("acme", "org-sub")[0].id;
-    let before = verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "org-sub", run).unwrap()).await;
+    let before =
+        verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "org-sub", run).unwrap())
+            .await;
     assert!(before["sub"].as_str().unwrap().starts_with("repo:acme@1000/org-sub@"), "not opted in yet");
 
     let opt_in = api(Method::PUT, &sim, "/repos/acme/org-sub/actions/oidc/customization/sub", BOT)
@@ -263,7 +298,9 @@ async fn an_organization_template_applies_to_repositories_that_opt_in() {
         .await
         .unwrap();
     assert_eq!(opt_in.status(), 201);
-    let after = verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "org-sub", run).unwrap()).await;
+    let after =
+        verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "org-sub", run).unwrap())
+            .await;
     assert_eq!(after["sub"], "repository_owner:acme:ref:refs/heads/main");
     let repo = get_json(&sim, "/repos/acme/org-sub/actions/oidc/customization/sub", BOT).await;
     assert_eq!(repo["use_default"], false);
@@ -274,12 +311,20 @@ async fn ghes_issues_tokens_from_its_services_path_and_has_no_customization_endp
     let sim = start_with(|c| *c = c.clone().ghes("ghes.example.com")).await;
     generate(&sim, BOT, "service-template", "onprem").await;
     let run = sim.sim().runs("acme", "onprem")[0].id;
-    let claims = verify(&sim, "https://ghes.example.com/_services/token", &sim.sim().oidc_token("acme", "onprem", run).unwrap()).await;
+    let claims = verify(
+        &sim,
+        "https://ghes.example.com/_services/token",
+        &sim.sim().oidc_token("acme", "onprem", run).unwrap(),
+    )
+    .await;
     assert_eq!(claims["iss"], "https://ghes.example.com/_services/token");
-    for path in ["/repos/acme/onprem/actions/oidc/customization/sub", "/orgs/acme/actions/oidc/customization/sub"] {
+    for path in
+        ["/repos/acme/onprem/actions/oidc/customization/sub", "/orgs/acme/actions/oidc/customization/sub"]
+    {
         assert_eq!(api(Method::GET, &sim, path, BOT).send().await.unwrap().status(), 404, "{path}");
     }
-    let github_com = common::http().get(format!("{}/.well-known/openid-configuration", sim.url())).send().await.unwrap();
+    let github_com =
+        common::http().get(format!("{}/.well-known/openid-configuration", sim.url())).send().await.unwrap();
     assert_eq!(github_com.status(), 404, "github.com's discovery path is not GHES's");
 }
 
@@ -301,19 +346,32 @@ async fn tag_runs_and_environment_jobs_get_their_own_subjects() {
     let views = sim.sim().runs("acme", "tagged");
     let ci = views.iter().find(|r| r.id == tag_runs[0]).unwrap();
     assert_eq!((ci.head_branch.as_str(), ci.event.as_str()), ("v1.2.0", "push"));
-    let claims = verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "tagged", tag_runs[0]).unwrap()).await;
+    let claims = verify(
+        &sim,
+        github_sim::GITHUB_COM_ISSUER,
+        &sim.sim().oidc_token("acme", "tagged", tag_runs[0]).unwrap(),
+    )
+    .await;
     assert_eq!(claims["sub"], format!("{prefix}:ref:refs/tags/v1.2.0"));
     assert_eq!(claims["ref_type"], "tag");
 
     let deploy = views.iter().find(|r| r.id == tag_runs[1]).unwrap();
     assert_eq!(deploy.name, "deploy");
-    let claims = verify(&sim, github_sim::GITHUB_COM_ISSUER, &sim.sim().oidc_token("acme", "tagged", deploy.id).unwrap()).await;
+    let claims = verify(
+        &sim,
+        github_sim::GITHUB_COM_ISSUER,
+        &sim.sim().oidc_token("acme", "tagged", deploy.id).unwrap(),
+    )
+    .await;
     assert_eq!(claims["sub"], format!("{prefix}:environment:prod"));
     assert_eq!(claims["environment"], "prod");
 
     let dispatched = sim.sim().dispatch("acme", "tagged", "deploy.yml", "refs/tags/v1.2.0").unwrap();
     let run = get_json(&sim, &format!("/repos/acme/tagged/actions/runs/{dispatched}"), BOT).await;
-    assert_eq!((run["event"].as_str(), run["head_branch"].as_str()), (Some("workflow_dispatch"), Some("v1.2.0")));
+    assert_eq!(
+        (run["event"].as_str(), run["head_branch"].as_str()),
+        (Some("workflow_dispatch"), Some("v1.2.0"))
+    );
     let by_api = api(Method::POST, &sim, "/repos/acme/tagged/actions/workflows/deploy.yml/dispatches", BOT)
         .json(&json!({"ref": "v1.2.0"}))
         .send()

@@ -92,7 +92,9 @@ impl Condition {
             (None, SetQualifier::ForAllValues) => true,
             (None, SetQualifier::ForAnyValue) => false,
             (None, SetQualifier::None) => self.negated || self.if_exists,
-            (Some(values), SetQualifier::ForAllValues) => values.iter().all(|v| self.one_value_holds(base, v)),
+            (Some(values), SetQualifier::ForAllValues) => {
+                values.iter().all(|v| self.one_value_holds(base, v))
+            }
             (Some(values), _) => values.iter().any(|v| self.one_value_holds(base, v)),
         };
         if holds {
@@ -102,7 +104,12 @@ impl Condition {
         Err(match actual {
             None => format!("condition {} {}: the request has no {}", self.operator, self.key, self.key),
             Some(values) => {
-                format!("condition {} {} = {} does not match {expected}", self.operator, self.key, values.join(", "))
+                format!(
+                    "condition {} {} = {} does not match {expected}",
+                    self.operator,
+                    self.key,
+                    values.join(", ")
+                )
             }
         })
     }
@@ -137,7 +144,12 @@ mod tests {
         let sub = "token.actions.githubusercontent.com:sub";
         let table = [
             ("StringEquals", sub, json!("repo:acme/payments:ref:refs/heads/main"), true),
-            ("StringEquals", sub, json!(["repo:acme/other:ref:refs/heads/main", "repo:acme/payments:ref:refs/heads/main"]), true),
+            (
+                "StringEquals",
+                sub,
+                json!(["repo:acme/other:ref:refs/heads/main", "repo:acme/payments:ref:refs/heads/main"]),
+                true,
+            ),
             ("StringEquals", sub, json!("repo:acme/payments:ref:refs/heads/dev"), false),
             ("StringEquals", sub, json!("REPO:acme/payments:ref:refs/heads/main"), false),
             ("StringEqualsIgnoreCase", sub, json!("REPO:acme/payments:ref:refs/heads/main"), true),
@@ -149,12 +161,22 @@ mod tests {
             ("StringNotLike", sub, json!("repo:acme/*"), false),
             ("StringNotLike", sub, json!("repo:evil/*"), true),
             // Key names are case-insensitive.
-            ("StringEquals", "Token.Actions.GithubUserContent.com:SUB", json!("repo:acme/payments:ref:refs/heads/main"), true),
+            (
+                "StringEquals",
+                "Token.Actions.GithubUserContent.com:SUB",
+                json!("repo:acme/payments:ref:refs/heads/main"),
+                true,
+            ),
             // Operator names are case-sensitive: an unknown operator never holds.
             ("stringequals", sub, json!("repo:acme/payments:ref:refs/heads/main"), false),
             // Missing keys: positive false, negated true, IfExists true, Null true.
             ("StringEquals", "token.actions.githubusercontent.com:repository", json!("acme/payments"), false),
-            ("StringNotEquals", "token.actions.githubusercontent.com:repository", json!("acme/payments"), true),
+            (
+                "StringNotEquals",
+                "token.actions.githubusercontent.com:repository",
+                json!("acme/payments"),
+                true,
+            ),
             ("StringEqualsIfExists", "token.actions.githubusercontent.com:repository", json!("x"), true),
             ("StringEqualsIfExists", sub, json!("x"), false),
             ("Null", "token.actions.githubusercontent.com:repository", json!("true"), true),

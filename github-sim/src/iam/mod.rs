@@ -182,7 +182,9 @@ impl Statement {
     }
 
     fn name(&self) -> String {
-        self.sid.as_ref().map_or_else(|| "a statement without Sid".to_string(), |sid| format!("statement {sid}"))
+        self.sid
+            .as_ref()
+            .map_or_else(|| "a statement without Sid".to_string(), |sid| format!("statement {sid}"))
     }
 }
 

@@ -171,7 +171,9 @@ impl Repo {
     pub fn snapshot_secrets(&self, names: &[String]) -> BTreeMap<String, String> {
         names
             .iter()
-            .filter_map(|n| self.secrets.get(n).map(|s| (n.clone(), String::from_utf8_lossy(&s.value).into_owned())))
+            .filter_map(|n| {
+                self.secrets.get(n).map(|s| (n.clone(), String::from_utf8_lossy(&s.value).into_owned()))
+            })
             .collect()
     }
 

@@ -40,7 +40,12 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
-    pub fn new(queued_at: OffsetDateTime, triggering_actor: u64, job_id: u64, secrets: BTreeMap<String, String>) -> Self {
+    pub fn new(
+        queued_at: OffsetDateTime,
+        triggering_actor: u64,
+        job_id: u64,
+        secrets: BTreeMap<String, String>,
+    ) -> Self {
         Attempt {
             queued_at,
             triggering_actor,
@@ -94,7 +99,10 @@ impl Run {
     /// the run reads as the previous attempt (completed, its conclusion, its `run_attempt`).
     pub fn visible_attempt(&self, now: OffsetDateTime, lag: Duration) -> usize {
         let lag = time::Duration::try_from(lag).unwrap_or(time::Duration::MAX);
-        (0..self.attempts.len()).rev().find(|&i| i == 0 || self.attempts[i].queued_at + lag <= now).unwrap_or(0)
+        (0..self.attempts.len())
+            .rev()
+            .find(|&i| i == 0 || self.attempts[i].queued_at + lag <= now)
+            .unwrap_or(0)
     }
 
     /// How long one attempt takes: the sim's `run_duration` plus the workflow's own extra time.

@@ -7,11 +7,39 @@ use crate::model::{Repo, Run, SubjectTemplate};
 
 /// What `claims_supported` advertises (the claims [`claims`] fills, plus GitHub's enterprise ones).
 pub(super) const SUPPORTED: &[&str] = &[
-    "sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "sha", "repository", "repository_id",
-    "repository_owner", "repository_owner_id", "enterprise", "enterprise_id", "run_id", "run_number",
-    "run_attempt", "actor", "actor_id", "workflow", "workflow_ref", "workflow_sha", "head_ref", "base_ref",
-    "event_name", "ref_type", "ref_protected", "environment", "job_workflow_ref", "job_workflow_sha",
-    "repository_visibility", "runner_environment",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "iss",
+    "jti",
+    "nbf",
+    "ref",
+    "sha",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "enterprise",
+    "enterprise_id",
+    "run_id",
+    "run_number",
+    "run_attempt",
+    "actor",
+    "actor_id",
+    "workflow",
+    "workflow_ref",
+    "workflow_sha",
+    "head_ref",
+    "base_ref",
+    "event_name",
+    "ref_type",
+    "ref_protected",
+    "environment",
+    "job_workflow_ref",
+    "job_workflow_sha",
+    "repository_visibility",
+    "runner_environment",
 ];
 
 /// The run an OIDC token is minted for.
@@ -27,7 +55,12 @@ pub(crate) struct RunContext<'a> {
 }
 
 /// Every claim, `sub` built from the repository's subject template.
-pub(crate) fn claims(issuer: &str, audience: &str, at: OffsetDateTime, ctx: &RunContext) -> Map<String, Value> {
+pub(crate) fn claims(
+    issuer: &str,
+    audience: &str,
+    at: OffsetDateTime,
+    ctx: &RunContext,
+) -> Map<String, Value> {
     let (repo, run) = (ctx.repo, ctx.run);
     let full = repo.full_name();
     let workflow_ref = format!("{full}/{}@{}", run.path, run.git_ref);

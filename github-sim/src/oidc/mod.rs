@@ -36,7 +36,8 @@ pub(crate) struct Issuer {
 impl Issuer {
     /// A fresh 2048-bit key pair for `url` (no trailing slash).
     pub fn generate(url: &str) -> anyhow::Result<Self> {
-        let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("generating the OIDC key")?;
+        let private =
+            rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("generating the OIDC key")?;
         let der = private.to_pkcs1_der().context("encoding the OIDC key")?;
         let n_bytes = private.n().to_bytes_be();
         let kid = hex::encode(&sha2::Sha256::digest(&n_bytes)[..20]).to_uppercase();

@@ -27,7 +27,10 @@ pub(crate) fn discovery_router(issuer_path: &str) -> Router<Sim> {
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
         .route("/orgs/{org}/actions/oidc/customization/sub", get(get_org_template).put(put_org_template))
-        .route("/repos/{owner}/{repo}/actions/oidc/customization/sub", get(get_repo_template).put(put_repo_template))
+        .route(
+            "/repos/{owner}/{repo}/actions/oidc/customization/sub",
+            get(get_repo_template).put(put_repo_template),
+        )
 }
 
 async fn configuration(State(sim): State<Sim>) -> Json<Value> {
@@ -44,7 +47,9 @@ fn require_endpoint(sim: &Sim) -> ApiResult<()> {
 
 /// Claim keys: alphanumerics and underscores, as GitHub's schema says; anything else is a 422.
 fn parse_claim_keys(keys: Vec<String>) -> ApiResult<Vec<String>> {
-    if let Some(bad) = keys.iter().find(|k| k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+    if let Some(bad) =
+        keys.iter().find(|k| k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
         return Err(ApiError::invalid(format!(
             "Invalid request.\n\nFor 'items', \"{bad}\" is invalid: claim keys contain only alphanumeric characters and underscores."
         )));
@@ -63,10 +68,14 @@ async fn get_org_template(
     let caller = auth.require()?.user_id;
     let world = sim.world();
     let org = world.org(&org).ok_or_else(ApiError::not_found)?;
-    if !world.membership(org.id, caller).is_some_and(|m| m.state == "active") {
+    if world.membership(org.id, caller).is_none_or(|m| m.state != "active") {
         return Err(ApiError::not_found());
     }
-    let keys = world.org_subject_templates.get(&org.id).cloned().unwrap_or_else(|| vec!["repo".into(), "context".into()]);
+    let keys = world
+        .org_subject_templates
+        .get(&org.id)
+        .cloned()
+        .unwrap_or_else(|| vec!["repo".into(), "context".into()]);
     Ok(Json(json!({ "include_claim_keys": keys })))
 }
 
@@ -85,7 +94,9 @@ async fn put_org_template(
 ) -> ApiResult<Response> {
     require_endpoint(&sim)?;
     let caller = auth.require()?.user_id;
-    let keys = parse_claim_keys(body.include_claim_keys.ok_or_else(|| ApiError::missing_field("include_claim_keys"))?)?;
+    let keys = parse_claim_keys(
+        body.include_claim_keys.ok_or_else(|| ApiError::missing_field("include_claim_keys"))?,
+    )?;
     let mut world = sim.world();
     let org_id = world.org(&org).ok_or_else(ApiError::not_found)?.id;
     match world.membership(org_id, caller) {
@@ -119,7 +130,9 @@ async fn get_repo_template(
     let keys = match &r.subject_template {
         SubjectTemplate::Default => None,
         SubjectTemplate::Custom(keys) => Some(keys.clone()),
-        SubjectTemplate::Organization => Some(world.org_subject_templates.get(&r.owner_id).cloned().unwrap_or_default()),
+        SubjectTemplate::Organization => {
+            Some(world.org_subject_templates.get(&r.owner_id).cloned().unwrap_or_default())
+        }
     };
     if let Some(keys) = keys {
         crate::json::merge(&mut body, json!({ "use_default": false, "include_claim_keys": keys }));

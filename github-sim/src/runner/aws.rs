@@ -65,7 +65,8 @@ async fn steps(clients: &Clients, issuer: &Issuer, job: &mut PushJob) -> Step<()
     let sts = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::config::Builder::from(&clients.config).credentials_provider(credentials.clone()).build(),
     );
-    let identity = sts.get_caller_identity().send().await.map_err(|e| failed(sdk_message("GetCallerIdentity", &e)))?;
+    let identity =
+        sts.get_caller_identity().send().await.map_err(|e| failed(sdk_message("GetCallerIdentity", &e)))?;
     let caller = identity.arn().unwrap_or_default().to_string();
     let partition = caller.split(':').nth(1).unwrap_or("aws").to_string();
     job.log.line(&format!("Authenticated as assumedRoleId {}", identity.user_id().unwrap_or_default()));
@@ -85,7 +86,10 @@ async fn steps(clients: &Clients, issuer: &Issuer, job: &mut PushJob) -> Step<()
             .region(aws_config::Region::new(target.region.clone()))
             .build(),
     );
-    ecr.get_authorization_token().send().await.map_err(|e| failed(sdk_message("GetAuthorizationToken", &e)))?;
+    ecr.get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| failed(sdk_message("GetAuthorizationToken", &e)))?;
     job.log.line(&format!("Logging into registry {}", target.registry));
 
     job.log.begin(META);
@@ -140,7 +144,8 @@ fn parse_role_arn(arn: &str) -> Step<RoleArn> {
 
 /// STS's checks for `AssumeRoleWithWebIdentity`; on success, the role's identity policies for later steps.
 async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &RoleArn) -> Step<Vec<Policy>> {
-    let denied = |why: &str| failed(format!("Not authorized to perform sts:AssumeRoleWithWebIdentity: {why}"));
+    let denied =
+        |why: &str| failed(format!("Not authorized to perform sts:AssumeRoleWithWebIdentity: {why}"));
     let found = clients.iam.get_role().role_name(&role.name).send().await;
     let found = match found {
         Ok(output) => output.role,
@@ -155,7 +160,8 @@ async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &R
 
     let provider_arn =
         format!("arn:{}:iam::{}:oidc-provider/{}", role.partition, role.account, issuer.host_path());
-    let provider = clients.iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider_arn).send().await;
+    let provider =
+        clients.iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider_arn).send().await;
     let provider = match provider {
         Ok(provider) => provider,
         Err(e) if e.code() == Some("NoSuchEntity") => {
@@ -192,7 +198,9 @@ async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &R
     };
     match evaluate(std::slice::from_ref(&trust), &request) {
         Decision::Allow => {}
-        Decision::ExplicitDeny(statement) => return Err(denied(&format!("explicit deny in the trust policy's {statement}"))),
+        Decision::ExplicitDeny(statement) => {
+            return Err(denied(&format!("explicit deny in the trust policy's {statement}")));
+        }
         Decision::ImplicitDeny(Some(reason)) => return Err(denied(&format!("trust {reason}"))),
         Decision::ImplicitDeny(None) => {
             let trusted = trust.federated_principals();
@@ -238,7 +246,12 @@ async fn role_policies(clients: &Clients, role: &str) -> Step<Vec<Policy>> {
         .await
         .map_err(|e| failed(sdk_message("ListAttachedRolePolicies", &e)))?;
     for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
-        let policy = iam.get_policy().policy_arn(arn).send().await.map_err(|e| failed(sdk_message("GetPolicy", &e)))?;
+        let policy = iam
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| failed(sdk_message("GetPolicy", &e)))?;
         let version = policy.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
         let version = iam
             .get_policy_version()
@@ -278,10 +291,16 @@ fn authorize(policies: &[Policy], caller: &str, action: &str, resource: &str) ->
     let why = match evaluate(policies, &request) {
         Decision::Allow => return Ok(()),
         Decision::ExplicitDeny(_) => "with an explicit deny in an identity-based policy".to_string(),
-        Decision::ImplicitDeny(Some(reason)) => format!("because no identity-based policy allows it ({reason})"),
-        Decision::ImplicitDeny(None) => format!("because no identity-based policy allows the {action} action"),
+        Decision::ImplicitDeny(Some(reason)) => {
+            format!("because no identity-based policy allows it ({reason})")
+        }
+        Decision::ImplicitDeny(None) => {
+            format!("because no identity-based policy allows the {action} action")
+        }
     };
-    Err(failed(format!("User: {caller} is not authorized to perform: {action} on resource: {resource} {why}")))
+    Err(failed(format!(
+        "User: {caller} is not authorized to perform: {action} on resource: {resource} {why}"
+    )))
 }
 
 struct Repository {

@@ -20,7 +20,9 @@ impl JobLog {
 
     pub fn line(&mut self, text: &str) {
         let stamp = crate::model::now()
-            .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z"))
+            .format(format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z"
+            ))
             .unwrap_or_default();
         self.lines.push(format!("{stamp} {text}"));
     }
@@ -40,7 +42,11 @@ impl JobLog {
 
     /// Closes the job: `planned` steps not reached are `skipped` after a failure; "Complete job" always runs.
     /// Returns (success, steps, masked log text).
-    pub fn finish(mut self, planned: &[String], masks: &[String]) -> (bool, Vec<(String, &'static str)>, String) {
+    pub fn finish(
+        mut self,
+        planned: &[String],
+        masks: &[String],
+    ) -> (bool, Vec<(String, &'static str)>, String) {
         let later = if self.failed { "skipped" } else { "success" };
         for step in planned {
             if !self.steps.iter().any(|(name, _)| name == step) {

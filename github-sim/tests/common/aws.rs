@@ -72,7 +72,9 @@ impl Aws {
     /// one is shared with other tests; it gets `sts.amazonaws.com` added if missing).
     pub async fn ensure_provider(&self, issuer_host_path: &str, client_ids: &[&str]) -> String {
         let arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer_host_path}");
-        if let Ok(existing) = self.iam.get_open_id_connect_provider().open_id_connect_provider_arn(&arn).send().await {
+        if let Ok(existing) =
+            self.iam.get_open_id_connect_provider().open_id_connect_provider_arn(&arn).send().await
+        {
             for id in client_ids {
                 if !existing.client_id_list().iter().any(|c| c == id) {
                     self.iam
@@ -101,13 +103,15 @@ impl Aws {
     }
 
     pub async fn create_role(&self, name: &str, trust: &str) -> String {
-        let role = self.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
+        let role =
+            self.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
         role.role().unwrap().arn().to_string()
     }
 
     /// Creates a managed policy with `document`; attaches it to `role` when asked.
     pub async fn create_policy(&self, name: &str, document: &str, attach_to: Option<&str>) -> String {
-        let policy = self.iam.create_policy().policy_name(name).policy_document(document).send().await.unwrap();
+        let policy =
+            self.iam.create_policy().policy_name(name).policy_document(document).send().await.unwrap();
         let arn = policy.policy().unwrap().arn().unwrap().to_string();
         if let Some(role) = attach_to {
             self.iam.attach_role_policy().role_name(role).policy_arn(&arn).send().await.unwrap();

@@ -113,7 +113,10 @@ pub async fn put_secret(sim: &RunningSim, repo: &str, name: &str, value: &str) {
 /// Follows a job's `logs` redirect (without the token, as a download would) and returns the text.
 pub async fn job_log(sim: &RunningSim, repo: &str, job_id: u64) -> String {
     let redirect =
-        api(reqwest::Method::GET, sim, &format!("/repos/acme/{repo}/actions/jobs/{job_id}/logs"), BOT).send().await.unwrap();
+        api(reqwest::Method::GET, sim, &format!("/repos/acme/{repo}/actions/jobs/{job_id}/logs"), BOT)
+            .send()
+            .await
+            .unwrap();
     assert_eq!(redirect.status(), 302);
     let location = redirect.headers()["location"].to_str().unwrap().to_string();
     let download = http().get(location).send().await.unwrap();
