@@ -47,10 +47,18 @@ fn failed(message: impl Into<String>) -> Failed {
     Failed(message.into())
 }
 
+/// How long the AWS steps may take before the job fails (a hung endpoint must not leave a run in progress).
+const STEPS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs the AWS steps, writing the job log; a failure is logged in the step it happened in.
 pub(super) async fn push(clients: &Clients, issuer: &Issuer, job: &mut PushJob) {
-    if let Err(Failed(message)) = steps(clients, issuer, job).await {
-        job.log.fail(&message);
+    let outcome = tokio::time::timeout(STEPS_TIMEOUT, steps(clients, issuer, job)).await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(Failed(message))) => job.log.fail(&message),
+        Err(_) => {
+            job.log.fail(&format!("the AWS endpoint did not answer within {}s", STEPS_TIMEOUT.as_secs()))
+        }
     }
 }
 
