@@ -203,3 +203,15 @@ async fn a_policy_for_another_repository_cannot_push() {
     ))
     .await;
 }
+
+#[tokio::test]
+async fn a_customized_subject_no_longer_matches_a_trust_built_for_the_default_one() {
+    let mut s = setup(|_| {}).await;
+    let provider = s.aws.ensure_provider(GITHUB_HOST, &[AUDIENCE]).await;
+    let (sub, arn) = (s.sub.clone(), s.ecr_arn.clone());
+    s.wire(&trust(&provider, GITHUB_HOST, &sub), Some((&arn, true))).await;
+    s.sim.sim().set_repo_subject_template("acme", &s.repo, Some(&["repo", "context", "job_workflow_ref"]));
+    let presented =
+        format!("{sub}:job_workflow_ref:acme/{}/.github/workflows/build.yml@refs/heads/main", s.repo);
+    s.assert_denied(&format!("{GITHUB_HOST}:sub = {presented} does not match {sub}")).await;
+}
