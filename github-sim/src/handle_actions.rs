@@ -73,7 +73,6 @@ impl Sim {
         for workflow in &pushes {
             let run_ids = (world.next_id(), world.next_id());
             let r = &mut world.repos[i];
-            r.tags.insert(tag.to_string(), sha.clone());
             r.queue_run(run_ids, workflow, "push", &format!("refs/tags/{tag}"), &sha, actor, now());
             ids.push(run_ids.0);
         }

@@ -111,7 +111,7 @@ fn start(world: &mut World, sim: &Sim, ri: usize, ki: usize) {
     let short_sha: String = run.head_sha.chars().take(7).collect();
     // docker/metadata-action: `type=sha,prefix=sha-` and the branch or tag name, `/` made `-`.
     let tags = vec![format!("sha-{short_sha}"), run.head_branch.replace('/', "-")];
-    let job = PushJob {
+    let push_job = PushJob {
         key: (repo.id, run.id, index),
         log,
         planned,
@@ -124,7 +124,7 @@ fn start(world: &mut World, sim: &Sim, ri: usize, ki: usize) {
         tags,
     };
     world.repos[ri].runs[ki].attempts[index].phase = Phase::Running;
-    if let Err(returned) = sender.send(job) {
+    if let Err(returned) = sender.send(push_job) {
         let mut job = returned.0;
         job.log.fail("the runner is not available");
         finish(world, (ri, ki, index), job.log, &job.planned, &job.masks);
