@@ -228,6 +228,7 @@ const ROUTE_PERMISSIONS: &[(&str, &str, Need)] = &[
     ("GET", "/repos/*/*/actions/**", Some(("actions", "read"))),
     ("POST", "/repos/*/*/actions/**", Some(("actions", "write"))),
     ("GET", "/repos/*/*", Some(("metadata", "read"))),
+    ("GET", "/repositories/*", Some(("metadata", "read"))),
     ("PATCH", "/repos/*/*", Some(("administration", "write"))),
     ("DELETE", "/repos/*/*", Some(("administration", "write"))),
     ("GET", "/users/*", Some(("metadata", "read"))),
