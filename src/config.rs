@@ -31,6 +31,9 @@ pub struct Config {
     pub github_api_url: Url,
     /// `GITHUB_WEB_URL` (default `https://github.com`): where the OAuth pages live.
     pub github_web_url: Url,
+    /// `GITHUB_OIDC_ISSUER` (default `https://token.actions.githubusercontent.com`): whose Actions
+    /// tokens the AWS OIDC provider and the roles' trust accept; GHES: `https://HOST/_services/token`.
+    pub github_oidc_issuer: crate::aws::policy::OidcIssuer,
     /// `SHIPYARD_TEMPLATES`: comma-separated `owner/repo` template repositories users may pick.
     pub templates: Vec<String>,
     /// `SHIPYARD_ENVIRONMENTS` (default `dev,staging,prod`).
@@ -124,6 +127,12 @@ impl Config {
             oauth_client_secret: env.secret("GITHUB_OAUTH_CLIENT_SECRET")?,
             github_api_url: env.url("GITHUB_API_URL", Some("https://api.github.com"))?,
             github_web_url: env.url("GITHUB_WEB_URL", Some("https://github.com"))?,
+            github_oidc_issuer: {
+                let raw = env.optional("GITHUB_OIDC_ISSUER");
+                let raw = raw.as_deref().unwrap_or(crate::aws::policy::GITHUB_OIDC_URL);
+                crate::aws::policy::OidcIssuer::parse(raw)
+                    .map_err(|why| env.invalid("GITHUB_OIDC_ISSUER", &format!("is malformed: {why}")))?
+            },
             templates: env.list("SHIPYARD_TEMPLATES", None, is_full_repo_name, "owner/repository names")?,
             environments: env.list(
                 "SHIPYARD_ENVIRONMENTS",

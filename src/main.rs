@@ -41,7 +41,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen_addr))?;
     tracing::info!(addr = %config.listen_addr, public_url = %config.public_url, "shipyard listening");
-    let aws = Aws::from_env(config.retry).await.context("configuring AWS")?;
+    let aws = Aws::from_env(config.retry)
+        .await
+        .context("configuring AWS")?
+        .with_oidc_issuer(config.github_oidc_issuer.clone());
     let settings = Settings::from_config(&config);
     let app = Application::build(pool.clone(), config, Arc::new(aws), settings)?;
 

@@ -173,6 +173,22 @@ where
         .await
 }
 
+/// Like [`retry_transient`], but "not found" is retried too: for calls on something we created a
+/// moment ago, which an eventually consistent service (IAM) may not show everywhere yet.
+pub async fn retry_not_found<T, F, Fut>(policy: &RetryPolicy, what: &str, op: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    op.retry(policy.backoff())
+        .sleep(tokio::time::sleep)
+        .when(|e: &ProviderError| e.is_not_found() || e.is_transient())
+        .notify(|e: &ProviderError, delay| {
+            tracing::warn!(call = what, system = %e.system, error = %e.message, ?delay, "not visible yet, retrying");
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

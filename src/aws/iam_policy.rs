@@ -18,7 +18,7 @@ const MAX_POLICY_VERSIONS: usize = 5;
 impl Aws {
     /// Whether a Shipyard policy of that name exists and whose it is (for preflight).
     pub async fn policy_ownership(&self, name: &str, service_id: Uuid) -> Result<Ownership, ProviderError> {
-        let arn = policy::policy_arn(&self.account_id().await?, name);
+        let arn = self.account().await?.policy_arn(name);
         // ListPolicyTags, not GetPolicy's Tags: AWS returns tags in both, moto 5.2 only in this one.
         let tags = self
             .call(System::Iam, "iam:ListPolicyTags", || {
@@ -82,7 +82,7 @@ impl Aws {
         document: &Value,
         tags: &ResourceTags,
     ) -> Result<String, ProviderError> {
-        let arn = policy::policy_arn(&self.account_id().await?, name);
+        let arn = self.account().await?.policy_arn(name);
         let iam_tags = iam_tags(tags)?;
         self.call(System::Iam, "iam:TagPolicy", || {
             self.iam.tag_policy().policy_arn(&arn).set_tags(Some(iam_tags.clone())).send()
@@ -133,7 +133,7 @@ impl Aws {
             Ownership::Foreign => return Err(foreign(System::Iam, "IAM policy", name)),
             Ownership::Ours => {}
         }
-        let arn = policy::policy_arn(&self.account_id().await?, name);
+        let arn = self.account().await?.policy_arn(name);
         // Detach first: real AWS refuses to delete an attached policy, and moto deletes it anyway,
         // leaving the role impossible to delete (deps-spike §3). Pages of the API's maximum size:
         // moto looks for attachments only among the first page-size roles of the account.

@@ -10,7 +10,7 @@ use super::{
     Aws, Ownership, ResourceTags,
     error::{OptionalExt, ignore_not_found},
     foreign,
-    policy::{self, GITHUB_OIDC_AUDIENCE, GITHUB_OIDC_URL, IAM_PATH},
+    policy::{self, GITHUB_OIDC_AUDIENCE, IAM_PATH},
     tag_map,
 };
 use crate::provider::{ErrorKind, ProviderError, System};
@@ -31,25 +31,28 @@ pub struct RoleView {
 }
 
 impl Aws {
-    /// Returns the ARN of the account's GitHub OIDC provider, creating it when missing.
-    /// It is shared by every service and never deleted.
+    /// Returns the ARN of the account's OIDC provider for the configured issuer, creating it when
+    /// missing. It is shared by every service and never deleted. An existing provider must list the
+    /// audience GitHub's tokens carry for AWS (`sts.amazonaws.com`), or STS refuses every token
+    /// ("Incorrect token audience"); a provider made for another audience gets it added.
     #[tracing::instrument(skip_all)]
     pub async fn ensure_oidc_provider(&self) -> Result<String, ProviderError> {
         // IAM derives the ARN from the URL, so finding it by ARN is finding it by URL.
-        let arn = policy::oidc_provider_arn(&self.account_id().await?);
+        let arn = self.account().await?.oidc_provider_arn(&self.oidc_issuer);
         let listed = self
             .call(System::Iam, "iam:ListOpenIDConnectProviders", || {
                 self.iam.list_open_id_connect_providers().send()
             })
             .await?;
         if listed.open_id_connect_provider_list().iter().any(|p| p.arn() == Some(arn.as_str())) {
+            self.ensure_audience(&arn).await?;
             return Ok(arn);
         }
         let created = self
             .call(System::Iam, "iam:CreateOpenIDConnectProvider", || {
                 self.iam
                     .create_open_id_connect_provider()
-                    .url(GITHUB_OIDC_URL)
+                    .url(self.oidc_issuer.url())
                     .client_id_list(GITHUB_OIDC_AUDIENCE)
                     .thumbprint_list(GITHUB_THUMBPRINT)
                     .send()
@@ -58,9 +61,46 @@ impl Aws {
         match created {
             Ok(out) => Ok(out.open_id_connect_provider_arn.unwrap_or(arn)),
             // Another replica (or a lost answer to our own earlier attempt) created it first.
-            Err(e) if e.kind == ErrorKind::Conflict => Ok(arn),
+            Err(e) if e.kind == ErrorKind::Conflict => {
+                self.ensure_audience(&arn).await?;
+                Ok(arn)
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// Adds `sts.amazonaws.com` to the provider's client ids when it is missing (adding is all: the
+    /// provider may serve others, so nothing is removed).
+    async fn ensure_audience(&self, arn: &str) -> Result<(), ProviderError> {
+        let provider = self
+            .call(System::Iam, "iam:GetOpenIDConnectProvider", || {
+                self.iam.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send()
+            })
+            .await?;
+        if provider.client_id_list().iter().any(|id| id == GITHUB_OIDC_AUDIENCE) {
+            return Ok(());
+        }
+        tracing::warn!(provider = arn, "the OIDC provider does not list sts.amazonaws.com; adding it");
+        self.call(System::Iam, "iam:AddClientIDToOpenIDConnectProvider", || {
+            self.iam
+                .add_client_id_to_open_id_connect_provider()
+                .open_id_connect_provider_arn(arn)
+                .client_id(GITHUB_OIDC_AUDIENCE)
+                .send()
+        })
+        .await
+        .map_err(|e| {
+            ProviderError::new(
+                e.system,
+                e.kind,
+                format!(
+                    "the OIDC provider {arn} does not list the audience {GITHUB_OIDC_AUDIENCE}, so AWS would refuse \
+                     every GitHub token, and adding it failed: {}",
+                    e.message
+                ),
+            )
+        })
+        .map(|_| ())
     }
 
     /// Whether a role of that name exists and whose it is (for preflight).
@@ -141,17 +181,22 @@ impl Aws {
         Ok(existing.arn)
     }
 
-    /// Attaches a managed policy to a role (no-op when already attached).
+    /// Attaches a managed policy to a role (no-op when already attached). Both were usually made a
+    /// moment ago, and IAM is eventually consistent: for a while either may answer `NoSuchEntity`, so
+    /// "not found" is retried here, within the retry policy's deadline, as Terraform does for IAM.
     #[tracing::instrument(skip_all, fields(role = %role))]
     pub async fn ensure_policy_attached(&self, role: &str, policy_arn: &str) -> Result<(), ProviderError> {
-        if self.attached_policy_arns(role).await?.iter().any(|arn| arn == policy_arn) {
-            return Ok(());
-        }
-        self.call(System::Iam, "iam:AttachRolePolicy", || {
-            self.iam.attach_role_policy().role_name(role).policy_arn(policy_arn).send()
+        crate::provider::retry_not_found(&self.retry, "iam:AttachRolePolicy", || async {
+            if self.attached_policy_arns(role).await?.iter().any(|arn| arn == policy_arn) {
+                return Ok(());
+            }
+            self.call(System::Iam, "iam:AttachRolePolicy", || {
+                self.iam.attach_role_policy().role_name(role).policy_arn(policy_arn).send()
+            })
+            .await
+            .map(|_| ())
         })
         .await
-        .map(|_| ())
     }
 
     /// Deletes our role: detaches managed policies, deletes inline ones, then the role.

@@ -79,7 +79,9 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     region: String,
     retry: RetryPolicy,
-    account_id: OnceCell<String>,
+    /// Whose tokens the account's OIDC provider trusts (github.com's unless configured).
+    oidc_issuer: policy::OidcIssuer,
+    account: OnceCell<policy::Account>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -109,8 +111,19 @@ impl Aws {
             sts: aws_sdk_sts::Client::new(&sdk),
             region: sdk.region().map(ToString::to_string).unwrap_or_default(),
             retry,
-            account_id: OnceCell::new(),
+            oidc_issuer: policy::OidcIssuer::github_com(),
+            account: OnceCell::new(),
         }
+    }
+
+    /// Trust tokens from `issuer` (GHES, a GHEC enterprise's own issuer) instead of github.com's.
+    pub fn with_oidc_issuer(mut self, issuer: policy::OidcIssuer) -> Self {
+        self.oidc_issuer = issuer;
+        self
+    }
+
+    pub fn oidc_issuer(&self) -> &policy::OidcIssuer {
+        &self.oidc_issuer
     }
 
     /// Loads the standard AWS configuration chain (honours `AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
@@ -125,19 +138,29 @@ impl Aws {
         &self.region
     }
 
-    /// The account the credentials belong to (STS GetCallerIdentity, asked once).
-    pub async fn account_id(&self) -> Result<String, ProviderError> {
-        self.account_id
+    /// The account and partition the credentials belong to (STS GetCallerIdentity, asked once).
+    pub async fn account(&self) -> Result<policy::Account, ProviderError> {
+        self.account
             .get_or_try_init(|| async {
                 let out = self
                     .call(System::Sts, "sts:GetCallerIdentity", || self.sts.get_caller_identity().send())
                     .await?;
-                out.account.ok_or_else(|| {
-                    ProviderError::new(System::Sts, ErrorKind::Other, "GetCallerIdentity returned no account")
-                })
+                match (out.arn.as_deref(), out.account.as_deref()) {
+                    (Some(arn), Some(id)) => Ok(policy::Account::from_caller(arn, id)),
+                    _ => Err(ProviderError::new(
+                        System::Sts,
+                        ErrorKind::Other,
+                        "GetCallerIdentity returned no account or ARN",
+                    )),
+                }
             })
             .await
             .cloned()
+    }
+
+    /// The account id alone.
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        Ok(self.account().await?.id)
     }
 
     /// Runs one SDK call under our retry policy, mapping its error.

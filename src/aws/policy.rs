@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 
-/// GitHub Actions' OIDC issuer; also the key prefix of its claims in IAM conditions.
+/// github.com's Actions OIDC issuer (GHES uses `https://HOST/_services/token`, a GHEC enterprise with
+/// its own issuer `https://token.actions.githubusercontent.com/SLUG`; see [`OidcIssuer`]).
 pub const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
 /// The audience GitHub's token carries when `aws-actions/configure-aws-credentials` asks for it.
 pub const GITHUB_OIDC_AUDIENCE: &str = "sts.amazonaws.com";
@@ -13,7 +14,68 @@ pub const GITHUB_OIDC_AUDIENCE: &str = "sts.amazonaws.com";
 /// `role/shipyard/*` and `policy/shipyard/*` (security-contracts §2.4).
 pub const IAM_PATH: &str = "/shipyard/";
 
-const CLAIM_PREFIX: &str = "token.actions.githubusercontent.com";
+/// The issuer of the OIDC tokens GitHub Actions runs present: `https://` and a host, maybe a path.
+/// Its URL without the scheme names the IAM OIDC provider and prefixes the claims' condition keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIssuer(String);
+
+impl OidcIssuer {
+    pub fn github_com() -> Self {
+        Self(GITHUB_OIDC_URL.to_owned())
+    }
+
+    /// An `https://` URL with a host, no query, fragment or trailing slash (IAM refuses the rest).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+        if url.scheme() != "https" || url.host_str().is_none() {
+            return Err("must be an https:// URL with a host".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() || url.username() != "" {
+            return Err("must not carry a query, a fragment or credentials".into());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+
+    /// `host[/path]`: the IAM provider's name and the prefix of its claims' condition keys.
+    pub fn key(&self) -> &str {
+        self.0.trim_start_matches("https://")
+    }
+}
+
+/// The account Shipyard's credentials act in, and its partition (`aws`, `aws-us-gov`, `aws-cn`), both
+/// from `GetCallerIdentity`: every ARN Shipyard writes is built from these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub partition: String,
+    pub id: String,
+}
+
+impl Account {
+    /// From the caller's ARN (`arn:PARTITION:sts::ACCOUNT:...`) and account id.
+    pub fn from_caller(arn: &str, id: &str) -> Self {
+        let partition = arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+        Self { partition: partition.to_owned(), id: id.to_owned() }
+    }
+
+    /// ARN of the account's OIDC provider for `issuer` (IAM derives it from the URL without its scheme).
+    pub fn oidc_provider_arn(&self, issuer: &OidcIssuer) -> String {
+        format!("arn:{}:iam::{}:oidc-provider/{}", self.partition, self.id, issuer.key())
+    }
+
+    /// ARN of a Shipyard-managed IAM policy (they all live under [`IAM_PATH`]).
+    pub fn policy_arn(&self, name: &str) -> String {
+        format!("arn:{}:iam::{}:policy{IAM_PATH}{name}", self.partition, self.id)
+    }
+
+    /// ARN of a private ECR repository.
+    pub fn ecr_repository_arn(&self, region: &str, name: &str) -> String {
+        format!("arn:{}:ecr:{region}:{}:repository/{name}", self.partition, self.id)
+    }
+}
 
 /// The ECR actions a build needs to push (and, for layer caching, pull) one repository's images.
 const ECR_PUSH_ACTIONS: [&str; 7] = [
@@ -31,7 +93,8 @@ const ECR_PUSH_ACTIONS: [&str; 7] = [
 /// `sub_claim_prefix` is what GitHub's `oidc/customization/sub` endpoint says the repository's
 /// subject starts with (for example `repo:acme/api` or the immutable `repo:acme@1/api@2` form).
 /// Exact `StringEquals` on both `sub` and `aud`: a wildcard here would let other repositories in.
-pub fn trust_policy(provider_arn: &str, sub_claim_prefix: &str, branch: &str) -> Value {
+pub fn trust_policy(provider_arn: &str, issuer: &OidcIssuer, sub_claim_prefix: &str, branch: &str) -> Value {
+    let key = issuer.key();
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -41,8 +104,8 @@ pub fn trust_policy(provider_arn: &str, sub_claim_prefix: &str, branch: &str) ->
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {
                 "StringEquals": {
-                    format!("{CLAIM_PREFIX}:sub"): format!("{sub_claim_prefix}:ref:refs/heads/{branch}"),
-                    format!("{CLAIM_PREFIX}:aud"): GITHUB_OIDC_AUDIENCE,
+                    format!("{key}:sub"): format!("{sub_claim_prefix}:ref:refs/heads/{branch}"),
+                    format!("{key}:aud"): GITHUB_OIDC_AUDIENCE,
                 }
             }
         }]
@@ -69,22 +132,6 @@ pub fn ecr_push_policy(repository_arn: &str) -> Value {
             }
         ]
     })
-}
-
-/// ARN of the account's GitHub OIDC provider (IAM derives it from the URL without its scheme).
-pub fn oidc_provider_arn(account_id: &str) -> String {
-    let host = GITHUB_OIDC_URL.trim_start_matches("https://");
-    format!("arn:aws:iam::{account_id}:oidc-provider/{host}")
-}
-
-/// ARN of a Shipyard-managed IAM policy (they all live under [`IAM_PATH`]).
-pub fn policy_arn(account_id: &str, name: &str) -> String {
-    format!("arn:aws:iam::{account_id}:policy{IAM_PATH}{name}")
-}
-
-/// ARN of a private ECR repository.
-pub fn ecr_repository_arn(region: &str, account_id: &str, name: &str) -> String {
-    format!("arn:aws:ecr:{region}:{account_id}:repository/{name}")
 }
 
 /// Parses a policy document as IAM returns it: URL-encoded (RFC 3986) JSON.
@@ -142,12 +189,12 @@ mod tests {
                 }
             }]
         });
-        assert_eq!(trust_policy(PROVIDER, "repo:acme/api", "main"), expected);
+        assert_eq!(trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme/api", "main"), expected);
     }
 
     #[test]
     fn trust_policy_keeps_an_immutable_subject_prefix_verbatim() {
-        let policy = trust_policy(PROVIDER, "repo:acme@1000/api@42", "trunk");
+        let policy = trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme@1000/api@42", "trunk");
         let sub =
             &policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
         assert_eq!(sub, "repo:acme@1000/api@42:ref:refs/heads/trunk");
@@ -182,15 +229,45 @@ mod tests {
 
     #[test]
     fn arns_follow_the_aws_formats() {
-        assert_eq!(oidc_provider_arn("123456789012"), PROVIDER);
+        let account = Account::from_caller("arn:aws:iam::123456789012:user/shipyard", "123456789012");
+        assert_eq!(account.oidc_provider_arn(&OidcIssuer::github_com()), PROVIDER);
         assert_eq!(
-            policy_arn("123456789012", "ecr-push-api"),
+            account.policy_arn("ecr-push-api"),
             "arn:aws:iam::123456789012:policy/shipyard/ecr-push-api"
         );
         assert_eq!(
-            ecr_repository_arn("eu-west-1", "123456789012", "api"),
+            account.ecr_repository_arn("eu-west-1", "api"),
             "arn:aws:ecr:eu-west-1:123456789012:repository/api"
         );
+    }
+
+    #[test]
+    fn the_partition_comes_from_the_callers_arn() {
+        let gov =
+            Account::from_caller("arn:aws-us-gov:sts::123456789012:assumed-role/shipyard/s", "123456789012");
+        assert_eq!(gov.policy_arn("p"), "arn:aws-us-gov:iam::123456789012:policy/shipyard/p");
+        assert_eq!(
+            gov.ecr_repository_arn("us-gov-west-1", "api"),
+            "arn:aws-us-gov:ecr:us-gov-west-1:123456789012:repository/api"
+        );
+    }
+
+    #[test]
+    fn an_enterprise_server_issuer_names_the_provider_and_the_condition_keys() {
+        let ghes = OidcIssuer::parse("https://github.example.com/_services/token/").unwrap();
+        assert_eq!(ghes.key(), "github.example.com/_services/token");
+        let policy = trust_policy(
+            "arn:aws:iam::1:oidc-provider/github.example.com/_services/token",
+            &ghes,
+            "repo:o/r",
+            "main",
+        );
+        let conditions = &policy["Statement"][0]["Condition"]["StringEquals"];
+        assert_eq!(conditions["github.example.com/_services/token:sub"], "repo:o/r:ref:refs/heads/main");
+        assert_eq!(conditions["github.example.com/_services/token:aud"], "sts.amazonaws.com");
+        for bad in ["http://token.example.com", "token.example.com", "https://t.example.com/?x=1"] {
+            assert!(OidcIssuer::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -215,8 +292,11 @@ mod tests {
 
     #[test]
     fn a_different_branch_or_resource_is_not_equivalent() {
-        let main = trust_policy(PROVIDER, "repo:acme/api", "main");
-        assert!(!policies_equivalent(&main, &trust_policy(PROVIDER, "repo:acme/api", "dev")));
+        let main = trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme/api", "main");
+        assert!(!policies_equivalent(
+            &main,
+            &trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme/api", "dev")
+        ));
         let api = ecr_push_policy("arn:aws:ecr:us-east-1:1:repository/api");
         assert!(!policies_equivalent(&api, &ecr_push_policy("arn:aws:ecr:us-east-1:1:repository/web")));
     }

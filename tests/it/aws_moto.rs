@@ -37,7 +37,12 @@ impl Moto {
 
     async fn oidc_trust(&self, repo: &str, branch: &str) -> serde_json::Value {
         let provider = self.aws.ensure_oidc_provider().await.unwrap();
-        policy::trust_policy(&provider, &format!("repo:acme/{repo}"), branch)
+        policy::trust_policy(
+            &provider,
+            &policy::OidcIssuer::github_com(),
+            &format!("repo:acme/{repo}"),
+            branch,
+        )
     }
 
     /// How many roles with exactly this name exist under Shipyard's path.
@@ -78,10 +83,7 @@ async fn an_ecr_repository_is_created_with_scan_on_push_and_our_tags_and_adopted
     let first = moto.aws.ensure_ecr_repository(&name, &tags).await.unwrap();
     assert!(first.scan_on_push);
     assert_eq!(first.tags, expected_tags(&tags));
-    assert_eq!(
-        first.arn,
-        policy::ecr_repository_arn("us-east-1", &moto.aws.account_id().await.unwrap(), &name)
-    );
+    assert_eq!(first.arn, moto.aws.account().await.unwrap().ecr_repository_arn("us-east-1", &name));
     assert!(first.uri.ends_with(&format!(".dkr.ecr.us-east-1.amazonaws.com/{name}")), "{}", first.uri);
 
     let described = moto.ecr().describe_repositories().repository_names(&name).send().await.unwrap();
@@ -138,8 +140,8 @@ async fn the_push_policy_document_is_exactly_the_one_we_build() {
     let repo = moto.aws.ensure_ecr_repository(&name, &tags).await.unwrap();
 
     let arn = moto.aws.ensure_ecr_push_policy(&format!("ecr-push-{name}"), &repo.arn, &tags).await.unwrap();
-    let account = moto.aws.account_id().await.unwrap();
-    assert_eq!(arn, policy::policy_arn(&account, &format!("ecr-push-{name}")));
+    let account = moto.aws.account().await.unwrap();
+    assert_eq!(arn, account.policy_arn(&format!("ecr-push-{name}")));
     assert_eq!(
         moto.aws.get_policy_document(&arn).await.unwrap().unwrap(),
         policy::ecr_push_policy(&repo.arn)
@@ -163,8 +165,8 @@ async fn a_changed_policy_gets_a_new_default_version_within_the_five_version_lim
     let moto = moto().await;
     let name = unique("ecr-push");
     let tags = tags_for(&name);
-    let account = moto.aws.account_id().await.unwrap();
-    let repo_arn = |n: usize| policy::ecr_repository_arn("us-east-1", &account, &format!("repo-{n}"));
+    let account = moto.aws.account().await.unwrap();
+    let repo_arn = |n: usize| account.ecr_repository_arn("us-east-1", &format!("repo-{n}"));
 
     let mut arn = String::new();
     for n in 0..7 {
@@ -188,10 +190,10 @@ async fn the_role_trusts_exactly_our_policy_and_has_the_push_policy_attached() {
 
     let arn = moto.aws.ensure_role(&name, &trust, &tags).await.unwrap();
     assert!(arn.ends_with(&format!(":role/shipyard/{name}")), "{arn}");
-    let account = moto.aws.account_id().await.unwrap();
+    let account = moto.aws.account().await.unwrap();
     let policy_arn = moto
         .aws
-        .ensure_ecr_push_policy(&name, &policy::ecr_repository_arn("us-east-1", &account, &name), &tags)
+        .ensure_ecr_push_policy(&name, &account.ecr_repository_arn("us-east-1", &name), &tags)
         .await
         .unwrap();
     moto.aws.ensure_policy_attached(&name, &policy_arn).await.unwrap();
@@ -273,7 +275,7 @@ async fn the_oidc_provider_is_created_once_and_reused() {
     let first = moto.aws.ensure_oidc_provider().await.unwrap();
     let second = moto.aws.ensure_oidc_provider().await.unwrap();
     assert_eq!(first, second);
-    assert_eq!(first, policy::oidc_provider_arn(&moto.aws.account_id().await.unwrap()));
+    assert_eq!(first, moto.aws.account().await.unwrap().oidc_provider_arn(moto.aws.oidc_issuer()));
 
     let listed = moto.iam().list_open_id_connect_providers().send().await.unwrap();
     let same_url =

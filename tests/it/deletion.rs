@@ -12,7 +12,6 @@ use github_sim::{Fault, SimConfig};
 use reqwest::{Client, StatusCode};
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
-use shipyard::aws::policy;
 use sqlx::PgPool;
 
 /// Posts the Delete form as `browser` with its own CSRF token.
@@ -59,8 +58,8 @@ fn role_name(name: &str) -> String {
 }
 
 async fn policy_arn(app: &TestApp, name: &str) -> String {
-    let account = app.aws.account_id().await.unwrap();
-    policy::policy_arn(&account, &format!("{}-ecr-push", role_name(name)))
+    let account = app.aws.account().await.unwrap();
+    account.policy_arn(&format!("{}-ecr-push", role_name(name)))
 }
 
 /// What is left of a service in moto and github-sim.
@@ -144,7 +143,7 @@ async fn deleting_a_ready_service_removes_everything_but_the_shared_oidc_provide
     .unwrap();
     assert_eq!(recorded_policy, policy_arn(&app, &name).await);
     assert_eq!(leftovers(&app, &name).await, Leftovers::EVERYTHING);
-    let provider = policy::oidc_provider_arn(&app.aws.account_id().await.unwrap());
+    let provider = app.aws.account().await.unwrap().oidc_provider_arn(app.aws.oidc_issuer());
     assert!(oidc_provider_arns().await.contains(&provider));
 
     let (_, html) = page(&app, &browser, &name).await;

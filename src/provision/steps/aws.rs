@@ -82,6 +82,7 @@ impl Step for IamRole {
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<NamedArnOutput>, ProviderError> {
         let trust = policy::trust_policy(
             &cx.output::<OidcProvider>()?.arn,
+            cx.providers.aws.oidc_issuer(),
             &cx.output::<OidcSubject>()?.sub_claim_prefix,
             cx.branch.as_str(),
         );

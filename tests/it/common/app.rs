@@ -96,7 +96,8 @@ impl TestApp {
         config.retry = shipyard::provider::RetryPolicy::fast();
         tweak(&mut config);
         let aws_faults = super::aws_faults::Faults::default();
-        let aws = Arc::new(Aws::new(&super::aws_faults::moto_sdk_config(&aws_faults).await, config.retry));
+        let sdk = super::aws_faults::moto_sdk_config(&aws_faults).await;
+        let aws = Arc::new(Aws::new(&sdk, config.retry).with_oidc_issuer(config.github_oidc_issuer.clone()));
         let settings = test_settings(&config);
         let app =
             Application::build(db.clone(), config.clone(), aws.clone(), settings).expect("the app builds");

@@ -19,7 +19,7 @@ const ACTIONS: [&str; 7] = [
 /// Checks that exactly one of each resource exists for `name` and that it is wired correctly.
 pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     let sim = app.sim();
-    let account = app.aws.account_id().await.unwrap();
+    let account = app.aws.account().await.unwrap();
     let role_name = format!("gha.acme.{name}.dev.main");
 
     // GitHub: one repository, generated from the template, private, with content on main.
@@ -41,7 +41,9 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
 
     // IAM: the role trusts exactly this repository's immutable subject on main, and nothing else.
     let role = app.aws.get_role(&role_name).await.unwrap().expect("the role exists");
-    let provider_arn = format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com");
+    let issuer = app.aws.oidc_issuer().key();
+    let provider_arn = account.oidc_provider_arn(app.aws.oidc_issuer());
+    assert_eq!(provider_arn, format!("arn:aws:iam::{}:oidc-provider/{issuer}", account.id));
     let subject = format!("repo:acme@1000/{name}@{}:ref:refs/heads/main", repo.id);
     let statement = &role.trust_policy["Statement"][0];
     assert_eq!(statement["Effect"], "Allow");
@@ -50,14 +52,19 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     assert_eq!(
         statement["Condition"],
         json!({ "StringEquals": {
-            "token.actions.githubusercontent.com:sub": subject,
-            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            format!("{issuer}:sub"): subject,
+            format!("{issuer}:aud"): "sts.amazonaws.com",
         }})
     );
     assert_eq!(role.trust_policy["Statement"].as_array().unwrap().len(), 1);
     assert_eq!(
         role.trust_policy,
-        policy::trust_policy(&provider_arn, &format!("repo:acme@1000/{name}@{}", repo.id), "main")
+        policy::trust_policy(
+            &provider_arn,
+            app.aws.oidc_issuer(),
+            &format!("repo:acme@1000/{name}@{}", repo.id),
+            "main"
+        )
     );
 
     // The policy: exactly the push actions on exactly this repository, and the login token on *.
