@@ -17,13 +17,16 @@ pub struct AppState {
     pub github: GitHub,
     /// GitHub's recent verdicts on API bearer tokens (keyed by hash, never the token).
     pub tokens: web::bearer::TokenCache,
+    /// Per-client-address budgets of unauthenticated work (sign-in starts, unverified tokens).
+    pub limiter: web::limits::AddressLimiter,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
         let oauth = OAuth::new(&config)?;
         let github = GitHub::new(config.github_api_url.as_str(), config.github_token.clone(), config.retry)?;
-        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default() })
+        let limiter = web::limits::AddressLimiter::new(&config.edge);
+        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default(), limiter })
     }
 }
 

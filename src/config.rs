@@ -44,6 +44,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How hard to retry transient provider errors (not configurable from the environment).
     pub retry: RetryPolicy,
+    /// Timeouts and rate limits at the HTTP edge (not configurable from the environment).
+    pub edge: crate::web::limits::EdgeLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,7 @@ impl Config {
                 _ => return Err(env.invalid("LOG_FORMAT", "must be `text` or `json`")),
             },
             retry: RetryPolicy::default(),
+            edge: Default::default(),
         })
     }
 

@@ -48,6 +48,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %config.listen_addr, public_url = %config.public_url, "shipyard listening");
     let aws = Aws::from_env(config.retry).await.context("configuring AWS")?;
     let settings = Settings::from_config(&config);
+    let edge = config.edge;
     let state = AppState::new(pool.clone(), config)?;
     let providers = Providers { github: state.github.clone(), aws: Arc::new(aws) };
     let reconciler = Reconciler::new(pool, providers, settings);
@@ -62,7 +63,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(delete_expired_sessions(state.db.clone(), stop.clone()));
-    let web = axum::serve(listener, build_app(state)).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let web = shipyard::web::serve::serve(listener, build_app(state), edge, stop.clone());
     let work = reconciler.run(stop.clone().cancelled_owned());
     let (web, work) = tokio::join!(
         async {

@@ -11,6 +11,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
 use super::{
+    bearer,
     errors::request_id,
     session::{self, CsrfForm, NoFields},
 };
@@ -75,6 +76,18 @@ enum Refusal {
     NotMember,
 }
 
+impl Refusal {
+    /// The `reason` label of the refusals counter.
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Cancelled => "cancelled",
+            Refusal::Expired => "expired",
+            Refusal::Failed(_) => "failed",
+            Refusal::NotMember => "not_member",
+        }
+    }
+}
+
 /// GitHub sends the browser back here with a code (or an error).
 async fn callback(
     State(state): State<AppState>,
@@ -83,7 +96,8 @@ async fn callback(
     Query(params): Query<CallbackParams>,
 ) -> Result<Response, AppError> {
     let started = jar.get(OAUTH_COOKIE).map(|c| c.value().to_owned());
-    let mut removal = Cookie::build((OAUTH_COOKIE, "")).path("/auth").build();
+    let mut removal =
+        Cookie::build((OAUTH_COOKIE, "")).path("/auth").secure(state.config.cookies_secure()).build();
     removal.make_removal();
     let jar = jar.add(removal);
 
@@ -122,11 +136,19 @@ async fn callback(
                 ),
             };
             let title = title.to_owned();
-            let detail = match &refusal {
-                Refusal::NotMember => "not an active member of the organization".to_owned(),
-                _ => title.to_lowercase(),
-            };
-            audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
+            metrics::counter!(crate::metrics::SIGN_IN_REFUSALS, "reason" => refusal.reason()).increment(1);
+            // Only a refused GitHub identity gets an audit row: reaching that needed a fresh state
+            // from /login (rate-limited per address) and a GitHub account. A bad, missing, replayed
+            // or cancelled state costs an anonymous client nothing to send; a row each would let
+            // anyone grow the append-only table, so those are counted instead.
+            match &refusal {
+                Refusal::NotMember => {
+                    let detail = "not an active member of the organization".to_owned();
+                    audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
+                }
+                Refusal::Failed(why) => tracing::warn!(reason = %why, "sign-in failed"),
+                Refusal::Cancelled | Refusal::Expired => tracing::info!(reason = refusal.reason(), "sign-in refused"),
+            }
             let page = ErrorPage {
                 layout: Layout::anonymous(),
                 title,
@@ -167,20 +189,24 @@ async fn finish_sign_in(
         Err(e) => return Ok(Err(Refusal::Failed(e.to_string()))),
     };
     let as_user = state.github.as_token(&token)?;
-    let github_user = match as_user.current_user().await {
-        Ok(user) => user,
-        Err(e) => {
+    // The same short deadline as bearer checks: someone is waiting, and the request timeout's bare
+    // 408 would come first under the provisioning retry policy.
+    let github_user = match tokio::time::timeout(bearer::CHECK_DEADLINE, as_user.current_user()).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(e)) => {
             return Ok(Err(Refusal::Failed(format!("GitHub did not tell who you are: {}", e.message))));
         }
+        Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
     };
-    let membership = match as_user.org_membership(&state.config.github_org).await {
-        Ok(membership) => membership,
-        Err(e) => {
+    let membership = match tokio::time::timeout(bearer::CHECK_DEADLINE, as_user.org_membership(&state.config.github_org)).await {
+        Ok(Ok(membership)) => membership,
+        Ok(Err(e)) => {
             return Ok(Err(Refusal::Failed(format!(
                 "GitHub did not confirm your membership: {}",
                 e.message
             ))));
         }
+        Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
     };
     let Some(membership) = membership.filter(|m| m.active) else { return Ok(Err(Refusal::NotMember)) };
     let org_role = if membership.role == OrgRole::Admin { "admin" } else { "member" };

@@ -65,7 +65,11 @@ impl TestApp {
         let aws_faults = super::aws_faults::Faults::default();
         let aws = Arc::new(Aws::new(&super::aws_faults::moto_sdk_config(&aws_faults).await, config.retry));
         let app = build_app(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
+        // The production server (timeouts, TCP_NODELAY, client addresses), stopped with the test's runtime.
+        let edge = config.edge;
+        tokio::spawn(async move {
+            shipyard::web::serve::serve(listener, app, edge, Default::default()).await.expect("server runs")
+        });
         Self { url, db, github, config, aws_faults, aws, state }
     }
 
