@@ -55,7 +55,8 @@ static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
         };
         let asset = Asset {
             body,
-            content_type: HeaderValue::from_str(file.metadata.mimetype()).expect("a MIME type is a header value"),
+            content_type: HeaderValue::from_str(file.metadata.mimetype())
+                .expect("a MIME type is a header value"),
             etag: HeaderValue::from_str(&format!("\"{}\"", &digest[..32])).expect("hex is a header value"),
             hashed_name: hashed_name.clone(),
         };
@@ -108,12 +109,15 @@ async fn serve_file(Path(path): Path<String>, headers: HeaderMap) -> Result<Resp
 /// RFC 9110 §13.1.2: `If-None-Match` is `*` or a list of entity tags, compared weakly.
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let ours = etag.as_bytes();
-    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-        |candidate| {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| {
             let candidate = candidate.trim();
             candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes() == ours
-        },
-    )
+        })
 }
 
 #[cfg(test)]

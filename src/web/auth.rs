@@ -147,7 +147,9 @@ async fn callback(
                     audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
                 }
                 Refusal::Failed(why) => tracing::warn!(reason = %why, "sign-in failed"),
-                Refusal::Cancelled | Refusal::Expired => tracing::info!(reason = refusal.reason(), "sign-in refused"),
+                Refusal::Cancelled | Refusal::Expired => {
+                    tracing::info!(reason = refusal.reason(), "sign-in refused")
+                }
             }
             let page = ErrorPage {
                 layout: Layout::anonymous(),
@@ -198,16 +200,19 @@ async fn finish_sign_in(
         }
         Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
     };
-    let membership = match tokio::time::timeout(bearer::CHECK_DEADLINE, as_user.org_membership(&state.config.github_org)).await {
-        Ok(Ok(membership)) => membership,
-        Ok(Err(e)) => {
-            return Ok(Err(Refusal::Failed(format!(
-                "GitHub did not confirm your membership: {}",
-                e.message
-            ))));
-        }
-        Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
-    };
+    let membership =
+        match tokio::time::timeout(bearer::CHECK_DEADLINE, as_user.org_membership(&state.config.github_org))
+            .await
+        {
+            Ok(Ok(membership)) => membership,
+            Ok(Err(e)) => {
+                return Ok(Err(Refusal::Failed(format!(
+                    "GitHub did not confirm your membership: {}",
+                    e.message
+                ))));
+            }
+            Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
+        };
     let Some(membership) = membership.filter(|m| m.active) else { return Ok(Err(Refusal::NotMember)) };
     let org_role = if membership.role == OrgRole::Admin { "admin" } else { "member" };
     let user = db::users::upsert_user(

@@ -99,7 +99,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<SecretString> {
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(state: &AppState, token: SecretString) -> Result<CurrentUser, AppError> {
     let key = key_of(&token);
-    let check = async { tokio::time::timeout(CHECK_DEADLINE, verify(state, token)).await.unwrap_or(Err(VerifyError::Deadline)) };
+    let check = async {
+        tokio::time::timeout(CHECK_DEADLINE, verify(state, token)).await.unwrap_or(Err(VerifyError::Deadline))
+    };
     let verdict = state.tokens.0.try_get_with(key, check).await.map_err(|e| match &*e {
         VerifyError::GitHub(_) | VerifyError::Deadline => {
             tracing::warn!(error = %e, "bearer token could not be checked");

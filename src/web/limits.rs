@@ -57,7 +57,8 @@ pub struct AddressLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
 
 impl AddressLimiter {
     pub fn new(limits: &EdgeLimits) -> Self {
-        let quota = Quota::per_minute(limits.unauthenticated_per_minute).allow_burst(limits.unauthenticated_burst);
+        let quota =
+            Quota::per_minute(limits.unauthenticated_per_minute).allow_burst(limits.unauthenticated_burst);
         Self(Arc::new(RateLimiter::keyed(quota)))
     }
 
@@ -123,8 +124,14 @@ mod tests {
 
     #[test]
     fn ipv6_clients_share_a_budget_per_64_bit_prefix() {
-        assert_eq!(client_address(&request_from("[2001:db8:1:2:aaaa::1]:443")), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
-        assert_eq!(client_address(&request_from("[::ffff:192.0.2.7]:443")), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_address(&request_from("[2001:db8:1:2:aaaa::1]:443")),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_address(&request_from("[::ffff:192.0.2.7]:443")),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_address(&request_from("192.0.2.8:443")), "192.0.2.8".parse::<IpAddr>().unwrap());
     }
 

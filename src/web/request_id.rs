@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn a_short_plain_id_is_kept() {
         assert_eq!(kept(&["build-42.step_7"]).as_deref(), Some("build-42.step_7"));
-        assert_eq!(kept(&["1b4e28ba-2fa1-11d2-883f-0016d3cca427"]).as_deref(), Some("1b4e28ba-2fa1-11d2-883f-0016d3cca427"));
+        assert_eq!(
+            kept(&["1b4e28ba-2fa1-11d2-883f-0016d3cca427"]).as_deref(),
+            Some("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+        );
         assert_eq!(kept(&[&"a".repeat(64)]).map(|v| v.len()), Some(64));
     }
 

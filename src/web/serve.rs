@@ -37,7 +37,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// Serves `app` on `listener` until `stop` is cancelled, then lets open requests finish.
 ///
 /// Handlers see the client's address as `ConnectInfo<SocketAddr>` (the per-address rate limit uses it).
-pub async fn serve(listener: TcpListener, app: Router, limits: EdgeLimits, stop: CancellationToken) -> io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: EdgeLimits,
+    stop: CancellationToken,
+) -> io::Result<()> {
     let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));

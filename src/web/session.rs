@@ -98,8 +98,10 @@ pub async fn start_session(
 /// A cookie that removes the session cookie from the browser. It needs the same `Secure` as the
 /// cookie it removes: browsers ignore a `__Host-` cookie without it, so the old one would stay.
 pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    let mut cookie =
-        Cookie::build((session_cookie_name(state), "")).path("/").secure(state.config.cookies_secure()).build();
+    let mut cookie = Cookie::build((session_cookie_name(state), ""))
+        .path("/")
+        .secure(state.config.cookies_secure())
+        .build();
     cookie.make_removal();
     cookie
 }

@@ -9,6 +9,7 @@ mod auth;
 mod aws_moto;
 mod browser;
 mod deletion;
+mod edge;
 mod github_client;
 mod inventory;
 mod metrics;
