@@ -46,6 +46,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Timeouts and rate limits at the HTTP edge (not configurable from the environment).
     pub edge: crate::web::limits::EdgeLimits,
+    /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
+    /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
+    pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +110,19 @@ impl Config {
             },
             retry: RetryPolicy::default(),
             edge: Default::default(),
+            client_ip_header: match env.optional("SHIPYARD_CLIENT_IP_HEADER") {
+                None => None,
+                Some(name) => {
+                    Some(axum::http::HeaderName::try_from(name.to_ascii_lowercase()).map_err(|_| {
+                        env.invalid(
+                            "SHIPYARD_CLIENT_IP_HEADER",
+                            &format!(
+                                "is malformed: expected a header name such as X-Forwarded-For, got {name:?}"
+                            ),
+                        )
+                    })?)
+                }
+            },
         })
     }
 
@@ -289,6 +305,7 @@ mod tests {
             ("GITHUB_ORG", "-acme"),
             ("SHIPYARD_IAM_PROPAGATION_DELAY_SECS", "-1"),
             ("LOG_FORMAT", "xml"),
+            ("SHIPYARD_CLIENT_IP_HEADER", "not a header"),
         ] {
             let err = Config::from_vars(&with(var, value)).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?} gave {err}");

@@ -19,7 +19,10 @@ use crate::{
     app::AppState,
     db::{self, audit::NewAuditEvent, audit::Outcome},
     error::AppError,
-    github::client::OrgRole,
+    github::{
+        client::{GitHub, OrgRole},
+        models::{GitHubUser, Membership},
+    },
     templates::{ErrorPage, Layout, LoginPage},
 };
 
@@ -191,27 +194,18 @@ async fn finish_sign_in(
         Err(e) => return Ok(Err(Refusal::Failed(e.to_string()))),
     };
     let as_user = state.github.as_token(&token)?;
-    // The same short deadline as bearer checks: someone is waiting, and the request timeout's bare
-    // 408 would come first under the provisioning retry policy.
-    let github_user = match tokio::time::timeout(bearer::CHECK_DEADLINE, as_user.current_user()).await {
-        Ok(Ok(user)) => user,
-        Ok(Err(e)) => {
-            return Ok(Err(Refusal::Failed(format!("GitHub did not tell who you are: {}", e.message))));
-        }
-        Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
-    };
-    let membership =
-        match tokio::time::timeout(bearer::CHECK_DEADLINE, as_user.org_membership(&state.config.github_org))
-            .await
-        {
-            Ok(Ok(membership)) => membership,
-            Ok(Err(e)) => {
-                return Ok(Err(Refusal::Failed(format!(
-                    "GitHub did not confirm your membership: {}",
-                    e.message
-                ))));
+    // One short deadline for both identity checks, as for bearer tokens: someone is waiting, and
+    // under the provisioning retry policy the request timeout's bare 408 would come first.
+    let org = &state.config.github_org;
+    let (github_user, membership) =
+        match tokio::time::timeout(bearer::CHECK_DEADLINE, identify(&as_user, org)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(why)) => return Ok(Err(Refusal::Failed(why))),
+            Err(_) => {
+                return Ok(Err(Refusal::Failed(
+                    "GitHub did not answer in time. Try again in a minute.".into(),
+                )));
             }
-            Err(_) => return Ok(Err(Refusal::Failed("GitHub did not answer in time.".into()))),
         };
     let Some(membership) = membership.filter(|m| m.active) else { return Ok(Err(Refusal::NotMember)) };
     let org_role = if membership.role == OrgRole::Admin { "admin" } else { "member" };
@@ -224,6 +218,19 @@ async fn finish_sign_in(
     )
     .await?;
     Ok(Ok((user, org_role.to_owned())))
+}
+
+/// Who the token belongs to and its membership of `org`; the message says which question failed.
+async fn identify(as_user: &GitHub, org: &str) -> Result<(GitHubUser, Option<Membership>), String> {
+    let user = as_user
+        .current_user()
+        .await
+        .map_err(|e| format!("GitHub did not tell who you are: {}", e.message))?;
+    let membership = as_user
+        .org_membership(org)
+        .await
+        .map_err(|e| format!("GitHub did not confirm your membership: {}", e.message))?;
+    Ok((user, membership))
 }
 
 /// Records a sign-in outcome. Owned arguments keep the future `Send` for any lifetime, which

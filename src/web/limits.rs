@@ -8,7 +8,7 @@
 //! is either free (static files, health) or needs a session or a verified token, and is not limited.
 
 use std::{
-    net::{IpAddr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     num::NonZeroU32,
     sync::Arc,
     time::Duration,
@@ -16,6 +16,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
+    http::HeaderName,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -85,7 +86,7 @@ fn unauthenticated_work(state: &AppState, request: &Request) -> Option<&'static 
 /// unauthenticated work. Signed-in requests and bearer tokens GitHub already vouched for pass.
 pub async fn limit_unauthenticated(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(work) = unauthenticated_work(&state, &request) else { return next.run(request).await };
-    let address = client_address(&request);
+    let address = client_address(&request, state.config.client_ip_header.as_ref());
     match state.limiter.check(address) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
@@ -97,13 +98,25 @@ pub async fn limit_unauthenticated(State(state): State<AppState>, request: Reque
     }
 }
 
-/// The budget key of the request's client: its IPv4 address, or the /64 of its IPv6 address (one
-/// host usually holds a whole /64). Served without connect info, every request shares one budget.
-fn client_address(request: &Request) -> IpAddr {
-    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
-        return IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-    };
-    match peer.ip() {
+/// The budget key of the request's client: the last address in the configured client-IP header
+/// (what the proxy in front of us saw; earlier ones are the client's to forge), else the TCP peer.
+/// Served without connect info (not through [`super::serve`]), every request shares one budget.
+fn client_address(request: &Request, client_ip_header: Option<&HeaderName>) -> IpAddr {
+    let forwarded = client_ip_header
+        .and_then(|name| request.headers().get_all(name).iter().next_back())
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .map(str::trim)
+        .and_then(|last| {
+            last.parse::<IpAddr>().ok().or_else(|| last.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        });
+    let peer = || request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+    budget_key(forwarded.or_else(peer).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+}
+
+/// IPv4 addresses count alone; IPv6 ones by their /64 (one host usually holds a whole /64).
+fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !((1u128 << 64) - 1))),
@@ -122,17 +135,33 @@ mod tests {
         request
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn ipv6_clients_share_a_budget_per_64_bit_prefix() {
-        assert_eq!(
-            client_address(&request_from("[2001:db8:1:2:aaaa::1]:443")),
-            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            client_address(&request_from("[::ffff:192.0.2.7]:443")),
-            "192.0.2.7".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_address(&request_from("192.0.2.8:443")), "192.0.2.8".parse::<IpAddr>().unwrap());
+        assert_eq!(client_address(&request_from("[2001:db8:1:2:aaaa::1]:443"), None), ip("2001:db8:1:2::"));
+        assert_eq!(client_address(&request_from("[::ffff:192.0.2.7]:443"), None), ip("192.0.2.7"));
+        assert_eq!(client_address(&request_from("192.0.2.8:443"), None), ip("192.0.2.8"));
+    }
+
+    #[test]
+    fn behind_a_proxy_the_last_forwarded_address_counts() {
+        let header = HeaderName::from_static("x-forwarded-for");
+        let with = |value: &str| {
+            let mut request = request_from("10.0.0.5:40000");
+            request.headers_mut().insert(&header, value.parse().unwrap());
+            client_address(&request, Some(&header))
+        };
+        assert_eq!(with("198.51.100.1, 203.0.113.9"), ip("203.0.113.9"), "the client chose the first one");
+        assert_eq!(with("203.0.113.9:5555"), ip("203.0.113.9"));
+        assert_eq!(with("not an address"), ip("10.0.0.5"), "unparsable: the peer");
+        let absent = request_from("10.0.0.5:40000");
+        assert_eq!(client_address(&absent, Some(&header)), ip("10.0.0.5"), "absent: the peer");
+        let mut unconfigured = request_from("10.0.0.5:40000");
+        unconfigured.headers_mut().insert(&header, "203.0.113.9".parse().unwrap());
+        assert_eq!(client_address(&unconfigured, None), ip("10.0.0.5"), "not configured: never trusted");
     }
 
     #[test]

@@ -410,3 +410,22 @@ async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
     }
     assert_eq!(api(BOB).await.unwrap().status(), StatusCode::OK, "a remembered token is free");
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn behind_a_proxy_each_forwarded_client_has_its_own_budget(db: Db) {
+    let app = TestApp::spawn_with(db, SimConfig::default(), |config| {
+        config.edge.unauthenticated_burst = 2.try_into().unwrap();
+        config.edge.unauthenticated_per_minute = 1.try_into().unwrap();
+        config.client_ip_header = Some(header::HeaderName::from_static("x-forwarded-for"));
+    })
+    .await;
+    // The proxy appends the address it saw; what the client sent before that is not believed.
+    let login_from = async |forwarded: &str| {
+        let response = plain_client().get(app.at("/login")).header("x-forwarded-for", forwarded).send().await;
+        response.unwrap().status()
+    };
+    assert_eq!(login_from("203.0.113.1").await, StatusCode::SEE_OTHER);
+    assert_eq!(login_from("198.51.100.7, 203.0.113.1").await, StatusCode::SEE_OTHER);
+    assert_eq!(login_from("198.51.100.8, 203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from("203.0.113.2").await, StatusCode::SEE_OTHER, "another client behind the proxy");
+}
