@@ -44,7 +44,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How hard to retry transient provider errors (not configurable from the environment).
     pub retry: RetryPolicy,
-    /// Timeouts and rate limits at the HTTP edge (not configurable from the environment).
+    /// Timeouts and rate limits at the HTTP edge; `SHIPYARD_HEADER_READ_TIMEOUT_SECS` (default 10) sets
+    /// the header-read timeout, which is also the keep-alive idle timeout. The rest are constants.
     pub edge: crate::web::limits::EdgeLimits,
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
@@ -109,7 +110,17 @@ impl Config {
                 _ => return Err(env.invalid("LOG_FORMAT", "must be `text` or `json`")),
             },
             retry: RetryPolicy::default(),
-            edge: Default::default(),
+            edge: crate::web::limits::EdgeLimits {
+                header_read_timeout: Duration::from_secs(
+                    env.parse::<std::num::NonZeroU64>(
+                        "SHIPYARD_HEADER_READ_TIMEOUT_SECS",
+                        Some("10"),
+                        "a whole number of seconds, at least 1",
+                    )?
+                    .get(),
+                ),
+                ..Default::default()
+            },
             client_ip_header: match env.optional("SHIPYARD_CLIENT_IP_HEADER") {
                 None => None,
                 Some(name) => {
@@ -306,6 +317,7 @@ mod tests {
             ("SHIPYARD_IAM_PROPAGATION_DELAY_SECS", "-1"),
             ("LOG_FORMAT", "xml"),
             ("SHIPYARD_CLIENT_IP_HEADER", "not a header"),
+            ("SHIPYARD_HEADER_READ_TIMEOUT_SECS", "0"),
         ] {
             let err = Config::from_vars(&with(var, value)).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?} gave {err}");

@@ -35,6 +35,8 @@ const TRACKED_ADDRESSES: usize = 10_000;
 #[derive(Debug, Clone, Copy)]
 pub struct EdgeLimits {
     /// A connection that has not sent a whole request head within this time is closed (slow-loris).
+    /// hyper also counts the wait for the next request on a keep-alive connection, so this is the
+    /// idle timeout too: behind a proxy that reuses connections, it must exceed the proxy's.
     pub header_read_timeout: Duration,
     /// Unauthenticated work one client address may do at once ...
     pub unauthenticated_burst: NonZeroU32,

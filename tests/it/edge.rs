@@ -429,3 +429,19 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_budget(db: Db) {
     assert_eq!(login_from("198.51.100.8, 203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(login_from("203.0.113.2").await, StatusCode::SEE_OTHER, "another client behind the proxy");
 }
+
+/// hyper starts the header-read timer whenever it waits for a request head, between requests too:
+/// the timeout is also the keep-alive idle timeout (README "The HTTP edge" says what that means
+/// behind a proxy).
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout(db: Db) {
+    let app = TestApp::spawn_with(db, SimConfig::default(), |config| {
+        config.edge.header_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut stream = TcpStream::connect(app.url.trim_start_matches("http://")).await.unwrap();
+    assert_eq!(exchange(&mut stream, "/healthz").await.0, 200);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "closed without another byte: {closed:?} {rest:?}");
+}
