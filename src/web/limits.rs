@@ -10,7 +10,10 @@
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     num::NonZeroU32,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -28,8 +31,10 @@ use crate::{app::AppState, error::AppError};
 /// Request bodies are forms and small JSON documents; anything larger is refused with 413 before a
 /// handler buffers it.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Past this many tracked addresses, addresses whose budget is full again are forgotten.
+/// Past this many tracked addresses, addresses whose budget is full again are forgotten ...
 const TRACKED_ADDRESSES: usize = 10_000;
+/// ... at most once every this many checks.
+const CLEANUP_EVERY: u32 = 1024;
 
 /// Limits at the HTTP edge. [`Default`] is production's; tests shorten them.
 #[derive(Debug, Clone, Copy)]
@@ -56,21 +61,29 @@ impl Default for EdgeLimits {
 
 /// Budgets of unauthenticated work, by client address. Cheap to clone.
 #[derive(Clone)]
-pub struct AddressLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
+pub struct AddressLimiter {
+    budgets: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    checks: Arc<AtomicU32>,
+}
 
 impl AddressLimiter {
     pub fn new(limits: &EdgeLimits) -> Self {
         let quota =
             Quota::per_minute(limits.unauthenticated_per_minute).allow_burst(limits.unauthenticated_burst);
-        Self(Arc::new(RateLimiter::keyed(quota)))
+        Self { budgets: Arc::new(RateLimiter::keyed(quota)), checks: Default::default() }
     }
 
     /// Spends one unit of `address`'s budget, or says how long until there is one.
     fn check(&self, address: IpAddr) -> Result<(), Duration> {
-        if self.0.len() > TRACKED_ADDRESSES {
-            self.0.retain_recent();
+        // Forgetting scans every entry: do it now and then, and only when there are many.
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(CLEANUP_EVERY)
+            && self.budgets.len() > TRACKED_ADDRESSES
+        {
+            self.budgets.retain_recent();
         }
-        self.0.check_key(&address).map_err(|not_until| not_until.wait_time_from(self.0.clock().now()))
+        self.budgets
+            .check_key(&address)
+            .map_err(|not_until| not_until.wait_time_from(self.budgets.clock().now()))
     }
 }
 
