@@ -1,36 +1,36 @@
-//! Application state and the one function that builds the router, so tests run the very same app.
+//! The one function that assembles Shipyard from its configuration: the router, the reconciler
+//! and the clients they share. `main`, the tests and the benchmarks all build it here.
 
 use std::sync::Arc;
 
 use axum::Router;
 use sqlx::PgPool;
 
-use crate::{config::Config, github::client::GitHub, github::oauth::OAuth, web};
+use crate::{
+    aws::Aws,
+    config::Config,
+    github::client::GitHub,
+    provision::{Providers, Reconciler, Settings},
+    web::{self, AppState},
+};
 
-/// Shared by every handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: PgPool,
-    pub config: Arc<Config>,
-    pub oauth: OAuth,
-    /// The server's own GitHub client; `as_token` gives a per-user view for identity checks.
-    pub github: GitHub,
-    /// GitHub's recent verdicts on API bearer tokens (keyed by hash, never the token).
-    pub tokens: web::bearer::TokenCache,
-    /// Per-client-address budgets of unauthenticated work (sign-in starts, unverified tokens).
-    pub limiter: web::limits::AddressLimiter,
+/// Shipyard, built and not yet running.
+pub struct Application {
+    pub router: Router,
+    pub reconciler: Reconciler,
+    /// The state the router serves (tests read the server's GitHub client from it).
+    pub state: AppState,
+    pub providers: Providers,
 }
 
-impl AppState {
-    pub fn new(db: PgPool, config: Config) -> anyhow::Result<Self> {
-        let oauth = OAuth::new(&config)?;
+impl Application {
+    /// Builds everything from `config`, the database and an AWS client (the SDK's own chain in
+    /// production; tests pass one pointed at moto), with the reconciler's `settings`.
+    pub fn build(db: PgPool, config: Config, aws: Arc<Aws>, settings: Settings) -> anyhow::Result<Self> {
         let github = GitHub::new(config.github_api_url.as_str(), config.github_token.clone(), config.retry)?;
-        let limiter = web::limits::AddressLimiter::new(&config.edge);
-        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default(), limiter })
+        let providers = Providers { github: github.clone(), aws };
+        let state = AppState::new(db.clone(), config, github)?;
+        let reconciler = Reconciler::new(db, providers.clone(), settings);
+        Ok(Self { router: web::router(state.clone()), reconciler, state, providers })
     }
-}
-
-/// The whole HTTP surface.
-pub fn build_app(state: AppState) -> Router {
-    web::router(state)
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub aws_region: String,
     /// `SHIPYARD_IAM_PROPAGATION_DELAY_SECS` (default 10): wait before the first build so a new role is assumable.
     pub iam_propagation_delay: Duration,
+    /// `SHIPYARD_RECONCILER_CONCURRENCY` (default 4): how many services one process works on at once.
+    pub reconciler_concurrency: usize,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
     /// How hard to retry transient provider errors (not configurable from the environment).
@@ -104,6 +106,14 @@ impl Config {
                 Some("10"),
                 "a whole number of seconds",
             )?),
+            reconciler_concurrency: match env.parse::<usize>(
+                "SHIPYARD_RECONCILER_CONCURRENCY",
+                Some("4"),
+                "a whole number from 1 to 256",
+            )? {
+                n @ 1..=256 => n,
+                _ => return Err(env.invalid("SHIPYARD_RECONCILER_CONCURRENCY", "must be from 1 to 256")),
+            },
             log_format: match env.optional("LOG_FORMAT").as_deref().unwrap_or("text") {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -135,6 +145,12 @@ impl Config {
                 }
             },
         })
+    }
+
+    /// Whether this GitHub user is named in `SHIPYARD_ADMINS` (logins compare case-insensitively,
+    /// as GitHub's do).
+    pub fn is_shipyard_admin(&self, _github_id: i64, login: &str) -> bool {
+        self.admins.iter().any(|admin| admin.eq_ignore_ascii_case(login))
     }
 
     /// Cookies get `Secure` (and the `__Host-` prefix) when browsers reach us over https.

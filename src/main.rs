@@ -2,13 +2,7 @@
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use shipyard::{
-    AppState, Config,
-    aws::Aws,
-    build_app, db,
-    provision::{Providers, Reconciler, Settings},
-    telemetry,
-};
+use shipyard::{Application, Config, aws::Aws, db, provision::Settings, telemetry};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,9 +43,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let aws = Aws::from_env(config.retry).await.context("configuring AWS")?;
     let settings = Settings::from_config(&config);
     let edge = config.edge;
-    let state = AppState::new(pool.clone(), config)?;
-    let providers = Providers { github: state.github.clone(), aws: Arc::new(aws) };
-    let reconciler = Reconciler::new(pool, providers, settings);
+    let app = Application::build(pool.clone(), config, Arc::new(aws), settings)?;
 
     // The web server and the reconciler run side by side; either ending (or a signal) stops both.
     let stop = CancellationToken::new();
@@ -62,9 +54,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             stop.cancel();
         }
     });
-    tokio::spawn(delete_expired_sessions(state.db.clone(), stop.clone()));
-    let web = shipyard::web::serve::serve(listener, build_app(state), edge, stop.clone());
-    let work = reconciler.run(stop.clone().cancelled_owned());
+    tokio::spawn(delete_expired_sessions(pool, stop.clone()));
+    let web = shipyard::web::serve::serve(listener, app.router, edge, stop.clone());
+    let work = app.reconciler.run(stop.clone().cancelled_owned());
     let (web, work) = tokio::join!(
         async {
             let result = web.await;

@@ -118,8 +118,8 @@ pub fn summarize(values: &[f64]) -> Summary {
 /// `cost(step)`: its total and the steps on it, first to last.
 pub fn critical_path(cost: impl Fn(StepName) -> f64) -> (f64, Vec<StepName>) {
     fn finish(step: StepName, cost: &dyn Fn(StepName) -> f64) -> (f64, Vec<StepName>) {
-        let (before, mut path) = step
-            .depends_on()
+        let (before, mut path) = shipyard::provision::steps::def(step)
+            .depends_on
             .iter()
             .map(|&dep| finish(dep, cost))
             .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -127,7 +127,7 @@ pub fn critical_path(cost: impl Fn(StepName) -> f64) -> (f64, Vec<StepName>) {
         path.push(step);
         (before + cost(step), path)
     }
-    StepName::CREATE
+    shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
         .iter()
         .map(|&step| finish(step, &cost))
         .max_by(|a, b| a.0.total_cmp(&b.0))

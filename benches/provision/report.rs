@@ -39,13 +39,22 @@ pub fn print(r: &Report<'_>) {
     let cost = |step: StepName| r.attribution.steps.get(&step).copied().unwrap_or_default();
     print_steps(r, latency_ms, &cost);
 
-    let sum_ms: f64 = StepName::CREATE.iter().map(|&s| cost(s).step_ms).sum();
+    let sum_ms: f64 = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+        .iter()
+        .map(|&s| cost(s).step_ms)
+        .sum();
     let (cp_ms, path) = critical_path(|s| cost(s).step_ms);
     let (cp_gh_ms, _) = critical_path(|s| cost(s).github_calls * latency_ms);
-    let sum_gh_ms: f64 = StepName::CREATE.iter().map(|&s| cost(s).github_calls * latency_ms).sum();
+    let sum_gh_ms: f64 = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+        .iter()
+        .map(|&s| cost(s).github_calls * latency_ms)
+        .sum();
     let aws_on_path: f64 = path.iter().map(|&s| cost(s).aws_ms).sum();
-    let aws_off_path: f64 =
-        StepName::CREATE.iter().filter(|s| !path.contains(s)).map(|&s| cost(s).aws_ms).sum();
+    let aws_off_path: f64 = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+        .iter()
+        .filter(|s| !path.contains(s))
+        .map(|&s| cost(s).aws_ms)
+        .sum();
     println!();
     println!("Critical path (longest chain of dependent steps, costs from the serial batch)");
     let names: Vec<&str> = path.iter().map(|s| s.as_str()).collect();
@@ -92,9 +101,10 @@ fn print_steps(r: &Report<'_>, latency_ms: f64, cost: &dyn Fn(StepName) -> StepC
     );
     let mut total = StepCost::default();
     let (mut total_parallel, mut total_concurrent) = (0.0, 0.0);
-    for &step in &StepName::CREATE {
+    for &step in shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create) {
         let c = cost(step);
-        let deps: Vec<&str> = step.depends_on().iter().map(|d| d.as_str()).collect();
+        let deps: Vec<&str> =
+            shipyard::provision::steps::def(step).depends_on.iter().map(|d| d.as_str()).collect();
         let deps = if deps.is_empty() { "-".to_owned() } else { deps.join(", ") };
         let (p, k) =
             (parallel.get(&step).copied().unwrap_or(0.0), concurrent.get(&step).copied().unwrap_or(0.0));
@@ -137,7 +147,7 @@ fn print_steps(r: &Report<'_>, latency_ms: f64, cost: &dyn Fn(StepName) -> StepC
     }
     println!();
     println!("Calls per service by step (serial batch; routes with the service name as {{name}})");
-    for &step in &StepName::CREATE {
+    for &step in shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create) {
         let Some(calls) = r.attribution.calls.get(&step) else { continue };
         let list: Vec<String> = calls.iter().map(|(call, n)| format!("{call} ×{n:.1}")).collect();
         println!("  {:<18} {}", step.as_str(), list.join(", "));

@@ -101,11 +101,12 @@ pub async fn providers(
 /// Reconciler settings: production shape, minus the IAM propagation wait (moto is consistent).
 pub fn settings(parallel_steps: bool, concurrency: usize) -> Settings {
     Settings {
-        org: ORG.to_owned(),
         region: "us-east-1".to_owned(),
         iam_propagation_delay: Duration::ZERO,
         generate_timeout: Duration::from_secs(30),
         build_wait: Duration::from_secs(30),
+        build_poll_min: Duration::from_millis(20),
+        build_poll_max: Duration::from_millis(500),
         lease: Duration::from_secs(30),
         poll_interval: Duration::from_millis(20),
         concurrency,
@@ -133,13 +134,19 @@ pub async fn insert_services(
             name: &name,
             org: ORG,
             environment: "dev",
-            visibility: "private",
+            visibility: shipyard::domain::Visibility::Private,
             template: TEMPLATE,
             default_branch: "main",
             description: "shipyard benchmark",
             created_by: user,
         };
-        insert_service(&mut tx, &new).await.with_context(|| format!("inserting {name}"))?;
+        insert_service(
+            &mut tx,
+            &new,
+            shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create),
+        )
+        .await
+        .with_context(|| format!("inserting {name}"))?;
         names.push(name);
     }
     tx.commit().await?;

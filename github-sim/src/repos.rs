@@ -18,6 +18,7 @@ use crate::model::now;
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
         .route("/repos/{owner}/{repo}", get(get_repo).patch(update_repo).delete(delete_repo))
+        .route("/repositories/{repository_id}", get(get_repo_by_id))
         .route("/orgs/{org}/repos", get(list_org_repos))
         .route("/repos/{owner}/{repo}/actions/oidc/customization/sub", get(get_oidc_subject))
 }
@@ -31,6 +32,22 @@ async fn get_repo(
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     Ok(Json(json::repo(sim.base_url(), &world, &world.repos[i], &auth)))
+}
+
+/// `GET /repositories/{id}`: the repository under whatever name it has now (GitHub serves every
+/// repository route under this path too; clients use it to follow a repository across renames).
+#[tracing::instrument(skip_all, fields(repository_id = id))]
+async fn get_repo_by_id(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let repo = world.repos.iter().find(|r| r.id == id).ok_or_else(ApiError::not_found)?;
+    if access(&world, repo, &auth) == Access::None {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(json::repo(sim.base_url(), &world, repo, &auth)))
 }
 
 /// `DELETE` needs the `delete_repo` scope and admin rights; both failures are GitHub's 403.
@@ -53,6 +70,8 @@ async fn delete_repo(
 
 #[derive(Deserialize)]
 struct RepoUpdate {
+    /// Renames the repository (GitHub keeps the id; the old name stops resolving here).
+    name: Option<String>,
     archived: Option<bool>,
     visibility: Option<String>,
     private: Option<bool>,
@@ -84,6 +103,13 @@ async fn update_repo(
         }
         (None, private) => private,
     };
+    if let Some(new_name) = update.name.as_deref().filter(|n| !n.eq_ignore_ascii_case(&world.repos[i].name)) {
+        let owner = world.repos[i].owner_login.clone();
+        if world.repo_index(&owner, new_name).is_some() {
+            return Err(ApiError::invalid("name already exists on this account"));
+        }
+        world.repos[i].name = new_name.to_owned();
+    }
     let r = &mut world.repos[i];
     if let Some(archived) = update.archived {
         r.archived = archived;

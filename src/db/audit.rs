@@ -4,12 +4,14 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use crate::domain::{AuditAction, Outcome};
+
 /// Something that happened, by whom, to what. `detail` never holds a secret.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAuditEvent<'a> {
     pub actor_user_id: Option<Uuid>,
     pub actor_login: Option<&'a str>,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub service_id: Option<Uuid>,
     pub service_name: Option<&'a str>,
     pub outcome: Outcome,
@@ -18,20 +20,19 @@ pub struct NewAuditEvent<'a> {
     pub source_ip: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Outcome {
-    #[default]
-    Success,
-    Failure,
-    Denied,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
+impl NewAuditEvent<'_> {
+    /// An event with nothing but its action: set the other fields with struct update syntax.
+    pub fn new(action: AuditAction) -> Self {
+        Self {
+            actor_user_id: None,
+            actor_login: None,
+            action,
+            service_id: None,
+            service_name: None,
+            outcome: Outcome::Success,
+            detail: "",
+            request_id: None,
+            source_ip: None,
         }
     }
 }
@@ -41,14 +42,14 @@ pub struct AuditEvent {
     pub audit_event_id: i64,
     pub at: OffsetDateTime,
     pub actor_login: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub service_name: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: String,
     pub request_id: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(action = event.action))]
+#[tracing::instrument(skip_all, fields(action = %event.action))]
 pub async fn insert_audit_event(db: impl PgExecutor<'_>, event: &NewAuditEvent<'_>) -> sqlx::Result<()> {
     sqlx::query!(
         r#"
@@ -58,10 +59,10 @@ pub async fn insert_audit_event(db: impl PgExecutor<'_>, event: &NewAuditEvent<'
         "#,
         event.actor_user_id,
         event.actor_login,
-        event.action,
+        event.action as AuditAction,
         event.service_id,
         event.service_name,
-        event.outcome.as_str(),
+        event.outcome as Outcome,
         event.detail,
         event.request_id,
         event.source_ip
@@ -83,7 +84,8 @@ pub async fn list_audit_events(
     sqlx::query_as!(
         AuditEvent,
         r#"
-        select audit_event_id, at, actor_login, action, service_name, outcome, detail, request_id
+        select audit_event_id, at, actor_login, action as "action: AuditAction", service_name,
+            outcome as "outcome: Outcome", detail, request_id
         from audit_event
         where ($1::text is null or service_name = $1) and ($2::text is null or actor_login = $2)
         order by at desc, audit_event_id desc
@@ -107,7 +109,8 @@ pub async fn list_service_events(
     sqlx::query_as!(
         AuditEvent,
         r#"
-        select audit_event_id, at, actor_login, action, service_name, outcome, detail, request_id
+        select audit_event_id, at, actor_login, action as "action: AuditAction", service_name,
+            outcome as "outcome: Outcome", detail, request_id
         from audit_event
         where service_id = $1
         order by at desc, audit_event_id desc

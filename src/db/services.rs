@@ -4,7 +4,7 @@ use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{ServiceStatus, StepName};
+use crate::domain::{Desired, ServiceStatus, StepName, Visibility};
 
 /// A service row as the pages and the reconciler read it.
 #[derive(Debug, Clone)]
@@ -13,12 +13,12 @@ pub struct Service {
     pub name: String,
     pub org: String,
     pub environment: String,
-    pub visibility: String,
+    pub visibility: Visibility,
     pub template: String,
     pub default_branch: String,
     pub description: String,
-    pub desired: String,
-    pub status: String,
+    pub desired: Desired,
+    pub status: ServiceStatus,
     pub keep_repository: bool,
     pub created_by: Uuid,
     pub created_by_login: String,
@@ -30,14 +30,8 @@ pub struct Service {
     pub ssh_url: Option<String>,
     pub ecr_repository_uri: Option<String>,
     pub role_arn: Option<String>,
-    pub error_step: Option<String>,
+    pub error_step: Option<StepName>,
     pub error_message: Option<String>,
-}
-
-impl Service {
-    pub fn status(&self) -> ServiceStatus {
-        ServiceStatus::parse(&self.status).unwrap_or(ServiceStatus::Failed)
-    }
 }
 
 /// What the create form produced, already parsed.
@@ -45,7 +39,7 @@ pub struct NewService<'a> {
     pub name: &'a str,
     pub org: &'a str,
     pub environment: &'a str,
-    pub visibility: &'a str,
+    pub visibility: Visibility,
     pub template: &'a str,
     pub default_branch: &'a str,
     pub description: &'a str,
@@ -55,9 +49,21 @@ pub struct NewService<'a> {
 /// The unique index that makes a live name taken (matched to turn the error into a form message).
 pub const LIVE_NAME_CONSTRAINT: &str = "service_live_name_key";
 
-/// Inserts the service with one pending row per create step.
+/// One claim on a service: whoever holds an unexpired lease with this token may write its steps
+/// and status. A new claim gets a new token, even in the same process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub service_id: Uuid,
+    pub token: Uuid,
+}
+
+/// Inserts the service with one pending row per step of `steps` (the create phase).
 #[tracing::instrument(skip_all, fields(service = new.name))]
-pub async fn insert_service(tx: &mut sqlx::PgConnection, new: &NewService<'_>) -> sqlx::Result<Uuid> {
+pub async fn insert_service(
+    tx: &mut sqlx::PgConnection,
+    new: &NewService<'_>,
+    steps: &[StepName],
+) -> sqlx::Result<Uuid> {
     let service_id = sqlx::query_scalar!(
         r#"
         insert into service (name, org, environment, visibility, template, default_branch, description, created_by)
@@ -67,7 +73,7 @@ pub async fn insert_service(tx: &mut sqlx::PgConnection, new: &NewService<'_>) -
         new.name,
         new.org,
         new.environment,
-        new.visibility,
+        new.visibility as Visibility,
         new.template,
         new.default_branch,
         new.description,
@@ -75,21 +81,20 @@ pub async fn insert_service(tx: &mut sqlx::PgConnection, new: &NewService<'_>) -
     )
     .fetch_one(&mut *tx)
     .await?;
-    insert_steps(&mut *tx, service_id, &StepName::CREATE).await?;
+    insert_steps(&mut *tx, service_id, steps).await?;
     Ok(service_id)
 }
 
 /// Adds pending rows for `steps` (existing rows are reset to pending).
 pub async fn insert_steps(db: impl PgExecutor<'_>, service_id: Uuid, steps: &[StepName]) -> sqlx::Result<()> {
-    let names: Vec<String> = steps.iter().map(|s| s.as_str().to_owned()).collect();
     sqlx::query!(
         r#"
         insert into step (service_id, step) select $1, unnest($2::text[])
         on conflict on constraint step_pkey do update
-            set status = 'pending', error = null, started_at = null, finished_at = null
+            set status = 'pending', error = null, started_at = null, finished_at = null, wake_at = null
         "#,
         service_id,
-        &names
+        steps as &[StepName]
     )
     .execute(db)
     .await?;
@@ -100,12 +105,13 @@ macro_rules! select_service {
     ($where:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             Service,
-            "select s.service_id, s.name, s.org, s.environment, s.visibility, s.template, s.default_branch,
-                    s.description, s.desired, s.status, s.keep_repository, s.created_by,
+            r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
+                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
+                    s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
                     u.login as created_by_login, u.avatar_url as created_by_avatar,
                     s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
-                    s.role_arn, s.error_step, s.error_message
-             from service s join app_user u on u.user_id = s.created_by " + $where
+                    s.role_arn, s.error_step as "error_step: StepName", s.error_message
+             from service s join app_user u on u.user_id = s.created_by "# + $where
             $(, $arg)*
         )
     };
@@ -124,48 +130,52 @@ pub async fn find_service(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Re
     select_service!("where s.service_id = $1", service_id).fetch_optional(db).await
 }
 
-/// Claims the next service with work to do whose lease is free or expired. Short transaction:
-/// the row lock lasts only for this statement; the lease is what keeps others away afterwards.
+/// Claims the next service with work to do whose lease is free or expired and that is due (not
+/// parked, not backing off). Short transaction: the row lock lasts only for this statement; the
+/// lease is what keeps others away afterwards.
 #[tracing::instrument(skip_all)]
-pub async fn claim_next_service(
-    db: &PgPool,
-    owner: Uuid,
-    lease: std::time::Duration,
-) -> sqlx::Result<Option<Uuid>> {
-    let lease_secs = lease.as_secs_f64();
-    sqlx::query_scalar!(
+pub async fn claim_next_service(db: &PgPool, lease: std::time::Duration) -> sqlx::Result<Option<Claim>> {
+    let claimed = sqlx::query!(
         r#"
-        update service set lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+        update service set lease_token = gen_random_uuid(), lease_until = now() + make_interval(secs => $1)
         where service_id = (
             select service_id from service
             where status in ('provisioning', 'deleting') and (lease_until is null or lease_until < now())
-            order by updated_at
+              and coalesce(not_before, updated_at) <= now()
+            order by coalesce(not_before, updated_at)
             limit 1
             for update skip locked
         )
-        returning service_id
+        returning service_id, lease_token as "lease_token!"
         "#,
-        owner,
-        lease_secs
+        lease.as_secs_f64()
     )
     .fetch_optional(db)
+    .await?;
+    Ok(claimed.map(|row| Claim { service_id: row.service_id, token: row.lease_token }))
+}
+
+/// When the next parked or backing-off service falls due, if any service is waiting at all.
+pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<OffsetDateTime>> {
+    sqlx::query_scalar!(
+        r#"
+        select min(coalesce(not_before, updated_at)) from service
+        where status in ('provisioning', 'deleting') and not_before > now()
+        "#
+    )
+    .fetch_one(db)
     .await
 }
 
-/// Extends our lease; false when it is no longer ours (expired and taken over).
-pub async fn renew_lease(
-    db: &PgPool,
-    service_id: Uuid,
-    owner: Uuid,
-    lease: std::time::Duration,
-) -> sqlx::Result<bool> {
+/// Extends the claim's lease; false when it is no longer the claim's (expired and taken over).
+pub async fn renew_lease(db: &PgPool, claim: &Claim, lease: std::time::Duration) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"
         update service set lease_until = now() + make_interval(secs => $3)
-        where service_id = $1 and lease_owner = $2 and lease_until > now()
+        where service_id = $1 and lease_token = $2 and lease_until > now()
         "#,
-        service_id,
-        owner,
+        claim.service_id,
+        claim.token,
         lease.as_secs_f64()
     )
     .execute(db)
@@ -173,11 +183,37 @@ pub async fn renew_lease(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn release_lease(db: &PgPool, service_id: Uuid, owner: Uuid) -> sqlx::Result<()> {
+/// How a claim is given up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Release {
+    /// The pass recorded progress: claimable again at once.
+    Progressed,
+    /// A step is parked: claim again at this time (a delete request or retry clears it sooner).
+    ParkedUntil(OffsetDateTime),
+    /// The pass recorded nothing: back off, longer each time this happens in a row.
+    NoProgress,
+}
+
+/// Gives up the claim's lease, with when the service may be claimed next.
+pub async fn release_lease(db: &PgPool, claim: &Claim, how: Release) -> sqlx::Result<()> {
+    let (not_before, idle) = match how {
+        Release::Progressed => (None, false),
+        Release::ParkedUntil(at) => (Some(at), false),
+        Release::NoProgress => (None, true),
+    };
     sqlx::query!(
-        "update service set lease_owner = null, lease_until = null where service_id = $1 and lease_owner = $2",
-        service_id,
-        owner
+        r#"
+        update service set lease_token = null, lease_until = null,
+            idle_claims = case when $4 then idle_claims + 1 else 0 end,
+            -- Back-off: 1 s, 2 s, 4 s ... at most 5 minutes.
+            not_before = case when $4 then now() + make_interval(secs => least(300, power(2, least(idle_claims, 9))))
+                              else $3 end
+        where service_id = $1 and lease_token = $2
+        "#,
+        claim.service_id,
+        claim.token,
+        not_before,
+        idle
     )
     .execute(db)
     .await?;
@@ -185,11 +221,10 @@ pub async fn release_lease(db: &PgPool, service_id: Uuid, owner: Uuid) -> sqlx::
 }
 
 /// Moves the service from `from` to `status` (with the failing step and message, or none), only
-/// while we hold its lease and nobody changed its status meanwhile (a delete request wins).
+/// while the claim holds its lease and nobody changed its status meanwhile (a delete request wins).
 pub async fn set_service_status(
     db: &PgPool,
-    service_id: Uuid,
-    owner: Uuid,
+    claim: &Claim,
     from: ServiceStatus,
     status: ServiceStatus,
     error: Option<(StepName, &str)>,
@@ -199,28 +234,34 @@ pub async fn set_service_status(
         update service
         set status = $3, error_step = $4, error_message = $5,
             deleted_at = case when $3 = 'deleted' then now() else deleted_at end
-        where service_id = $1 and lease_owner = $2 and lease_until > now() and status = $6
+        where service_id = $1 and lease_token = $2 and lease_until > now() and status = $6
         "#,
-        service_id,
-        owner,
-        status.as_str(),
-        error.map(|(step, _)| step.as_str()),
+        claim.service_id,
+        claim.token,
+        status as ServiceStatus,
+        error.map(|(step, _)| step) as Option<StepName>,
         error.map(|(_, message)| message),
-        from.as_str()
+        from as ServiceStatus
     )
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
+/// What the inventory shows of a ready service, copied from the steps so it reads one table.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceOutputs {
+    pub html_url: Option<String>,
+    pub ssh_url: Option<String>,
+    pub ecr_repository_uri: Option<String>,
+    pub role_arn: Option<String>,
+}
+
 /// Copies the outputs the inventory shows onto the service row.
 pub async fn set_service_outputs(
     db: &PgPool,
     service_id: Uuid,
-    html_url: Option<&str>,
-    ssh_url: Option<&str>,
-    ecr_repository_uri: Option<&str>,
-    role_arn: Option<&str>,
+    outputs: &ServiceOutputs,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         r#"
@@ -229,10 +270,10 @@ pub async fn set_service_outputs(
         where service_id = $1
         "#,
         service_id,
-        html_url,
-        ssh_url,
-        ecr_repository_uri,
-        role_arn
+        outputs.html_url,
+        outputs.ssh_url,
+        outputs.ecr_repository_uri,
+        outputs.role_arn
     )
     .execute(db)
     .await?;
@@ -247,7 +288,7 @@ pub async fn retry_service(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sql
         r#"
         update service
         set status = case status when 'failed' then 'provisioning' else 'deleting' end,
-            error_step = null, error_message = null
+            error_step = null, error_message = null, not_before = null, idle_claims = 0
         where service_id = $1 and status in ('failed', 'delete_failed')
         returning status
         "#,
@@ -259,7 +300,10 @@ pub async fn retry_service(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sql
         return Ok(false);
     }
     sqlx::query!(
-        "update step set status = 'pending', error = null where service_id = $1 and status in ('failed', 'running')",
+        r#"
+        update step set status = 'pending', error = null, unfinished_starts = 0
+        where service_id = $1 and status in ('failed', 'running')
+        "#,
         service_id
     )
     .execute(&mut *tx)
@@ -268,20 +312,22 @@ pub async fn retry_service(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sql
 }
 
 /// Turns a live service towards deletion: desired absent, status deleting, the repository choice
-/// recorded, any earlier error cleared, and one pending row per delete step. Returns false (and
-/// changes nothing) when the service is already deleting or deleted. A create pass still running
-/// notices the new status after its running steps and switches to the delete pass.
+/// recorded, any earlier error and any parking cleared (so a reconciler takes it at once), and one
+/// pending row per step of `steps` (the delete phase). Returns false (and changes nothing) when the
+/// service is already deleting or deleted. A create pass still running notices the new status
+/// after its running steps and switches to the delete pass.
 #[tracing::instrument(skip_all)]
 pub async fn request_deletion(
     tx: &mut sqlx::PgConnection,
     service_id: Uuid,
     keep_repository: bool,
+    steps: &[StepName],
 ) -> sqlx::Result<bool> {
     let requested = sqlx::query!(
         r#"
         update service
         set desired = 'absent', status = 'deleting', keep_repository = $2,
-            error_step = null, error_message = null
+            error_step = null, error_message = null, not_before = null, idle_claims = 0
         where service_id = $1 and status in ('provisioning', 'ready', 'failed', 'delete_failed')
         "#,
         service_id,
@@ -292,7 +338,7 @@ pub async fn request_deletion(
     if requested.rows_affected() == 0 {
         return Ok(false);
     }
-    insert_steps(&mut *tx, service_id, &StepName::DELETE).await?;
+    insert_steps(&mut *tx, service_id, steps).await?;
     Ok(true)
 }
 
@@ -351,20 +397,21 @@ macro_rules! select_live_page {
     ($order:literal, $pattern:expr, $environment:expr, $status:expr, $offset:expr) => {
         sqlx::query_as!(
             Service,
-            "select s.service_id, s.name, s.org, s.environment, s.visibility, s.template, s.default_branch,
-                    s.description, s.desired, s.status, s.keep_repository, s.created_by,
+            r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
+                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
+                    s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
                     u.login as created_by_login, u.avatar_url as created_by_avatar,
                     s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
-                    s.role_arn, s.error_step, s.error_message
+                    s.role_arn, s.error_step as "error_step: StepName", s.error_message
              from service s join app_user u on u.user_id = s.created_by
              where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
                and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
-             order by "
+             order by "#
                 + $order
                 + " limit $4 offset $5",
             $pattern,
             $environment,
-            $status,
+            $status as Option<ServiceStatus>,
             INVENTORY_PAGE_SIZE,
             $offset
         )
@@ -376,7 +423,7 @@ macro_rules! select_live_page {
 pub async fn list_services(db: &PgPool, query: &InventoryQuery) -> sqlx::Result<(Vec<Service>, i64)> {
     let pattern = query.text.as_deref().map(contains_pattern);
     let environment = query.environment.as_deref();
-    let status = query.status.map(ServiceStatus::as_str);
+    let status = query.status;
     let offset = i64::from(query.page.max(1) - 1) * INVENTORY_PAGE_SIZE;
     let total = sqlx::query_scalar!(
         r#"
@@ -386,7 +433,7 @@ pub async fn list_services(db: &PgPool, query: &InventoryQuery) -> sqlx::Result<
         "#,
         pattern.as_deref(),
         environment,
-        status
+        status as Option<ServiceStatus>
     )
     .fetch_one(db)
     .await?;
@@ -421,13 +468,12 @@ pub async fn list_services_api(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<Service>, i64)> {
-    let status = status.map(ServiceStatus::as_str);
     let total = sqlx::query_scalar!(
         r#"
         select count(*) as "count!" from service
         where status <> 'deleted' and ($1::text is null or status = $1) and ($2::text is null or environment = $2)
         "#,
-        status,
+        status as Option<ServiceStatus>,
         environment
     )
     .fetch_one(db)
@@ -436,7 +482,7 @@ pub async fn list_services_api(
         "where s.status <> 'deleted' and ($1::text is null or s.status = $1)
            and ($2::text is null or s.environment = $2)
          order by s.created_at desc, s.service_id desc limit $3 offset $4",
-        status,
+        status as Option<ServiceStatus>,
         environment,
         limit,
         offset

@@ -1,31 +1,26 @@
 //! Steps of a service: status, attempts, timings, the provider's error and the step's outputs.
-//! Every write is fenced by the service's lease, so a process that lost its lease records nothing.
+//! Every write is fenced by the claim's lease token, so a claim that lost its lease records nothing.
 
 use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::services::Claim;
 use crate::domain::{StepName, StepStatus};
 
 #[derive(Debug, Clone)]
 pub struct Step {
-    pub step: String,
-    pub status: String,
+    pub step: StepName,
+    pub status: StepStatus,
     pub attempts: i32,
+    /// Starts since a result was last recorded: more than one means a run died mid-step.
+    pub unfinished_starts: i32,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
+    /// When a waiting step is to be looked at again.
+    pub wake_at: Option<OffsetDateTime>,
     pub error: Option<String>,
     pub outputs: serde_json::Value,
-}
-
-impl Step {
-    pub fn name(&self) -> Option<StepName> {
-        StepName::parse(&self.step)
-    }
-
-    pub fn status(&self) -> StepStatus {
-        StepStatus::parse(&self.status).unwrap_or(StepStatus::Pending)
-    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -33,7 +28,9 @@ pub async fn list_steps(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Resu
     sqlx::query_as!(
         Step,
         r#"
-        select step, status, attempts, started_at, finished_at, error, outputs
+        select step as "step: StepName", status as "status: StepStatus", attempts, unfinished_starts,
+            started_at, finished_at,
+            wake_at, error, outputs
         from step where service_id = $1
         "#,
         service_id
@@ -42,48 +39,65 @@ pub async fn list_steps(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Resu
     .await
 }
 
-/// Marks the step running (one more attempt). False when the lease is no longer ours.
-pub async fn start_step(db: &PgPool, service_id: Uuid, owner: Uuid, step: StepName) -> sqlx::Result<bool> {
+/// Marks the step running (one more attempt, unless it resumes from waiting). False when the claim
+/// no longer holds the lease.
+pub async fn start_step(db: &PgPool, claim: &Claim, step: StepName) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"
-        update step set status = 'running', attempts = attempts + 1, started_at = now(), finished_at = null,
-            error = null
+        update step set status = 'running', unfinished_starts = unfinished_starts + 1,
+            -- Resuming a parked step continues its attempt; anything else is a new one.
+            attempts = attempts + case when status = 'waiting' then 0 else 1 end,
+            started_at = now(), finished_at = null,
+            wake_at = null, error = null
         where service_id = $1 and step = $3
-          and exists (select 1 from service where service_id = $1 and lease_owner = $2 and lease_until > now())
+          and exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
         "#,
-        service_id,
-        owner,
-        step.as_str()
+        claim.service_id,
+        claim.token,
+        step as StepName
     )
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Records the step's result: done with outputs, or failed with the provider's message.
+/// How a step run ended, as it is recorded.
+pub enum StepResult<'a> {
+    Done(&'a serde_json::Value),
+    /// Parked until `wake_at`, with the state it will resume from.
+    Waiting {
+        state: &'a serde_json::Value,
+        wake_at: OffsetDateTime,
+    },
+    Failed(&'a str),
+}
+
+/// Records the step's result. False when the claim no longer holds the lease.
 pub async fn finish_step(
     db: &PgPool,
-    service_id: Uuid,
-    owner: Uuid,
+    claim: &Claim,
     step: StepName,
-    result: Result<&serde_json::Value, &str>,
+    result: StepResult<'_>,
 ) -> sqlx::Result<bool> {
-    let (status, outputs, error) = match result {
-        Ok(outputs) => (StepStatus::Done, Some(outputs), None),
-        Err(message) => (StepStatus::Failed, None, Some(message)),
+    let (status, outputs, error, wake_at) = match result {
+        StepResult::Done(outputs) => (StepStatus::Done, Some(outputs), None, None),
+        StepResult::Waiting { state, wake_at } => (StepStatus::Waiting, Some(state), None, Some(wake_at)),
+        StepResult::Failed(message) => (StepStatus::Failed, None, Some(message), None),
     };
     let done = sqlx::query!(
         r#"
-        update step set status = $4, outputs = coalesce($5, outputs), error = $6, finished_at = now()
+        update step set status = $4, outputs = coalesce($5, outputs), error = $6, wake_at = $7, unfinished_starts = 0,
+            finished_at = case when $4 = 'waiting' then null else now() end
         where service_id = $1 and step = $3
-          and exists (select 1 from service where service_id = $1 and lease_owner = $2 and lease_until > now())
+          and exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
         "#,
-        service_id,
-        owner,
-        step.as_str(),
-        status.as_str(),
+        claim.service_id,
+        claim.token,
+        step as StepName,
+        status as StepStatus,
         outputs,
-        error
+        error,
+        wake_at
     )
     .execute(db)
     .await?;

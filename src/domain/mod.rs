@@ -4,4 +4,4 @@ mod names;
 mod status;
 
 pub use names::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility};
-pub use status::{Desired, ServiceStatus, StepName, StepStatus};
+pub use status::{AuditAction, Desired, Outcome, ServiceStatus, StepName, StepStatus};

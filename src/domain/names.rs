@@ -68,32 +68,29 @@ impl Environment {
     }
 }
 
-/// Who can see the new GitHub repository. Private unless the user chooses otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Visibility {
-    #[default]
-    Private,
-    Internal,
-    Public,
+crate::domain::status::text_enum! {
+    /// Who can see the new GitHub repository. Private unless the user chooses otherwise.
+    Visibility {
+        Private = "private",
+        Internal = "internal",
+        Public = "public",
+    }
+}
+
+// `text_enum!` derives a fixed set of traits, so the default is written out.
+#[allow(clippy::derivable_impls)]
+impl Default for Visibility {
+    fn default() -> Self {
+        Self::Private
+    }
 }
 
 impl Visibility {
-    pub const ALL: [Visibility; 3] = [Visibility::Private, Visibility::Internal, Visibility::Public];
-
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    /// The form's radio value; an empty one is the default, private.
+    pub fn from_form(raw: &str) -> Result<Self, String> {
         match raw.trim() {
-            "private" | "" => Ok(Visibility::Private),
-            "internal" => Ok(Visibility::Internal),
-            "public" => Ok(Visibility::Public),
-            _ => Err("Choose private, internal or public.".into()),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Private => "private",
-            Visibility::Internal => "internal",
-            Visibility::Public => "public",
+            "" => Ok(Self::default()),
+            other => Self::parse(other).ok_or_else(|| "Choose private, internal or public.".into()),
         }
     }
 }
@@ -156,7 +153,11 @@ impl BranchName {
     }
 }
 
-/// The IAM names of a service: role `gha-<org>-<service>-<env>-<branch>` and policy `<role>-ecr-push`.
+/// The IAM names of a service: role `gha.<org>.<service>.<env>.<branch>` and policy `<role>-ecr-push`.
+///
+/// The parts are joined with `.`, which organization names, service names and environment names
+/// cannot contain, so the first three dots always split the same way and two different services
+/// can never map to one name (with `-` they could: `api`/`prod`/`dev-main` and `api-prod`/`dev`/`main`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IamNames {
     pub role: String,
@@ -169,7 +170,8 @@ impl IamNames {
     pub const POLICY_MAX: usize = 128;
 
     /// Derives the names. Characters IAM does not allow in names (such as `/` in a branch) become
-    /// `-`; that cannot collide between services, because the service name is part of every name.
+    /// `-`; that cannot collide between services, because the branch comes after the parts that
+    /// identify the service, and a service has one default branch.
     /// Names that do not fit are an error saying which limit and by how much, never truncated.
     pub fn derive(
         org: &str,
@@ -182,7 +184,7 @@ impl IamNames {
                 .map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' })
                 .collect()
         };
-        let role = format!("gha-{}-{}-{}-{}", clean(org), service, env.as_str(), clean(branch.as_str()));
+        let role = format!("gha.{}.{}.{}.{}", clean(org), service, env.as_str(), clean(branch.as_str()));
         let policy = format!("{role}-ecr-push");
         if role.len() > Self::ROLE_MAX {
             return Err(format!(
@@ -241,9 +243,9 @@ mod tests {
 
     #[test]
     fn visibility_defaults_to_private_and_rejects_others() {
-        assert_eq!(Visibility::parse("").unwrap(), Visibility::Private);
-        assert_eq!(Visibility::parse("internal").unwrap(), Visibility::Internal);
-        assert!(Visibility::parse("secret").is_err());
+        assert_eq!(Visibility::from_form("").unwrap(), Visibility::Private);
+        assert_eq!(Visibility::from_form("internal").unwrap(), Visibility::Internal);
+        assert!(Visibility::from_form("secret").is_err());
     }
 
     #[test]
@@ -280,18 +282,51 @@ mod tests {
     #[test]
     fn iam_names_follow_the_documented_pattern() {
         let n = names("acme", "payments", "prod", "main").unwrap();
-        assert_eq!(n.role, "gha-acme-payments-prod-main");
-        assert_eq!(n.policy, "gha-acme-payments-prod-main-ecr-push");
+        assert_eq!(n.role, "gha.acme.payments.prod.main");
+        assert_eq!(n.policy, "gha.acme.payments.prod.main-ecr-push");
         assert_eq!(
             names("acme", "payments", "dev", "release/1").unwrap().role,
-            "gha-acme-payments-dev-release-1"
+            "gha.acme.payments.dev.release-1"
         );
+    }
+
+    #[test]
+    fn services_whose_parts_hold_hyphens_get_distinct_role_names() {
+        let envs = vec!["prod".to_owned(), "dev".to_owned()];
+        let derive = |service: &str, env: &str, branch: &str| {
+            IamNames::derive(
+                "acme",
+                &ServiceName::parse(service).unwrap(),
+                &Environment::parse(env, &envs).unwrap(),
+                &BranchName::parse(branch).unwrap(),
+            )
+            .unwrap()
+        };
+        let a = derive("api", "prod", "dev-main");
+        let b = derive("api-prod", "dev", "main");
+        assert_ne!(a.role, b.role);
+        assert_ne!(a.policy, b.policy);
+        let c = IamNames::derive(
+            "acme-api",
+            &ServiceName::parse("xx").unwrap(),
+            &Environment::parse("dev", &envs).unwrap(),
+            &BranchName::parse("main").unwrap(),
+        )
+        .unwrap();
+        let d = IamNames::derive(
+            "acme",
+            &ServiceName::parse("api-xx").unwrap(),
+            &Environment::parse("dev", &envs).unwrap(),
+            &BranchName::parse("main").unwrap(),
+        )
+        .unwrap();
+        assert_ne!(c.role, d.role);
     }
 
     #[test]
     fn a_role_name_over_64_characters_says_by_how_much() {
         let err = names("acme", &"a".repeat(40), "staging", "main-branch-x").unwrap_err();
-        // gha- (4) + acme- (5) + 40 + -staging- (9) + 13 = 71
+        // gha. (4) + acme. (5) + 40 + .staging. (9) + 13 = 71
         assert!(err.contains("71 characters") && err.contains("by 7 characters"), "{err}");
     }
 }

@@ -1,11 +1,14 @@
-//! The states a service and its steps move through, stored as text.
+//! The states a service and its steps move through, and the other closed sets Shipyard stores.
+//! Each is a Rust enum stored as text: [`text_enum!`] gives it its text form, parsing, `Display`,
+//! serde, and sqlx encoding/decoding, so rows decode into the enum and a value the code does not
+//! know is a decoding error rather than a string compared somewhere.
 
 use std::fmt;
 
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
@@ -25,8 +28,54 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&s).ok_or_else(|| serde::de::Error::unknown_variant(&s, &[$($text),+]))
+            }
+        }
+
+        impl sqlx::Type<sqlx::Postgres> for $name {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
+            fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+                Self::parse(text)
+                    .ok_or_else(|| format!("unknown {} {text:?} in the database", stringify!($name)).into())
+            }
+        }
     };
 }
+pub(crate) use text_enum;
 
 text_enum! {
     /// What the user wants to exist.
@@ -64,6 +113,16 @@ impl ServiceStatus {
     pub fn is_in_progress(self) -> bool {
         matches!(self, Self::Provisioning | Self::Deleting)
     }
+
+    /// Deletion may start (or start again) from every state but these two.
+    pub fn is_deletable(self) -> bool {
+        !matches!(self, Self::Deleting | Self::Deleted)
+    }
+
+    /// The status in words ("delete failed").
+    pub fn label(self) -> String {
+        self.as_str().replace('_', " ")
+    }
 }
 
 text_enum! {
@@ -71,13 +130,17 @@ text_enum! {
     StepStatus {
         Pending = "pending",
         Running = "running",
+        /// Parked: the step is watching something slow (the first build) and is resumed by a
+        /// timer or a wake-up; it holds no worker meanwhile.
+        Waiting = "waiting",
         Done = "done",
         Failed = "failed",
     }
 }
 
 text_enum! {
-    /// Every step, create steps first, in the order they are shown.
+    /// Every step, create steps first, in the order they are shown. What each does, its label,
+    /// phase and dependencies are declared once, in `provision::steps`.
     StepName {
         Preflight = "preflight",
         OidcProvider = "oidc_provider",
@@ -96,73 +159,35 @@ text_enum! {
     }
 }
 
-impl StepName {
-    pub const CREATE: [StepName; 10] = [
-        StepName::Preflight,
-        StepName::OidcProvider,
-        StepName::EcrRepository,
-        StepName::GithubRepository,
-        StepName::OidcSubject,
-        StepName::IamPolicy,
-        StepName::IamRole,
-        StepName::IamAttachment,
-        StepName::ActionsSecrets,
-        StepName::FirstBuild,
-    ];
-
-    /// IAM goes first so a recycled repository name can never assume a role left behind.
-    pub const DELETE: [StepName; 4] = [
-        StepName::DeleteRole,
-        StepName::DeletePolicy,
-        StepName::DeleteEcrRepository,
-        StepName::DeleteGithubRepository,
-    ];
-
-    /// The steps that must be done before this one may start.
-    pub fn depends_on(self) -> &'static [StepName] {
-        use StepName::*;
-        match self {
-            Preflight => &[],
-            OidcProvider | EcrRepository | GithubRepository => &[Preflight],
-            OidcSubject => &[GithubRepository],
-            IamPolicy => &[EcrRepository],
-            IamRole => &[OidcProvider, OidcSubject],
-            IamAttachment => &[IamRole, IamPolicy],
-            // The secrets need the role's ARN, not its permissions: the attachment runs beside them.
-            ActionsSecrets => &[IamRole, EcrRepository, GithubRepository],
-            // The build needs everything: secrets to read and a role that can push.
-            FirstBuild => &[ActionsSecrets, IamAttachment],
-            DeleteRole => &[],
-            DeletePolicy => &[DeleteRole],
-            DeleteEcrRepository => &[DeleteRole],
-            DeleteGithubRepository => &[DeleteRole],
-        }
+text_enum! {
+    /// How an audited action ended.
+    Outcome {
+        Success = "success",
+        Failure = "failure",
+        Denied = "denied",
     }
+}
 
-    /// A failure of this step is shown but does not fail the service.
-    pub fn is_best_effort(self) -> bool {
-        self == StepName::FirstBuild
+// `text_enum!` derives a fixed set of traits, so the default is written out.
+#[allow(clippy::derivable_impls)]
+impl Default for Outcome {
+    fn default() -> Self {
+        Self::Success
     }
+}
 
-    /// What the person sees next to the step.
-    pub fn label(self) -> &'static str {
-        use StepName::*;
-        match self {
-            Preflight => "Check that every name is free",
-            OidcProvider => "GitHub OIDC provider in AWS",
-            EcrRepository => "ECR repository (scan on push)",
-            GithubRepository => "GitHub repository from the template",
-            OidcSubject => "Read the repository's OIDC subject",
-            IamPolicy => "IAM policy: push to this ECR repository",
-            IamRole => "IAM role for the default branch",
-            IamAttachment => "Attach the policy to the role",
-            ActionsSecrets => "Actions secrets",
-            FirstBuild => "First build",
-            DeleteRole => "Delete the IAM role",
-            DeletePolicy => "Delete the IAM policy",
-            DeleteEcrRepository => "Delete the ECR repository and its images",
-            DeleteGithubRepository => "Delete (or archive) the GitHub repository",
-        }
+text_enum! {
+    /// What the audit trail records.
+    AuditAction {
+        Login = "login",
+        Logout = "logout",
+        Create = "create",
+        Retry = "retry",
+        DeleteRequested = "delete_requested",
+        /// Written by the reconciler when a service became ready.
+        Provisioned = "provisioned",
+        StepFailed = "step_failed",
+        DeleteDone = "delete_done",
     }
 }
 
@@ -182,19 +207,9 @@ mod tests {
     }
 
     #[test]
-    fn create_steps_only_depend_on_earlier_create_steps() {
-        for (i, step) in StepName::CREATE.iter().enumerate() {
-            for dep in step.depends_on() {
-                let j = StepName::CREATE.iter().position(|s| s == dep).expect("a create step");
-                assert!(j < i, "{step} depends on later {dep}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_role_goes_before_everything_else_on_delete() {
-        for step in &StepName::DELETE[1..] {
-            assert!(step.depends_on().contains(&StepName::DeleteRole));
-        }
+    fn serde_uses_the_text_form_and_refuses_unknown_values() {
+        assert_eq!(serde_json::to_value(ServiceStatus::DeleteFailed).unwrap(), "delete_failed");
+        assert_eq!(serde_json::from_value::<StepName>("iam_role".into()).unwrap(), StepName::IamRole);
+        assert!(serde_json::from_value::<StepName>("iam_rol".into()).is_err());
     }
 }

@@ -33,6 +33,18 @@ struct SecretJson {
 }
 
 #[derive(Deserialize)]
+struct JobsJson {
+    jobs: Vec<JobJson>,
+}
+
+#[derive(Deserialize)]
+struct JobJson {
+    id: u64,
+    #[serde(default)]
+    conclusion: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct RunsJson {
     workflow_runs: Vec<WorkflowRun>,
 }
@@ -165,5 +177,35 @@ impl GitHub {
         }
         let run: DispatchJson = reply.json("dispatch")?;
         Ok(DispatchOutcome::Started { run_id: run.workflow_run_id, html_url: run.html_url })
+    }
+
+    /// Why a failed run failed, in the runner's own words: the first `Error:` line of the log of its
+    /// first failed job (GitHub answers the log request with a redirect to plain text). `None` when
+    /// the jobs or the log cannot be read; this is a nicety for the message, never a reason to fail.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), run_id = run_id))]
+    pub async fn failure_cause(&self, owner: &str, name: &str, run_id: u64) -> Option<String> {
+        let path = format!("{}/actions/runs/{run_id}/jobs", repo_path(owner, name));
+        let jobs: JobsJson =
+            self.call("github:list_jobs", Method::GET, &path, None, &[]).await.ok()?.json("jobs").ok()?;
+        let job = jobs.jobs.iter().find(|j| j.conclusion.as_deref() == Some("failure"))?;
+        let path = format!("{}/actions/jobs/{}/logs", repo_path(owner, name), job.id);
+        let log = self.call("github:job_logs", Method::GET, &path, None, &[]).await.ok()?;
+        let text = String::from_utf8_lossy(&log.body);
+        let line = text
+            .lines()
+            .map(strip_log_timestamp)
+            .find(|l| l.starts_with("Error:") || l.starts_with("##[error]"))?;
+        let line = line.trim_start_matches("##[error]").trim();
+        Some(line.chars().take(500).collect())
+    }
+}
+
+/// Actions log lines start with an RFC 3339 timestamp and a space.
+fn strip_log_timestamp(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((stamp, rest)) if stamp.len() >= 20 && stamp.as_bytes()[4] == b'-' && stamp.contains('T') => {
+            rest
+        }
+        _ => line,
     }
 }

@@ -41,6 +41,19 @@ impl GitHub {
         Ok(Some(reply.json::<RepoJson>("repository")?.into()))
     }
 
+    /// The repository with this id wherever it now lives (renamed or transferred), or `None` when it
+    /// is gone or invisible to us. Steps after creation address the repository this way, so a
+    /// repository that took over the old name never receives what was meant for ours.
+    #[tracing::instrument(skip_all, fields(repo_id = id))]
+    pub async fn find_repo_by_id(&self, id: u64) -> Result<Option<Repo>, ProviderError> {
+        let reply =
+            self.call("github:get_repo", Method::GET, &format!("/repositories/{id}"), None, &[404]).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        Ok(Some(reply.json::<RepoJson>("repository")?.into()))
+    }
+
     /// Whether `owner/name` exists, is visible to us and is marked as a template repository.
     pub async fn template_is_usable(&self, owner: &str, name: &str) -> Result<bool, ProviderError> {
         Ok(self.find_repo(owner, name).await?.is_some_and(|r| r.is_template))
@@ -156,20 +169,23 @@ impl GitHub {
             };
         }
         let sub: SubClaimJson = reply.json("OIDC subject customization")?;
+        // github.com reports a `sub_claim_prefix` even for a customized template, so the template
+        // is checked first: its tokens carry other claims after the prefix, which the trust would miss.
         match sub {
+            SubClaimJson { use_default: false, .. } => Err(error(
+                ErrorKind::Invalid,
+                format!(
+                    "{} uses a customized OIDC subject template; Shipyard only builds trust for the \
+                     default subject (set use_default to true for this repository, or remove the \
+                     organization's template)",
+                    repo.full_name
+                ),
+            )),
             SubClaimJson { sub_claim_prefix: Some(prefix), .. } if !prefix.is_empty() => Ok(prefix),
             SubClaimJson { use_immutable_subject: true, .. } => {
                 Ok(format!("repo:{}@{}/{}@{}", repo.owner, repo.owner_id, repo.name, repo.id))
             }
             SubClaimJson { use_default: true, .. } => Ok(format!("repo:{}", repo.full_name)),
-            SubClaimJson { use_default: false, .. } => Err(error(
-                ErrorKind::Invalid,
-                format!(
-                    "{} uses a customized OIDC subject template; Shipyard only builds trust for the \
-                     default subject",
-                    repo.full_name
-                ),
-            )),
         }
     }
 

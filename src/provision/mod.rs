@@ -4,38 +4,48 @@
 //! dependencies are done (independent ones concurrently), records each result before starting
 //! what depends on it, and renews the lease while it works. Every step is an *ensure*: it looks
 //! first, adopts what is ours, creates what is missing, so running a step twice does no harm and
-//! a reconciler killed mid-step leaves work that the next one finishes.
+//! a reconciler killed mid-step leaves work that the next one finishes. The steps themselves are
+//! declared once, in [`steps::TABLE`].
 
-mod context;
-mod create;
-mod delete;
+mod progress;
 mod reconciler;
+mod record;
+pub mod steps;
 
 use std::{sync::Arc, time::Duration};
 
-pub use context::StepContext;
-pub use reconciler::Reconciler;
+pub use reconciler::{MAX_STEP_STARTS, Reconciler};
+pub use steps::Phase;
 
 use crate::{aws::Aws, github::GitHub};
+
+/// How long template generation may take before the step fails.
+pub const GENERATE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long to watch the first build before recording it as still running.
+pub const BUILD_WAIT: Duration = Duration::from_secs(15 * 60);
+/// The first build is looked at no sooner than this after the previous look...
+pub const BUILD_POLL_MIN: Duration = Duration::from_secs(5);
+/// ... and no later than this.
+pub const BUILD_POLL_MAX: Duration = Duration::from_secs(60);
+/// How long a claim lasts without renewal; renewed every third of it.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How often to look for work when no notification arrives and nothing is parked.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Tunables of the reconciler. Production values come from [`Settings::from_config`]; tests shrink them.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The organization repositories are created in.
-    pub org: String,
     /// The AWS region, written into the `AWS_REGION` secret.
     pub region: String,
     /// Wait this long after the role exists before starting the first build (IAM is eventually consistent).
     pub iam_propagation_delay: Duration,
-    /// How long template generation may take before the step fails.
     pub generate_timeout: Duration,
-    /// How long to watch the first build before recording it as still running.
     pub build_wait: Duration,
-    /// How long a claim lasts without renewal; renewed every third of it.
+    pub build_poll_min: Duration,
+    pub build_poll_max: Duration,
     pub lease: Duration,
-    /// How often to look for work when no notification arrives.
     pub poll_interval: Duration,
-    /// How many services one process works on at once.
+    /// How many services one process works on at once (`SHIPYARD_RECONCILER_CONCURRENCY`).
     pub concurrency: usize,
     /// Run independent steps of one service at the same time (the default). Off, steps run one
     /// at a time in graph order: the benchmark's baseline.
@@ -45,14 +55,15 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(config: &crate::Config) -> Self {
         Self {
-            org: config.github_org.clone(),
             region: config.aws_region.clone(),
             iam_propagation_delay: config.iam_propagation_delay,
-            generate_timeout: Duration::from_secs(120),
-            build_wait: Duration::from_secs(15 * 60),
-            lease: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(5),
-            concurrency: 4,
+            generate_timeout: GENERATE_TIMEOUT,
+            build_wait: BUILD_WAIT,
+            build_poll_min: BUILD_POLL_MIN,
+            build_poll_max: BUILD_POLL_MAX,
+            lease: LEASE,
+            poll_interval: POLL_INTERVAL,
+            concurrency: config.reconciler_concurrency,
             parallel_steps: true,
         }
     }

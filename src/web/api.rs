@@ -1,31 +1,52 @@
-//! The JSON API for scripts: the same list, create and retry as the pages. It takes either
-//! `Authorization: Bearer <GitHub token>` (see `bearer.rs`; no CSRF token needed) or the session
-//! cookie with the CSRF token in the `X-CSRF-Token` header. Errors are problem documents (see
-//! `errors.rs`).
+//! The JSON API for scripts: the same list, create, retry and delete as the pages, through the same
+//! commands. It has its own authentication and CSRF layers: either `Authorization: Bearer <GitHub
+//! token>` (see `bearer.rs`; no CSRF token needed) or the session cookie with the CSRF token in the
+//! `X-CSRF-Token` header on every write. Errors are problem documents (see `errors.rs`).
 
 pub mod list;
 
 use axum::{
     Extension, Json, Router,
     body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::{Path, Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
+    AppState,
     errors::request_id,
-    services::{actions, form::ServiceJson, view},
+    services::view,
     session::{self, CurrentUser},
 };
-use crate::{app::AppState, db, error::AppError};
+use crate::{commands, commands::request::ServiceJson, db, error::AppError};
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/services", get(list::list).post(create))
-        .route("/api/v1/services/{name}", get(show))
+        .route("/api/v1/services/{name}", get(show).delete(delete))
         .route("/api/v1/services/{name}/retry", post(retry))
+        // Layers run outside in: who is asking first, then whether a write carries its CSRF token.
+        .route_layer(middleware::from_fn(require_csrf_header))
+        .route_layer(middleware::from_fn_with_state(state, session::require_session))
+}
+
+/// Every write made with the session cookie carries the CSRF token in `X-CSRF-Token`; bearer
+/// requests carry no ambient credential a forged request could borrow.
+async fn require_csrf_header(request: Request, next: Next) -> Response {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let user = request.extensions().get::<CurrentUser>();
+    match user {
+        Some(user) if !safe => match session::check_csrf_header(user, request.headers()) {
+            Ok(()) => next.run(request).await,
+            Err(e) => e.into_response(),
+        },
+        _ => next.run(request).await,
+    }
 }
 
 /// A service as every API answer shows it: the page's JSON plus the link to its Actions runs.
@@ -79,16 +100,16 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    session::check_csrf_header(&user, &headers)?;
     let input = parse_json::<ServiceJson>(&headers, &body)?.into();
-    let service = actions::create_service(&state, &user, &input, &request_id(&headers)).await?;
+    let request_id = request_id(&headers);
+    let service = commands::create_service(&state.db, &state.config, user.actor(&request_id), &input).await?;
     Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 
 /// The service with its steps (status, attempts, timings, errors) and everything it produced.
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
-    let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
+    let service = commands::find(&state.db, &name).await?;
     let steps = db::steps::list_steps(&state.db, service.service_id).await?;
     let mut body = service_resource(&service);
     body["steps"] = serde_json::to_value(view::step_views(&steps, time::OffsetDateTime::now_utc()))
@@ -104,7 +125,55 @@ async fn retry(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    session::check_csrf_header(&user, &headers)?;
-    let service = actions::retry_service(&state, &user, &name, &request_id(&headers)).await?;
+    let request_id = request_id(&headers);
+    let service = commands::retry_service(&state.db, user.actor(&request_id), &name).await?;
     Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
+}
+
+/// The optional body of `DELETE`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DeleteJson {
+    /// Archive the GitHub repository instead of deleting it.
+    keep_repository: bool,
+}
+
+fn parse_delete_body(body: &[u8]) -> Result<DeleteJson, AppError> {
+    let body = body.trim_ascii();
+    if body.is_empty() {
+        return Ok(DeleteJson::default());
+    }
+    let refused = |detail: String| {
+        AppError::BadRequest(format!(
+            "The body must be empty or a JSON object such as {{\"keep_repository\": true}}{detail}."
+        ))
+    };
+    // serde also reads a struct from an array by position; the body is only ever an object.
+    if !body.starts_with(b"{") {
+        return Err(refused(String::new()));
+    }
+    serde_json::from_slice(body).map_err(|e| refused(format!(": {e}")))
+}
+
+/// 202 Accepted with the service, since the reconciler does the work after we answer.
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let input = parse_delete_body(&body)?;
+    let request_id = request_id(&headers);
+    let service = commands::find(&state.db, &name).await?;
+    let service = commands::request_deletion(
+        &state.db,
+        &state.config,
+        user.actor(&request_id),
+        &service,
+        input.keep_repository,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(view::service_json(&service))))
 }

@@ -15,7 +15,7 @@ use axum::{
 };
 use rust_embed::Embed;
 
-use crate::{app::AppState, error::AppError};
+use crate::{error::AppError, web::AppState};
 
 /// For names that change whenever the content does.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

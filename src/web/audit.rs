@@ -10,11 +10,13 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::{AuditAction, Outcome};
+
 use crate::{
-    app::AppState,
     db::{self, audit::AuditEvent},
     error::AppError,
-    templates::{AuditPage, Layout},
+    web::AppState,
+    web::pages::{AuditPage, Layout},
     web::session::CurrentUser,
 };
 
@@ -36,9 +38,9 @@ pub struct AuditRow {
     pub at: String,
     pub at_iso: String,
     pub actor: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub service_name: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: String,
 }
 
@@ -50,9 +52,9 @@ fn audit_row(event: &AuditEvent) -> AuditRow {
             .unwrap_or_default(),
         at_iso: at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         actor: event.actor_login.clone(),
-        action: event.action.clone(),
+        action: event.action,
         service_name: event.service_name.clone(),
-        outcome: event.outcome.clone(),
+        outcome: event.outcome,
         detail: event.detail.clone(),
     }
 }

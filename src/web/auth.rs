@@ -16,14 +16,14 @@ use super::{
     session::{self, CsrfForm, NoFields},
 };
 use crate::{
-    app::AppState,
-    db::{self, audit::NewAuditEvent, audit::Outcome},
+    db::{self, audit::AuditAction, audit::NewAuditEvent, audit::Outcome},
     error::AppError,
     github::{
         client::{GitHub, OrgRole},
         models::{GitHubUser, Membership},
     },
-    templates::{ErrorPage, Layout, LoginPage},
+    web::AppState,
+    web::pages::{ErrorPage, Layout, LoginPage},
 };
 
 /// Cookie that carries a started sign-in's `state` and PKCE verifier back to the callback.
@@ -245,11 +245,10 @@ async fn audit(
     let event = NewAuditEvent {
         actor_user_id: user.as_ref().map(|u| u.user_id),
         actor_login: user.as_ref().map(|u| u.login.as_str()),
-        action: "login",
         outcome,
         detail: &detail,
         request_id: Some(&request_id),
-        ..Default::default()
+        ..NewAuditEvent::new(AuditAction::Login)
     };
     db::audit::insert_audit_event(&state.db, &event).await?;
     Ok(())
@@ -268,9 +267,8 @@ async fn logout(
         &NewAuditEvent {
             actor_user_id: Some(user.user.user_id),
             actor_login: Some(&user.user.login),
-            action: "logout",
             request_id: Some(&request_id(&headers)),
-            ..Default::default()
+            ..NewAuditEvent::new(AuditAction::Logout)
         },
     )
     .await?;

@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 
 use super::session::{AuthMethod, CurrentUser};
 use crate::{
-    app::AppState,
     db::{self, users::User},
     error::AppError,
     github::client::OrgRole,
     provider::{ErrorKind, ProviderError},
+    web::AppState,
 };
 
 /// How long GitHub's verdict on a token is trusted.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::{
     error::{AppError, ErrorInfo},
-    templates::{ErrorPage, Layout},
+    web::pages::{ErrorPage, Layout},
 };
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

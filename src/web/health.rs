@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 
-use crate::app::AppState;
+use crate::web::AppState;
 
 /// How long `/readyz` waits for the database before calling it unreachable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

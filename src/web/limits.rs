@@ -26,7 +26,7 @@ use axum::{
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 
 use super::bearer;
-use crate::{app::AppState, error::AppError};
+use crate::{error::AppError, web::AppState};
 
 /// Request bodies are forms and small JSON documents; anything larger is refused with 413 before a
 /// handler buffers it.

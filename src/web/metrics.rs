@@ -9,7 +9,7 @@ use axum::{
     routing::get,
 };
 
-use crate::{app::AppState, metrics};
+use crate::{metrics, web::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))

@@ -9,10 +9,14 @@ pub mod errors;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod pages;
 mod request_id;
 pub mod serve;
 pub mod services;
 pub mod session;
+mod state;
+
+pub use state::AppState;
 
 use std::time::Duration;
 
@@ -32,8 +36,6 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::app::AppState;
-
 /// Requests that take longer than this are answered 408 (long work happens in the reconciler).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -41,7 +43,6 @@ pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     let protected = Router::new()
         .merge(services::router())
-        .merge(api::router())
         .merge(audit::router())
         .merge(auth::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), session::require_session));
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(protected)
+        .merge(api::router(state.clone()))
         .merge(auth::public_router())
         .merge(health::router())
         .merge(metrics::router())

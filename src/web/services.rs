@@ -1,8 +1,6 @@
 //! The service inventory, the create form, the service page (with its progress feed) and retry.
 
-pub mod actions;
 pub mod delete;
-pub mod form;
 pub mod inventory;
 pub mod view;
 
@@ -14,16 +12,19 @@ use axum::{
     routing::{get, post},
 };
 
-use self::form::{DESCRIPTION_MAX, FieldErrors, ServiceInput};
 use super::{
     errors::request_id,
     session::{CsrfForm, CurrentUser, NoFields},
 };
+use crate::commands::{
+    self,
+    request::{DESCRIPTION_MAX, FieldErrors, ServiceInput},
+};
 use crate::{
-    app::AppState,
     db::{self, services::Service},
     error::AppError,
-    templates::{Layout, NewServicePage, ServicePage},
+    web::AppState,
+    web::pages::{Layout, NewServicePage, ServicePage},
 };
 
 pub fn router() -> Router<AppState> {
@@ -65,7 +66,8 @@ async fn create(
     headers: HeaderMap,
     CsrfForm(user, input): CsrfForm<ServiceInput>,
 ) -> Result<Response, AppError> {
-    match actions::create_service(&state, &user, &input, &request_id(&headers)).await {
+    let request_id = request_id(&headers);
+    match commands::create_service(&state.db, &state.config, user.actor(&request_id), &input).await {
         Ok(service) => Ok(Redirect::to(&format!("/services/{}", service.name)).into_response()),
         Err(AppError::Invalid(errors)) => {
             Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &user, input, errors)).into_response())
@@ -80,8 +82,7 @@ async fn show(
     Extension(user): Extension<CurrentUser>,
     Path(name): Path<String>,
 ) -> Result<ServicePage, AppError> {
-    let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
-    service_page(&state, &user, service).await
+    service_page(&state, &user, commands::find(&state.db, &name).await?).await
 }
 
 /// The service page as `user` sees it (the delete form comes back through here with a message).
@@ -99,7 +100,7 @@ async fn service_page(
         layout: Layout::for_user(user),
         delete: delete::DeleteSection::for_page(&state.config, user, &service),
         created_at,
-        in_progress: service.status().is_in_progress(),
+        in_progress: service.status.is_in_progress(),
         steps: view::step_views(&steps, time::OffsetDateTime::now_utc()),
         outputs: view::outputs(&service, &steps),
         failure: view::failure(&service),
@@ -114,7 +115,7 @@ async fn progress(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<view::Progress>, AppError> {
-    let service = db::services::find_service_by_name(&state.db, &name).await?.ok_or(AppError::NotFound)?;
+    let service = commands::find(&state.db, &name).await?;
     let steps = db::steps::list_steps(&state.db, service.service_id).await?;
     Ok(Json(view::progress(&service, &steps, time::OffsetDateTime::now_utc())))
 }
@@ -126,6 +127,7 @@ async fn retry(
     Path(name): Path<String>,
     CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, AppError> {
-    let service = actions::retry_service(&state, &user, &name, &request_id(&headers)).await?;
+    let request_id = request_id(&headers);
+    let service = commands::retry_service(&state.db, user.actor(&request_id), &name).await?;
     Ok(Redirect::to(&format!("/services/{}", service.name)))
 }

@@ -16,9 +16,9 @@ use subtle::ConstantTimeEq;
 
 use super::bearer;
 use crate::{
-    app::AppState,
     db::{self, users::User},
     error::AppError,
+    web::AppState,
 };
 
 /// How long a session lives after sign-in.
@@ -52,6 +52,17 @@ pub struct CurrentUser {
 impl CurrentUser {
     pub fn is_org_admin(&self) -> bool {
         self.org_role == "admin"
+    }
+
+    /// This user as the commands see them, acting in the request `request_id`.
+    pub fn actor<'a>(&'a self, request_id: &'a str) -> crate::commands::Actor<'a> {
+        crate::commands::Actor {
+            user_id: self.user.user_id,
+            github_id: self.user.github_id,
+            login: &self.user.login,
+            is_org_admin: self.is_org_admin(),
+            request_id,
+        }
     }
 }
 

@@ -60,7 +60,7 @@ async fn app_with_trail(db: Db) -> (TestApp, Client) {
     record(&app, Some("bob"), "create", payments, "success", "dev from acme/service-template", 50).await;
     record(&app, Some("alice"), "retry", payments, "failure", "from <github_repository>", 40).await;
     record(&app, Some("alice"), "create", orders, "success", "prod", 30).await;
-    record(&app, None, "reconcile", orders, "denied", "IAM said no", 20).await;
+    record(&app, None, "step_failed", orders, "denied", "IAM said no", 20).await;
     (app, browser)
 }
 
@@ -76,7 +76,7 @@ async fn the_trail_lists_events_newest_first_with_every_column(db: Db) {
     assert_eq!(
         listed[1..],
         [
-            row("system", "reconcile", "orders", "denied", "IAM said no"),
+            row("system", "step_failed", "orders", "denied", "IAM said no"),
             row("alice", "create", "orders", "success", "prod"),
             row("alice", "retry", "payments", "failure", "from <github_repository>"),
             row("bob", "create", "payments", "success", "dev from acme/service-template"),
@@ -114,7 +114,7 @@ async fn filters_by_service_and_actor(db: Db) {
     assert_eq!(listed("/audit?service=payments").await, ["alice retry", "bob create"]);
     assert_eq!(listed("/audit?actor=alice").await, ["alice create", "alice retry"]);
     assert_eq!(listed("/audit?service=payments&actor=alice").await, ["alice retry"]);
-    assert_eq!(listed("/audit?service=+orders+&actor=").await, ["system reconcile", "alice create"]);
+    assert_eq!(listed("/audit?service=+orders+&actor=").await, ["system step_failed", "alice create"]);
 
     let (_, body) = page(&app, &browser, "/audit?service=payments&actor=mallory").await;
     let html = Html::parse_document(&body);
@@ -160,19 +160,21 @@ async fn the_service_page_shows_its_last_ten_events(db: Db) {
 
     let html = Html::parse_document(&page(&app, &browser, "/services/payments").await.1);
     let events = |html: &Html| texts(html, "[data-testid=service-events] [data-part=action]");
+    let details = |html: &Html| texts(html, "[data-testid=service-events] [data-part=detail]");
     assert_eq!(events(&html), ["create"], "the create itself was recorded");
     assert_eq!(texts(&html, "[data-testid=service-events] [data-part=actor]"), ["bob"]);
 
     for n in 1..=12 {
-        record(&app, Some("alice"), &format!("step-{n:02}"), Some(("payments", id)), "success", "", 0).await;
+        let detail = format!("step-{n:02}");
+        record(&app, Some("alice"), "step_failed", Some(("payments", id)), "success", &detail, 0).await;
     }
     // An earlier, deleted service of the same name is another service: its events stay off this page.
-    record(&app, Some("alice"), "old", Some(("payments", Uuid::new_v4())), "success", "", 0).await;
-    record(&app, Some("alice"), "other", Some(("orders", Uuid::new_v4())), "success", "", 0).await;
+    record(&app, Some("alice"), "retry", Some(("payments", Uuid::new_v4())), "success", "old", 0).await;
+    record(&app, Some("alice"), "retry", Some(("orders", Uuid::new_v4())), "success", "other", 0).await;
 
     let html = Html::parse_document(&page(&app, &browser, "/services/payments").await.1);
     let expected: Vec<String> = (3..=12).rev().map(|n| format!("step-{n:02}")).collect();
-    assert_eq!(events(&html), expected, "the newest ten, newest first");
+    assert_eq!(details(&html), expected, "the newest ten, newest first");
     assert_eq!(attrs(&html, "[data-testid=all-events]", "href"), ["/audit?service=payments"]);
 }
 

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use aws_config::SdkConfig;
 use crate::common::aws_faults::{Fault, Faults, moto_sdk_config};
+use aws_config::SdkConfig;
 use serde_json::json;
 use shipyard::{
     aws::{Aws, Ownership, ResourceTags, policy},

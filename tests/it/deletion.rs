@@ -53,7 +53,7 @@ fn text_of(html: &Html, selector: &str) -> String {
 }
 
 fn role_name(name: &str) -> String {
-    format!("gha-acme-{name}-dev-main")
+    format!("gha.acme.{name}.dev.main")
 }
 
 async fn policy_arn(app: &TestApp, name: &str) -> String {
@@ -470,7 +470,12 @@ async fn a_failed_deletion_shows_the_step_and_error_and_retry_finishes_it(db: Pg
     let (_, html) = page(&app, &browser, &name).await;
     let failure = text_of(&html, "[data-testid=failure]");
     assert!(failure.contains("Must have admin rights to Repository."), "{failure}");
-    assert!(failure.contains(shipyard::domain::StepName::DeleteGithubRepository.label()), "{failure}");
+    assert!(
+        failure.contains(
+            shipyard::provision::steps::def(shipyard::domain::StepName::DeleteGithubRepository).label
+        ),
+        "{failure}"
+    );
     assert_eq!(select(&html, "[data-testid=failure] form[action$='/retry']").len(), 1);
 
     app.sim().clear_faults();

@@ -10,7 +10,6 @@ use crate::common::app::{TestApp, unique_name};
 use crate::common::fixtures::service_id;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use shipyard::domain::StepName;
 use sqlx::PgPool;
 use tokio::io::AsyncReadExt;
 
@@ -112,7 +111,7 @@ async fn services_by_status_and_reconciler_lag_come_from_the_database(db: Db) {
     // Leased by a live reconciler: being worked on, so not waiting (however old).
     sqlx::query(
         "insert into service (name, org, environment, visibility, template, default_branch, created_by, status,
-                              updated_at, lease_owner, lease_until)
+                              updated_at, lease_token, lease_until)
          select 'in-hand', org, environment, visibility, template, default_branch, created_by, 'deleting',
                 now() - interval '900 s', gen_random_uuid(), now() + interval '1 minute'
          from service where name = 'waiting'",
@@ -164,7 +163,13 @@ async fn the_reconciler_records_step_failures_and_how_long_settling_took(db: Db)
         .execute(&app.db)
         .await
         .unwrap();
-    shipyard::db::services::insert_steps(&app.db, service_id, &StepName::DELETE).await.unwrap();
+    shipyard::db::services::insert_steps(
+        &app.db,
+        service_id,
+        shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Delete),
+    )
+    .await
+    .unwrap();
     assert_eq!(app.settle(&reconciler, &name).await, "deleted");
 
     let after = scrape(&app).await;

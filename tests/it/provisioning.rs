@@ -56,7 +56,7 @@ async fn another_default_branch_is_applied_to_the_repository_and_the_trust(db: P
     let repo = app.sim().repo("acme", &name).unwrap();
     assert_eq!(repo.default_branch, "trunk");
     assert!(!repo.private);
-    let role = app.aws.get_role(&format!("gha-acme-{name}-prod-trunk")).await.unwrap().unwrap();
+    let role = app.aws.get_role(&format!("gha.acme.{name}.prod.trunk")).await.unwrap().unwrap();
     let sub = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
     assert_eq!(sub, &json!(format!("repo:acme@1000/{name}@{}:ref:refs/heads/trunk", repo.id)));
     // The initial run ran on `main` before the rename; re-running it would present a `main`
@@ -114,7 +114,7 @@ async fn on_github_enterprise_server_the_subject_falls_back_to_the_repository_na
     let name = unique_name("ghes");
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
-    let role = app.aws.get_role(&format!("gha-acme-{name}-dev-main")).await.unwrap().unwrap();
+    let role = app.aws.get_role(&format!("gha.acme.{name}.dev.main")).await.unwrap().unwrap();
     let sub = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
     assert_eq!(sub, &json!(format!("repo:acme/{name}:ref:refs/heads/main")));
 }

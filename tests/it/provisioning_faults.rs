@@ -122,7 +122,7 @@ async fn preflight_failure(app: &TestApp, name: &str) -> String {
 }
 
 async fn assert_nothing_created(app: &TestApp, name: &str) {
-    let role = format!("gha-acme-{name}-dev-main");
+    let role = format!("gha.acme.{name}.dev.main");
     assert!(app.aws.get_role(&role).await.unwrap().is_none(), "no role was created");
     assert_eq!(app.sim().request_count("POST", "/repos/*/*/generate"), 0, "no repository was generated");
     let done: i64 = sqlx::query_scalar(
@@ -169,12 +169,12 @@ async fn an_iam_role_made_outside_shipyard_fails_in_preflight(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let name = unique_name("roletaken");
-    create_foreign_role(&format!("gha-acme-{name}-dev-main")).await;
+    create_foreign_role(&format!("gha.acme.{name}.dev.main")).await;
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
     let message = preflight_failure(&app, &name).await;
     assert!(
-        message.starts_with("AWS IAM:") && message.contains(&format!("gha-acme-{name}-dev-main")),
+        message.starts_with("AWS IAM:") && message.contains(&format!("gha.acme.{name}.dev.main")),
         "{message}"
     );
     assert_eq!(app.sim().request_count("POST", "/repos/*/*/generate"), 0);

@@ -65,8 +65,8 @@ async fn make_ready(app: &TestApp, html_url: &str) {
         ),
         (
             "iam_role",
-            json!({"name": "gha-acme-payments-dev-main",
-                            "arn": "arn:aws:iam::123456789012:role/gha-acme-payments-dev-main"}),
+            json!({"name": "gha.acme.payments.dev.main",
+                            "arn": "arn:aws:iam::123456789012:role/gha.acme.payments.dev.main"}),
         ),
         (
             "first_build",
@@ -86,7 +86,7 @@ async fn make_ready(app: &TestApp, html_url: &str) {
     sqlx::query(
         "update service set status = 'ready', html_url = $1, ssh_url = 'git@github.example:acme/payments.git',
                 ecr_repository_uri = '123456789012.dkr.ecr.us-east-1.amazonaws.com/payments',
-                role_arn = 'arn:aws:iam::123456789012:role/gha-acme-payments-dev-main'",
+                role_arn = 'arn:aws:iam::123456789012:role/gha.acme.payments.dev.main'",
     )
     .bind(html_url)
     .execute(&app.db)
@@ -126,7 +126,10 @@ async fn a_new_service_shows_every_create_step_pending_and_follows_progress(db: 
     assert_eq!(status, StatusCode::OK);
     let html = Html::parse_document(&body);
     assert_eq!(texts(&html, "[data-testid=service-status]"), ["provisioning"]);
-    let labels: Vec<String> = StepName::CREATE.iter().map(|s| s.label().to_owned()).collect();
+    let labels: Vec<String> = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+        .iter()
+        .map(|s| shipyard::provision::steps::def(*s).label.to_owned())
+        .collect();
     assert_eq!(texts(&html, "#steps li [data-part=label]"), labels);
     assert_eq!(texts(&html, "#steps li [data-part=status]"), vec!["pending"; 10]);
     assert_eq!(attrs(&html, "#steps", "data-progress-url"), ["/services/payments/progress"]);
@@ -181,11 +184,14 @@ async fn progress_reports_each_steps_state_in_order_with_durations(db: Db) {
     assert_eq!(progress["terminal"], false);
     let steps = progress["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    let expected: Vec<&str> = StepName::CREATE.iter().map(|s| s.as_str()).collect();
+    let expected: Vec<&str> = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     assert_eq!(names, expected);
     assert_eq!(steps[0]["status"], "done");
     assert_eq!(steps[0]["duration_ms"], 1500);
-    assert_eq!(steps[0]["label"], StepName::Preflight.label());
+    assert_eq!(steps[0]["label"], shipyard::provision::steps::def(StepName::Preflight).label);
     assert_eq!(steps[1]["status"], "failed");
     assert_eq!(steps[1]["error"], "rate limited");
     assert_eq!(steps[2]["status"], "running");
@@ -349,7 +355,7 @@ async fn a_ready_service_shows_how_to_clone_build_and_deploy(db: Db) {
     );
     assert!(texts(&html, "[data-testid=outputs] .badge").contains(&"success".to_owned()));
     assert_eq!(texts(&html, "#ecr-uri"), ["123456789012.dkr.ecr.us-east-1.amazonaws.com/payments"]);
-    assert!(body.contains("arn:aws:iam::123456789012:role/gha-acme-payments-dev-main"));
+    assert!(body.contains("arn:aws:iam::123456789012:role/gha.acme.payments.dev.main"));
     assert!(attrs(&html, "#steps", "data-progress-url").is_empty(), "a ready page does not poll");
     assert!(attrs(&html, "a#refresh", "href").is_empty());
     assert_eq!(texts(&html, "#steps li [data-part=status]"), vec!["done"; 10]);
@@ -357,7 +363,7 @@ async fn a_ready_service_shows_how_to_clone_build_and_deploy(db: Db) {
     let api: Value =
         browser.get(app.at("/api/v1/services/payments")).send().await.unwrap().json().await.unwrap();
     assert_eq!(api["urls"]["ssh"], "git@github.example:acme/payments.git");
-    assert_eq!(api["urls"]["role_arn"], "arn:aws:iam::123456789012:role/gha-acme-payments-dev-main");
+    assert_eq!(api["urls"]["role_arn"], "arn:aws:iam::123456789012:role/gha.acme.payments.dev.main");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -386,7 +392,7 @@ async fn a_service_being_deleted_lists_the_delete_steps_after_the_create_steps(d
     let html = Html::parse_document(&page(&app, &browser, "/services/payments").await.1);
     let order: Vec<String> = attrs(&html, "#steps li", "data-step");
     let expected: Vec<String> =
-        StepName::CREATE.iter().chain(StepName::DELETE.iter()).map(|s| s.as_str().to_owned()).collect();
+        shipyard::domain::StepName::ALL.iter().map(|s| s.as_str().to_owned()).collect();
     assert_eq!(order, expected);
     assert_eq!(texts(&html, "[data-testid=service-status]"), ["deleting"]);
     assert_eq!(attrs(&html, "#steps", "data-progress-url"), ["/services/payments/progress"]);

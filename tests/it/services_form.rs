@@ -59,7 +59,7 @@ fn invalid_cases() -> Vec<Case> {
         case(&[("default_branch", "feature/")], "default_branch", "Not a valid git branch name"),
         case(&[("description", &long_description)], "description", "at most 350 characters"),
         case(&[("description", "two\nlines")], "description", "single line"),
-        // gha-acme- (9) + 40 + -staging- (9) + main-branch-x (13) = 71 characters for the role.
+        // gha.acme. (9) + 40 + .staging. (9) + main-branch-x (13) = 71 characters for the role.
         case(
             &[("name", &a40), ("default_branch", "main-branch-x")],
             "name",
@@ -311,10 +311,11 @@ async fn a_valid_form_creates_the_service_its_pending_steps_and_an_audit_row(db:
     );
     let steps: Vec<(String, String)> =
         sqlx::query_as("select step, status from step order by step").fetch_all(&app.db).await.unwrap();
-    let mut expected: Vec<(String, String)> = shipyard::domain::StepName::CREATE
-        .iter()
-        .map(|s| (s.as_str().to_owned(), "pending".to_owned()))
-        .collect();
+    let mut expected: Vec<(String, String)> =
+        shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+            .iter()
+            .map(|s| (s.as_str().to_owned(), "pending".to_owned()))
+            .collect();
     expected.sort();
     assert_eq!(steps.len(), 10);
     assert_eq!(steps, expected);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{app::AppState, db, domain::ServiceStatus, error::AppError};
+use crate::{db, domain::ServiceStatus, error::AppError, web::AppState};
 
 pub const DEFAULT_PER_PAGE: i64 = 30;
 pub const MAX_PER_PAGE: i64 = 100;

@@ -8,14 +8,14 @@ use serde::Deserialize;
 
 use super::view;
 use crate::{
-    app::AppState,
     db::{
         self,
         services::{INVENTORY_PAGE_SIZE, InventoryQuery, Service, SortDir, SortKey},
     },
     domain::ServiceStatus,
     error::AppError,
-    templates::{InventoryPage, InventoryRow, Layout},
+    web::AppState,
+    web::pages::{InventoryPage, InventoryRow, Layout},
     web::session::CurrentUser,
 };
 
@@ -140,8 +140,8 @@ fn row(service: &Service) -> InventoryRow {
         name: service.name.clone(),
         description: service.description.clone(),
         environment: service.environment.clone(),
-        status: service.status.clone(),
-        status_label: service.status.replace('_', " "),
+        status: service.status,
+        status_label: service.status.label(),
         created_by_login: service.created_by_login.clone(),
         created_by_avatar: service.created_by_avatar.clone(),
         created_at: created

@@ -8,14 +8,17 @@ use time::OffsetDateTime;
 use crate::{
     db::{services::Service, steps::Step},
     domain::{ServiceStatus, StepName, StepStatus},
+    provision::steps::{
+        self, EcrRepository, FirstBuild, FirstBuildOutput, GithubRepository, IamRole, RepoOutput,
+    },
 };
 
 /// One step as the person sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepView {
-    pub name: &'static str,
+    pub name: StepName,
     pub label: &'static str,
-    pub status: &'static str,
+    pub status: StepStatus,
     /// Finished minus started; for a running step, how long it has been running.
     pub duration_ms: Option<i64>,
     /// `duration_ms` in words ("1.2 s", "running for 4 s"), empty while pending.
@@ -26,12 +29,12 @@ pub struct StepView {
 
 /// The steps in the order they run (create steps, then delete steps if any), timed at `now`.
 pub fn step_views(steps: &[Step], now: OffsetDateTime) -> Vec<StepView> {
-    let mut known: Vec<(StepName, &Step)> = steps.iter().filter_map(|s| Some((s.name()?, s))).collect();
-    known.sort_by_key(|(name, _)| StepName::ALL.iter().position(|n| n == name));
+    let mut known: Vec<&Step> = steps.iter().collect();
+    known.sort_by_key(|s| s.step);
     known
         .into_iter()
-        .map(|(name, step)| {
-            let status = step.status();
+        .map(|step| {
+            let (name, status) = (step.step, step.status);
             let (duration_ms, duration) = match (status, step.started_at, step.finished_at) {
                 (StepStatus::Running, Some(started), _) => {
                     let ms = (now - started).whole_milliseconds() as i64;
@@ -44,9 +47,9 @@ pub fn step_views(steps: &[Step], now: OffsetDateTime) -> Vec<StepView> {
                 _ => (None, String::new()),
             };
             StepView {
-                name: name.as_str(),
-                label: name.label(),
-                status: status.as_str(),
+                name,
+                label: steps::def(name).label,
+                status,
                 duration_ms,
                 duration,
                 attempts: step.attempts,
@@ -69,7 +72,7 @@ pub fn describe_ms(ms: i64) -> String {
 
 /// How the first build went, from the `first_build` step's outputs.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct FirstBuild {
+pub struct FirstBuildView {
     pub run_url: Option<String>,
     /// `success`, `failure`, or none while the run is still going.
     pub conclusion: Option<String>,
@@ -85,12 +88,13 @@ pub struct Outputs {
     pub clone_url: Option<String>,
     pub ecr_repository_uri: Option<String>,
     pub role_arn: Option<String>,
-    pub first_build: Option<FirstBuild>,
+    pub first_build: Option<FirstBuildView>,
 }
 
-fn output(steps: &[Step], step: StepName, key: &str) -> Option<String> {
-    let step = steps.iter().find(|s| s.name() == Some(step))?;
-    step.outputs.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
+/// The recorded output of the step `S`, read typed; none until it recorded one.
+fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
+    let row = rows.iter().find(|r| r.step == S::NAME)?;
+    serde_json::from_value(row.outputs.clone()).ok()
 }
 
 /// A value we are about to put in an `href`: only web URLs, never `javascript:` or the like.
@@ -100,24 +104,27 @@ fn web_url(url: Option<String>) -> Option<String> {
 
 /// The outputs, preferring the copies on the service row and falling back to the step outputs.
 pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
-    let html_url =
-        web_url(service.html_url.clone().or_else(|| output(steps, StepName::GithubRepository, "html_url")));
-    let first_build =
-        steps.iter().find(|s| s.name() == Some(StepName::FirstBuild) && s.status() == StepStatus::Done);
+    let repo: Option<RepoOutput> = recorded::<GithubRepository>(steps);
+    let html_url = web_url(service.html_url.clone().or_else(|| repo.as_ref().map(|r| r.html_url.clone())));
+    let first_build = steps
+        .iter()
+        .any(|s| s.step == StepName::FirstBuild && s.status == StepStatus::Done)
+        .then(|| recorded::<FirstBuild>(steps))
+        .flatten();
     Outputs {
         actions_url: html_url.as_ref().map(|u| format!("{}/actions", u.trim_end_matches('/'))),
         html_url,
-        ssh_url: service.ssh_url.clone().or_else(|| output(steps, StepName::GithubRepository, "ssh_url")),
-        clone_url: output(steps, StepName::GithubRepository, "clone_url"),
+        ssh_url: service.ssh_url.clone().or_else(|| repo.as_ref().map(|r| r.ssh_url.clone())),
+        clone_url: repo.map(|r| r.clone_url).filter(|u| !u.is_empty()),
         ecr_repository_uri: service
             .ecr_repository_uri
             .clone()
-            .or_else(|| output(steps, StepName::EcrRepository, "uri")),
-        role_arn: service.role_arn.clone().or_else(|| output(steps, StepName::IamRole, "arn")),
-        first_build: first_build.map(|_| FirstBuild {
-            run_url: web_url(output(steps, StepName::FirstBuild, "run_url")),
-            conclusion: output(steps, StepName::FirstBuild, "conclusion"),
-            note: output(steps, StepName::FirstBuild, "note"),
+            .or_else(|| recorded::<EcrRepository>(steps).map(|e| e.uri)),
+        role_arn: service.role_arn.clone().or_else(|| recorded::<IamRole>(steps).map(|r| r.arn)),
+        first_build: first_build.map(|b: FirstBuildOutput| FirstBuildView {
+            run_url: web_url(b.run_url),
+            conclusion: b.conclusion,
+            note: b.note.filter(|n| !n.is_empty()),
         }),
     }
 }
@@ -130,11 +137,11 @@ pub struct Failure {
 }
 
 pub fn failure(service: &Service) -> Option<Failure> {
-    if !matches!(service.status(), ServiceStatus::Failed | ServiceStatus::DeleteFailed) {
+    if !matches!(service.status, ServiceStatus::Failed | ServiceStatus::DeleteFailed) {
         return None;
     }
     Some(Failure {
-        step: service.error_step.as_deref().and_then(StepName::parse).map(StepName::label),
+        step: service.error_step.map(|step| steps::def(step).label),
         message: service.error_message.clone().unwrap_or_else(|| "No error message was recorded.".into()),
     })
 }
@@ -142,7 +149,7 @@ pub fn failure(service: &Service) -> Option<Failure> {
 /// What `/services/{name}/progress` answers; the page's script applies it to the DOM.
 #[derive(Debug, Serialize)]
 pub struct Progress {
-    pub status: &'static str,
+    pub status: ServiceStatus,
     /// Nothing more will change until a person acts: the script stops polling.
     pub terminal: bool,
     pub steps: Vec<StepView>,
@@ -151,9 +158,9 @@ pub struct Progress {
 }
 
 pub fn progress(service: &Service, steps: &[Step], now: OffsetDateTime) -> Progress {
-    let status = service.status();
+    let status = service.status;
     Progress {
-        status: status.as_str(),
+        status,
         terminal: status.is_terminal(),
         steps: step_views(steps, now),
         outputs: outputs(service, steps),

@@ -7,9 +7,8 @@ use std::{sync::Arc, time::Duration};
 use github_sim::{RunningSim, Sim, SimConfig};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use shipyard::{
-    AppState, Config,
+    Application, Config,
     aws::Aws,
-    build_app,
     provision::{Providers, Reconciler, Settings},
 };
 use sqlx::PgPool;
@@ -25,7 +24,7 @@ pub struct TestApp {
     pub aws_faults: super::aws_faults::Faults,
     /// The same AWS client the reconciler uses, for reading back what exists.
     pub aws: Arc<Aws>,
-    state: AppState,
+    providers: Providers,
 }
 
 /// The sandbox's variables, pointed at this test's sim and port.
@@ -47,6 +46,21 @@ pub fn test_vars(app_url: &str, sim_url: &str) -> HashMap<String, String> {
     .collect()
 }
 
+/// Reconciler settings for tests: no propagation wait, short leases, quick polls and looks.
+pub fn test_settings(config: &Config) -> Settings {
+    Settings {
+        iam_propagation_delay: Duration::ZERO,
+        generate_timeout: Duration::from_secs(10),
+        build_wait: Duration::from_secs(10),
+        build_poll_min: Duration::from_millis(20),
+        build_poll_max: Duration::from_millis(200),
+        lease: Duration::from_millis(600),
+        poll_interval: Duration::from_millis(50),
+        concurrency: 2,
+        ..Settings::from_config(config)
+    }
+}
+
 impl TestApp {
     pub async fn spawn(db: PgPool) -> Self {
         Self::spawn_with(db, SimConfig::default(), |_| {}).await
@@ -61,21 +75,25 @@ impl TestApp {
             Config::from_vars(&test_vars(&url, &github.url())).expect("test configuration is valid");
         config.retry = shipyard::provider::RetryPolicy::fast();
         tweak(&mut config);
-        let state = AppState::new(db.clone(), config.clone()).expect("app state builds");
         let aws_faults = super::aws_faults::Faults::default();
         let aws = Arc::new(Aws::new(&super::aws_faults::moto_sdk_config(&aws_faults).await, config.retry));
-        let app = build_app(state.clone());
+        let settings = test_settings(&config);
+        let app =
+            Application::build(db.clone(), config.clone(), aws.clone(), settings).expect("the app builds");
+        let (router, providers) = (app.router, app.providers);
         // The production server (timeouts, TCP_NODELAY, client addresses), stopped with the test's runtime.
         let edge = config.edge;
         tokio::spawn(async move {
-            shipyard::web::serve::serve(listener, app, edge, Default::default()).await.expect("server runs")
+            shipyard::web::serve::serve(listener, router, edge, Default::default())
+                .await
+                .expect("server runs")
         });
-        Self { url, db, github, config, aws_faults, aws, state }
+        Self { url, db, github, config, aws_faults, aws, providers }
     }
 
     /// The server's own GitHub client (the bot token), as the reconciler uses it.
     pub fn github_client(&self) -> shipyard::github::GitHub {
-        self.state.github.clone()
+        self.providers.github.clone()
     }
 
     pub fn sim(&self) -> Sim {
@@ -84,21 +102,12 @@ impl TestApp {
 
     /// Reconciler settings for tests: no propagation wait, short leases, quick polls.
     pub fn reconciler_settings(&self) -> Settings {
-        Settings {
-            iam_propagation_delay: Duration::ZERO,
-            generate_timeout: Duration::from_secs(10),
-            build_wait: Duration::from_secs(10),
-            lease: Duration::from_millis(600),
-            poll_interval: Duration::from_millis(50),
-            concurrency: 2,
-            ..Settings::from_config(&self.config)
-        }
+        test_settings(&self.config)
     }
 
     /// A reconciler of its own (a separate "process"), on this app's database, sim and moto.
     pub fn reconciler(&self) -> Reconciler {
-        let providers = Providers { github: self.state.github.clone(), aws: self.aws.clone() };
-        Reconciler::new(self.db.clone(), providers, self.reconciler_settings())
+        Reconciler::new(self.db.clone(), self.providers.clone(), self.reconciler_settings())
     }
 
     /// Runs `reconciler` until the service is no longer in progress (waiting out leases left

@@ -20,7 +20,7 @@ const ACTIONS: [&str; 7] = [
 pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     let sim = app.sim();
     let account = app.aws.account_id().await.unwrap();
-    let role_name = format!("gha-acme-{name}-dev-main");
+    let role_name = format!("gha.acme.{name}.dev.main");
 
     // GitHub: one repository, generated from the template, private, with content on main.
     let repos: Vec<_> = sim.repos("acme").into_iter().filter(|r| r.name == name).collect();

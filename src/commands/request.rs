@@ -102,7 +102,7 @@ pub fn parse_service_request(config: &Config, input: &ServiceInput) -> Result<Se
     let e = &mut errors;
     let name = check(e, "name", ServiceName::parse(&input.name));
     let environment = check(e, "environment", Environment::parse(&input.environment, &config.environments));
-    let visibility = check(e, "visibility", Visibility::parse(&input.visibility));
+    let visibility = check(e, "visibility", Visibility::from_form(&input.visibility));
     let template = check(e, "template", TemplateRef::parse(&input.template, &config.templates));
     let default_branch = check(e, "default_branch", BranchName::parse(&input.default_branch));
     let description = check(e, "description", parse_description(&input.description));
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn a_complete_request_parses_with_its_iam_names() {
         let request = parse_service_request(&config(), &input("payments", "main")).unwrap();
-        assert_eq!(request.iam.role, "gha-acme-payments-staging-main");
+        assert_eq!(request.iam.role, "gha.acme.payments.staging.main");
         assert_eq!(request.summary(), "staging · private · acme/service-template · main");
     }
 

@@ -3,6 +3,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use crate::domain::ServiceStatus;
+
 use crate::web::session::CurrentUser;
 
 /// What every page's header needs.
@@ -107,7 +109,7 @@ pub struct InventoryRow {
     pub name: String,
     pub description: String,
     pub environment: String,
-    pub status: String,
+    pub status: ServiceStatus,
     pub status_label: String,
     pub created_by_login: String,
     pub created_by_avatar: String,
@@ -127,8 +129,8 @@ pub struct NewServicePage {
     pub org: String,
     pub environments: Vec<String>,
     pub templates: Vec<String>,
-    pub values: crate::web::services::form::ServiceInput,
-    pub errors: crate::web::services::form::FieldErrors,
+    pub values: crate::commands::request::ServiceInput,
+    pub errors: crate::commands::request::FieldErrors,
     pub description_max: usize,
 }
 

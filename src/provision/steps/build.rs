@@ -1,0 +1,249 @@
+//! The first build: re-run every failed run of the initial commit (they were queued before the
+//! secrets and the role existed), or dispatch the build when the template's push made no run,
+//! then watch until each run's attempt concludes. Watching parks the step between looks, so a
+//! build of many minutes holds no worker and a delete request is taken at once.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Cx, Ensured, Phase, Step, aws::IamAttachment, aws::IamRole, github::our_repo};
+use crate::{
+    domain::StepName,
+    github::{DispatchOutcome, Repo, WorkflowRun},
+    provider::{ErrorKind, ProviderError, System},
+};
+
+pub struct FirstBuild;
+
+/// What was started and how each run stands. Recorded while parked, read back on the next look.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FirstBuildOutput {
+    /// `rerun`, `dispatch`, `none`; empty before the first look.
+    pub action: String,
+    pub runs: Vec<WatchedRun>,
+    /// `success` or `failure` once every run concluded; none while running or when nothing ran.
+    pub conclusion: Option<String>,
+    /// The build's run (the first watched run), for the page's link.
+    pub run_id: Option<u64>,
+    pub run_url: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub watching_since: Option<OffsetDateTime>,
+    /// How many times the runs were looked at (the call budget).
+    pub looks: u32,
+}
+
+/// One run of the initial commit, and the attempt whose conclusion counts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchedRun {
+    pub id: u64,
+    pub name: String,
+    pub url: String,
+    /// Right after a re-run GitHub may still answer with the previous attempt: only this attempt
+    /// (or a later one) tells how the build went.
+    pub attempt: u32,
+    /// Already re-run by us (a run is re-run at most once).
+    pub rerun: bool,
+    pub conclusion: Option<String>,
+}
+
+impl Step for FirstBuild {
+    const NAME: StepName = StepName::FirstBuild;
+    const LABEL: &'static str = "First build";
+    const PHASE: Phase = Phase::Create;
+    // The build needs everything: secrets to read and a role that can push.
+    const DEPENDS_ON: &'static [StepName] = &[StepName::ActionsSecrets, StepName::IamAttachment];
+    const BEST_EFFORT: bool = true;
+    type Output = FirstBuildOutput;
+
+    async fn ensure(cx: &Cx<'_>) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
+        let now = OffsetDateTime::now_utc();
+        let state = cx.previous::<FirstBuild>()?.unwrap_or_default();
+        if state.action.is_empty() {
+            // IAM is eventually consistent: give the role and its permissions time to propagate
+            // before a run tries to assume it (parked, so the worker does other work meanwhile).
+            let made = cx.finished_at(IamAttachment::NAME).max(cx.finished_at(IamRole::NAME));
+            let delay = time::Duration::try_from(cx.settings.iam_propagation_delay).unwrap_or_default();
+            if let Some(made) = made
+                && now < made + delay
+            {
+                let recheck_in = Duration::try_from(made + delay - now).unwrap_or_default();
+                return Ok(Ensured::Wait { state, recheck_in });
+            }
+            let repo = our_repo(cx).await?;
+            return start(cx, &repo, now).await;
+        }
+        let repo = our_repo(cx).await?;
+        look(cx, &repo, state, now).await
+    }
+}
+
+/// First look: re-run what failed, note what is still going, or dispatch when nothing ran.
+async fn start(
+    cx: &Cx<'_>,
+    repo: &Repo,
+    now: OffsetDateTime,
+) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
+    let github = &cx.providers.github;
+    let branch = cx.branch.as_str();
+    let runs = github.list_runs(&repo.owner, &repo.name, Some(branch), None).await?;
+    // Every run of the initial commit (a template may have several workflows: build, lint, ...).
+    let initial_sha = runs.iter().map(|r| r.head_sha.clone()).next_back();
+    let runs: Vec<WorkflowRun> =
+        runs.into_iter().filter(|r| Some(&r.head_sha) == initial_sha.as_ref()).collect();
+    let mut state = FirstBuildOutput { watching_since: Some(now), looks: 1, ..Default::default() };
+    if runs.is_empty() {
+        let Some((run_id, url)) = dispatch_build(cx, repo).await? else {
+            state.action = "none".into();
+            state.note = Some(
+                "No initial run and no workflow with a workflow_dispatch trigger: push to the default branch \
+                 to build."
+                    .into(),
+            );
+            return Ok(Ensured::Done(state));
+        };
+        state.action = "dispatch".into();
+        state.runs.push(WatchedRun {
+            id: run_id,
+            name: String::new(),
+            url,
+            attempt: 1,
+            rerun: true,
+            conclusion: None,
+        });
+    } else {
+        state.action = "rerun".into();
+        // Oldest first, so the build (usually the first workflow) is the one the page links to.
+        for run in runs.into_iter().rev() {
+            let mut watched = WatchedRun {
+                id: run.id,
+                name: run.name.clone().unwrap_or_default(),
+                url: run.html_url.clone(),
+                attempt: run.run_attempt,
+                rerun: false,
+                conclusion: None,
+            };
+            if run.has_failed() {
+                github.rerun_failed_jobs(&repo.owner, &repo.name, run.id).await?;
+                watched.attempt = run.run_attempt + 1;
+                watched.rerun = true;
+            } else if run.is_completed() {
+                watched.conclusion = run.conclusion.clone();
+            }
+            state.runs.push(watched);
+        }
+    }
+    state.run_id = state.runs.first().map(|r| r.id);
+    state.run_url = state.runs.first().map(|r| r.url.clone());
+    settle_or_wait(cx, repo, state, now).await
+}
+
+/// A later look: how each watched run's attempt stands now.
+async fn look(
+    cx: &Cx<'_>,
+    repo: &Repo,
+    mut state: FirstBuildOutput,
+    now: OffsetDateTime,
+) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
+    let github = &cx.providers.github;
+    state.looks += 1;
+    for watched in state.runs.iter_mut().filter(|w| w.conclusion.is_none()) {
+        let run = github.get_run(&repo.owner, &repo.name, watched.id).await?;
+        if run.run_attempt < watched.attempt || !run.is_completed() {
+            continue;
+        }
+        if run.has_failed() && !watched.rerun {
+            // It was already going when the secrets landed, so it ran without them: once more.
+            github.rerun_failed_jobs(&repo.owner, &repo.name, run.id).await?;
+            watched.attempt = run.run_attempt + 1;
+            watched.rerun = true;
+            continue;
+        }
+        watched.conclusion = Some(run.conclusion.clone().unwrap_or_else(|| "unknown".into()));
+    }
+    settle_or_wait(cx, repo, state, now).await
+}
+
+/// Done when every run concluded (a failure names each failed run), parked otherwise, and done
+/// with a note once the watch has lasted `build_wait`.
+async fn settle_or_wait(
+    cx: &Cx<'_>,
+    repo: &Repo,
+    mut state: FirstBuildOutput,
+    now: OffsetDateTime,
+) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
+    if state.runs.iter().all(|w| w.conclusion.is_some()) {
+        let failed: Vec<&WatchedRun> = state
+            .runs
+            .iter()
+            .filter(|w| {
+                w.conclusion.as_deref() != Some("success") && w.conclusion.as_deref() != Some("skipped")
+            })
+            .collect();
+        if failed.is_empty() {
+            state.conclusion = Some("success".into());
+            return Ok(Ensured::Done(state));
+        }
+        let mut causes = Vec::new();
+        for run in &failed {
+            let cause = cx.providers.github.failure_cause(&repo.owner, &repo.name, run.id).await;
+            let conclusion = run.conclusion.as_deref().unwrap_or("badly");
+            causes.push(match cause {
+                Some(cause) => format!("{} ended {conclusion}: {cause} — see {}", display_name(run), run.url),
+                None => format!("{} ended {conclusion} — see {}", display_name(run), run.url),
+            });
+        }
+        return Err(ProviderError::new(
+            System::GitHub,
+            ErrorKind::Other,
+            format!("the first build failed: {}", causes.join("; ")),
+        ));
+    }
+    let since = state.watching_since.unwrap_or(now);
+    let age = Duration::try_from(now - since).unwrap_or_default();
+    if age >= cx.settings.build_wait {
+        state.note = Some("still running when Shipyard stopped watching".into());
+        return Ok(Ensured::Done(state));
+    }
+    Ok(Ensured::Wait { recheck_in: next_look(cx, age), state })
+}
+
+fn display_name(run: &WatchedRun) -> String {
+    if run.name.is_empty() { format!("run {}", run.id) } else { format!("the {} run", run.name) }
+}
+
+/// Builds are rarely done in their first seconds: look again after a third of the time watched
+/// so far, within the configured bounds (a five-minute build costs about fifteen looks).
+pub(crate) fn next_look(cx: &Cx<'_>, age: Duration) -> Duration {
+    (age / 3).clamp(cx.settings.build_poll_min, cx.settings.build_poll_max)
+}
+
+/// Dispatches the first active workflow file that accepts `workflow_dispatch`; the run it started.
+/// GitHub also lists dynamic workflows (Dependabot, CodeQL default setup) whose path is not under
+/// `.github/workflows/`: they are not the template's build and cannot be dispatched.
+async fn dispatch_build(cx: &Cx<'_>, repo: &Repo) -> Result<Option<(u64, String)>, ProviderError> {
+    let github = &cx.providers.github;
+    let branch = cx.branch.as_str();
+    let workflows = github.list_workflows(&repo.owner, &repo.name).await?;
+    for workflow in
+        workflows.iter().filter(|w| w.path.starts_with(".github/workflows/") && w.state == "active")
+    {
+        match github.dispatch_workflow(&repo.owner, &repo.name, workflow.file_name(), branch).await {
+            Ok(DispatchOutcome::Started { run_id, html_url }) => return Ok(Some((run_id, html_url))),
+            Ok(DispatchOutcome::Accepted) => {
+                let runs = github
+                    .list_runs(&repo.owner, &repo.name, Some(branch), Some("workflow_dispatch"))
+                    .await?;
+                return Ok(runs.first().map(|r| (r.id, r.html_url.clone())));
+            }
+            // No `workflow_dispatch` trigger (422), or a workflow GitHub will not dispatch (404).
+            Err(e) if matches!(e.kind, ErrorKind::Invalid | ErrorKind::NotFound) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}

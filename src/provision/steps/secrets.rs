@@ -1,0 +1,46 @@
+//! The three Actions secrets the template's workflow reads, sealed to the repository's key.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Cx, Ensured, Phase, Step,
+    aws::{EcrRepository, IamRole},
+    github::our_repo,
+};
+use crate::{domain::StepName, provider::ProviderError};
+
+/// The secret names the template's workflow reads (documented in the README's template contract).
+pub const REGION_SECRET: &str = "AWS_REGION";
+pub const ROLE_SECRET: &str = "GHA_DEFAULT_ROLE_ARN";
+pub const ECR_SECRET: &str = "ECR_REPO_URL";
+
+pub struct ActionsSecrets;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretsOutput {
+    pub names: Vec<String>,
+}
+
+impl Step for ActionsSecrets {
+    const NAME: StepName = StepName::ActionsSecrets;
+    const LABEL: &'static str = "Actions secrets";
+    const PHASE: Phase = Phase::Create;
+    // The secrets need the role's ARN, not its permissions: the attachment runs beside them.
+    const DEPENDS_ON: &'static [StepName] =
+        &[StepName::IamRole, StepName::EcrRepository, StepName::GithubRepository];
+    type Output = SecretsOutput;
+
+    async fn ensure(cx: &Cx<'_>) -> Result<Ensured<SecretsOutput>, ProviderError> {
+        let values = [
+            (REGION_SECRET, cx.settings.region.clone()),
+            (ROLE_SECRET, cx.output::<IamRole>()?.arn),
+            (ECR_SECRET, cx.output::<EcrRepository>()?.uri),
+        ];
+        let sealed: Vec<(&str, SecretString)> =
+            values.iter().map(|(n, v)| (*n, SecretString::from(v.clone()))).collect();
+        let repo = our_repo(cx).await?;
+        cx.providers.github.put_secrets(&repo.owner, &repo.name, &sealed).await?;
+        Ok(Ensured::Done(SecretsOutput { names: values.iter().map(|(n, _)| (*n).to_owned()).collect() }))
+    }
+}
