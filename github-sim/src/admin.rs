@@ -23,6 +23,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/latency", post(add_latency).delete(clear_latency))
         .route("/requests", get(count_requests))
+        .route("/secondary-limits", get(count_secondary_limit_hits))
         .route("/rate-limit", post(set_rate_limit))
 }
 
@@ -102,7 +103,14 @@ struct CountQuery {
 }
 
 async fn count_requests(State(sim): State<Sim>, Query(q): Query<CountQuery>) -> Json<serde_json::Value> {
-    Json(json!({ "count": sim.request_count(&q.method, &q.path_pattern) }))
+    Json(json!({
+        "count": sim.request_count(&q.method, &q.path_pattern),
+        "charged": sim.charged_count(&q.method, &q.path_pattern),
+    }))
+}
+
+async fn count_secondary_limit_hits(State(sim): State<Sim>) -> Json<serde_json::Value> {
+    Json(json!({ "hits": sim.secondary_limit_hits() }))
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@
 //! `x-ratelimit-*` headers and authenticated ones `x-oauth-scopes`.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -57,7 +57,7 @@ impl Auth {
 }
 
 /// `Authorization: Bearer <t>` or `token <t>`.
-fn read_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn read_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
@@ -92,7 +92,8 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
         Some(c) => (format!("user:{}", c.user_id), USER_LIMIT),
         None => ("anonymous".to_string(), ANONYMOUS_LIMIT),
     };
-    let rate = charge(&sim, &key, limit);
+    let (method, path) = (request.method().to_string(), request.uri().path().to_string());
+    let mut rate = charge(&sim, &key, limit);
     let mut response = if resolved.is_err() {
         ApiError::bad_credentials().into_response()
     } else if rate.used > rate.limit {
@@ -105,6 +106,13 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
         request.extensions_mut().insert(Auth(caller.clone()));
         next.run(request).await
     };
+    // "Making a conditional request does not count against your primary rate limit if a 304 response is
+    // returned and the request was made while correctly authorized with an Authorization header."
+    if response.status() == StatusCode::NOT_MODIFIED && caller.is_some() {
+        rate = refund(&sim, &key, limit);
+    } else {
+        sim.world().record_charged(&method, &path);
+    }
     let headers = response.headers_mut();
     let remaining = rate.limit.saturating_sub(rate.used);
     headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
@@ -119,6 +127,14 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
         headers.insert("x-oauth-scopes", v);
     }
     response
+}
+
+/// Gives back the call [`charge`] took, for a 304.
+fn refund(sim: &Sim, key: &str, limit: u64) -> RateState {
+    let mut world = sim.world();
+    let budget = world.budgets.entry(key.to_string()).or_insert(Budget { window_start: now(), used: 1 });
+    budget.used = budget.used.saturating_sub(1);
+    RateState { limit, used: budget.used, reset: (budget.window_start + WINDOW).unix_timestamp() }
 }
 
 fn charge(sim: &Sim, key: &str, limit: u64) -> RateState {

@@ -13,7 +13,7 @@ use crate::Sim;
 use crate::access::{Access, find_repo, find_writable_repo};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Body};
-use crate::model::{Repo, now};
+use crate::model::now;
 
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
@@ -22,27 +22,6 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/repos/{owner}/{repo}/branches/{branch}/rename", post(rename_branch))
         .route("/repos/{owner}/{repo}/git/ref/heads/{branch}", get(get_ref))
         .route("/repos/{owner}/{repo}/contents/{*path}", get(get_contents))
-}
-
-fn branch_json(base: &str, repo: &Repo, name: &str, sha: &str) -> Value {
-    let full = repo.full_name();
-    json!({
-        "name": name,
-        "commit": {
-            "sha": sha,
-            "node_id": crate::json::node_id("C_", repo.id),
-            "url": format!("{base}/repos/{full}/commits/{sha}"),
-            "html_url": format!("{base}/{full}/commit/{sha}"),
-            "commit": { "message": "Initial commit", "tree": { "sha": sha } },
-        },
-        "_links": {
-            "self": format!("{base}/repos/{full}/branches/{name}"),
-            "html": format!("{base}/{full}/tree/{name}"),
-        },
-        "protected": false,
-        "protection": { "enabled": false, "required_status_checks": { "enforcement_level": "off", "contexts": [], "checks": [] } },
-        "protection_url": format!("{base}/repos/{full}/branches/{name}/protection"),
-    })
 }
 
 /// The repository index, once its content exists.
@@ -87,7 +66,7 @@ async fn get_branch(
     let r = &world.repos[i];
     let b =
         r.branch(&branch).ok_or_else(|| ApiError::Basic(StatusCode::NOT_FOUND, "Branch not found".into()))?;
-    Ok(Json(branch_json(sim.base_url(), r, &b.name, &b.sha)))
+    Ok(Json(crate::json::branch(sim.base_url(), &world, r, &b.name, &b.sha)))
 }
 
 #[derive(Deserialize)]
@@ -130,7 +109,8 @@ async fn rename_branch(
         r.default_branch = new_name.clone();
     }
     r.updated_at = now();
-    let body = branch_json(sim.base_url(), r, &new_name, &sha);
+    let r = &world.repos[i];
+    let body = crate::json::branch(sim.base_url(), &world, r, &new_name, &sha);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -168,26 +148,39 @@ async fn get_contents(
     let base = sim.base_url();
     let full = r.full_name();
     let path = path.trim_matches('/');
-    let entry = |p: &str, kind: &str, size: usize| {
+    let branch = &r.default_branch;
+    let entry = |p: &str, kind: &str, content: &str| {
         let name = p.rsplit('/').next().unwrap_or(p);
+        let sha = blob_sha(content);
+        let (url, git_url) =
+            (format!("{base}/repos/{full}/contents/{p}"), format!("{base}/repos/{full}/git/blobs/{sha}"));
+        let html_url = format!("{base}/{full}/blob/{branch}/{p}");
         json!({
-            "type": kind, "name": name, "path": p, "size": size, "sha": crate::model::random_hex(40),
-            "url": format!("{base}/repos/{full}/contents/{p}"),
-            "html_url": format!("{base}/{full}/blob/{}/{p}", r.default_branch),
+            "type": kind, "name": name, "path": p, "size": content.len(), "sha": sha,
+            "url": url, "git_url": git_url, "html_url": html_url,
+            "download_url": format!("{base}/{full}/raw/{branch}/{p}"),
+            "_links": { "self": url, "git": git_url, "html": html_url },
         })
     };
     if path == ".github/workflows" {
-        let files = r.workflows.iter().map(|w| entry(&w.path, "file", workflow_yaml(w).len())).collect();
+        let files = r.workflows.iter().map(|w| entry(&w.path, "file", &workflow_yaml(w))).collect();
         return Ok(Json(Value::Array(files)));
     }
     let w = r.workflows.iter().find(|w| w.path == path).ok_or_else(ApiError::not_found)?;
     let yaml = workflow_yaml(w);
-    let mut body = entry(&w.path, "file", yaml.len());
+    let mut body = entry(&w.path, "file", &yaml);
     crate::json::merge(
         &mut body,
         json!({ "encoding": "base64", "content": base64::engine::general_purpose::STANDARD.encode(yaml) }),
     );
     Ok(Json(body))
+}
+
+/// A stable stand-in for git's blob id (40 hex digits derived from the content), so unchanged files keep
+/// their `sha` and their ETag.
+fn blob_sha(content: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(format!("blob {}\0{content}", content.len())))[..40].to_string()
 }
 
 /// A plausible workflow file: the triggers and an env block reading the secrets it uses.

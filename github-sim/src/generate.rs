@@ -100,7 +100,7 @@ async fn generate_repo(
     world.settle();
     let index = world.repos.len() - 1;
     tracing::info!(repo = %world.repos[index].full_name(), "repository generated from template");
-    let body = json::repo(sim.base_url(), &world, &world.repos[index], &auth);
+    let body = json::full_repo(sim.base_url(), &world, &world.repos[index], &auth);
     let location = format!("{}/repos/{}/{}", sim.base_url(), owner_login, name);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::SimConfig;
 use crate::faults::{Fault, Latency, method_matches, path_matches};
 use crate::model::{Repo, Run, World, new_repo, now};
+use crate::secondary::Limiter;
 use crate::seed::SeedOAuthApp;
 
 /// Cheap, cloneable handle onto the simulator's shared state.
@@ -22,6 +23,7 @@ struct Inner {
     world: Mutex<World>,
     settings: Settings,
     base_url: String,
+    limiter: Limiter,
 }
 
 /// The parts of [`SimConfig`] handlers consult.
@@ -83,7 +85,8 @@ impl Sim {
             initial_push_runs: config.initial_push_runs,
             oauth_apps: config.seed.oauth_apps,
         };
-        Sim { inner: Arc::new(Inner { world: Mutex::new(world), settings, base_url }) }
+        let limiter = Limiter::new(config.secondary_limits);
+        Sim { inner: Arc::new(Inner { world: Mutex::new(world), settings, base_url, limiter }) }
     }
 
     /// Locks the world after landing any content whose time has come.
@@ -99,6 +102,10 @@ impl Sim {
 
     pub(crate) fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    pub(crate) fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     pub fn repo(&self, owner: &str, name: &str) -> Option<RepoView> {
@@ -179,8 +186,9 @@ impl Sim {
         self.world().latency.clear();
     }
 
-    /// Requests matching method and pattern that got past the fault layer (faulted ones are not counted;
-    /// anything GitHub itself answered is, whatever the status).
+    /// Requests matching method and pattern that got past the fault layer (faulted ones and those refused by
+    /// the secondary rate limit are not counted; anything GitHub itself answered is, whatever the status,
+    /// 304s included: see [`Sim::charged_count`]).
     pub fn request_count(&self, method: &str, path_pattern: &str) -> usize {
         let world = self.world();
         world
@@ -189,6 +197,24 @@ impl Sim {
             .filter(|((m, p), _)| method_matches(Some(method), m) && path_matches(path_pattern, p))
             .map(|(_, count)| count)
             .sum()
+    }
+
+    /// Requests matching method and pattern that were charged against a primary rate limit: those
+    /// [`Sim::request_count`] counts, less the authorized ones answered `304 Not Modified` (free on GitHub).
+    pub fn charged_count(&self, method: &str, path_pattern: &str) -> usize {
+        let world = self.world();
+        world
+            .charged
+            .iter()
+            .filter(|((m, p), _)| method_matches(Some(method), m) && path_matches(path_pattern, p))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// How many requests got a secondary-rate-limit answer (403 with `retry-after`) from the automatic
+    /// limiter (injected faults are not counted here).
+    pub fn secondary_limit_hits(&self) -> usize {
+        self.limiter().hits()
     }
 
     /// Sets how many calls `login` has left in the current primary rate-limit window (5,000/h). At 0 the

@@ -1,12 +1,17 @@
 //! JSON shapes of users, organizations and repositories, as GitHub's REST schemas define them
-//! (`simple-user`, `private-user`, `organization-simple`, `full-repository`). URL fields point at the sim:
-//! API URLs at `{base}/...`, web URLs at `{base}/{login}` etc., so clients never need to build URLs.
+//! (`simple-user`, `private-user`/`public-user`, `organization-simple`/`organization-full`; repositories in
+//! [`repo`]). `tests/openapi.rs` validates them against GitHub's OpenAPI description. URL fields point at the
+//! sim: API URLs at `{base}/...`, web URLs at `{base}/{login}` etc., so clients never need to build URLs.
 
 use serde_json::{Value, json};
 
-use crate::access::{Access, access};
-use crate::auth::Auth;
 use crate::model::{Org, Repo, User, World, ts};
+
+mod git;
+mod repo;
+
+pub(crate) use git::branch;
+pub(crate) use repo::{full_repo, minimal_repo, repo_in_list};
 
 /// An account for rendering: users and organizations share the `simple-user` shape.
 pub(crate) struct Account<'a> {
@@ -59,25 +64,7 @@ pub(crate) fn simple_user(base: &str, account: &Account) -> Value {
 
 /// `private-user` (GET /user) or `public-user` (GET /users/{login}).
 pub(crate) fn full_user(base: &str, world: &World, user: &User, private: bool) -> Value {
-    let mut body = simple_user(base, &Account::user(user));
-    let public_repos = world.repos.iter().filter(|r| r.owner_id == user.id && !r.private).count();
-    let extra = json!({
-        "name": user.name,
-        "company": null,
-        "blog": "",
-        "location": null,
-        "email": null,
-        "hireable": null,
-        "bio": null,
-        "twitter_username": null,
-        "public_repos": public_repos,
-        "public_gists": 0,
-        "followers": 0,
-        "following": 0,
-        "created_at": ts(user.created_at),
-        "updated_at": ts(user.created_at),
-    });
-    merge(&mut body, extra);
+    let mut body = public_account(base, world, &Account::user(user), Some(&user.name), user.created_at);
     if private {
         let owned_private = world.repos.iter().filter(|r| r.owner_id == user.id && r.private).count();
         merge(
@@ -94,6 +81,39 @@ pub(crate) fn full_user(base: &str, world: &World, user: &User, private: bool) -
             }),
         );
     }
+    body
+}
+
+/// `public-user`: what `GET /users/{login}` shows of a user, and of an organization (with
+/// `"type": "Organization"`), as GitHub answers both on that route.
+pub(crate) fn public_account(
+    base: &str,
+    world: &World,
+    account: &Account,
+    name: Option<&str>,
+    created_at: time::OffsetDateTime,
+) -> Value {
+    let mut body = simple_user(base, account);
+    let public_repos = world.repos.iter().filter(|r| r.owner_id == account.id && !r.private).count();
+    merge(
+        &mut body,
+        json!({
+            "name": name,
+            "company": null,
+            "blog": "",
+            "location": null,
+            "email": null,
+            "hireable": null,
+            "bio": null,
+            "twitter_username": null,
+            "public_repos": public_repos,
+            "public_gists": 0,
+            "followers": 0,
+            "following": 0,
+            "created_at": ts(created_at),
+            "updated_at": ts(created_at),
+        }),
+    );
     body
 }
 
@@ -121,6 +141,30 @@ pub(crate) fn org(base: &str, org: &Org) -> Value {
     })
 }
 
+/// `organization-full` (GET /orgs/{org}): the simple shape plus counts and settings anyone may see.
+pub(crate) fn org_full(base: &str, world: &World, org: &Org) -> Value {
+    let mut body = crate::json::org(base, org);
+    let public_repos = world.repos.iter().filter(|r| r.owner_id == org.id && !r.private).count();
+    // The schema types `company`, `email` and `location` as non-null strings: unset ones are left out.
+    merge(
+        &mut body,
+        json!({
+            "blog": "",
+            "twitter_username": null,
+            "is_verified": false,
+            "has_organization_projects": true,
+            "has_repository_projects": true,
+            "public_repos": public_repos,
+            "public_gists": 0,
+            "followers": 0,
+            "following": 0,
+            "updated_at": ts(org.created_at),
+            "archived_at": null,
+        }),
+    );
+    body
+}
+
 /// The owner of a repository as `simple-user`.
 pub(crate) fn owner(base: &str, world: &World, repo: &Repo) -> Value {
     let account = world
@@ -131,89 +175,6 @@ pub(crate) fn owner(base: &str, world: &World, repo: &Repo) -> Value {
         .or_else(|| world.user(repo.owner_id).map(Account::user))
         .unwrap_or(Account { id: repo.owner_id, login: &repo.owner_login, kind: "User" });
     simple_user(base, &account)
-}
-
-/// `full-repository`, with `permissions` for the caller and the template as a nested repository.
-pub(crate) fn repo(base: &str, world: &World, repo: &Repo, auth: &Auth) -> Value {
-    let mut body = repo_core(base, world, repo);
-    let level = access(world, repo, auth);
-    merge(
-        &mut body,
-        json!({
-            "permissions": {
-                "admin": level >= Access::Admin,
-                "maintain": level >= Access::Admin,
-                "push": level >= Access::Push,
-                "triage": level >= Access::Push,
-                "pull": level >= Access::Pull,
-            },
-            "template_repository": repo.template_id.and_then(|id| world.repo_by_id(id)).map(|t| repo_core(base, world, t)),
-            "network_count": 0,
-            "subscribers_count": 0,
-        }),
-    );
-    body
-}
-
-fn repo_core(base: &str, world: &World, repo: &Repo) -> Value {
-    let full = repo.full_name();
-    let api = format!("{base}/repos/{full}");
-    let host = base.split("://").nth(1).unwrap_or(base).split([':', '/']).next().unwrap_or("localhost");
-    let u = |suffix: &str| format!("{api}{suffix}");
-    json!({
-        "id": repo.id,
-        "node_id": node_id("R_", repo.id),
-        "name": repo.name,
-        "full_name": full,
-        "owner": owner(base, world, repo),
-        "private": repo.private,
-        "visibility": repo.visibility,
-        "html_url": format!("{base}/{full}"),
-        "description": repo.description,
-        "fork": false,
-        "url": api,
-        "archive_url": u("/{archive_format}{/ref}"),
-        "branches_url": u("/branches{/branch}"),
-        "collaborators_url": u("/collaborators{/collaborator}"),
-        "commits_url": u("/commits{/sha}"),
-        "contents_url": u("/contents/{+path}"),
-        "deployments_url": u("/deployments"),
-        "events_url": u("/events"),
-        "git_refs_url": u("/git/refs{/sha}"),
-        "hooks_url": u("/hooks"),
-        "issues_url": u("/issues{/number}"),
-        "pulls_url": u("/pulls{/number}"),
-        "git_url": format!("git://{host}/{full}.git"),
-        "ssh_url": format!("git@{host}:{full}.git"),
-        "clone_url": format!("{base}/{full}.git"),
-        "svn_url": format!("{base}/{full}"),
-        "homepage": null,
-        "language": null,
-        "forks_count": 0,
-        "stargazers_count": 0,
-        "watchers_count": 0,
-        "size": 0,
-        "default_branch": repo.default_branch,
-        "open_issues_count": 0,
-        "is_template": repo.is_template,
-        "topics": [],
-        "has_issues": true,
-        "has_projects": true,
-        "has_wiki": true,
-        "has_pages": false,
-        "has_downloads": true,
-        "has_discussions": false,
-        "archived": repo.archived,
-        "disabled": false,
-        "pushed_at": ts(repo.pushed_at),
-        "created_at": ts(repo.created_at),
-        "updated_at": ts(repo.updated_at),
-        "allow_forking": true,
-        "web_commit_signoff_required": false,
-        "forks": 0,
-        "open_issues": 0,
-        "watchers": 0,
-    })
 }
 
 /// Shallow merge of `extra`'s keys into `body`.

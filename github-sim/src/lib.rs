@@ -11,6 +11,7 @@ mod actions;
 mod admin;
 mod auth;
 mod branches;
+mod conditional;
 mod error;
 mod faults;
 mod generate;
@@ -22,6 +23,7 @@ mod pages;
 mod redirect;
 mod repos;
 mod runs;
+mod secondary;
 mod secrets;
 mod seed;
 mod users;
@@ -34,6 +36,7 @@ use tokio::net::TcpListener;
 
 pub use faults::Fault;
 pub use handle::{RepoView, RunView, Sim};
+pub use secondary::SecondaryLimits;
 pub use seed::{Seed, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo, SeedToken, SeedUser, SeedWorkflow};
 
 /// How the simulator behaves. Build with [`SimConfig::new`] and adjust fields.
@@ -52,6 +55,8 @@ pub struct SimConfig {
     pub initial_push_runs: bool,
     /// Base URL put into `url`/`html_url` fields; `None` = `http://<bound address>`.
     pub public_url: Option<String>,
+    /// GitHub's secondary rate limits per credential (default: GitHub's numbers).
+    pub secondary_limits: SecondaryLimits,
 }
 
 impl SimConfig {
@@ -64,6 +69,7 @@ impl SimConfig {
             code_ttl: Duration::from_secs(600),
             initial_push_runs: true,
             public_url: None,
+            secondary_limits: SecondaryLimits::GITHUB,
         }
     }
 }
@@ -128,8 +134,11 @@ fn build(config: SimConfig, listener: &TcpListener) -> anyhow::Result<(Sim, Rout
     Ok((sim.clone(), router(sim)))
 }
 
-/// API routes get auth + rate limits; every route except `/_sim/` gets faults, latency and counting.
+/// Every route except `/_sim/` gets faults, latency and counting. API routes, from the outside in, also get
+/// secondary rate limits (outside latency, so slow answers hold their concurrency slot), auth with the
+/// primary rate limit, and ETags (inside auth, which gives 304s back to the budget).
 fn router(sim: Sim) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
     let api = Router::new()
         .merge(users::router())
         .merge(repos::router())
@@ -138,9 +147,18 @@ fn router(sim: Sim) -> Router {
         .merge(secrets::router())
         .merge(actions::router())
         .merge(runs::router())
-        .layer(axum::middleware::from_fn_with_state(sim.clone(), auth::authenticate));
-    let web = Router::new().merge(oauth::router()).merge(pages::router());
-    let faulted =
-        web.merge(api).layer(axum::middleware::from_fn_with_state(sim.clone(), faults::apply_faults));
-    Router::new().nest("/_sim", admin::router()).merge(faulted).fallback(pages::fallback).with_state(sim)
+        .layer(from_fn(conditional::etag))
+        .layer(from_fn_with_state(sim.clone(), auth::authenticate))
+        .layer(from_fn_with_state(sim.clone(), faults::apply_faults))
+        .layer(from_fn_with_state(sim.clone(), secondary::enforce));
+    let web = Router::new()
+        .merge(oauth::router())
+        .merge(pages::router())
+        .layer(from_fn_with_state(sim.clone(), faults::apply_faults));
+    Router::new()
+        .nest("/_sim", admin::router())
+        .merge(web)
+        .merge(api)
+        .fallback(pages::fallback)
+        .with_state(sim)
 }

@@ -1,5 +1,5 @@
 //! `github-sim --listen 127.0.0.1:3001 --seed FILE [--generate-delay-ms N] [--run-duration-ms N]
-//!  [--public-url URL] [--no-oidc-customization]`; `github-sim --print-seed` prints the sandbox seed.
+//!  [--public-url URL] [--no-oidc-customization] [--no-secondary-limits]`; `github-sim --print-seed` prints the sandbox seed.
 //!
 //! Runs the simulator for the sandbox. Logs go to stderr (`RUST_LOG` filters); tokens are never logged.
 
@@ -10,7 +10,7 @@ use github_sim::{Seed, SimConfig};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: github-sim --listen ADDR [--seed FILE] [--generate-delay-ms N] [--run-duration-ms N] \
-                     [--public-url URL] [--no-oidc-customization] | --print-seed";
+                     [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] | --print-seed";
 
 struct Args {
     listen: String,
@@ -29,6 +29,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--run-duration-ms" => config.run_duration = Duration::from_millis(value()?.parse()?),
             "--public-url" => config.public_url = Some(value()?),
             "--no-oidc-customization" => config.oidc_customization_endpoint = false,
+            "--no-secondary-limits" => config.secondary_limits = github_sim::SecondaryLimits::OFF,
             "--print-seed" => {
                 println!("{}", serde_json::to_string_pretty(&Seed::sandbox())?);
                 std::process::exit(0);

@@ -31,7 +31,7 @@ async fn get_repo(
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
-    Ok(Json(json::repo(sim.base_url(), &world, &world.repos[i], &auth)))
+    Ok(Json(json::full_repo(sim.base_url(), &world, &world.repos[i], &auth)))
 }
 
 /// `GET /repositories/{id}`: the repository under whatever name it has now (GitHub serves every
@@ -122,7 +122,7 @@ async fn update_repo(
         r.description = Some(description);
     }
     r.updated_at = now();
-    Ok(Json(json::repo(sim.base_url(), &world, &world.repos[i], &auth)))
+    Ok(Json(json::full_repo(sim.base_url(), &world, &world.repos[i], &auth)))
 }
 
 #[derive(Deserialize)]
@@ -149,7 +149,7 @@ async fn list_org_repos(
         .filter(|r| r.owner_id == org.id && access(&world, r, &auth) > Access::None)
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|r| json::repo(sim.base_url(), &world, r, &auth))
+        .map(|r| json::repo_in_list(sim.base_url(), &world, r, &auth))
         .collect();
     Ok(Json(repos))
 }

@@ -35,11 +35,7 @@ fn run_json(sim: &Sim, world: &World, repo: &Repo, run: &Run) -> Value {
     let state = run.state(now(), sim.settings().run_duration);
     let attempt = run.attempt();
     let actor = |id: u64| world.user(id).map(|u| json::simple_user(base, &Account::user(u)));
-    let repo_min = json!({
-        "id": repo.id, "node_id": json::node_id("R_", repo.id), "name": repo.name, "full_name": full,
-        "private": repo.private, "owner": json::owner(base, world, repo),
-        "html_url": format!("{base}/{full}"), "url": format!("{base}/repos/{full}"),
-    });
+    let repo_min = json::minimal_repo(base, world, repo);
     let committer = json!({ "name": "GitHub", "email": "noreply@github.com" });
     let attempt_count = run.attempts.len();
     json!({

@@ -40,7 +40,9 @@ async fn get_user(State(sim): State<Sim>, Path(login): Path<String>) -> ApiResul
         return Ok(Json(json::full_user(sim.base_url(), &world, user, false)));
     }
     let org = world.org(&login).ok_or_else(ApiError::not_found)?;
-    Ok(Json(json::simple_user(sim.base_url(), &Account::org(org))))
+    let body =
+        json::public_account(sim.base_url(), &world, &Account::org(org), Some(&org.name), org.created_at);
+    Ok(Json(body))
 }
 
 /// Org membership of the caller. Needs `read:org` (or `repo`); non-members get 404, invitees `pending`.
@@ -102,7 +104,7 @@ async fn list_orgs(State(sim): State<Sim>, Extension(auth): Extension<Auth>) -> 
 async fn get_org(State(sim): State<Sim>, Path(org): Path<String>) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let org = world.org(&org).ok_or_else(ApiError::not_found)?;
-    Ok(Json(json::org(sim.base_url(), org)))
+    Ok(Json(json::org_full(sim.base_url(), &world, org)))
 }
 
 fn with_accepted_scopes(mut response: Response, scopes: &'static str) -> Response {

@@ -1,6 +1,8 @@
 //! The JSON API with `Authorization: Bearer <GitHub token>`: every route, every refusal as a
 //! problem document, the verdict cache, and that cookie-borne writes still need the CSRF header.
 
+use shipyard::domain::ServiceStatus;
+
 use crate::common::app::TestApp;
 use github_sim::Fault;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -154,7 +156,7 @@ async fn an_admin_token_may_delete_anyones_service_and_a_member_only_their_own(d
     let refused =
         problem(delete(&app, "/api/v1/services/ledger", BOB).await, StatusCode::FORBIDDEN, "forbidden").await;
     assert!(refused["detail"].as_str().unwrap().contains("alice"), "{refused}");
-    assert_eq!(app.status_of("ledger").await, "provisioning");
+    assert_eq!(app.status_of("ledger").await, ServiceStatus::Provisioning);
 
     let deleting = accepted(delete(&app, "/api/v1/services/payments", ALICE).await).await;
     assert_eq!(deleting["status"], "deleting");
@@ -193,7 +195,7 @@ async fn a_token_github_does_not_accept_is_a_401_problem_on_every_route(db: Db) 
         }
     }
     assert_eq!(count(&app, "select count(*) from service").await, 1);
-    assert_eq!(app.status_of("payments").await, "failed", "nothing was retried or deleted");
+    assert_eq!(app.status_of("payments").await, ServiceStatus::Failed, "nothing was retried or deleted");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -210,7 +212,7 @@ async fn a_non_member_is_a_403_problem_on_every_route(db: Db) {
         }
     }
     assert_eq!(count(&app, "select count(*) from service").await, 1);
-    assert_eq!(app.status_of("payments").await, "failed");
+    assert_eq!(app.status_of("payments").await, ServiceStatus::Failed);
     assert_eq!(count(&app, "select count(*) from app_user where login in ('mallory', 'carol')").await, 0);
 }
 

@@ -1,9 +1,9 @@
 //! The audit trail: the `/audit` page and its filters, a service's recent events on its page, and
 //! the database refusing to change or remove what was recorded.
 
-use crate::common::app::TestApp;
+use crate::common::app::{Member, TestApp};
 use crate::common::fixtures::{attrs, create_service_via_api, page, service_id, texts};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -53,7 +53,7 @@ fn row(actor: &str, action: &str, service: &str, outcome: &str, detail: &str) ->
 }
 
 /// bob signed in, with a trail: events for payments and orders by bob and alice, oldest first.
-async fn app_with_trail(db: Db) -> (TestApp, Client) {
+async fn app_with_trail(db: Db) -> (TestApp, Member) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let (payments, orders) = (Some(("payments", Uuid::new_v4())), Some(("orders", Uuid::new_v4())));

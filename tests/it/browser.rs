@@ -5,6 +5,8 @@
 //! Needs chromium and chromedriver (Debian: `chromium`, `chromium-driver`; `CHROMIUM` and
 //! `CHROMEDRIVER` override the paths), Postgres, and moto at `MOTO_URL`.
 
+use shipyard::domain::ServiceStatus;
+
 use std::time::Duration;
 
 use crate::common::{
@@ -142,7 +144,7 @@ async fn a_member_creates_a_service_and_watches_it_become_ready(db: PgPool) {
         seen_live.expect("the page updated itself with a step done and others still to go before ready");
     assert!(live.steps.iter().any(|(_, s)| s == "pending" || s == "running"), "{live:?}");
     assert!(last.steps.iter().all(|(_, s)| s == "done"), "all steps done once ready: {last:?}");
-    assert_eq!(app.status_of(&name).await, "ready");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
 
     let sim_host = app.github.url().trim_start_matches("http://").split(':').next().unwrap().to_owned();
     assert_eq!(browser.text_of("#ssh-url").await, Some(format!("git@{sim_host}:acme/{name}.git")));
@@ -243,7 +245,7 @@ async fn a_member_deletes_a_service_from_the_ui(db: PgPool) {
     assert_eq!(browser.text_of("[data-testid=service-status]").await.as_deref(), Some("ready"));
     assert!(browser.text_of("[data-testid=outputs]").await.is_some(), "{}", browser.where_am_i().await);
     browser.save_screenshot("/tmp/shipyard-delete-mismatch.png").await;
-    assert_eq!(app.status_of(&name).await, "ready");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
     assert!(app.sim().repo("acme", &name).is_some(), "the repository is untouched");
 
     // GitHub takes its time removing the repository, so the page has a teardown to follow.

@@ -1,6 +1,8 @@
 //! Deleting a service from its page or the API: who may, what the reconciler tears down (checked in
 //! github-sim and moto, not in our own records), what it leaves alone, and the name being free again.
 
+use shipyard::domain::ServiceStatus;
+
 use crate::common::{
     app::{TestApp, location, unique_name},
     aws_faults::{Fault as AwsFault, moto_sdk_config},
@@ -61,21 +63,34 @@ async fn policy_arn(app: &TestApp, name: &str) -> String {
     policy::policy_arn(&account, &format!("{}-ecr-push", role_name(name)))
 }
 
-/// What is left of `name` in moto and github-sim: (role, policy, ECR repository, GitHub repository).
-async fn leftovers(app: &TestApp, name: &str) -> (bool, bool, bool, bool) {
-    let role = app.aws.get_role(&role_name(name)).await.unwrap().is_some();
-    let policy = app.aws.get_policy_document(&policy_arn(app, name).await).await.unwrap().is_some();
-    let ecr = app.aws.find_ecr_repository(name).await.unwrap().is_some();
-    let repo = app.sim().repo("acme", name).is_some();
-    (role, policy, ecr, repo)
+/// What is left of a service in moto and github-sim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Leftovers {
+    role: bool,
+    policy: bool,
+    ecr: bool,
+    repo: bool,
+}
+
+impl Leftovers {
+    const NOTHING: Leftovers = Leftovers { role: false, policy: false, ecr: false, repo: false };
+    const EVERYTHING: Leftovers = Leftovers { role: true, policy: true, ecr: true, repo: true };
+    /// The GitHub repository alone (archived, or someone else's).
+    const ONLY_REPO: Leftovers = Leftovers { repo: true, ..Leftovers::NOTHING };
+}
+
+/// What is left of `name` in moto and github-sim.
+async fn leftovers(app: &TestApp, name: &str) -> Leftovers {
+    Leftovers {
+        role: app.aws.get_role(&role_name(name)).await.unwrap().is_some(),
+        policy: app.aws.get_policy_document(&policy_arn(app, name).await).await.unwrap().is_some(),
+        ecr: app.aws.find_ecr_repository(name).await.unwrap().is_some(),
+        repo: app.sim().repo("acme", name).is_some(),
+    }
 }
 
 async fn assert_nothing_left(app: &TestApp, name: &str) {
-    assert_eq!(
-        leftovers(app, name).await,
-        (false, false, false, false),
-        "(role, policy, ECR, GitHub) of {name}"
-    );
+    assert_eq!(leftovers(app, name).await, Leftovers::NOTHING, "what is left of {name}");
 }
 
 async fn oidc_provider_arns() -> Vec<String> {
@@ -111,7 +126,7 @@ async fn deletion_state(app: &TestApp, name: &str) -> (String, String, i64) {
 /// Creates `name` as `browser` and lets the reconciler finish it.
 async fn provision(app: &TestApp, browser: &Client, name: &str) {
     app.create_service(browser, name).await;
-    assert_eq!(app.settle(&app.reconciler(), name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), name).await, ServiceStatus::Ready);
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -128,7 +143,7 @@ async fn deleting_a_ready_service_removes_everything_but_the_shared_oidc_provide
     .await
     .unwrap();
     assert_eq!(recorded_policy, policy_arn(&app, &name).await);
-    assert_eq!(leftovers(&app, &name).await, (true, true, true, true));
+    assert_eq!(leftovers(&app, &name).await, Leftovers::EVERYTHING);
     let provider = policy::oidc_provider_arn(&app.aws.account_id().await.unwrap());
     assert!(oidc_provider_arns().await.contains(&provider));
 
@@ -141,14 +156,14 @@ async fn deleting_a_ready_service_removes_everything_but_the_shared_oidc_provide
     assert!(select(&html, "[data-testid=delete-refusal]").is_empty());
 
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.status_of(&name).await, "deleting");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Deleting);
     let (_, html) = page(&app, &browser, &name).await;
     assert_eq!(text_of(&html, "#service-status"), "deleting");
     assert_eq!(select(&html, "#steps[data-progress-url]").len(), 1, "the page follows the deletion");
     assert_eq!(select(&html, "li[data-step=delete_role]").len(), 1);
     assert!(select(&html, "[data-testid=delete-section]").is_empty(), "no second delete while deleting");
 
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert_nothing_left(&app, &name).await;
     assert!(app.aws.get_policy_document(&recorded_policy).await.unwrap().is_none());
     assert!(oidc_provider_arns().await.contains(&provider), "the shared OIDC provider stays");
@@ -173,11 +188,11 @@ async fn keeping_the_repository_archives_it_and_removes_the_aws_resources(db: Pg
     let name = unique_name("keeper");
     provision(&app, &browser, &name).await;
     delete_via_form(&app, &browser, &name, true).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
 
     let repo = app.sim().repo("acme", &name).expect("the repository is kept");
     assert!(repo.archived, "and archived");
-    assert_eq!(leftovers(&app, &name).await, (false, false, false, true));
+    assert_eq!(leftovers(&app, &name).await, Leftovers::ONLY_REPO);
     let audit = audit_of(&app, &name).await;
     assert!(audit.iter().any(|(a, _, _, detail)| a == "delete_requested" && detail.contains("archive")));
 }
@@ -200,7 +215,7 @@ async fn resources_removed_out_of_band_do_not_stop_the_deletion(db: PgPool) {
     assert_nothing_left(&app, &name).await;
 
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -210,14 +225,14 @@ async fn deleting_a_service_that_failed_at_the_iam_role_removes_what_it_made(db:
     app.aws_faults.inject("CreateRole", 1, AwsFault::AccessDenied);
     let name = unique_name("norole");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
-    let (_, _, ecr, repo) = leftovers(&app, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    let Leftovers { ecr, repo, .. } = leftovers(&app, &name).await;
     assert!(ecr && repo, "the ECR and GitHub repositories were made before the role failed");
 
     let (_, html) = page(&app, &browser, &name).await;
     assert_eq!(select(&html, "[data-testid=delete-section]").len(), 1, "a failed service offers Delete");
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert_nothing_left(&app, &name).await;
 }
 
@@ -232,16 +247,16 @@ async fn deleting_a_service_that_failed_at_the_secrets_removes_what_it_made(db: 
     );
     let name = unique_name("nosecrets");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     assert_eq!(
         leftovers(&app, &name).await,
-        (true, true, true, true),
+        Leftovers::EVERYTHING,
         "everything before the secrets exists"
     );
 
     app.sim().clear_faults();
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert_nothing_left(&app, &name).await;
 }
 
@@ -253,12 +268,12 @@ async fn deleting_a_service_that_failed_in_preflight_leaves_the_foreign_reposito
     app.sim().create_repo("acme", &name);
     let foreign = app.sim().repo("acme", &name).unwrap();
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
 
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert_eq!(app.sim().repo("acme", &name), Some(foreign), "someone else's repository is untouched");
-    assert_eq!(leftovers(&app, &name).await, (false, false, false, true));
+    assert_eq!(leftovers(&app, &name).await, Leftovers::ONLY_REPO);
     assert_eq!(app.sim().request_count("DELETE", "/repos/*/*"), 0);
     assert_eq!(app.sim().request_count("PATCH", "/repos/*/*"), 0);
 }
@@ -273,10 +288,10 @@ async fn deleting_a_service_that_failed_in_preflight_leaves_foreign_aws_resource
     create_foreign_ecr_repository(&name).await;
     let trust = create_foreign_role(&role_name(&name)).await;
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
 
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     let ecr =
         app.aws.find_ecr_repository(&name).await.unwrap().expect("the foreign repository is still there");
     assert!(ecr.tags.is_empty(), "and untagged");
@@ -294,9 +309,9 @@ async fn a_deletion_requested_mid_provisioning_leaves_nothing_behind(db: PgPool)
         let name = unique_name(&format!("midway{k}"));
         app.create_service(&browser, &name).await;
         app.reconciler().stopping_after_steps(k).run_until_idle().await.unwrap();
-        assert_eq!(app.status_of(&name).await, "provisioning", "k={k}");
+        assert_eq!(app.status_of(&name).await, ServiceStatus::Provisioning, "k={k}");
         delete_via_form(&app, &browser, &name, false).await;
-        assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted", "k={k}");
+        assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted, "k={k}");
         assert_nothing_left(&app, &name).await;
     }
 }
@@ -328,7 +343,7 @@ async fn a_deletion_requested_while_a_reconciler_is_working_switches_it_to_delet
     }
     delete_via_form(&app, &browser, &name, false).await;
     working.await.unwrap();
-    assert_eq!(app.settle(&reconciler, &name).await, "deleted");
+    assert_eq!(app.settle(&reconciler, &name).await, ServiceStatus::Deleted);
     assert_nothing_left(&app, &name).await;
     let first_build: String = sqlx::query_scalar(
         "select step.status from step join service using (service_id) where name = $1 and step = 'first_build'",
@@ -436,10 +451,10 @@ async fn a_deleted_name_can_be_provisioned_again(db: PgPool) {
     let name = unique_name("phoenix");
     provision(&app, &browser, &name).await;
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
 
     provision(&app, &browser, &name).await;
-    let (role, policy, ecr, repo) = leftovers(&app, &name).await;
+    let Leftovers { role, policy, ecr, repo } = leftovers(&app, &name).await;
     assert!(role && policy && ecr && repo);
     let (_, html) = page(&app, &browser, &name).await;
     assert_eq!(text_of(&html, "#service-status"), "ready", "the page shows the new service");
@@ -464,8 +479,8 @@ async fn a_failed_deletion_shows_the_step_and_error_and_retry_finishes_it(db: Pg
             .body(json!({ "message": "Must have admin rights to Repository." })),
     );
     delete_via_form(&app, &browser, &name, false).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "delete_failed");
-    assert_eq!(leftovers(&app, &name).await, (false, false, false, true), "IAM and ECR went first");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::DeleteFailed);
+    assert_eq!(leftovers(&app, &name).await, Leftovers::ONLY_REPO, "IAM and ECR went first");
 
     let (_, html) = page(&app, &browser, &name).await;
     let failure = text_of(&html, "[data-testid=failure]");
@@ -481,7 +496,7 @@ async fn a_failed_deletion_shows_the_step_and_error_and_retry_finishes_it(db: Pg
     app.sim().clear_faults();
     let retry = retry_via_form(&app, &browser, &name).await;
     assert_eq!(retry.status(), StatusCode::SEE_OTHER);
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert_nothing_left(&app, &name).await;
 }
 
@@ -528,7 +543,7 @@ async fn the_api_deletes_with_the_csrf_header_and_refuses_without_it(db: PgPool)
     assert_eq!(twice.status(), StatusCode::CONFLICT);
     assert_eq!(twice.json::<Value>().await.unwrap()["code"], "conflict");
 
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert_nothing_left(&app, &name).await;
 }
 
@@ -543,17 +558,17 @@ async fn the_api_keeps_the_repository_on_request_and_applies_the_same_permission
     let bob_token = app.csrf_token(&bob).await;
     let denied = api_delete(&app, &bob, &name, Some(&bob_token), None).await;
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.status_of(&name).await, "ready");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
 
     let token = app.csrf_token(&alice).await;
     let unknown = api_delete(&app, &alice, &name, Some(&token), Some(json!({"keep": true}))).await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST, "an unknown field is not silently ignored");
-    assert_eq!(app.status_of(&name).await, "ready");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
 
     let accepted =
         api_delete(&app, &alice, &name, Some(&token), Some(json!({"keep_repository": true}))).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "deleted");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert!(app.sim().repo("acme", &name).expect("kept").archived);
-    assert_eq!(leftovers(&app, &name).await, (false, false, false, true));
+    assert_eq!(leftovers(&app, &name).await, Leftovers::ONLY_REPO);
 }

@@ -2,9 +2,9 @@
 //! refused parameters and the empty states. Services are written straight into the database in
 //! the states the reconciler would leave them; no provisioning runs.
 
-use crate::common::app::TestApp;
+use crate::common::app::{Member, TestApp};
 use crate::common::fixtures::{attrs, page, texts, user_id};
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use scraper::Html;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ async fn add(app: &TestApp, by: Uuid, name: &str, environment: &str, status: &st
 }
 
 /// bob, signed in, and his id.
-async fn app_as_bob(db: Db) -> (TestApp, Client, Uuid) {
+async fn app_as_bob(db: Db) -> (TestApp, Member, Uuid) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let bob = user_id(&app, "bob").await;

@@ -4,6 +4,8 @@
 //! The metrics recorder is one per process, so the counters here add up across the tests of this
 //! file: each test reads what it changed (before and after), on series no other test touches.
 
+use shipyard::domain::ServiceStatus;
+
 use std::{collections::BTreeMap, time::Duration};
 
 use crate::common::app::{TestApp, unique_name};
@@ -154,7 +156,7 @@ async fn the_reconciler_records_step_failures_and_how_long_settling_took(db: Db)
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let reconciler = app.reconciler();
-    assert_eq!(app.settle(&reconciler, &name).await, "failed");
+    assert_eq!(app.settle(&reconciler, &name).await, ServiceStatus::Failed);
 
     // Then its deletion, as a delete request leaves it.
     let service_id = service_id(&app, &name).await;
@@ -170,7 +172,7 @@ async fn the_reconciler_records_step_failures_and_how_long_settling_took(db: Db)
     )
     .await
     .unwrap();
-    assert_eq!(app.settle(&reconciler, &name).await, "deleted");
+    assert_eq!(app.settle(&reconciler, &name).await, ServiceStatus::Deleted);
 
     let after = scrape(&app).await;
     let delta =

@@ -2,6 +2,8 @@
 //! check after one submit: the role's trust, the policy, the ECR repository, the GitHub repository,
 //! the secrets, a green first build, and the page.
 
+use shipyard::domain::ServiceStatus;
+
 use crate::common::{
     app::{TestApp, unique_name},
     checks::assert_fully_provisioned,
@@ -15,9 +17,9 @@ async fn one_submit_provisions_everything_and_the_page_shows_how_to_clone(db: Pg
     let browser = app.signed_in("bob").await;
     let name = unique_name("payments");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.status_of(&name).await, "provisioning");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Provisioning);
 
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     assert_fully_provisioned(&app, &name).await;
 
     let html = browser.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap();
@@ -51,7 +53,7 @@ async fn another_default_branch_is_applied_to_the_repository_and_the_trust(db: P
         )
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
 
     let repo = app.sim().repo("acme", &name).unwrap();
     assert_eq!(repo.default_branch, "trunk");
@@ -85,7 +87,7 @@ async fn a_template_without_workflow_dispatch_gets_its_initial_run_re_run(db: Pg
         )
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     let runs = app.sim().runs("acme", &name);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].event, "push");
@@ -99,7 +101,7 @@ async fn without_an_initial_run_the_workflow_is_dispatched(db: PgPool) {
     let browser = app.signed_in("bob").await;
     let name = unique_name("dispatch");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     let runs = app.sim().runs("acme", &name);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].event, "workflow_dispatch");
@@ -113,7 +115,7 @@ async fn on_github_enterprise_server_the_subject_falls_back_to_the_repository_na
     let browser = app.signed_in("bob").await;
     let name = unique_name("ghes");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     let role = app.aws.get_role(&format!("gha.acme.{name}.dev.main")).await.unwrap().unwrap();
     let sub = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
     assert_eq!(sub, &json!(format!("repo:acme/{name}:ref:refs/heads/main")));
@@ -137,7 +139,7 @@ async fn a_reconciler_killed_after_any_step_is_resumed_without_duplicates(db: Pg
         .await
         .unwrap();
         assert_eq!(recorded, k as i64, "k={k}: steps recorded before the crash");
-        assert_eq!(app.settle(&app.reconciler(), &name).await, "ready", "k={k}");
+        assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready, "k={k}");
         assert_fully_provisioned(&app, &name).await;
         assert_eq!(
             app.sim().request_count("POST", "/repos/acme/service-template/generate"),
@@ -168,7 +170,7 @@ async fn two_reconcilers_at_once_never_run_a_step_twice(db: PgPool) {
     };
     tokio::join!(settle_all(a), settle_all(b));
     for name in &names {
-        assert_eq!(app.status_of(name).await, "ready");
+        assert_eq!(app.status_of(name).await, ServiceStatus::Ready);
         assert_fully_provisioned(&app, name).await;
     }
     let attempts: Vec<(String, i32)> = sqlx::query_as("select step, attempts from step where attempts <> 1")
@@ -199,11 +201,11 @@ async fn the_background_reconciler_is_woken_at_once_and_stops_when_asked(db: PgP
     let name = unique_name("woken");
     let started = std::time::Instant::now();
     app.create_service(&browser, &name).await;
-    while app.status_of(&name).await == "provisioning" {
+    while app.status_of(&name).await == ServiceStatus::Provisioning {
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "not woken by NOTIFY");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(app.status_of(&name).await, "ready");
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 
     stop.cancel();

@@ -2,6 +2,8 @@
 //! service with the provider's message and can be retried, taken names are caught before anything
 //! is created.
 
+use shipyard::domain::ServiceStatus;
+
 use crate::common::{
     app::{TestApp, unique_name},
     aws_faults::Fault as AwsFault,
@@ -61,7 +63,7 @@ async fn transient_faults_on_every_route_still_end_ready_without_duplicates(db: 
     }
     let name = unique_name("flaky");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     assert_fully_provisioned(&app, &name).await;
     for op in ["CreateRepository", "CreatePolicy", "CreateRole"] {
         assert_eq!(app.aws_faults.calls(op), 3, "{op}: two throttled calls and one that got through");
@@ -81,7 +83,7 @@ async fn a_permanent_github_error_fails_the_service_with_the_message_and_retry_f
     );
     let name = unique_name("denied");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
 
     let (_, step, message) = service_failure(&app, &name).await;
     assert_eq!(step, "actions_secrets");
@@ -93,7 +95,7 @@ async fn a_permanent_github_error_fails_the_service_with_the_message_and_retry_f
     sim.clear_faults();
     let retry = retry_via_form(&app, &browser, &name).await;
     assert_eq!(retry.status(), 303);
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     assert_fully_provisioned(&app, &name).await;
     assert_eq!(sim.request_count("POST", "/repos/*/*/generate"), 1, "retry resumed; it did not start over");
 }
@@ -105,13 +107,13 @@ async fn access_denied_from_aws_fails_the_service_and_retry_finishes_it(db: PgPo
     app.aws_faults.inject("CreateRole", 1, AwsFault::AccessDenied);
     let name = unique_name("nokeys");
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     let (_, step, message) = service_failure(&app, &name).await;
     assert_eq!(step, "iam_role");
     assert!(message.contains("AccessDenied"), "{message}");
 
     retry_via_form(&app, &browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "ready");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     assert_fully_provisioned(&app, &name).await;
 }
 
@@ -142,7 +144,7 @@ async fn a_repository_name_taken_in_github_fails_in_preflight_and_creates_nothin
     let name = unique_name("taken");
     app.sim().create_repo("acme", &name);
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     let message = preflight_failure(&app, &name).await;
     assert!(message.starts_with("GitHub:") && message.contains(&format!("acme/{name}")), "{message}");
     assert_nothing_created(&app, &name).await;
@@ -156,7 +158,7 @@ async fn an_ecr_repository_made_outside_shipyard_fails_in_preflight(db: PgPool) 
     let name = unique_name("ecrtaken");
     create_foreign_ecr_repository(&name).await;
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     let message = preflight_failure(&app, &name).await;
     assert!(message.starts_with("AWS ECR:") && message.contains(&name), "{message}");
     assert_nothing_created(&app, &name).await;
@@ -171,7 +173,7 @@ async fn an_iam_role_made_outside_shipyard_fails_in_preflight(db: PgPool) {
     let name = unique_name("roletaken");
     create_foreign_role(&format!("gha.acme.{name}.dev.main")).await;
     app.create_service(&browser, &name).await;
-    assert_eq!(app.settle(&app.reconciler(), &name).await, "failed");
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     let message = preflight_failure(&app, &name).await;
     assert!(
         message.starts_with("AWS IAM:") && message.contains(&format!("gha.acme.{name}.dev.main")),

@@ -1,7 +1,7 @@
 //! The service page, its progress feed and retry. Services are created through the API; the
 //! states the reconciler would reach are written straight into the database.
 
-use crate::common::app::{TestApp, location};
+use crate::common::app::{Member, TestApp, location};
 use crate::common::fixtures::{attrs, create_service_via_api, page, texts};
 use reqwest::{Client, Response, StatusCode};
 use scraper::{Html, Selector};
@@ -12,7 +12,7 @@ use sqlx::PgPool;
 type Db = PgPool;
 
 /// Signs bob in and creates `payments` (status provisioning, every step pending).
-async fn app_with_service(db: Db) -> (TestApp, Client) {
+async fn app_with_service(db: Db) -> (TestApp, Member) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     create_service_via_api(&app, &browser, "payments").await;

@@ -134,6 +134,8 @@ pub(crate) struct World {
     pub latency: Vec<Latency>,
     /// Requests that reached a handler, counted per (method, path) so a long-running sim stays small.
     pub requests: BTreeMap<(String, String), usize>,
+    /// Requests charged against a primary rate limit (all that reached auth, less 304s given back).
+    pub charged: BTreeMap<(String, String), usize>,
     pub budgets: BTreeMap<String, Budget>,
 }
 
@@ -184,6 +186,7 @@ impl World {
             faults: Vec::new(),
             latency: Vec::new(),
             requests: BTreeMap::new(),
+            charged: BTreeMap::new(),
             budgets: BTreeMap::new(),
         };
         for r in &seed.repos {
@@ -277,6 +280,11 @@ impl World {
     /// Records an API request that got past the fault layer.
     pub fn record_request(&mut self, method: &str, path: &str) {
         *self.requests.entry((method.to_string(), path.to_string())).or_default() += 1;
+    }
+
+    /// Records an API request that cost primary rate limit.
+    pub fn record_charged(&mut self, method: &str, path: &str) {
+        *self.charged.entry((method.to_string(), path.to_string())).or_default() += 1;
     }
 }
 

@@ -8,11 +8,27 @@ use github_sim::{RunningSim, Sim, SimConfig};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use shipyard::{
     Application, Config,
+    domain::ServiceStatus,
     aws::Aws,
     provision::{Providers, Reconciler, Settings},
 };
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+
+/// A member of the organization signed in to Shipyard: their browser (cookies kept) and who they are.
+/// It derefs to the browser's `reqwest::Client`, so requests are made on it directly.
+pub struct Member {
+    pub client: Client,
+    pub login: String,
+}
+
+impl std::ops::Deref for Member {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
 
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`, no trailing slash.
@@ -112,12 +128,12 @@ impl TestApp {
 
     /// Runs `reconciler` until the service is no longer in progress (waiting out leases left
     /// by a "crashed" reconciler). Panics after 30 s.
-    pub async fn settle(&self, reconciler: &Reconciler, name: &str) -> String {
+    pub async fn settle(&self, reconciler: &Reconciler, name: &str) -> ServiceStatus {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             reconciler.run_until_idle().await.expect("reconciler runs");
             let status = self.status_of(name).await;
-            if !matches!(status.as_str(), "provisioning" | "deleting") {
+            if !status.is_in_progress() {
                 return status;
             }
             assert!(tokio::time::Instant::now() < deadline, "{name} still {status} after 30 s");
@@ -125,7 +141,7 @@ impl TestApp {
         }
     }
 
-    pub async fn status_of(&self, name: &str) -> String {
+    pub async fn status_of(&self, name: &str) -> ServiceStatus {
         sqlx::query_scalar("select status from service where name = $1 order by created_at desc limit 1")
             .bind(name)
             .fetch_one(&self.db)
@@ -193,7 +209,7 @@ impl TestApp {
     }
 
     /// A client signed in as `login` (who must be allowed in).
-    pub async fn signed_in(&self, login: &str) -> Client {
+    pub async fn signed_in(&self, login: &str) -> Member {
         let browser = self.browser();
         let response = self.sign_in(&browser, login).await;
         if response.status() != StatusCode::SEE_OTHER {
@@ -204,7 +220,7 @@ impl TestApp {
             );
         }
         assert_eq!(location(&response), "/services");
-        browser
+        Member { client: browser, login: login.to_owned() }
     }
 
     /// The CSRF token embedded in a page the signed-in browser gets.

@@ -1,0 +1,554 @@
+//! Every REST route github-sim serves answers as GitHub's published OpenAPI description says: each status the
+//! sim gives is exercised and its JSON body validated against the schema GitHub describes for that operation
+//! and status (`openapi/schemas.json`, made by `scripts/openapi-schemas.sh` from `@octokit/openapi`).
+//! A route added to the sim without an entry in [`COVERED`] (or [`EXEMPT`]) fails `every_route_is_covered`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::{ALICE, BOB, BOT, MALLORY, generate, oauth_token, start, start_with};
+use github_sim::RunningSim;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Each sim route (`METHOD path` as written in its `.route(...)`) and the operation of GitHub's description
+/// it implements (GitHub's parameter names differ from the sim's in places).
+const COVERED: &[(&str, &str, &str)] = &[
+    ("GET", "/user", "GET /user"),
+    ("GET", "/users/{login}", "GET /users/{username}"),
+    ("GET", "/user/memberships/orgs/{org}", "GET /user/memberships/orgs/{org}"),
+    ("GET", "/user/orgs", "GET /user/orgs"),
+    ("GET", "/orgs/{org}", "GET /orgs/{org}"),
+    ("GET", "/orgs/{org}/repos", "GET /orgs/{org}/repos"),
+    ("GET", "/repos/{owner}/{repo}", "GET /repos/{owner}/{repo}"),
+    ("PATCH", "/repos/{owner}/{repo}", "PATCH /repos/{owner}/{repo}"),
+    ("DELETE", "/repos/{owner}/{repo}", "DELETE /repos/{owner}/{repo}"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/oidc/customization/sub",
+        "GET /repos/{owner}/{repo}/actions/oidc/customization/sub",
+    ),
+    ("POST", "/repos/{owner}/{repo}/generate", "POST /repos/{template_owner}/{template_repo}/generate"),
+    ("GET", "/repos/{owner}/{repo}/branches", "GET /repos/{owner}/{repo}/branches"),
+    ("GET", "/repos/{owner}/{repo}/branches/{branch}", "GET /repos/{owner}/{repo}/branches/{branch}"),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/branches/{branch}/rename",
+        "POST /repos/{owner}/{repo}/branches/{branch}/rename",
+    ),
+    ("GET", "/repos/{owner}/{repo}/git/ref/heads/{branch}", "GET /repos/{owner}/{repo}/git/ref/{ref}"),
+    ("GET", "/repos/{owner}/{repo}/contents/{*path}", "GET /repos/{owner}/{repo}/contents/{path}"),
+    ("GET", "/repos/{owner}/{repo}/actions/secrets", "GET /repos/{owner}/{repo}/actions/secrets"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/secrets/public-key",
+        "GET /repos/{owner}/{repo}/actions/secrets/public-key",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/secrets/{name}",
+        "GET /repos/{owner}/{repo}/actions/secrets/{secret_name}",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/actions/secrets/{name}",
+        "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/actions/secrets/{name}",
+        "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}",
+    ),
+    ("GET", "/repos/{owner}/{repo}/actions/workflows", "GET /repos/{owner}/{repo}/actions/workflows"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/workflows/{workflow}",
+        "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
+        "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+    ),
+    ("GET", "/repos/{owner}/{repo}/actions/runs", "GET /repos/{owner}/{repo}/actions/runs"),
+    ("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}", "GET /repos/{owner}/{repo}/actions/runs/{run_id}"),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun",
+        "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
+        "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
+    ),
+];
+
+/// Source files whose routes are not part of GitHub's REST description, and why.
+const EXEMPT: &[(&str, &str)] = &[
+    ("oauth.rs", "the OAuth web flow lives on github.com, not in the REST API description"),
+    ("pages.rs", "github.com web pages (avatars, repository and run pages), not REST"),
+    ("admin.rs", "the sim's own /_sim/ control routes, which GitHub does not have"),
+];
+
+/// `(file name, METHOD, path)` of every `.route("path", get(..).post(..))` in github-sim's sources.
+fn sim_routes() -> Vec<(String, String, String)> {
+    let mut files = Vec::new();
+    collect_rs(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    let mut routes = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        for (path, methods) in parse_routes(&text) {
+            routes.extend(methods.into_iter().map(|m| (name.clone(), m, path.clone())));
+        }
+    }
+    routes
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_rs(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Each `.route(` call's path literal and the method routers (`get(`, `.post(`, ...) in its arguments.
+fn parse_routes(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut routes = Vec::new();
+    for (start, _) in text.match_indices(".route(") {
+        let args = &text[start + ".route(".len()..];
+        let Some(quote) = args.find('"') else { continue };
+        let Some(len) = args[quote + 1..].find('"') else { continue };
+        let path = args[quote + 1..quote + 1 + len].to_string();
+        let mut depth = 1;
+        let end = args
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(args.len(), |(i, _)| i);
+        let inner = &args[..end];
+        let methods = ["get", "post", "put", "patch", "delete"]
+            .iter()
+            .filter(|m| {
+                inner
+                    .match_indices(&format!("{m}("))
+                    .any(|(i, _)| i == 0 || !inner[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+            })
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        routes.push((path, methods));
+    }
+    routes
+}
+
+#[test]
+fn the_route_scan_reads_every_method_of_a_chained_route() {
+    let source = r#"Router::new()
+        .route("/a/{x}", get(read).patch(update)
+            .delete(remove))
+        .route("/b", post(create))"#;
+    let routes = parse_routes(source);
+    assert_eq!(
+        routes,
+        [
+            ("/a/{x}".to_string(), vec!["GET".into(), "PATCH".into(), "DELETE".into()]),
+            ("/b".into(), vec!["POST".into()])
+        ]
+    );
+}
+
+#[test]
+fn every_route_is_covered_or_exempt() {
+    let routes = sim_routes();
+    assert!(routes.len() > 30, "the route scan found the sim's routes: {routes:?}");
+    let uncovered: Vec<String> = routes
+        .iter()
+        .filter(|(file, _, _)| !EXEMPT.iter().any(|(exempt, _)| exempt == file))
+        .filter(|(_, method, path)| !COVERED.iter().any(|(m, p, _)| m == method && p == path))
+        .map(|(file, method, path)| format!("{method} {path} ({file})"))
+        .collect();
+    assert!(uncovered.is_empty(), "routes with no OpenAPI coverage in tests/openapi.rs: {uncovered:#?}");
+    let stale: Vec<_> = COVERED
+        .iter()
+        .filter(|(m, p, _)| !routes.iter().any(|(_, method, path)| method == m && path == p))
+        .collect();
+    assert!(stale.is_empty(), "COVERED lists routes the sim does not serve: {stale:#?}");
+    let schemas = Schemas::load();
+    for (_, _, op) in COVERED {
+        assert!(schemas.operations.contains_key(*op), "{op} is not in openapi/schemas.json");
+    }
+}
+
+/// The committed schemas and a validator cache.
+struct Schemas {
+    operations: serde_json::Map<String, Value>,
+    components: Value,
+}
+
+impl Schemas {
+    fn load() -> Self {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/schemas.json");
+        let document: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        Schemas {
+            operations: document["operations"].as_object().unwrap().clone(),
+            components: document["components"].clone(),
+        }
+    }
+
+    /// The schema for `op` answering `status`; `Ok(None)` when GitHub describes that answer as bodiless.
+    /// Error statuses an operation does not list get GitHub's common error bodies (`validation-error` for
+    /// 422, else `basic-error`), which is what api.github.com sends for them.
+    fn schema(&self, op: &str, status: u16) -> Result<Option<Value>, String> {
+        let responses = self.operations.get(op).ok_or_else(|| format!("{op} not in schemas.json"))?;
+        match responses.get(status.to_string().as_str()) {
+            Some(Value::Null) => Ok(None),
+            Some(schema) => Ok(Some(self.rooted(schema.clone()))),
+            None if status == 422 => {
+                Ok(Some(self.rooted(json!({"$ref": "#/components/schemas/validation-error"}))))
+            }
+            None if status >= 400 => {
+                Ok(Some(self.rooted(json!({"$ref": "#/components/schemas/basic-error"}))))
+            }
+            None => Err(format!("{op} answered {status}, which GitHub's description does not list")),
+        }
+    }
+
+    fn rooted(&self, schema: Value) -> Value {
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "allOf": [schema],
+            "components": self.components,
+        })
+    }
+}
+
+/// Sends requests, checks statuses and bodies, and remembers every failure and what was exercised.
+struct Walk {
+    /// The sim requests go to.
+    base: String,
+    schemas: Schemas,
+    failures: Vec<String>,
+    exercised: BTreeMap<String, BTreeSet<u16>>,
+}
+
+impl Walk {
+    fn new(sim: &RunningSim) -> Self {
+        Walk { base: sim.url(), schemas: Schemas::load(), failures: Vec::new(), exercised: BTreeMap::new() }
+    }
+
+    fn switch_to(&mut self, sim: &RunningSim) {
+        self.base = sim.url();
+    }
+
+    /// Sends `method path` (as `token`, with an optional JSON body), expects `status`, validates the body
+    /// against `op`'s schema for it, and returns the body (`Null` when empty).
+    async fn call(
+        &mut self,
+        op: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let mut request = common::http()
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "github-sim-tests");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let what = format!("{method} {path} ({op})");
+        if got != status {
+            self.failures.push(format!("{what}: expected {status}, got {got}: {text}"));
+            return Value::Null;
+        }
+        self.exercised.entry(op.to_string()).or_default().insert(status);
+        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        match self.schemas.schema(op, status) {
+            Err(message) => self.failures.push(format!("{what}: {message}")),
+            Ok(None) if !text.is_empty() => {
+                self.failures.push(format!("{what}: GitHub sends no body with {status}, the sim sent {text}"))
+            }
+            Ok(None) => {}
+            Ok(Some(schema)) => {
+                let validator = jsonschema::draft202012::new(&schema).expect("schema compiles");
+                let errors: Vec<String> = validator
+                    .iter_errors(&value)
+                    .take(60)
+                    .map(|e| format!("  at {}: {e}", e.instance_path()))
+                    .collect();
+                if !errors.is_empty() {
+                    self.failures
+                        .push(format!("{what} {status} does not match the schema:\n{}", errors.join("\n")));
+                }
+            }
+        }
+        value
+    }
+
+    fn finish(self) {
+        let missing: Vec<&str> =
+            COVERED.iter().map(|(_, _, op)| *op).filter(|op| !self.exercised.contains_key(*op)).collect();
+        let mut failures = self.failures;
+        if !missing.is_empty() {
+            failures.push(format!("operations never exercised: {missing:?}"));
+        }
+        assert!(failures.is_empty(), "{} conformance failures:\n{}", failures.len(), failures.join("\n\n"));
+    }
+}
+
+fn seal(key_b64: &str, value: &str) -> String {
+    let key = crypto_box::PublicKey::from_slice(&B64.decode(key_b64).unwrap()).unwrap();
+    B64.encode(key.seal(&mut crypto_box::aead::OsRng, value.as_bytes()).unwrap())
+}
+
+use Method as M;
+
+#[tokio::test]
+async fn every_answer_validates_against_githubs_schema() {
+    let sim = start().await;
+    let none_scoped = oauth_token(&sim, "bob", "").await;
+    let mut w = Walk::new(&sim);
+
+    // Users and organizations.
+    let op = "GET /user";
+    w.call(op, M::GET, "/user", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/user", None, None, 401).await;
+    w.call(op, M::GET, "/user", Some("ghp_not_a_token"), None, 401).await;
+    let op = "GET /users/{username}";
+    w.call(op, M::GET, "/users/alice", None, None, 200).await;
+    w.call(op, M::GET, "/users/acme", None, None, 200).await;
+    w.call(op, M::GET, "/users/nobody", None, None, 404).await;
+    sim.sim().set_rate_limit_remaining("mallory", 0);
+    w.call(op, M::GET, "/user", Some(MALLORY), None, 403).await;
+    sim.sim().set_rate_limit_remaining("mallory", 100);
+    let op = "GET /user/memberships/orgs/{org}";
+    w.call(op, M::GET, "/user/memberships/orgs/acme", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", Some(&none_scoped), None, 403).await;
+    w.call(op, M::GET, "/user/memberships/orgs/acme", None, None, 401).await;
+    let op = "GET /user/orgs";
+    w.call(op, M::GET, "/user/orgs", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/user/orgs", Some(&none_scoped), None, 403).await;
+    w.call(op, M::GET, "/user/orgs", None, None, 401).await;
+    let op = "GET /orgs/{org}";
+    w.call(op, M::GET, "/orgs/acme", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/nope", Some(BOT), None, 404).await;
+
+    // Generating and reading repositories.
+    let op = "POST /repos/{template_owner}/{template_repo}/generate";
+    let new = |name: &str| json!({"name": name, "owner": "acme", "private": true});
+    let path = "/repos/acme/service-template/generate";
+    w.call(op, M::POST, path, Some(BOT), Some(new("svc")), 201).await;
+    w.call(op, M::POST, path, Some(BOT), Some(new("doomed")), 201).await;
+    w.call(op, M::POST, "/repos/acme/worker-template/generate", Some(BOT), Some(new("worker")), 201).await;
+    w.call(op, M::POST, path, Some(BOT), Some(new("svc")), 422).await;
+    w.call(op, M::POST, path, Some(BOT), Some(json!({})), 422).await;
+    w.call(op, M::POST, "/repos/acme/nope/generate", Some(BOT), Some(new("x")), 404).await;
+    let elsewhere = json!({"name": "x", "owner": "alice", "private": true});
+    w.call(op, M::POST, path, Some(BOT), Some(elsewhere), 403).await;
+    w.call(op, M::POST, path, None, Some(new("x")), 401).await;
+    let op = "GET /orgs/{org}/repos";
+    w.call(op, M::GET, "/orgs/acme/repos", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/nope/repos", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}";
+    w.call(op, M::GET, "/repos/acme/svc", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/service-template", Some(ALICE), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc", Some(MALLORY), None, 404).await;
+    let op = "PATCH /repos/{owner}/{repo}";
+    w.call(op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"description": "d"})), 200).await;
+    w.call(op, M::PATCH, "/repos/acme/svc", Some(BOB), Some(json!({"description": "d"})), 403).await;
+    w.call(op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"visibility": "secret"})), 422).await;
+    w.call(op, M::PATCH, "/repos/acme/nope", Some(BOT), Some(json!({})), 404).await;
+    w.call(op, M::PATCH, "/repos/acme/doomed", Some(BOT), Some(json!({"archived": true})), 200).await;
+    w.call(op, M::PATCH, "/repos/acme/doomed", Some(BOT), Some(json!({"description": "d"})), 403).await;
+    let op = "GET /repos/{owner}/{repo}/actions/oidc/customization/sub";
+    w.call(op, M::GET, "/repos/acme/svc/actions/oidc/customization/sub", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/oidc/customization/sub", Some(BOT), None, 404).await;
+
+    // Branches, refs, contents.
+    let op = "GET /repos/{owner}/{repo}/branches";
+    w.call(op, M::GET, "/repos/acme/svc/branches", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/branches", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/branches/{branch}";
+    w.call(op, M::GET, "/repos/acme/svc/branches/main", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/branches/nope", Some(BOT), None, 404).await;
+    let op = "POST /repos/{owner}/{repo}/branches/{branch}/rename";
+    let rename = |to: &str| Some(json!({"new_name": to}));
+    w.call(op, M::POST, "/repos/acme/worker/branches/main/rename", Some(BOT), rename("trunk"), 201).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), rename("trunk"), 422).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/trunk/rename", Some(BOT), Some(json!({})), 422).await;
+    w.call(op, M::POST, "/repos/acme/worker/branches/nope/rename", Some(BOT), rename("x"), 404).await;
+    let not_admin = "/repos/acme/svc/branches/main/rename";
+    w.call(op, M::POST, not_admin, Some(BOB), rename("x"), 403).await;
+    let op = "GET /repos/{owner}/{repo}/git/ref/{ref}";
+    w.call(op, M::GET, "/repos/acme/svc/git/ref/heads/main", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/git/ref/heads/nope", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/contents/{path}";
+    w.call(op, M::GET, "/repos/acme/svc/contents/.github/workflows", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/contents/.github/workflows/build.yml", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/contents/README.md", Some(BOT), None, 404).await;
+
+    // Secrets.
+    let op = "GET /repos/{owner}/{repo}/actions/secrets/public-key";
+    let key = w.call(op, M::GET, "/repos/acme/svc/actions/secrets/public-key", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/secrets/public-key", Some(BOT), None, 404).await;
+    let op = "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}";
+    let key_id = key["key_id"].as_str().unwrap_or_default().to_string();
+    let sealed = |value: &str| {
+        Some(json!({"key_id": key_id, "encrypted_value": seal(key["key"].as_str().unwrap(), value)}))
+    };
+    for name in ["AWS_REGION", "GHA_DEFAULT_ROLE_ARN", "ECR_REPO_URL"] {
+        let path = format!("/repos/acme/svc/actions/secrets/{name}");
+        w.call(op, M::PUT, &path, Some(BOT), sealed("v"), 201).await;
+    }
+    w.call(op, M::PUT, "/repos/acme/svc/actions/secrets/AWS_REGION", Some(BOT), sealed("eu-west-1"), 204)
+        .await;
+    w.call(
+        op,
+        M::PUT,
+        "/repos/acme/svc/actions/secrets/X",
+        Some(BOT),
+        Some(json!({"encrypted_value": "YQ=="})),
+        422,
+    )
+    .await;
+    w.call(op, M::PUT, "/repos/acme/nope/actions/secrets/X", Some(BOT), sealed("v"), 404).await;
+    w.call(op, M::PUT, "/repos/acme/doomed/actions/secrets/X", Some(BOT), sealed("v"), 403).await;
+    w.call(op, M::PUT, "/repos/acme/svc/actions/secrets/X", None, sealed("v"), 401).await;
+    let op = "GET /repos/{owner}/{repo}/actions/secrets";
+    w.call(op, M::GET, "/repos/acme/svc/actions/secrets", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/secrets", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/secrets/{secret_name}";
+    w.call(op, M::GET, "/repos/acme/svc/actions/secrets/AWS_REGION", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/secrets/NOPE", Some(BOT), None, 404).await;
+    let put = "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}";
+    w.call(put, M::PUT, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), sealed("v"), 201).await;
+    let op = "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}";
+    w.call(op, M::DELETE, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, "/repos/acme/svc/actions/secrets/TEMP", Some(BOT), None, 404).await;
+
+    // Workflows and runs.
+    let op = "GET /repos/{owner}/{repo}/actions/workflows";
+    w.call(op, M::GET, "/repos/acme/svc/actions/workflows", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/workflows", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}";
+    w.call(op, M::GET, "/repos/acme/svc/actions/workflows/build.yml", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/workflows/nope.yml", Some(BOT), None, 404).await;
+    let op = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
+    let dispatches = "/repos/acme/svc/actions/workflows/build.yml/dispatches";
+    w.call(op, M::POST, dispatches, Some(BOT), Some(json!({"ref": "main"})), 204).await;
+    let details = Some(json!({"ref": "main", "return_run_details": true}));
+    w.call(op, M::POST, dispatches, Some(BOT), details, 200).await;
+    w.call(op, M::POST, dispatches, Some(BOT), Some(json!({"ref": "nope"})), 422).await;
+    w.call(op, M::POST, dispatches, Some(BOT), Some(json!({})), 422).await;
+    let no_trigger = "/repos/acme/worker/actions/workflows/ci.yml/dispatches";
+    w.call(op, M::POST, no_trigger, Some(BOT), Some(json!({"ref": "trunk"})), 422).await;
+    let missing = "/repos/acme/svc/actions/workflows/nope.yml/dispatches";
+    w.call(op, M::POST, missing, Some(BOT), Some(json!({"ref": "main"})), 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/runs";
+    let runs = w.call(op, M::GET, "/repos/acme/svc/actions/runs?event=push", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/runs?per_page=1", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/actions/runs", Some(BOT), None, 404).await;
+    let push_run = runs["workflow_runs"][0]["id"].as_u64().unwrap_or_default();
+    let run = format!("/repos/acme/svc/actions/runs/{push_run}");
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}";
+    w.call(op, M::GET, &run, Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/runs/1", Some(BOT), None, 404).await;
+    let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs";
+    w.call(op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 201).await;
+    w.call(op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 403).await;
+    w.call(op, M::POST, "/repos/acme/svc/actions/runs/1/rerun-failed-jobs", Some(BOT), None, 404).await;
+    w.call("GET /repos/{owner}/{repo}/actions/runs/{run_id}", M::GET, &run, Some(BOT), None, 200).await;
+    let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun";
+    w.call(op, M::POST, &format!("{run}/rerun"), Some(BOT), None, 201).await;
+    w.call(op, M::POST, "/repos/acme/svc/actions/runs/1/rerun", Some(BOT), None, 404).await;
+
+    // Deleting.
+    let op = "DELETE /repos/{owner}/{repo}";
+    w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOB), None, 403).await;
+    w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, "/repos/acme/doomed", Some(BOT), None, 404).await;
+
+    slow_answers(&mut w).await;
+    limited_answers(&mut w).await;
+    w.finish();
+}
+
+/// What only a slow GitHub shows: 409 "Git Repository is empty." before content lands, 403 on re-running a
+/// run that is still going.
+async fn slow_answers(w: &mut Walk) {
+    let sim = start_with(|c| {
+        c.generate_delay = Duration::from_secs(3600);
+        c.run_duration = Duration::from_secs(3600);
+    })
+    .await;
+    w.switch_to(&sim);
+    assert_eq!(generate(&sim, BOT, "service-template", "empty").await.status(), 201);
+    let op = "GET /repos/{owner}/{repo}/branches/{branch}";
+    w.call(op, M::GET, "/repos/acme/empty/branches/main", Some(BOT), None, 409).await;
+    let op = "POST /repos/{owner}/{repo}/branches/{branch}/rename";
+    let rename = Some(json!({"new_name": "trunk"}));
+    w.call(op, M::POST, "/repos/acme/empty/branches/main/rename", Some(ALICE), rename, 409).await;
+    let op = "GET /repos/{owner}/{repo}/git/ref/{ref}";
+    w.call(op, M::GET, "/repos/acme/empty/git/ref/heads/main", Some(BOT), None, 409).await;
+    let op = "GET /repos/{owner}/{repo}/contents/{path}";
+    w.call(op, M::GET, "/repos/acme/empty/contents/.github/workflows", Some(BOT), None, 409).await;
+    let op = "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches";
+    let dispatches = "/repos/acme/service-template/actions/workflows/build.yml/dispatches";
+    let details = Some(json!({"ref": "main", "return_run_details": true}));
+    let run = w.call(op, M::POST, dispatches, Some(ALICE), details, 200).await;
+    let run = format!("/repos/acme/service-template/actions/runs/{}", run["workflow_run_id"]);
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}";
+    w.call(op, M::GET, &run, Some(ALICE), None, 200).await;
+    let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun";
+    w.call(op, M::POST, &format!("{run}/rerun"), Some(ALICE), None, 403).await;
+}
+
+/// The walk above proves nothing if the schemas accept anything: a repository missing its required fields
+/// and an error with a numeric `status` must both be refused.
+#[test]
+fn the_schemas_refuse_bodies_that_break_the_contract() {
+    let schemas = Schemas::load();
+    let repo = schemas.schema("GET /repos/{owner}/{repo}", 200).unwrap().unwrap();
+    let validator = jsonschema::draft202012::new(&repo).unwrap();
+    assert!(!validator.is_valid(&json!({"id": 1, "name": "x", "full_name": "acme/x"})));
+    let error = schemas.schema("GET /repos/{owner}/{repo}", 404).unwrap().unwrap();
+    let validator = jsonschema::draft202012::new(&error).unwrap();
+    assert!(validator.is_valid(&json!({"message": "Not Found", "status": "404"})));
+    assert!(!validator.is_valid(&json!({"message": "Not Found", "status": 404})));
+}
+
+/// A secondary rate limit's 403 is GitHub's `basic-error` too.
+async fn limited_answers(w: &mut Walk) {
+    let sim = start_with(|c| c.secondary_limits.content_per_minute = 1).await;
+    w.switch_to(&sim);
+    let op = "POST /repos/{template_owner}/{template_repo}/generate";
+    let path = "/repos/acme/service-template/generate";
+    let new = |name: &str| Some(json!({"name": name, "owner": "acme", "private": true}));
+    w.call(op, M::POST, path, Some(BOT), new("one"), 201).await;
+    w.call(op, M::POST, path, Some(BOT), new("two"), 403).await;
+}
