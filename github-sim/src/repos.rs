@@ -47,7 +47,7 @@ async fn get_repo_by_id(
     if access(&world, repo, &auth) == Access::None {
         return Err(ApiError::not_found());
     }
-    Ok(Json(json::repo(sim.base_url(), &world, repo, &auth)))
+    Ok(Json(json::full_repo(sim.base_url(), &world, repo, &auth)))
 }
 
 /// `DELETE` needs the `delete_repo` scope and admin rights; both failures are GitHub's 403.

@@ -26,6 +26,9 @@ const COVERED: &[(&str, &str, &str)] = &[
     ("GET", "/orgs/{org}", "GET /orgs/{org}"),
     ("GET", "/orgs/{org}/repos", "GET /orgs/{org}/repos"),
     ("GET", "/repos/{owner}/{repo}", "GET /repos/{owner}/{repo}"),
+    // Not in the published description, but GitHub serves it: it is where GitHub's own 301 for a
+    // renamed repository points. Its body is the same `full-repository`, checked with that schema.
+    ("GET", "/repositories/{repository_id}", "GET /repos/{owner}/{repo}"),
     ("PATCH", "/repos/{owner}/{repo}", "PATCH /repos/{owner}/{repo}"),
     ("DELETE", "/repos/{owner}/{repo}", "DELETE /repos/{owner}/{repo}"),
     (
@@ -378,6 +381,10 @@ async fn every_answer_validates_against_githubs_schema() {
     w.call(op, M::GET, "/repos/acme/svc", Some(BOT), None, 200).await;
     w.call(op, M::GET, "/repos/acme/service-template", Some(ALICE), None, 200).await;
     w.call(op, M::GET, "/repos/acme/svc", Some(MALLORY), None, 404).await;
+    let id = w.call(op, M::GET, "/repos/acme/svc", Some(BOT), None, 200).await["id"].as_u64().unwrap();
+    w.call(op, M::GET, &format!("/repositories/{id}"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("/repositories/{id}"), Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/repositories/999999999", Some(BOT), None, 404).await;
     let op = "PATCH /repos/{owner}/{repo}";
     w.call(op, M::PATCH, "/repos/acme/svc", Some(BOT), Some(json!({"description": "d"})), 200).await;
     w.call(op, M::PATCH, "/repos/acme/svc", Some(BOB), Some(json!({"description": "d"})), 403).await;
