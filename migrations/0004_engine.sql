@@ -23,4 +23,4 @@ create index service_work_idx on service (coalesce(not_before, updated_at)) wher
 
 -- Audit actions are a closed set (the Rust enum `AuditAction`); the database refuses others.
 alter table audit_event add constraint audit_event_action_check check (action in
-    ('login', 'logout', 'create', 'retry', 'delete_requested', 'provisioned', 'step_failed', 'delete_done'));
+    ('login', 'logout', 'create', 'retry', 'delete_requested', 'provisioned', 'step_failed', 'delete_done', 'session_ended'));

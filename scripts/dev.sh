@@ -9,6 +9,8 @@
 # Background logs go to .dev/*.log. Ctrl-C (or `make dev-stop` from another terminal) stops Shipyard,
 # github-sim and whatever of Postgres/moto this script started; services that were already running stay up.
 # Settings: the process environment wins over .env, which wins over the sandbox defaults below.
+# SANDBOX_CREDENTIAL=app provisions as the sandbox GitHub App (seeded in github-sim/seed.sandbox.json, key in
+# github-sim/sandbox-app.private-key.pem) instead of the bot's classic token (SANDBOX_CREDENTIAL=token, default).
 set -euo pipefail
 export STATE_DIR="${STATE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.dev}"
 # shellcheck source=scripts/lib.sh
@@ -42,7 +44,18 @@ export DATABASE_URL="${DATABASE_URL:-postgres://$PG_USER@$PG_HOST:$PG_PORT/shipy
 export LISTEN_ADDR="${LISTEN_ADDR:-127.0.0.1:8080}"
 export PUBLIC_URL="${PUBLIC_URL:-http://localhost:8080}"
 export GITHUB_ORG="${GITHUB_ORG:-acme}"
-export GITHUB_TOKEN="${GITHUB_TOKEN:-ghp_sandbox_shipyard_bot}"
+SANDBOX_CREDENTIAL="${SANDBOX_CREDENTIAL:-token}"
+case "$SANDBOX_CREDENTIAL" in
+    token) export GITHUB_TOKEN="${GITHUB_TOKEN:-ghp_sandbox_shipyard_bot}" ;;
+    app)
+        # Exactly one credential: Shipyard refuses to start with both.
+        unset GITHUB_TOKEN
+        export GITHUB_APP_ID="${GITHUB_APP_ID:-424242}"
+        GITHUB_APP_PRIVATE_KEY="${GITHUB_APP_PRIVATE_KEY:-$(cat github-sim/sandbox-app.private-key.pem)}"
+        export GITHUB_APP_PRIVATE_KEY
+        ;;
+    *) die "SANDBOX_CREDENTIAL must be \`token\` or \`app\`, got \`$SANDBOX_CREDENTIAL\`" ;;
+esac
 export GITHUB_OAUTH_CLIENT_ID="${GITHUB_OAUTH_CLIENT_ID:-shipyard-sandbox}"
 export GITHUB_OAUTH_CLIENT_SECRET="${GITHUB_OAUTH_CLIENT_SECRET:-sandbox-client-secret}"
 export GITHUB_API_URL="${GITHUB_API_URL:-http://$SIM_ADDR}"
@@ -134,6 +147,7 @@ if kill -0 "$shipyard_pid" 2>/dev/null; then
        (mallory is not a member and is turned away)
   3. Create a service; the page shows each step as it completes.
 
+  Provisioning as  $(if [ "$SANDBOX_CREDENTIAL" = app ]; then echo "the GitHub App $GITHUB_APP_ID (installed on $GITHUB_ORG)"; else echo "the bot's classic token"; fi)
   GitHub emulator  $GITHUB_WEB_URL   (log: .dev/github-sim.log)
   AWS emulator     $AWS_ENDPOINT_URL   (moto; state is in memory)
   Database         $(printf '%s' "$DATABASE_URL" | sed -E 's#(://)[^/@]*@#\1#; s#\?.*##')

@@ -27,7 +27,12 @@ impl Application {
     /// Builds everything from `config`, the database and an AWS client (the SDK's own chain in
     /// production; tests pass one pointed at moto), with the reconciler's `settings`.
     pub fn build(db: PgPool, config: Config, aws: Arc<Aws>, settings: Settings) -> anyhow::Result<Self> {
-        let github = GitHub::new(config.github_api_url.as_str(), config.github_token.clone(), config.retry)?;
+        let github = GitHub::for_credential(
+            config.github_api_url.as_str(),
+            &config.github_credential,
+            &config.github_org,
+            config.retry,
+        )?;
         let providers = Providers { github: github.clone(), aws };
         let state = AppState::new(db.clone(), config, github)?;
         let reconciler = Reconciler::new(db, providers.clone(), settings);

@@ -21,8 +21,9 @@ pub struct Config {
     pub public_url: Url,
     /// `GITHUB_ORG`: only active members of this organization may sign in; services are created in it.
     pub github_org: String,
-    /// `GITHUB_TOKEN`: the server's own credential for provisioning (scopes `repo`, `delete_repo`).
-    pub github_token: SecretString,
+    /// The server's own GitHub credential, for provisioning and membership re-checks: `GITHUB_TOKEN`, or
+    /// `GITHUB_APP_ID` + `GITHUB_APP_PRIVATE_KEY` (exactly one of the two).
+    pub github_credential: GitHubCredential,
     /// `GITHUB_OAUTH_CLIENT_ID` / `GITHUB_OAUTH_CLIENT_SECRET`: the OAuth app users sign in through.
     pub oauth_client_id: String,
     pub oauth_client_secret: SecretString,
@@ -34,8 +35,15 @@ pub struct Config {
     pub templates: Vec<String>,
     /// `SHIPYARD_ENVIRONMENTS` (default `dev,staging,prod`).
     pub environments: Vec<String>,
-    /// `SHIPYARD_ADMINS`: GitHub logins that may delete any service, besides org admins.
-    pub admins: Vec<String>,
+    /// `SHIPYARD_ADMINS`: GitHub users (numeric ids; logins still accepted) who may delete any service,
+    /// besides org admins.
+    pub admins: Vec<AdminRef>,
+    /// `SHIPYARD_MEMBERSHIP_TTL_SECS` (default 900): how long a session trusts GitHub's last word on its
+    /// membership and role before asking again.
+    pub membership_ttl: Duration,
+    /// `SHIPYARD_MEMBERSHIP_GRACE_SECS` (default 3600): how much longer that word is kept while GitHub
+    /// cannot be asked; after that the session is refused until GitHub answers.
+    pub membership_grace: Duration,
     /// `AWS_REGION` (default `us-east-1`); the rest of the AWS chain is the SDK's own.
     pub aws_region: String,
     /// `SHIPYARD_IAM_PROPAGATION_DELAY_SECS` (default 10): wait before the first build so a new role is assumable.
@@ -44,7 +52,8 @@ pub struct Config {
     pub reconciler_concurrency: usize,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
-    /// How hard to retry transient provider errors (not configurable from the environment).
+    /// How hard to retry transient provider errors. Only the longest wait for GitHub's primary rate limit
+    /// to reset comes from the environment: `SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS` (default 900).
     pub retry: RetryPolicy,
     /// Timeouts and rate limits at the HTTP edge; `SHIPYARD_HEADER_READ_TIMEOUT_SECS` (default 10) sets
     /// the header-read timeout, which is also the keep-alive idle timeout. The rest are constants.
@@ -52,6 +61,35 @@ pub struct Config {
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
     pub client_ip_header: Option<axum::http::HeaderName>,
+}
+
+/// The server's GitHub credential.
+#[derive(Debug, Clone)]
+pub enum GitHubCredential {
+    /// A classic personal access token (a bot's) with `repo`, `delete_repo` and `read:org`.
+    Token(SecretString),
+    /// A GitHub App installed on `GITHUB_ORG` (recommended): short-lived installation tokens with
+    /// fine-grained permissions. The key is the App's PEM private key.
+    App { app_id: u64, private_key: SecretString },
+}
+
+/// Someone named in `SHIPYARD_ADMINS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRef {
+    /// GitHub's numeric user id: stays with the person across renames.
+    Id(i64),
+    /// A login: deprecated, since a login can be renamed and then registered by someone else.
+    Login(String),
+}
+
+impl AdminRef {
+    /// Whether this names the GitHub user `github_id` / `login` (logins compare case-insensitively).
+    pub fn names(&self, github_id: i64, login: &str) -> bool {
+        match self {
+            AdminRef::Id(id) => *id == github_id,
+            AdminRef::Login(admin) => admin.eq_ignore_ascii_case(login),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +125,7 @@ impl Config {
             )?,
             public_url,
             github_org: env.name("GITHUB_ORG")?,
-            github_token: env.secret("GITHUB_TOKEN")?,
+            github_credential: env.github_credential()?,
             oauth_client_id: env.required("GITHUB_OAUTH_CLIENT_ID")?,
             oauth_client_secret: env.secret("GITHUB_OAUTH_CLIENT_SECRET")?,
             github_api_url: env.url("GITHUB_API_URL", Some("https://api.github.com"))?,
@@ -99,7 +137,16 @@ impl Config {
                 is_environment_name,
                 "lower-case environment names (a-z, 0-9, at most 16 characters)",
             )?,
-            admins: env.list("SHIPYARD_ADMINS", Some(""), is_github_login, "GitHub logins")?,
+            admins: env
+                .list("SHIPYARD_ADMINS", Some(""), is_admin_ref, "GitHub user ids (or logins)")?
+                .into_iter()
+                .map(|item| match item.parse() {
+                    Ok(id) => AdminRef::Id(id),
+                    Err(_) => AdminRef::Login(item),
+                })
+                .collect(),
+            membership_ttl: env.seconds("SHIPYARD_MEMBERSHIP_TTL_SECS", "900")?,
+            membership_grace: env.seconds("SHIPYARD_MEMBERSHIP_GRACE_SECS", "3600")?,
             aws_region: env.parse("AWS_REGION", Some("us-east-1"), "an AWS region such as eu-west-1")?,
             iam_propagation_delay: Duration::from_secs(env.parse(
                 "SHIPYARD_IAM_PROPAGATION_DELAY_SECS",
@@ -119,7 +166,10 @@ impl Config {
                 "json" => LogFormat::Json,
                 _ => return Err(env.invalid("LOG_FORMAT", "must be `text` or `json`")),
             },
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy {
+                rate_limit_wait: env.seconds("SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS", "900")?,
+                ..RetryPolicy::default()
+            },
             edge: crate::web::limits::EdgeLimits {
                 header_read_timeout: Duration::from_secs(
                     env.parse::<std::num::NonZeroU64>(
@@ -147,10 +197,36 @@ impl Config {
         })
     }
 
-    /// Whether this GitHub user is named in `SHIPYARD_ADMINS` (logins compare case-insensitively,
-    /// as GitHub's do).
-    pub fn is_shipyard_admin(&self, _github_id: i64, login: &str) -> bool {
-        self.admins.iter().any(|admin| admin.eq_ignore_ascii_case(login))
+    /// What start-up should warn about: settings that work but should change.
+    pub fn warnings(&self) -> Vec<String> {
+        let logins: Vec<&str> = self
+            .admins
+            .iter()
+            .filter_map(|a| match a {
+                AdminRef::Login(login) => Some(login.as_str()),
+                AdminRef::Id(_) => None,
+            })
+            .collect();
+        if logins.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "SHIPYARD_ADMINS names logins ({}): a login can be renamed and registered again by someone else; \
+             use numeric GitHub user ids (https://api.github.com/users/LOGIN shows `id`)",
+            logins.join(", ")
+        )]
+    }
+
+    /// Logs [`Config::warnings`], once, after tracing is set up.
+    pub fn log_warnings(&self) {
+        for warning in self.warnings() {
+            tracing::warn!("{warning}");
+        }
+    }
+
+    /// Whether `SHIPYARD_ADMINS` names this GitHub user.
+    pub fn is_shipyard_admin(&self, github_id: i64, login: &str) -> bool {
+        self.admins.iter().any(|admin| admin.names(github_id, login))
     }
 
     /// Cookies get `Secure` (and the `__Host-` prefix) when browsers reach us over https.
@@ -207,6 +283,39 @@ impl Env<'_> {
         Ok(url)
     }
 
+    fn seconds(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.parse(var, Some(default), "a whole number of seconds")?))
+    }
+
+    /// `GITHUB_TOKEN`, or `GITHUB_APP_ID` with `GITHUB_APP_PRIVATE_KEY`; never both, never neither.
+    fn github_credential(&self) -> Result<GitHubCredential, ConfigError> {
+        let token = self.optional("GITHUB_TOKEN");
+        let app_id = self.optional("GITHUB_APP_ID");
+        match (token, app_id) {
+            (Some(_), Some(_)) => Err(self.invalid(
+                "GITHUB_TOKEN",
+                "is set together with GITHUB_APP_ID: configure exactly one GitHub credential (the App is recommended)",
+            )),
+            (None, None) => Err(self.invalid(
+                "GITHUB_TOKEN",
+                "is not set: set it (a classic token), or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY for a GitHub App",
+            )),
+            (Some(token), None) => Ok(GitHubCredential::Token(SecretString::from(token))),
+            (None, Some(_)) => {
+                let app_id = self.parse("GITHUB_APP_ID", None, "the GitHub App's numeric id")?;
+                // `.env` files and CI secrets often carry the PEM on one line with literal `\n`s.
+                let pem = self.required("GITHUB_APP_PRIVATE_KEY")?.replace("\\n", "\n");
+                if octocrab::auth::EncodingKey::from_rsa_pem(pem.as_bytes()).is_err() {
+                    return Err(self.invalid(
+                        "GITHUB_APP_PRIVATE_KEY",
+                        "is malformed: expected the App's RSA private key in PEM (-----BEGIN RSA PRIVATE KEY-----)",
+                    ));
+                }
+                Ok(GitHubCredential::App { app_id, private_key: SecretString::from(pem) })
+            }
+        }
+    }
+
     fn name(&self, var: &'static str) -> Result<String, ConfigError> {
         let value = self.required(var)?;
         if is_github_login(&value) {
@@ -254,6 +363,11 @@ pub fn is_github_login(s: &str) -> bool {
         && !s.ends_with('-')
         && !s.contains("--")
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// A numeric GitHub user id, or a login.
+fn is_admin_ref(s: &str) -> bool {
+    s.parse::<i64>().is_ok_and(|id| id > 0) || is_github_login(s)
 }
 
 fn is_full_repo_name(s: &str) -> bool {
@@ -309,7 +423,12 @@ mod tests {
         assert!(config.admins.is_empty());
         assert!(!config.cookies_secure());
         assert_eq!(config.oauth_redirect_url().as_str(), "http://localhost:8080/auth/callback");
-        assert_eq!(config.github_token.expose_secret(), "ghp_secret_value");
+        assert!(
+            matches!(&config.github_credential, GitHubCredential::Token(t) if t.expose_secret() == "ghp_secret_value")
+        );
+        assert_eq!(config.membership_ttl, Duration::from_secs(900));
+        assert_eq!(config.membership_grace, Duration::from_secs(3600));
+        assert_eq!(config.retry.rate_limit_wait, Duration::from_secs(900));
     }
 
     #[test]
@@ -317,7 +436,73 @@ mod tests {
         let mut vars = sandbox();
         vars.remove("GITHUB_TOKEN");
         let err = Config::from_vars(&vars).unwrap_err();
-        assert_eq!(err.to_string(), "configuration error: GITHUB_TOKEN is not set");
+        assert_eq!(err.var, "GITHUB_TOKEN");
+        assert!(err.to_string().contains("GITHUB_TOKEN is not set"), "{err}");
+        assert!(err.to_string().contains("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY"), "{err}");
+    }
+
+    /// The sandbox App's key (github-sim's; it signs nothing anywhere else).
+    const PEM: &str = include_str!("../github-sim/sandbox-app.private-key.pem");
+
+    fn app_vars() -> HashMap<String, String> {
+        let mut vars = sandbox();
+        vars.remove("GITHUB_TOKEN");
+        vars.insert("GITHUB_APP_ID".into(), "424242".into());
+        vars.insert("GITHUB_APP_PRIVATE_KEY".into(), PEM.into());
+        vars
+    }
+
+    #[test]
+    fn a_github_app_is_configured_by_its_id_and_private_key() {
+        let config = Config::from_vars(&app_vars()).unwrap();
+        assert!(matches!(config.github_credential, GitHubCredential::App { app_id: 424242, .. }));
+        assert!(!format!("{config:?}").contains("PRIVATE KEY"), "the key is redacted");
+    }
+
+    #[test]
+    fn a_private_key_on_one_line_with_escaped_newlines_is_accepted() {
+        let mut vars = app_vars();
+        vars.insert("GITHUB_APP_PRIVATE_KEY".into(), PEM.trim().replace('\n', "\\n"));
+        assert!(matches!(Config::from_vars(&vars).unwrap().github_credential, GitHubCredential::App { .. }));
+    }
+
+    #[test]
+    fn both_credentials_at_once_are_refused() {
+        let mut vars = app_vars();
+        vars.insert("GITHUB_TOKEN".into(), "ghp_x".into());
+        let err = Config::from_vars(&vars).unwrap_err();
+        assert!(err.to_string().contains("exactly one GitHub credential"), "{err}");
+    }
+
+    #[test]
+    fn an_app_without_a_usable_private_key_is_refused() {
+        let mut vars = app_vars();
+        vars.remove("GITHUB_APP_PRIVATE_KEY");
+        assert_eq!(Config::from_vars(&vars).unwrap_err().var, "GITHUB_APP_PRIVATE_KEY");
+        vars.insert("GITHUB_APP_PRIVATE_KEY".into(), "not a key".into());
+        let err = Config::from_vars(&vars).unwrap_err();
+        assert_eq!(err.var, "GITHUB_APP_PRIVATE_KEY");
+        assert!(!err.to_string().contains("not a key"), "the value is not echoed: {err}");
+        vars.insert("GITHUB_APP_PRIVATE_KEY".into(), PEM.into());
+        vars.insert("GITHUB_APP_ID".into(), "shipyard".into());
+        assert_eq!(Config::from_vars(&vars).unwrap_err().var, "GITHUB_APP_ID");
+    }
+
+    #[test]
+    fn shipyard_admins_are_numeric_ids_and_logins_are_still_accepted_with_a_warning() {
+        let config = Config::from_vars(&with("SHIPYARD_ADMINS", "2002, carol")).unwrap();
+        assert_eq!(config.admins, [AdminRef::Id(2002), AdminRef::Login("carol".into())]);
+        assert!(config.is_shipyard_admin(2002, "renamed-bob"));
+        assert!(config.is_shipyard_admin(9, "Carol"));
+        assert!(!config.is_shipyard_admin(2001, "alice"));
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("carol") && warnings[0].contains("numeric GitHub user ids"),
+            "{warnings:?}"
+        );
+        let ids_only = Config::from_vars(&with("SHIPYARD_ADMINS", "2002")).unwrap();
+        assert!(ids_only.warnings().is_empty());
     }
 
     #[test]
@@ -331,6 +516,10 @@ mod tests {
             ("SHIPYARD_ADMINS", "bad login!"),
             ("GITHUB_ORG", "-acme"),
             ("SHIPYARD_IAM_PROPAGATION_DELAY_SECS", "-1"),
+            ("SHIPYARD_MEMBERSHIP_TTL_SECS", "15m"),
+            ("SHIPYARD_MEMBERSHIP_GRACE_SECS", "-5"),
+            ("SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS", "soon"),
+            ("SHIPYARD_ADMINS", "-1"),
             ("LOG_FORMAT", "xml"),
             ("SHIPYARD_CLIENT_IP_HEADER", "not a header"),
             ("SHIPYARD_HEADER_READ_TIMEOUT_SECS", "0"),

@@ -24,6 +24,10 @@ pub enum AppError {
     /// GitHub did not answer a check we cannot skip (who a bearer token belongs to).
     #[error("GitHub unavailable")]
     GitHubUnavailable,
+    /// A session's membership of the organization (named) is due a re-check and GitHub has not
+    /// answered for longer than the grace period.
+    #[error("membership could not be confirmed")]
+    MembershipUnconfirmed(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -86,6 +90,17 @@ impl AppError {
                     "GitHub unavailable",
                     "Shipyard could not reach GitHub to check who this token belongs to. Try again in a minute."
                         .into(),
+                ),
+            ),
+            AppError::MembershipUnconfirmed(org) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                info(
+                    "membership_unconfirmed",
+                    "Membership not confirmed",
+                    format!(
+                        "Shipyard has not been able to confirm with GitHub that you are still a member of {org} \
+                         for too long, so it will not act for you until GitHub answers again. Try again in a few minutes."
+                    ),
                 ),
             ),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, info("forbidden", "Not allowed", m.clone())),

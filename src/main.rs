@@ -18,6 +18,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    config.log_warnings();
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

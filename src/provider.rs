@@ -57,15 +57,22 @@ pub struct ProviderError {
     pub message: String,
     /// How long the provider asked us to wait (GitHub `retry-after`), when it said.
     pub retry_after: Option<Duration>,
+    /// GitHub's primary rate limit is spent and resets after this long (`x-ratelimit-reset`).
+    pub rate_limit_reset: Option<Duration>,
 }
 
 impl ProviderError {
     pub fn new(system: System, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { system, kind, message: message.into(), retry_after: None }
+        Self { system, kind, message: message.into(), retry_after: None, rate_limit_reset: None }
     }
 
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
+        self
+    }
+
+    pub fn with_rate_limit_reset(mut self, reset: Option<Duration>) -> Self {
+        self.rate_limit_reset = reset;
         self
     }
 
@@ -86,6 +93,10 @@ pub struct RetryPolicy {
     /// Give up once this much time has been spent waiting between attempts.
     pub deadline: Duration,
     pub max_attempts: usize,
+    /// The longest a call waits, in all, for GitHub's primary rate limit to reset. The limit is spent for
+    /// the rest of its hour, so backing off would only fail the step later: waiting for the reset (when it
+    /// comes soon enough) lets provisioning finish instead.
+    pub rate_limit_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -95,6 +106,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             deadline: Duration::from_secs(120),
             max_attempts: 8,
+            rate_limit_wait: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -107,6 +119,19 @@ impl RetryPolicy {
             max_delay: Duration::from_millis(100),
             deadline: Duration::from_secs(10),
             max_attempts: 8,
+            rate_limit_wait: Duration::from_secs(10),
+        }
+    }
+
+    /// For checks a person waits on (whose token is it, is this session's membership current): one quick
+    /// retry, and never a wait for a rate-limit reset.
+    pub fn interactive() -> Self {
+        Self {
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(1),
+            deadline: Duration::from_secs(3),
+            max_attempts: 1,
+            rate_limit_wait: Duration::ZERO,
         }
     }
 
@@ -126,13 +151,21 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
+    let mut waited_for_reset = Duration::ZERO;
     op.retry(policy.backoff())
         .sleep(tokio::time::sleep)
         .when(ProviderError::is_transient)
-        .adjust(|e: &ProviderError, delay| match (e.retry_after, delay) {
-            // Honour the provider's retry-after, but never past our own deadline being spent.
-            (Some(after), Some(_)) => Some(after),
-            (_, delay) => delay,
+        .adjust(move |e: &ProviderError, delay| {
+            if let Some(reset) = e.rate_limit_reset {
+                // Wait for the reset if it comes within what is left of our budget; else give up now.
+                waited_for_reset += reset;
+                return (delay.is_some() && waited_for_reset <= policy.rate_limit_wait).then_some(reset);
+            }
+            match (e.retry_after, delay) {
+                // Honour the provider's retry-after, but never past our own deadline being spent.
+                (Some(after), Some(_)) => Some(after),
+                (_, delay) => delay,
+            }
         })
         .notify(|e: &ProviderError, delay| {
             tracing::warn!(call = what, system = %e.system, error = %e.message, ?delay, "transient provider error, retrying");
@@ -169,6 +202,40 @@ mod tests {
         })
         .await;
         assert_eq!(result.unwrap_err().kind, ErrorKind::Denied);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    fn rate_limited(reset: Duration) -> ProviderError {
+        transient().with_rate_limit_reset(Some(reset))
+    }
+
+    #[tokio::test]
+    async fn a_spent_rate_limit_is_waited_out_until_its_reset() {
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy { max_delay: Duration::from_millis(1), ..RetryPolicy::fast() };
+        let started = std::time::Instant::now();
+        let result = retry_transient(&policy, "test", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(rate_limited(Duration::from_millis(300)))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        assert!(started.elapsed() >= Duration::from_millis(300), "waited {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_reset_further_away_than_the_wait_budget_fails_at_once() {
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy { rate_limit_wait: Duration::from_secs(1), ..RetryPolicy::fast() };
+        let result: Result<(), _> = retry_transient(&policy, "test", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(rate_limited(Duration::from_secs(3600)))
+        })
+        .await;
+        assert!(result.unwrap_err().rate_limit_reset.is_some());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

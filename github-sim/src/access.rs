@@ -21,6 +21,9 @@ pub(crate) fn access(world: &World, repo: &Repo, auth: &Auth) -> Access {
     let role = match &auth.0 {
         None => Access::None,
         Some(caller) if caller.user_id == repo.owner_id => Access::Admin,
+        // An installation token reaches every repository of its account ("all repositories" selected);
+        // what it may do there was decided by its permissions before the handler ran.
+        Some(caller) if caller.installed_on(repo.owner_id) => Access::Admin,
         Some(caller) => match world.membership(repo.owner_id, caller.user_id) {
             Some(m)
                 if m.state == "active" && (m.role == "admin" || repo.admins.contains(&caller.user_id)) =>

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -25,6 +25,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/requests", get(count_requests))
         .route("/secondary-limits", get(count_secondary_limit_hits))
         .route("/rate-limit", post(set_rate_limit))
+        .route("/orgs/{org}/memberships/{login}", put(set_membership).delete(remove_member))
 }
 
 async fn list_repos(State(sim): State<Sim>, Path(owner): Path<String>) -> Response {
@@ -117,12 +118,46 @@ async fn count_secondary_limit_hits(State(sim): State<Sim>) -> Json<serde_json::
 struct RateLimit {
     login: String,
     remaining: u64,
+    /// When the window resets, from now (default: where the current window has it).
+    #[serde(default)]
+    reset_in_secs: Option<u64>,
 }
 
 async fn set_rate_limit(State(sim): State<Sim>, Json(r): Json<RateLimit>) -> Response {
     if sim.world().user_by_login(&r.login).is_none() {
         return (StatusCode::NOT_FOUND, Json(json!({ "message": "unknown user" }))).into_response();
     }
-    sim.set_rate_limit_remaining(&r.login, r.remaining);
+    match r.reset_in_secs {
+        Some(secs) => sim.set_rate_limit(&r.login, r.remaining, Duration::from_secs(secs)),
+        None => sim.set_rate_limit_remaining(&r.login, r.remaining),
+    }
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct NewMembership {
+    role: String,
+    state: String,
+}
+
+/// Makes `login` a member of `org` with the role and state given, as an owner would on github.com.
+async fn set_membership(
+    State(sim): State<Sim>,
+    Path((org, login)): Path<(String, String)>,
+    Json(m): Json<NewMembership>,
+) -> Response {
+    let known = {
+        let world = sim.world();
+        world.org(&org).is_some() && world.user_by_login(&login).is_some()
+    };
+    if !known {
+        return (StatusCode::NOT_FOUND, Json(json!({ "message": "unknown org or user" }))).into_response();
+    }
+    sim.set_membership(&org, &login, &m.role, &m.state);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn remove_member(State(sim): State<Sim>, Path((org, login)): Path<(String, String)>) -> StatusCode {
+    sim.remove_member(&org, &login);
+    StatusCode::NO_CONTENT
 }

@@ -56,6 +56,7 @@ async fn generate_repo(
     let owner = request.owner.unwrap_or_else(|| caller.login.clone());
     let (owner_id, owner_login) = world.owner(&owner).ok_or_else(ApiError::not_found)?;
     let may_create = owner_id == caller.user_id
+        || caller.installed_on(owner_id)
         || world.membership(owner_id, caller.user_id).is_some_and(|m| m.state == "active");
     if !may_create {
         return Err(ApiError::forbidden(

@@ -34,6 +34,7 @@ pub(crate) struct Settings {
     pub code_ttl: Duration,
     pub initial_push_runs: bool,
     pub oauth_apps: Vec<SeedOAuthApp>,
+    pub installation_token_ttl: Duration,
 }
 
 /// A repository as tests see it.
@@ -84,6 +85,7 @@ impl Sim {
             code_ttl: config.code_ttl,
             initial_push_runs: config.initial_push_runs,
             oauth_apps: config.seed.oauth_apps,
+            installation_token_ttl: config.installation_token_ttl,
         };
         let limiter = Limiter::new(config.secondary_limits);
         Sim { inner: Arc::new(Inner { world: Mutex::new(world), settings, base_url, limiter }) }
@@ -232,6 +234,53 @@ impl Sim {
             .entry(format!("user:{id}"))
             .or_insert(crate::model::Budget { window_start: now(), used });
         budget.used = used;
+    }
+
+    /// Like [`Sim::set_rate_limit_remaining`], with the window resetting `reset_in` from now.
+    pub fn set_rate_limit(&self, login: &str, remaining: u64, reset_in: Duration) {
+        let id = self
+            .world()
+            .user_by_login(login)
+            .map(|u| u.id)
+            .unwrap_or_else(|| panic!("github-sim: unknown user {login:?}"));
+        self.set_budget(format!("user:{id}"), remaining, reset_in);
+    }
+
+    /// Sets an App installation's remaining calls (its tokens share one budget) and when it resets.
+    pub fn set_installation_rate_limit(&self, installation_id: u64, remaining: u64, reset_in: Duration) {
+        self.set_budget(format!("installation:{installation_id}"), remaining, reset_in);
+    }
+
+    fn set_budget(&self, key: String, remaining: u64, reset_in: Duration) {
+        let window = time::Duration::hours(1);
+        let reset_in = time::Duration::try_from(reset_in).unwrap_or(window).min(window);
+        let used = crate::auth::USER_LIMIT.saturating_sub(remaining);
+        let budget = crate::model::Budget { window_start: now() + reset_in - window, used };
+        self.world().budgets.insert(key, budget);
+    }
+
+    /// Makes `login` a member of `org` with `role` (`admin`, `member`, `billing_manager`) and `state`
+    /// (`active`, `pending`), as an owner would on github.com. Panics on an unknown org or user.
+    pub fn set_membership(&self, org: &str, login: &str, role: &str, state: &str) {
+        let mut world = self.world();
+        let user_id =
+            world.user_by_login(login).map(|u| u.id).unwrap_or_else(|| panic!("unknown user {login:?}"));
+        let org = world
+            .orgs
+            .iter_mut()
+            .find(|o| o.login.eq_ignore_ascii_case(org))
+            .unwrap_or_else(|| panic!("github-sim: unknown org {org:?}"));
+        org.members.retain(|m| m.user_id != user_id);
+        org.members.push(crate::model::Membership { user_id, role: role.into(), state: state.into() });
+    }
+
+    /// Removes `login` from `org` (no-op when not a member).
+    pub fn remove_member(&self, org: &str, login: &str) {
+        let mut world = self.world();
+        let Some(user_id) = world.user_by_login(login).map(|u| u.id) else { return };
+        if let Some(org) = world.orgs.iter_mut().find(|o| o.login.eq_ignore_ascii_case(org)) {
+            org.members.retain(|m| m.user_id != user_id);
+        }
     }
 
     pub(crate) fn run_view(&self, repo: &Repo, run: &Run) -> RunView {

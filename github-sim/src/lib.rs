@@ -9,6 +9,7 @@
 mod access;
 mod actions;
 mod admin;
+mod app;
 mod auth;
 mod branches;
 mod conditional;
@@ -37,7 +38,10 @@ use tokio::net::TcpListener;
 pub use faults::Fault;
 pub use handle::{RepoView, RunView, Sim};
 pub use secondary::SecondaryLimits;
-pub use seed::{Seed, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo, SeedToken, SeedUser, SeedWorkflow};
+pub use seed::{
+    SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo,
+    SeedToken, SeedUser, SeedWorkflow,
+};
 
 /// How the simulator behaves. Build with [`SimConfig::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -57,6 +61,8 @@ pub struct SimConfig {
     pub public_url: Option<String>,
     /// GitHub's secondary rate limits per credential (default: GitHub's numbers).
     pub secondary_limits: SecondaryLimits,
+    /// Lifetime of an installation access token (GitHub: one hour); tests shorten it.
+    pub installation_token_ttl: Duration,
 }
 
 impl SimConfig {
@@ -70,6 +76,7 @@ impl SimConfig {
             initial_push_runs: true,
             public_url: None,
             secondary_limits: SecondaryLimits::GITHUB,
+            installation_token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -141,6 +148,7 @@ fn router(sim: Sim) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
     let api = Router::new()
         .merge(users::router())
+        .merge(app::router())
         .merge(repos::router())
         .merge(generate::router())
         .merge(branches::router())

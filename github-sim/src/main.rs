@@ -1,5 +1,6 @@
 //! `github-sim --listen 127.0.0.1:3001 --seed FILE [--generate-delay-ms N] [--run-duration-ms N]
-//!  [--public-url URL] [--no-oidc-customization] [--no-secondary-limits]`; `github-sim --print-seed` prints the sandbox seed.
+//!  [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] [--installation-token-ttl-secs N]`;
+//! `github-sim --print-seed` prints the sandbox seed.
 //!
 //! Runs the simulator for the sandbox. Logs go to stderr (`RUST_LOG` filters); tokens are never logged.
 
@@ -10,7 +11,8 @@ use github_sim::{Seed, SimConfig};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: github-sim --listen ADDR [--seed FILE] [--generate-delay-ms N] [--run-duration-ms N] \
-                     [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] | --print-seed";
+                     [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] \
+                     [--installation-token-ttl-secs N] | --print-seed";
 
 struct Args {
     listen: String,
@@ -30,6 +32,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--public-url" => config.public_url = Some(value()?),
             "--no-oidc-customization" => config.oidc_customization_endpoint = false,
             "--no-secondary-limits" => config.secondary_limits = github_sim::SecondaryLimits::OFF,
+            "--installation-token-ttl-secs" => {
+                config.installation_token_ttl = Duration::from_secs(value()?.parse()?);
+            }
             "--print-seed" => {
                 println!("{}", serde_json::to_string_pretty(&Seed::sandbox())?);
                 std::process::exit(0);

@@ -3,6 +3,7 @@
 //! A `Seed` is plain JSON so the sandbox binary can load one from a file (`seed.sandbox.json` is
 //! [`Seed::sandbox`] serialized) and tests can tweak the default in code.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -15,6 +16,37 @@ pub struct Seed {
     pub users: Vec<SeedUser>,
     pub orgs: Vec<SeedOrg>,
     pub repos: Vec<SeedRepo>,
+    /// GitHub Apps and where they are installed.
+    #[serde(default)]
+    pub apps: Vec<SeedApp>,
+}
+
+/// The sandbox App's private key (PKCS#1 PEM, as GitHub hands it out). A sandbox-only key: it signs
+/// JWTs for github-sim and nothing else; committed so `make dev` and tests need no key generation.
+pub const SANDBOX_APP_PRIVATE_KEY: &str = include_str!("../sandbox-app.private-key.pem");
+const SANDBOX_APP_PUBLIC_KEY: &str = include_str!("../sandbox-app.public-key.pem");
+
+/// A GitHub App: the public half of its key verifies the JWTs it signs (RS256).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedApp {
+    pub id: u64,
+    pub slug: String,
+    pub name: String,
+    /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key_pem: String,
+    /// The `{slug}[bot]` account installation tokens act as.
+    pub bot_user_id: u64,
+    pub installations: Vec<SeedInstallation>,
+}
+
+/// An installation of an App on an organization, with all of its repositories selected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedInstallation {
+    pub id: u64,
+    /// The organization login it is installed on.
+    pub account: String,
+    /// GitHub's permission names and levels: `administration: write`, `metadata: read`, ...
+    pub permissions: BTreeMap<String, String>,
 }
 
 /// A registered OAuth app. `client_secret` is compared at the token endpoint, never logged.
@@ -69,7 +101,7 @@ pub struct SeedOrg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeedMember {
     pub login: String,
-    /// `admin` or `member`.
+    /// `admin`, `member` or `billing_manager`.
     pub role: String,
     /// `active` or `pending` (invited, not yet accepted: no access to org repositories).
     pub state: String,
@@ -115,7 +147,8 @@ impl Seed {
         serde_json::from_str(&text).with_context(|| format!("parsing seed {}", path.display()))
     }
 
-    /// The sandbox world: org `acme`, users alice/bob/carol/mallory, the provisioning bot, two templates.
+    /// The sandbox world: org `acme`, users alice/bob/carol/mallory, the provisioning bot, two templates,
+    /// and the `shipyard-sandbox` App installed on `acme` with the permissions Shipyard documents.
     pub fn sandbox() -> Self {
         let user = |login: &str, id: u64, name: &str, token: &str, scopes: &[&str]| SeedUser {
             login: login.into(),
@@ -201,7 +234,34 @@ impl Seed {
                     },
                 ),
             ],
+            apps: vec![SeedApp {
+                id: 424_242,
+                slug: "shipyard-sandbox".into(),
+                name: "Shipyard (sandbox)".into(),
+                public_key_pem: SANDBOX_APP_PUBLIC_KEY.into(),
+                bot_user_id: 4_242_001,
+                installations: vec![SeedInstallation {
+                    id: 31_000_001,
+                    account: "acme".into(),
+                    permissions: Self::shipyard_app_permissions(),
+                }],
+            }],
         }
+    }
+
+    /// The installation permissions Shipyard's README asks for.
+    pub fn shipyard_app_permissions() -> BTreeMap<String, String> {
+        [
+            ("actions", "write"),
+            ("administration", "write"),
+            ("contents", "read"),
+            ("members", "read"),
+            ("metadata", "read"),
+            ("secrets", "write"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Users and organization membership: `/user`, `/users/{login}`, `/user/memberships/orgs/{org}`,
-//! `/user/orgs`, `/orgs/{org}`.
+//! `/orgs/{org}/memberships/{username}`, `/user/orgs`, `/orgs/{org}`.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
@@ -18,6 +18,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/user", get(get_authenticated_user))
         .route("/users/{login}", get(get_user))
         .route("/user/memberships/orgs/{org}", get(get_membership))
+        .route("/orgs/{org}/memberships/{username}", get(get_user_membership))
         .route("/user/orgs", get(list_orgs))
         .route("/orgs/{org}", get(get_org))
 }
@@ -64,10 +65,57 @@ async fn get_membership(
     }
     let world = sim.world();
     let org = world.org(&org).ok_or_else(ApiError::not_found)?;
-    let membership = world.membership(org.id, caller.user_id).ok_or_else(ApiError::not_found)?;
-    let user = world.user(caller.user_id).ok_or_else(ApiError::not_found)?;
-    let base = sim.base_url();
-    let body = json!({
+    membership_body(sim.base_url(), &world, org, caller.user_id).map(|body| Json(body).into_response())
+}
+
+/// `GET /orgs/{org}/memberships/{username}`: someone's membership, for a member of the organization
+/// (token with `read:org`) or an installation on it with `members: read` (checked in `app.rs`). A user
+/// who is not a member (or does not exist) is 404, as for the caller's own membership.
+#[tracing::instrument(skip_all, fields(org = %org, username = %username))]
+async fn get_user_membership(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((org, username)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let caller = auth.require()?;
+    let world = sim.world();
+    let org = world.org(&org).ok_or_else(ApiError::not_found)?;
+    if caller.integration.is_some() {
+        if !caller.installed_on(org.id) {
+            return Err(ApiError::forbidden("Resource not accessible by integration"));
+        }
+    } else {
+        if !(caller.has_scope("read:org") || caller.has_scope("repo")) {
+            return Ok(with_accepted_scopes(
+                ApiError::forbidden(
+                    "You need at least read:org scope or repo scope to view organization memberships.",
+                )
+                .into_response(),
+                "admin:org, read:org, repo, user, write:org",
+            ));
+        }
+        let is_member = world.membership(org.id, caller.user_id).is_some_and(|m| m.state == "active");
+        if !is_member {
+            return Err(ApiError::forbidden(format!(
+                "You must be a member of {} to see membership information for {username}.",
+                org.login
+            )));
+        }
+    }
+    let user = world.user_by_login(&username).ok_or_else(ApiError::not_found)?;
+    membership_body(sim.base_url(), &world, org, user.id).map(|body| Json(body).into_response())
+}
+
+/// The `org-membership` schema; 404 when the user has no membership (active or pending).
+fn membership_body(
+    base: &str,
+    world: &crate::model::World,
+    org: &crate::model::Org,
+    user_id: u64,
+) -> ApiResult<Value> {
+    let membership = world.membership(org.id, user_id).ok_or_else(ApiError::not_found)?;
+    let user = world.user(user_id).ok_or_else(ApiError::not_found)?;
+    Ok(json!({
         "url": format!("{base}/orgs/{}/memberships/{}", org.login, user.login),
         "state": membership.state,
         "role": membership.role,
@@ -75,8 +123,7 @@ async fn get_membership(
         "organization": json::org(base, org),
         "user": json::simple_user(base, &Account::user(user)),
         "permissions": { "can_create_repository": membership.state == "active" },
-    });
-    Ok(Json(body).into_response())
+    }))
 }
 
 /// Organizations the caller is an active member of. Needs `read:org` or `user`, else 403.

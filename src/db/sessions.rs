@@ -4,12 +4,16 @@ use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
 use super::users::User;
+use crate::domain::OrgRole;
 
 /// What a valid session cookie resolves to.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub user: User,
-    pub org_role: String,
+    /// The role GitHub reported at the last membership check.
+    pub org_role: OrgRole,
+    /// When GitHub last confirmed the membership (at sign-in, then at each re-check).
+    pub membership_checked_at: OffsetDateTime,
 }
 
 #[tracing::instrument(skip_all)]
@@ -17,14 +21,14 @@ pub async fn insert_session(
     db: impl PgExecutor<'_>,
     session_id_hash: Vec<u8>,
     user_id: uuid::Uuid,
-    org_role: &str,
+    org_role: OrgRole,
     expires_at: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into session (session_id_hash, user_id, org_role, expires_at) values ($1, $2, $3, $4)",
         &session_id_hash,
         user_id,
-        org_role,
+        org_role.as_str(),
         expires_at
     )
     .execute(db)
@@ -40,7 +44,7 @@ pub async fn find_session(
 ) -> sqlx::Result<Option<SessionRecord>> {
     let row = sqlx::query!(
         r#"
-        select u.user_id, u.github_id, u.login, u.name, u.avatar_url, s.org_role
+        select u.user_id, u.github_id, u.login, u.name, u.avatar_url, s.org_role, s.membership_checked_at
         from session s join app_user u using (user_id)
         where s.session_id_hash = $1 and s.expires_at > now()
         "#,
@@ -48,7 +52,11 @@ pub async fn find_session(
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| SessionRecord {
+    let Some(r) = row else { return Ok(None) };
+    // The column's check constraint admits only the roles OrgRole knows.
+    let org_role = OrgRole::parse(&r.org_role)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown session.org_role {:?}", r.org_role).into()))?;
+    Ok(Some(SessionRecord {
         user: User {
             user_id: r.user_id,
             github_id: r.github_id,
@@ -56,8 +64,33 @@ pub async fn find_session(
             name: r.name,
             avatar_url: r.avatar_url,
         },
-        org_role: r.org_role,
+        org_role,
+        membership_checked_at: r.membership_checked_at,
     }))
+}
+
+/// Records what GitHub just said about a user's membership, on every session of theirs.
+#[tracing::instrument(skip_all)]
+pub async fn record_membership_check(
+    db: impl PgExecutor<'_>,
+    user_id: uuid::Uuid,
+    org_role: OrgRole,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update session set org_role = $2, membership_checked_at = now() where user_id = $1",
+        user_id,
+        org_role.as_str()
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Ends every session of a user (GitHub says they are no longer an active member).
+#[tracing::instrument(skip_all)]
+pub async fn delete_user_sessions(db: impl PgExecutor<'_>, user_id: uuid::Uuid) -> sqlx::Result<u64> {
+    let done = sqlx::query!("delete from session where user_id = $1", user_id).execute(db).await?;
+    Ok(done.rows_affected())
 }
 
 #[tracing::instrument(skip_all)]

@@ -188,6 +188,8 @@ text_enum! {
         Provisioned = "provisioned",
         StepFailed = "step_failed",
         DeleteDone = "delete_done",
+        /// A member left the organization (or lost an admitted role): their sessions were ended.
+        SessionEnded = "session_ended",
     }
 }
 

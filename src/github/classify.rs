@@ -64,13 +64,26 @@ impl Reply {
             400 | 422 => ErrorKind::Invalid,
             _ => ErrorKind::Other,
         };
-        let wait = match (retry_after, exhausted, secondary) {
-            (Some(after), _, _) => Some(after),
-            (None, true, _) => Some(until_reset(&self.headers).min(wait_cap)),
-            (None, false, true) => Some(SECONDARY_LIMIT_WAIT.min(wait_cap)),
+        let primary = rate_limited && exhausted && retry_after.is_none();
+        let wait = match (retry_after, secondary) {
+            (Some(after), _) => Some(after),
+            (None, true) => Some(SECONDARY_LIMIT_WAIT.min(wait_cap)),
             _ => None,
         };
-        error(kind, message).with_retry_after(if kind == ErrorKind::Transient { wait } else { None })
+        let reset = primary.then(|| until_reset(&self.headers));
+        let message = match (reset, self.headers.get("x-accepted-github-permissions")) {
+            (Some(reset), _) => format!("{message} (the limit resets in {} s)", reset.as_secs()),
+            // GitHub names the permission an App installation lacks: say which, so the owner can grant it.
+            (None, Some(needed)) if self.status == StatusCode::FORBIDDEN => format!(
+                "{message}: the GitHub App's installation needs the permission {} (see Shipyard's README, GitHub App)",
+                String::from_utf8_lossy(needed.as_bytes())
+            ),
+            _ => message,
+        };
+        let transient = kind == ErrorKind::Transient;
+        error(kind, message)
+            .with_retry_after(if transient { wait } else { None })
+            .with_rate_limit_reset(if transient { reset } else { None })
     }
 }
 
@@ -188,8 +201,32 @@ mod tests {
             reply(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset.to_string())], "{}")
                 .into_error(CAP);
         assert_eq!(e.kind, ErrorKind::Transient);
-        let wait = e.retry_after.unwrap();
+        let wait = e.rate_limit_reset.unwrap();
         assert!(wait >= Duration::from_secs(4) && wait <= Duration::from_secs(5), "{wait:?}");
+        assert!(e.message.contains("resets in"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_exhausted_primary_limit_far_from_reset_is_not_capped_by_the_backoff() {
+        let reset = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 1800;
+        let e =
+            reply(429, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset.to_string())], "{}")
+                .into_error(CAP);
+        assert!(e.rate_limit_reset.unwrap() > Duration::from_secs(1700));
+        assert_eq!(e.retry_after, None);
+    }
+
+    #[test]
+    fn a_permission_an_app_installation_lacks_is_named() {
+        let e = reply(
+            403,
+            &[("x-accepted-github-permissions", "secrets=write")],
+            r#"{"message":"Resource not accessible by integration"}"#,
+        )
+        .into_error(CAP);
+        assert_eq!(e.kind, ErrorKind::Denied);
+        assert!(e.message.starts_with("403 Resource not accessible by integration"), "{}", e.message);
+        assert!(e.message.contains("needs the permission secrets=write"), "{}", e.message);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! GitHub's rate limits, and the exact status to tell 201 from 204 and 409 from 404.
 //! Repository calls live in `repos.rs`, Actions calls in `actions.rs`.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 
@@ -14,25 +14,32 @@ use http::Method;
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{
+    app_auth::AppAuth,
     classify::{Reply, error, transport_error},
-    models::{GitHubUser, Membership, MembershipJson},
+    models::{GitHubUser, Membership},
     transport::build_octocrab,
 };
-use crate::provider::{ErrorKind, ProviderError, RetryPolicy, retry_transient};
+use crate::{
+    config::GitHubCredential,
+    provider::{ErrorKind, ProviderError, RetryPolicy, retry_transient},
+};
 
-pub use super::models::{DispatchOutcome, OrgRole, Repo, Workflow, WorkflowRun};
+pub use super::models::{DispatchOutcome, Repo, Workflow, WorkflowRun};
 
 /// Characters kept as-is in a path segment (RFC 3986 unreserved); everything else is percent-encoded.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// A GitHub API client acting as one token (the server's own, or a user's via [`GitHub::as_token`]).
+/// A GitHub API client acting as one credential: the server's own (a classic token or a GitHub App
+/// installation), or a user's token via [`GitHub::as_token`].
 #[derive(Clone)]
 pub struct GitHub {
     octo: Octocrab,
     pub(super) retry: RetryPolicy,
+    /// Set when acting as a GitHub App installation; `octo` then carries no credential of its own.
+    app: Option<Arc<AppAuth>>,
 }
 
 impl fmt::Debug for GitHub {
@@ -46,13 +53,46 @@ impl GitHub {
     ///
     /// Must be called inside a tokio runtime.
     pub fn new(api_url: &str, token: SecretString, retry: RetryPolicy) -> anyhow::Result<Self> {
-        Ok(Self { octo: build_octocrab(api_url, &token)?, retry })
+        Ok(Self { octo: build_octocrab(api_url, Some(&token))?, retry, app: None })
+    }
+
+    /// A client acting as the GitHub App `app_id`'s installation on `org`: installation tokens are minted
+    /// on first use and replaced before they expire.
+    pub fn as_app(
+        api_url: &str,
+        app_id: u64,
+        private_key: &SecretString,
+        org: &str,
+        retry: RetryPolicy,
+    ) -> anyhow::Result<Self> {
+        let app = AppAuth::new(app_id, private_key, org)?;
+        Ok(Self { octo: build_octocrab(api_url, None)?, retry, app: Some(Arc::new(app)) })
+    }
+
+    /// The server's client for the configured credential.
+    pub fn for_credential(
+        api_url: &str,
+        credential: &GitHubCredential,
+        org: &str,
+        retry: RetryPolicy,
+    ) -> anyhow::Result<Self> {
+        match credential {
+            GitHubCredential::Token(token) => Self::new(api_url, token.clone(), retry),
+            GitHubCredential::App { app_id, private_key } => {
+                Self::as_app(api_url, *app_id, private_key, org, retry)
+            }
+        }
     }
 
     /// A client acting as another token (a user's OAuth token or PAT), sharing the HTTP client.
-    /// For identity and membership checks only: provisioning always uses the server's token.
+    /// For identity and membership checks only: provisioning always uses the server's credential.
     pub fn as_token(&self, token: &SecretString) -> anyhow::Result<GitHub> {
-        Ok(Self { octo: self.octo.user_access_token(token.clone())?, retry: self.retry })
+        Ok(Self { octo: self.octo.user_access_token(token.clone())?, retry: self.retry, app: None })
+    }
+
+    /// The same credential (and cached App token) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> GitHub {
+        Self { retry, ..self.clone() }
     }
 
     /// The user the token belongs to (`GET /user`).
@@ -69,7 +109,20 @@ impl GitHub {
         if reply.status == 404 {
             return Ok(None);
         }
-        Ok(Some(reply.json::<MembershipJson>("membership")?.into()))
+        Ok(Some(reply.json("membership")?))
+    }
+
+    /// `username`'s membership of `org` as the server's credential sees it
+    /// (`GET /orgs/{org}/memberships/{username}`); `None` when GitHub says they are not a member (404).
+    /// A classic token needs `read:org` and a member behind it; an App installation `members: read`.
+    #[tracing::instrument(skip_all, fields(org = %org, username = %username))]
+    pub async fn member_of(&self, org: &str, username: &str) -> Result<Option<Membership>, ProviderError> {
+        let path = format!("/orgs/{}/memberships/{}", seg(org), seg(username));
+        let reply = self.call("github:member_of", Method::GET, &path, None, &[404]).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        Ok(Some(reply.json("membership")?))
     }
 
     /// Sends one request, retrying transient failures. Replies with a 2xx status or one listed in
@@ -86,10 +139,23 @@ impl GitHub {
         body: Option<&'a serde_json::Value>,
         expected: &'a [u16],
     ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        self.call_as(what, method, path, body, expected, None)
+    }
+
+    /// [`GitHub::call`] with an explicit bearer (the App's JWT) instead of the client's credential.
+    pub(super) fn call_as<'a>(
+        &'a self,
+        what: &'a str,
+        method: Method,
+        path: &'a str,
+        body: Option<&'a serde_json::Value>,
+        expected: &'a [u16],
+        bearer: Option<&'a SecretString>,
+    ) -> BoxFuture<'a, Result<Reply, ProviderError>> {
         Box::pin(retry_transient(&self.retry, what, move || {
             let method = method.clone();
             async move {
-                let reply = self.send(method, path, body).await?;
+                let reply = self.send(method, path, body, bearer).await?;
                 if reply.status.is_success() || expected.contains(&reply.status.as_u16()) {
                     Ok(reply)
                 } else {
@@ -105,8 +171,19 @@ impl GitHub {
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
+        bearer: Option<&SecretString>,
     ) -> Result<Reply, ProviderError> {
-        let request = http::Request::builder().method(method).uri(path);
+        let mut request = http::Request::builder().method(method).uri(path);
+        let installation_token = match (&self.app, bearer) {
+            (Some(app), None) => Some(app.token(self).await?),
+            _ => None,
+        };
+        if let Some(token) = bearer.or(installation_token.as_ref()) {
+            let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| error(ErrorKind::Other, "a GitHub credential is not a valid header value"))?;
+            value.set_sensitive(true);
+            request = request.header(http::header::AUTHORIZATION, value);
+        }
         let request = self
             .octo
             .build_request(request, body)
@@ -114,6 +191,13 @@ impl GitHub {
         let response = self.octo.execute(request).await.map_err(|e| transport_error(&e))?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|e| transport_error(&e))?.to_bytes();
+        if parts.status == http::StatusCode::UNAUTHORIZED
+            && installation_token.is_some()
+            && let Some(app) = &self.app
+        {
+            // Revoked or expired early (a clock ahead of GitHub's): the next attempt mints a new one.
+            app.forget_token().await;
+        }
         Ok(Reply { status: parts.status, headers: parts.headers, body })
     }
 }

@@ -1,6 +1,7 @@
 //! GitHub: the REST client Shipyard provisions with, and the OAuth login flow.
 
 mod actions;
+mod app_auth;
 mod classify;
 pub mod client;
 pub mod models;
@@ -10,4 +11,4 @@ pub mod secrets;
 mod transport;
 
 pub use client::GitHub;
-pub use models::{DispatchOutcome, GitHubUser, Membership, OrgRole, Repo, Workflow, WorkflowRun};
+pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, Workflow, WorkflowRun};

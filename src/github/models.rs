@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use crate::domain::OrgRole;
+
 /// A repository (`full-repository` / `repository` schema).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {
@@ -38,19 +40,20 @@ pub struct GitHubUser {
     pub avatar_url: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrgRole {
-    Admin,
-    Member,
-    /// `billing_manager` or a role GitHub adds later: not a member for Shipyard's purposes.
-    Other,
+/// Someone's membership of an organization, as GitHub words it (`org-membership`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Membership {
+    /// `active` or `pending` (invited, not yet accepted).
+    pub state: String,
+    /// `admin`, `member`, `billing_manager`, or whatever GitHub adds.
+    pub role: String,
 }
 
-/// The token owner's membership of an organization. Pending invitations are `active: false`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Membership {
-    pub active: bool,
-    pub role: OrgRole,
+impl Membership {
+    /// The role Shipyard admits this membership with, if any (see [`OrgRole::admitted`]).
+    pub fn admitted_role(&self) -> Option<OrgRole> {
+        OrgRole::admitted(&self.state, &self.role)
+    }
 }
 
 /// A GitHub Actions workflow run.
@@ -185,23 +188,6 @@ impl From<RepoJson> for Repo {
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct MembershipJson {
-    pub state: String,
-    pub role: String,
-}
-
-impl From<MembershipJson> for Membership {
-    fn from(m: MembershipJson) -> Self {
-        let role = match m.role.as_str() {
-            "admin" => OrgRole::Admin,
-            "member" => OrgRole::Member,
-            _ => OrgRole::Other,
-        };
-        Membership { active: m.state == "active", role }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,9 +205,9 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_invitation_is_not_an_active_membership() {
-        let m: Membership = MembershipJson { state: "pending".into(), role: "admin".into() }.into();
-        assert_eq!(m, Membership { active: false, role: OrgRole::Admin });
+    fn a_pending_invitation_is_not_admitted() {
+        let m: Membership = serde_json::from_str(r#"{"state":"pending","role":"admin","url":"x"}"#).unwrap();
+        assert_eq!(m.admitted_role(), None);
     }
 
     #[test]

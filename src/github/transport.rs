@@ -29,10 +29,11 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REDIRECTS: usize = 5;
 
-/// Builds an octocrab client for `api_url` acting as `token`, with no retries of its own.
+/// Builds an octocrab client for `api_url` acting as `token`, with no retries of its own. Without a
+/// token octocrab adds no `Authorization`: the caller sets it per request (GitHub App installation tokens).
 ///
 /// Must be called inside a tokio runtime (octocrab spawns its request buffer there).
-pub fn build_octocrab(api_url: &str, token: &SecretString) -> anyhow::Result<Octocrab> {
+pub fn build_octocrab(api_url: &str, token: Option<&SecretString>) -> anyhow::Result<Octocrab> {
     let base: http::Uri =
         api_url.parse().with_context(|| format!("GITHUB_API_URL {api_url:?} is not a URL"))?;
     anyhow::ensure!(
@@ -54,7 +55,10 @@ pub fn build_octocrab(api_url: &str, token: &SecretString) -> anyhow::Result<Oct
     let octo = OctocrabBuilder::new_empty()
         .with_service(ReqwestService(http))
         .with_layer(&BaseUriLayer::new(base))
-        .with_auth(AuthState::AccessToken { token: token.clone() })
+        .with_auth(match token {
+            Some(token) => AuthState::AccessToken { token: token.clone() },
+            None => AuthState::None,
+        })
         .build()
         .context("building the octocrab client")?;
     Ok(octo)

@@ -17,11 +17,9 @@ use super::{
 };
 use crate::{
     db::{self, audit::AuditAction, audit::NewAuditEvent, audit::Outcome},
+    domain::OrgRole,
     error::AppError,
-    github::{
-        client::{GitHub, OrgRole},
-        models::{GitHubUser, Membership},
-    },
+    github::{GitHub, GitHubUser, Membership},
     web::AppState,
     web::pages::{ErrorPage, Layout, LoginPage},
 };
@@ -42,8 +40,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn landing(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    if session::current_user(&state, &jar).await?.is_some() {
-        return Ok(Redirect::to("/services").into_response());
+    match session::current_user(&state, &jar).await {
+        Ok(Some(_)) => return Ok(Redirect::to("/services").into_response()),
+        // Signing in again is the way out of a session GitHub has not confirmed for too long.
+        Ok(None) | Err(AppError::MembershipUnconfirmed(_)) => {}
+        Err(e) => return Err(e),
     }
     Ok(LoginPage { layout: Layout::anonymous(), org: state.config.github_org.clone() }.into_response())
 }
@@ -76,7 +77,8 @@ enum Refusal {
     Cancelled,
     Expired,
     Failed(String),
-    NotMember,
+    /// Not an active admin or member; GitHub's `state` and `role` when it reported a membership.
+    NotMember(Option<(String, String)>),
 }
 
 impl Refusal {
@@ -86,7 +88,7 @@ impl Refusal {
             Refusal::Cancelled => "cancelled",
             Refusal::Expired => "expired",
             Refusal::Failed(_) => "failed",
-            Refusal::NotMember => "not_member",
+            Refusal::NotMember(_) => "not_member",
         }
     }
 }
@@ -109,10 +111,11 @@ async fn callback(
     match outcome {
         Ok((user, org_role)) => {
             // A new session id at every sign-in (no fixation); an older session in this browser ends.
-            if let Some(old) = session::current_user(&state, &jar).await? {
-                db::sessions::delete_session(&state.db, old.session_hash).await?;
+            // (Found by its cookie alone: ending it needs no word from GitHub on its membership.)
+            if let Some(old) = session::session_hash(&state, &jar) {
+                db::sessions::delete_session(&state.db, old).await?;
             }
-            let cookie = session::start_session(&state, &user, &org_role).await?;
+            let cookie = session::start_session(&state, &user, org_role).await?;
             audit(&state, Some(user), Outcome::Success, String::new(), rid).await?;
             Ok((jar.add(cookie), Redirect::to("/services")).into_response())
         }
@@ -128,15 +131,22 @@ async fn callback(
                         .to_owned(),
                 ),
                 Refusal::Failed(why) => (502, "Sign-in failed", why.clone()),
-                Refusal::NotMember => (
-                    403,
-                    "Organization membership required",
-                    format!(
-                        "Shipyard is for members of the {} organization on GitHub. Ask an owner of {} to invite you, \
-                         accept the invitation, then sign in again.",
-                        state.config.github_org, state.config.github_org
-                    ),
-                ),
+                Refusal::NotMember(membership) => {
+                    let org = &state.config.github_org;
+                    let mut message =
+                        format!("Shipyard is for members of the {org} organization on GitHub. ");
+                    match membership.as_ref() {
+                        Some((state, role)) if state == "active" => message.push_str(&format!(
+                            "GitHub lists you as {} of {org}, which does not make you a member. Ask an owner of \
+                             {org} to make you a member, then sign in again.",
+                            role.replace('_', " ")
+                        )),
+                        _ => message.push_str(&format!(
+                            "Ask an owner of {org} to invite you, accept the invitation, then sign in again."
+                        )),
+                    }
+                    (403, "Organization membership required", message)
+                }
             };
             let title = title.to_owned();
             metrics::counter!(crate::metrics::SIGN_IN_REFUSALS, "reason" => refusal.reason()).increment(1);
@@ -145,8 +155,13 @@ async fn callback(
             // or cancelled state costs an anonymous client nothing to send; a row each would let
             // anyone grow the append-only table, so those are counted instead.
             match &refusal {
-                Refusal::NotMember => {
-                    let detail = "not an active member of the organization".to_owned();
+                Refusal::NotMember(membership) => {
+                    let detail = match membership {
+                        Some((state, role)) => {
+                            format!("not an active member of the organization (GitHub: {state} {role})")
+                        }
+                        None => "not an active member of the organization".to_owned(),
+                    };
                     audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
                 }
                 Refusal::Failed(why) => tracing::warn!(reason = %why, "sign-in failed"),
@@ -172,7 +187,7 @@ async fn finish_sign_in(
     state: &AppState,
     started: Option<String>,
     params: CallbackParams,
-) -> Result<Result<(db::users::User, String), Refusal>, AppError> {
+) -> Result<Result<(db::users::User, OrgRole), Refusal>, AppError> {
     let started = started.as_deref();
     let Some((cookie_state, verifier)) = started.and_then(|v| v.split_once('.')) else {
         return Ok(Err(Refusal::Expired));
@@ -207,8 +222,10 @@ async fn finish_sign_in(
                 )));
             }
         };
-    let Some(membership) = membership.filter(|m| m.active) else { return Ok(Err(Refusal::NotMember)) };
-    let org_role = if membership.role == OrgRole::Admin { "admin" } else { "member" };
+    // The same rule as bearer tokens and session re-checks: only an active admin or member gets in.
+    let Some(org_role) = membership.as_ref().and_then(|m| m.admitted_role()) else {
+        return Ok(Err(Refusal::NotMember(membership.map(|m| (m.state, m.role)))));
+    };
     let user = db::users::upsert_user(
         &state.db,
         github_user.id,
@@ -217,7 +234,7 @@ async fn finish_sign_in(
         &github_user.avatar_url,
     )
     .await?;
-    Ok(Ok((user, org_role.to_owned())))
+    Ok(Ok((user, org_role)))
 }
 
 /// Who the token belongs to and its membership of `org`; the message says which question failed.

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use super::session::{AuthMethod, CurrentUser};
 use crate::{
     db::{self, users::User},
+    domain::OrgRole,
     error::AppError,
-    github::client::OrgRole,
     provider::{ErrorKind, ProviderError},
     web::AppState,
 };
@@ -39,7 +39,7 @@ pub const CHECK_DEADLINE: Duration = Duration::from_secs(5);
 enum Verdict {
     Member {
         user: User,
-        org_role: &'static str,
+        org_role: OrgRole,
     },
     /// GitHub did not accept the token (401): expired, revoked or made up.
     Rejected,
@@ -112,7 +112,7 @@ pub async fn authenticate(state: &AppState, token: SecretString) -> Result<Curre
     match verdict {
         Verdict::Member { user, org_role } => Ok(CurrentUser {
             user,
-            org_role: org_role.to_owned(),
+            org_role,
             csrf_token: String::new(),
             session_hash: Vec::new(),
             auth: AuthMethod::Bearer,
@@ -136,15 +136,8 @@ async fn verify(state: &AppState, token: SecretString) -> Result<Verdict, Verify
         Err(e) => return Err(VerifyError::GitHub(e)),
     };
     let org = &state.config.github_org;
-    let org_role = match github.org_membership(org).await {
-        Ok(Some(m)) if m.active && m.role == OrgRole::Admin => "admin",
-        Ok(Some(m)) if m.active && m.role == OrgRole::Member => "member",
-        Ok(_) => {
-            return Ok(Verdict::NotMember(format!(
-                "Shipyard is for active members of the {org} organization on GitHub, and {} is not one.",
-                github_user.login
-            )));
-        }
+    let membership = match github.org_membership(org).await {
+        Ok(membership) => membership,
         Err(e) if e.kind == ErrorKind::Denied => {
             return Ok(Verdict::NotMember(format!(
                 "GitHub would not show this token's membership of {org}: {}. A token needs the read:org scope.",
@@ -152,6 +145,13 @@ async fn verify(state: &AppState, token: SecretString) -> Result<Verdict, Verify
             )));
         }
         Err(e) => return Err(VerifyError::GitHub(e)),
+    };
+    // The same rule as sign-in: only an active admin or member.
+    let Some(org_role) = membership.and_then(|m| m.admitted_role()) else {
+        return Ok(Verdict::NotMember(format!(
+            "Shipyard is for active members of the {org} organization on GitHub, and {} is not one.",
+            github_user.login
+        )));
     };
     let user = db::users::upsert_user(
         &state.db,
@@ -162,6 +162,6 @@ async fn verify(state: &AppState, token: SecretString) -> Result<Verdict, Verify
     )
     .await
     .map_err(VerifyError::Database)?;
-    tracing::info!(login = %user.login, org_role, "bearer token verified with GitHub");
+    tracing::info!(login = %user.login, %org_role, "bearer token verified with GitHub");
     Ok(Verdict::Member { user, org_role })
 }

@@ -8,6 +8,7 @@ pub mod bearer;
 pub mod errors;
 pub mod health;
 pub mod limits;
+pub mod membership;
 pub mod metrics;
 pub mod pages;
 mod request_id;

@@ -14,9 +14,10 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::bearer;
+use super::{bearer, membership};
 use crate::{
     db::{self, users::User},
+    domain::OrgRole,
     error::AppError,
     web::AppState,
 };
@@ -41,8 +42,9 @@ pub enum AuthMethod {
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
-    /// `admin` or `member` in the organization, as GitHub said at sign-in.
-    pub org_role: String,
+    /// The organization role GitHub reported at the last check (sign-in, then every
+    /// `SHIPYARD_MEMBERSHIP_TTL_SECS`; bearer tokens every minute).
+    pub org_role: OrgRole,
     /// The token forms must send back (empty for bearer requests, which never match it).
     pub csrf_token: String,
     pub(crate) session_hash: Vec<u8>,
@@ -51,7 +53,7 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn is_org_admin(&self) -> bool {
-        self.org_role == "admin"
+        self.org_role.is_admin()
     }
 
     /// This user as the commands see them, acting in the request `request_id`.
@@ -91,7 +93,7 @@ pub fn session_cookie_name(state: &AppState) -> &'static str {
 pub async fn start_session(
     state: &AppState,
     user: &User,
-    org_role: &str,
+    org_role: OrgRole,
 ) -> Result<Cookie<'static>, AppError> {
     let value = random_token();
     let expires_at = time::OffsetDateTime::now_utc() + SESSION_LIFETIME;
@@ -127,14 +129,25 @@ pub fn current_user<'a>(
     user_for_cookie(state, cookie)
 }
 
+/// The database key of the request's session cookie, if it carries one (live or not).
+pub fn session_hash(state: &AppState, jar: &CookieJar) -> Option<Vec<u8>> {
+    jar.get(session_cookie_name(state)).map(|c| sha256(c.value()))
+}
+
 async fn user_for_cookie(state: &AppState, cookie: Option<String>) -> Result<Option<CurrentUser>, AppError> {
     let Some(value) = cookie else {
         return Ok(None);
     };
     let hash = sha256(&value);
-    Ok(db::sessions::find_session(&state.db, hash.clone()).await?.map(|record| CurrentUser {
+    let Some(record) = db::sessions::find_session(&state.db, hash.clone()).await? else {
+        return Ok(None);
+    };
+    let Some(org_role) = membership::current_role(state, &record).await? else {
+        return Ok(None);
+    };
+    Ok(Some(CurrentUser {
         user: record.user,
-        org_role: record.org_role,
+        org_role,
         csrf_token: csrf_token_for(&value),
         session_hash: hash,
         auth: AuthMethod::Session,

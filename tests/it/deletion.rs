@@ -248,11 +248,7 @@ async fn deleting_a_service_that_failed_at_the_secrets_removes_what_it_made(db: 
     let name = unique_name("nosecrets");
     app.create_service(&browser, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
-    assert_eq!(
-        leftovers(&app, &name).await,
-        Leftovers::EVERYTHING,
-        "everything before the secrets exists"
-    );
+    assert_eq!(leftovers(&app, &name).await, Leftovers::EVERYTHING, "everything before the secrets exists");
 
     app.sim().clear_faults();
     delete_via_form(&app, &browser, &name, false).await;
@@ -401,8 +397,10 @@ async fn an_org_admin_may_delete_a_members_service(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn a_login_in_shipyard_admins_may_delete_any_service(db: PgPool) {
-    let app = TestApp::spawn_with(db, SimConfig::default(), |c| c.admins = vec!["bob".into()]).await;
+async fn a_user_id_in_shipyard_admins_may_delete_any_service(db: PgPool) {
+    // 2002 is bob's GitHub user id in the sandbox seed.
+    let admins = vec![shipyard::config::AdminRef::Id(2002)];
+    let app = TestApp::spawn_with(db, SimConfig::default(), |c| c.admins = admins).await;
     let alice = app.signed_in("alice").await;
     let bob = app.signed_in("bob").await;
     let name = unique_name("anyones");

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod access;
 mod api;
 mod audit;
 mod auth;
@@ -10,11 +11,14 @@ mod aws_moto;
 mod browser;
 mod deletion;
 mod edge;
+mod engine;
+mod github_app;
 mod github_client;
 mod inventory;
 mod metrics;
 mod operations;
 mod provisioning;
 mod provisioning_faults;
+mod rate_limits;
 mod service_page;
 mod services_form;

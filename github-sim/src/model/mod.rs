@@ -11,8 +11,11 @@ use time::OffsetDateTime;
 use crate::faults::{Fault, Latency};
 use crate::seed::Seed;
 
+mod app;
 mod ids;
 mod run;
+
+pub(crate) use app::{App, Installation, InstallationGrant, level_covers};
 
 pub(crate) use ids::{now, random_digits, random_hex, random_token, ts};
 pub(crate) use run::{Attempt, Run};
@@ -137,16 +140,27 @@ pub(crate) struct World {
     /// Requests charged against a primary rate limit (all that reached auth, less 304s given back).
     pub charged: BTreeMap<(String, String), usize>,
     pub budgets: BTreeMap<String, Budget>,
+    pub apps: Vec<App>,
+    pub installations: Vec<Installation>,
+    /// Installation access tokens by value.
+    pub installation_tokens: BTreeMap<String, InstallationGrant>,
 }
 
 impl World {
     pub fn from_seed(seed: &Seed) -> Self {
         let now = now();
-        let users: Vec<User> = seed
+        let mut users: Vec<User> = seed
             .users
             .iter()
             .map(|u| User { id: u.id, login: u.login.clone(), name: u.name.clone(), created_at: now })
             .collect();
+        // Installation tokens act as the App's bot account, `{slug}[bot]`.
+        users.extend(seed.apps.iter().map(|a| User {
+            id: a.bot_user_id,
+            login: format!("{}[bot]", a.slug),
+            name: a.name.clone(),
+            created_at: now,
+        }));
         let tokens = seed
             .users
             .iter()
@@ -188,7 +202,11 @@ impl World {
             requests: BTreeMap::new(),
             charged: BTreeMap::new(),
             budgets: BTreeMap::new(),
+            apps: Vec::new(),
+            installations: Vec::new(),
+            installation_tokens: BTreeMap::new(),
         };
+        world.seed_apps(seed, now);
         for r in &seed.repos {
             let Some((owner_id, owner_login)) = world.owner(&r.owner) else { continue };
             let workflows = r
@@ -214,6 +232,46 @@ impl World {
         }
         world.settle();
         world
+    }
+
+    /// Apps whose key does not parse are skipped with an error log (a seed mistake, not a request's).
+    fn seed_apps(&mut self, seed: &Seed, now: OffsetDateTime) {
+        for a in &seed.apps {
+            let public_key = match jsonwebtoken::DecodingKey::from_rsa_pem(a.public_key_pem.as_bytes()) {
+                Ok(key) => key,
+                Err(error) => {
+                    tracing::error!(app = %a.slug, %error, "seeded App has an unreadable public key; skipped");
+                    continue;
+                }
+            };
+            self.apps.push(App {
+                id: a.id,
+                slug: a.slug.clone(),
+                name: a.name.clone(),
+                public_key,
+                bot_user_id: a.bot_user_id,
+                created_at: now,
+            });
+            for i in &a.installations {
+                let Some(org) = self.org(&i.account) else { continue };
+                let installation = Installation {
+                    id: i.id,
+                    app_id: a.id,
+                    account_id: org.id,
+                    permissions: i.permissions.clone(),
+                    created_at: now,
+                };
+                self.installations.push(installation);
+            }
+        }
+    }
+
+    pub fn app(&self, id: u64) -> Option<&App> {
+        self.apps.iter().find(|a| a.id == id)
+    }
+
+    pub fn installation(&self, id: u64) -> Option<&Installation> {
+        self.installations.iter().find(|i| i.id == id)
     }
 
     pub fn next_id(&mut self) -> u64 {

@@ -8,8 +8,8 @@ use github_sim::{RunningSim, Sim, SimConfig};
 use reqwest::{Client, StatusCode, redirect::Policy};
 use shipyard::{
     Application, Config,
-    domain::ServiceStatus,
     aws::Aws,
+    domain::ServiceStatus,
     provision::{Providers, Reconciler, Settings},
 };
 use sqlx::PgPool;
@@ -110,6 +110,11 @@ impl TestApp {
     /// The server's own GitHub client (the bot token), as the reconciler uses it.
     pub fn github_client(&self) -> shipyard::github::GitHub {
         self.providers.github.clone()
+    }
+
+    /// The clients the reconciler acts through (the bot token at github-sim, the AWS SDK at moto).
+    pub fn providers(&self) -> Providers {
+        self.providers.clone()
     }
 
     pub fn sim(&self) -> Sim {

@@ -1,0 +1,161 @@
+//! Shipyard's GitHub credential as a GitHub App: the installation found from the organization,
+//! installation tokens minted and replaced before they expire, used for provisioning and for the
+//! membership re-check; a permission the installation lacks is a clear provisioning error.
+
+use shipyard::domain::ServiceStatus;
+
+use std::time::Duration;
+
+use crate::common::{
+    app::{TestApp, unique_name},
+    checks::assert_fully_provisioned,
+    fixtures::{page, service_failure},
+};
+use github_sim::{SANDBOX_APP_PRIVATE_KEY, SimConfig};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use shipyard::{config::GitHubCredential, github::GitHub, provider::RetryPolicy};
+use sqlx::PgPool;
+
+/// The sandbox App (github-sim's seed): id 424242, installed on acme with the README's permissions.
+fn sandbox_app() -> GitHubCredential {
+    GitHubCredential::App { app_id: 424_242, private_key: SecretString::from(SANDBOX_APP_PRIVATE_KEY) }
+}
+
+async fn spawn_as_app(db: PgPool, sim: SimConfig) -> TestApp {
+    TestApp::spawn_with(db, sim, |c| {
+        c.github_credential = sandbox_app();
+        c.membership_ttl = Duration::from_secs(1);
+    })
+    .await
+}
+
+fn tokens_minted(app: &TestApp) -> usize {
+    app.sim().request_count("POST", "/app/installations/*/access_tokens")
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_service_is_provisioned_end_to_end_with_the_app_credential(db: PgPool) {
+    let app = spawn_as_app(db, SimConfig::default()).await;
+    // The bot's classic token is spent: only the App's installation can do the work.
+    app.sim().set_rate_limit("shipyard-bot", 0, Duration::from_secs(3600));
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("by-app");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
+    assert_fully_provisioned(&app, &name).await;
+    assert_eq!(
+        app.sim().request_count("GET", "/orgs/acme/installation"),
+        1,
+        "the installation is looked up once"
+    );
+    assert_eq!(tokens_minted(&app), 1, "one token serves the whole provisioning");
+
+    // Tearing down works with the App's permissions too (administration: write deletes the repository).
+    let token = app.csrf_token(&browser).await;
+    let response = browser
+        .delete(app.at(&format!("/api/v1/services/{name}")))
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
+    assert!(app.sim().repo("acme", &name).is_none(), "the repository is gone");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn the_membership_re_check_uses_the_app_installation(db: PgPool) {
+    let app = spawn_as_app(db, SimConfig::default()).await;
+    let browser = app.signed_in("bob").await;
+    app.sim().remove_member("acme", "bob");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = browser.get(app.at("/services")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the removed member is signed out");
+    assert_eq!(app.sim().request_count("GET", "/orgs/acme/memberships/bob"), 1);
+    assert_eq!(tokens_minted(&app), 1);
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn provisioning_across_a_token_expiry_mints_and_uses_the_next_token(db: PgPool) {
+    let sim = SimConfig { installation_token_ttl: Duration::from_secs(2), ..SimConfig::default() };
+    let app = spawn_as_app(db, sim).await;
+    let browser = app.signed_in("bob").await;
+    let first = unique_name("before");
+    app.create_service(&browser, &first).await;
+    assert_eq!(app.settle(&app.reconciler(), &first).await, ServiceStatus::Ready);
+    let minted = tokens_minted(&app);
+
+    // The first token is now past its expiry: using it would be a 401 "Bad credentials".
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = unique_name("after");
+    app.create_service(&browser, &second).await;
+    assert_eq!(app.settle(&app.reconciler(), &second).await, ServiceStatus::Ready, "no 401 reached a step");
+    assert!(tokens_minted(&app) > minted, "a new token was minted for the second service");
+}
+
+#[tokio::test]
+async fn a_token_is_replaced_before_it_expires_not_after() {
+    let sim = github_sim::spawn(SimConfig {
+        installation_token_ttl: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let github = GitHub::as_app(
+        &sim.url(),
+        424_242,
+        &SecretString::from(SANDBOX_APP_PRIVATE_KEY),
+        "acme",
+        RetryPolicy::fast(),
+    )
+    .unwrap();
+    assert!(github.find_repo("acme", "service-template").await.unwrap().is_some());
+    assert!(github.find_repo("acme", "service-template").await.unwrap().is_some());
+    let minted = || sim.sim().request_count("POST", "/app/installations/*/access_tokens");
+    assert_eq!(minted(), 1, "a fresh token is reused");
+
+    // Into the last half of a 2 s lifetime, before the expiry: replaced ahead of time.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(github.find_repo("acme", "service-template").await.unwrap().is_some());
+    assert_eq!(minted(), 2);
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_permission_the_installation_lacks_is_a_clear_provisioning_error(db: PgPool) {
+    let mut sim = SimConfig::default();
+    sim.seed.apps[0].installations[0].permissions.remove("secrets");
+    let app = spawn_as_app(db, sim).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("no-secrets");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+
+    let (_, step, message) = service_failure(&app, &name).await;
+    assert_eq!(step, "actions_secrets");
+    assert!(message.contains("403 Resource not accessible by integration"), "{message}");
+    assert!(message.contains("needs the permission secrets=read"), "{message}");
+    let (_, html) = page(&app, &browser, &format!("/services/{name}")).await;
+    assert!(html.contains("needs the permission secrets=read"), "the page shows why");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_app_not_installed_on_the_organization_says_so(db: PgPool) {
+    let mut sim = SimConfig::default();
+    sim.seed.apps[0].installations.clear();
+    let app = spawn_as_app(db, sim).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("uninstalled");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    let (_, _, message) = service_failure(&app, &name).await;
+    assert!(message.contains("GitHub App 424242 is not installed on the acme organization"), "{message}");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn api_bearer_tokens_still_work_with_the_app_credential(db: PgPool) {
+    let app = spawn_as_app(db, SimConfig::default()).await;
+    let response =
+        app.browser().get(app.at("/api/v1/services")).bearer_auth("ghp_sandbox_bob").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
