@@ -123,7 +123,9 @@ if [ ! -x "$SHIPYARD_BIN" ] || [ ! -x "$SIM_BIN" ]; then die "release binaries m
 # --- github-sim and Shipyard ---------------------------------------------------------------------------------
 SIM_PORT="$(free_port)"
 log "starting github-sim on 127.0.0.1:$SIM_PORT (log: $STATE_DIR/github-sim.log)"
-start_bg github-sim "$SIM_BIN" --listen "127.0.0.1:$SIM_PORT" --seed github-sim/seed.sandbox.json
+start_bg github-sim env AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true \
+    "$SIM_BIN" --listen "127.0.0.1:$SIM_PORT" --seed github-sim/seed.sandbox.json \
+    --aws-endpoint-url "http://$MOTO_HOST:$MOTO_PORT"
 wait_until 30 "github-sim on 127.0.0.1:$SIM_PORT" port_open 127.0.0.1 "$SIM_PORT" || die "github-sim did not start"
 
 PORT="$(free_port)"

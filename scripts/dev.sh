@@ -107,7 +107,8 @@ fi
 [ -f "$SIM_SEED" ] || die "seed file $SIM_SEED not found"
 log "starting github-sim on http://$SIM_ADDR (log: $STATE_DIR/github-sim.log)"
 start_bg github-sim "$ROOT/target/debug/github-sim" --listen "$SIM_ADDR" --seed "$SIM_SEED" \
-    --generate-delay-ms "$SIM_GENERATE_DELAY_MS" --run-duration-ms "$SIM_RUN_DURATION_MS"
+    --generate-delay-ms "$SIM_GENERATE_DELAY_MS" --run-duration-ms "$SIM_RUN_DURATION_MS" \
+    --aws-endpoint-url "$AWS_ENDPOINT_URL"
 mark_started github-sim
 if ! wait_until 30 "github-sim on $SIM_ADDR" port_open "$sim_host" "$sim_port"; then
     tail -n 20 "$STATE_DIR/github-sim.log" >&2 || true

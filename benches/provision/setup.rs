@@ -83,7 +83,14 @@ async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
 /// rate limits (80 writes a minute per token) are off: the bench measures Shipyard's own cost, and batches
 /// of services on one token would otherwise measure GitHub's cap.
 pub async fn start_sim(latency: Duration) -> anyhow::Result<RunningSim> {
-    let config = SimConfig { secondary_limits: SecondaryLimits::OFF, ..SimConfig::default() };
+    // Builds assume the role and push to ECR in the same moto the reconciler provisions in. GitHub's
+    // secondary limits are off: the batches on one token would measure GitHub's limit, not Shipyard.
+    let moto = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+    let config = SimConfig {
+        aws_endpoint_url: Some(moto),
+        secondary_limits: SecondaryLimits::OFF,
+        ..SimConfig::default()
+    };
     let sim = github_sim::spawn(config).await?;
     sim.sim().set_latency(None, "/**", latency);
     Ok(sim)

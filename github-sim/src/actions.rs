@@ -1,4 +1,9 @@
 //! Workflows: `GET .../actions/workflows` and `POST .../actions/workflows/{id or file}/dispatches`.
+//!
+//! Besides a repository's workflow files, GitHub lists its *dynamic* workflows (Dependabot updates, CodeQL
+//! default setup), created with the repository, whose `path` is `dynamic/...`. They have no file and no
+//! `workflow_dispatch` trigger, so dispatching one gets the 422 "Workflow does not have 'workflow_dispatch'
+//! trigger" GitHub answers for any workflow the ref has no dispatchable file for.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +17,42 @@ use crate::Sim;
 use crate::access::{Access, find_repo, find_writable_repo};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Body};
-use crate::model::{Attempt, Repo, Run, Workflow, now, ts};
+use crate::model::{Repo, Workflow, now, ts};
+
+/// GitHub's dynamic workflows: (name, path), listed for every repository.
+const DYNAMIC: [(&str, &str); 2] = [
+    ("Dependabot Updates", "dynamic/dependabot/dependabot-updates"),
+    ("CodeQL", "dynamic/github-code-scanning/codeql"),
+];
+
+/// A dynamic workflow's id: stable per repository, disjoint from the ids the sim hands out.
+fn dynamic_id(repo: &Repo, index: usize) -> u64 {
+    repo.id * 100 + 90 + index as u64
+}
+
+fn dynamic_json(base: &str, repo: &Repo, index: usize) -> Value {
+    let (name, path) = DYNAMIC[index];
+    let full = repo.full_name();
+    let id = dynamic_id(repo, index);
+    json!({
+        "id": id,
+        "node_id": crate::json::node_id("W_", id),
+        "name": name,
+        "path": path,
+        "state": "active",
+        "created_at": ts(repo.created_at),
+        "updated_at": ts(repo.created_at),
+        "url": format!("{base}/repos/{full}/actions/workflows/{id}"),
+        "html_url": format!("{base}/{full}/actions/workflows/{id}"),
+        "badge_url": format!("{base}/{full}/workflows/{path}/badge.svg"),
+    })
+}
+
+fn find_dynamic(repo: &Repo, key: &str) -> Option<usize> {
+    (0..DYNAMIC.len()).find(|&i| dynamic_id(repo, i).to_string() == key || DYNAMIC[i].1 == key)
+}
+
+const NO_DISPATCH: &str = "Workflow does not have 'workflow_dispatch' trigger";
 
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
@@ -54,7 +94,11 @@ async fn list_workflows(
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
-    let workflows: Vec<Value> = r.workflows.iter().map(|w| workflow_json(sim.base_url(), r, w)).collect();
+    // Dynamic workflows exist from the repository's creation, so they come first (lower ids on GitHub).
+    let workflows: Vec<Value> = (0..DYNAMIC.len())
+        .map(|i| dynamic_json(sim.base_url(), r, i))
+        .chain(r.workflows.iter().map(|w| workflow_json(sim.base_url(), r, w)))
+        .collect();
     Ok(Json(json!({ "total_count": workflows.len(), "workflows": workflows })))
 }
 
@@ -67,6 +111,9 @@ async fn get_workflow(
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
+    if let Some(d) = find_dynamic(r, &workflow) {
+        return Ok(Json(dynamic_json(sim.base_url(), r, d)));
+    }
     Ok(Json(workflow_json(sim.base_url(), r, find_workflow(r, &workflow)?)))
 }
 
@@ -93,38 +140,21 @@ async fn dispatch_workflow(
 ) -> ApiResult<Response> {
     let caller = auth.require()?.clone();
     let git_ref = request.git_ref.ok_or_else(|| ApiError::missing_field("ref"))?;
-    let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(&git_ref).to_string();
     let mut world = sim.world();
     let i = find_writable_repo(&world, &owner, &repo, &auth, Access::Push)?;
-    let run_id = world.next_id();
+    let ids = (world.next_id(), world.next_id());
+    let run_id = ids.0;
     let r = &mut world.repos[i];
-    let w = find_workflow(r, &workflow)?;
-    if !w.on.iter().any(|e| e == "workflow_dispatch") {
-        return Err(ApiError::invalid("Workflow does not have 'workflow_dispatch' trigger"));
+    if find_dynamic(r, &workflow).is_some() {
+        return Err(ApiError::invalid(NO_DISPATCH));
     }
-    let head_sha = r
-        .branch(&branch)
-        .map(|b| b.sha.clone())
-        .ok_or_else(|| ApiError::invalid(format!("No ref found for: {git_ref}")))?;
-    let missing = w.secrets.iter().any(|s| !r.secrets.contains_key(s));
-    let (workflow_id, name, path) = (w.id, w.name.clone(), w.path.clone());
-    let run_number = r.runs.iter().filter(|run| run.workflow_id == workflow_id).count() as u64 + 1;
-    r.runs.push(Run {
-        id: run_id,
-        run_number,
-        workflow_id,
-        name,
-        path,
-        event: "workflow_dispatch".into(),
-        head_branch: branch,
-        head_sha,
-        actor: caller.user_id,
-        attempts: vec![Attempt {
-            queued_at: now(),
-            missing_secrets: missing,
-            triggering_actor: caller.user_id,
-        }],
-    });
+    let w = find_workflow(r, &workflow)?.clone();
+    if !w.on.iter().any(|e| e == "workflow_dispatch") {
+        return Err(ApiError::invalid(NO_DISPATCH));
+    }
+    let (full_ref, head_sha) =
+        r.resolve_ref(&git_ref).ok_or_else(|| ApiError::invalid(format!("No ref found for: {git_ref}")))?;
+    r.queue_run(ids, &w, "workflow_dispatch", &full_ref, &head_sha, caller.user_id, now());
     tracing::info!(run_id, "workflow dispatched");
     let new_api =
         headers.get("x-github-api-version").is_some_and(|v| v.as_bytes() >= b"2026-03-10".as_slice());

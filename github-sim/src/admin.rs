@@ -20,6 +20,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/repos/{owner}/{repo}", get(get_repo).delete(delete_repo))
         .route("/repos/{owner}/{repo}/secrets", get(get_secrets))
         .route("/repos/{owner}/{repo}/runs", get(get_runs))
+        .route("/repos/{owner}/{repo}/runs/{run_id}/log", get(get_run_log))
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/latency", post(add_latency).delete(clear_latency))
         .route("/requests", get(count_requests))
@@ -51,6 +52,17 @@ async fn get_secrets(State(sim): State<Sim>, Path((owner, repo)): Path<(String, 
 
 async fn get_runs(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)>) -> Response {
     Json(sim.runs(&owner, &repo)).into_response()
+}
+
+/// The newest attempt's job log (plain text), 404 until the runner has finished it.
+async fn get_run_log(
+    State(sim): State<Sim>,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> Response {
+    match sim.job_log(&owner, &repo, run_id) {
+        Some(text) => text.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[derive(Deserialize)]

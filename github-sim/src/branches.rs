@@ -183,12 +183,22 @@ fn blob_sha(content: &str) -> String {
     hex::encode(sha2::Sha256::digest(format!("blob {}\0{content}", content.len())))[..40].to_string()
 }
 
-/// A plausible workflow file: the triggers and an env block reading the secrets it uses.
+/// A plausible workflow file: the triggers, an env block reading the secrets it uses and, for a job that pushes
+/// an image, the configure-aws-credentials / ECR login / build-push steps that read them.
 fn workflow_yaml(w: &crate::model::Workflow) -> String {
     let on: String = w.on.iter().map(|e| format!("  {e}:\n")).collect();
-    let env: String = w.secrets.iter().map(|s| format!("      {s}: ${{{{ secrets.{s} }}}}\n")).collect();
+    let env: String = w.job.secrets.iter().map(|s| format!("      {s}: ${{{{ secrets.{s} }}}}\n")).collect();
+    let environment =
+        w.job.environment.as_ref().map(|e| format!("    environment: {e}\n")).unwrap_or_default();
+    let push = w.job.aws_push.as_ref().map(|p| {
+        format!(
+            "      - uses: aws-actions/configure-aws-credentials@v4\n        with:\n          role-to-assume: ${{{{ secrets.{} }}}}\n          aws-region: ${{{{ secrets.{} }}}}\n      - uses: aws-actions/amazon-ecr-login@v2\n      - uses: docker/metadata-action@v5\n        id: meta\n        with:\n          images: ${{{{ secrets.{} }}}}\n          tags: |\n            type=sha,prefix=sha-\n            type=ref,event=branch\n            type=ref,event=tag\n      - uses: docker/build-push-action@v6\n        with:\n          push: true\n          tags: ${{{{ steps.meta.outputs.tags }}}}\n",
+            p.role_secret, p.region_secret, p.repository_secret
+        )
+    });
     format!(
-        "name: {}\non:\n{on}permissions:\n  id-token: write\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n    env:\n{env}    steps:\n      - uses: actions/checkout@v4\n",
-        w.name
+        "name: {}\non:\n{on}permissions:\n  id-token: write\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n{environment}    env:\n{env}    steps:\n      - uses: actions/checkout@v4\n{}",
+        w.name,
+        push.unwrap_or_default()
     )
 }

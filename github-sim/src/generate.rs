@@ -70,23 +70,10 @@ async fn generate_repo(
     let template = &world.repos[t];
     let template_id = template.id;
     let default_branch = template.default_branch.clone();
-    let sources: Vec<(String, String, Vec<String>, Vec<String>)> = template
-        .workflows
-        .iter()
-        .chain(&template.pending_workflows)
-        .map(|w| (w.name.clone(), w.path.clone(), w.on.clone(), w.secrets.clone()))
-        .collect();
-    let workflows = sources
-        .into_iter()
-        .map(|(name, path, on, secrets)| Workflow {
-            id: world.next_id(),
-            name,
-            path,
-            on,
-            secrets,
-            created_at: now,
-        })
-        .collect();
+    let sources: Vec<Workflow> =
+        template.workflows.iter().chain(&template.pending_workflows).cloned().collect();
+    let workflows =
+        sources.into_iter().map(|w| Workflow { id: world.next_id(), created_at: now, ..w }).collect();
     let id = world.next_id();
     let mut repo = new_repo(id, owner_id, owner_login.clone(), name.clone(), request.private, now);
     repo.description = request.description;
@@ -97,6 +84,8 @@ async fn generate_repo(
     repo.creator = caller.user_id;
     repo.content_at = now + sim.settings().generate_delay;
     repo.queue_push_runs = sim.settings().initial_push_runs;
+    // Old GHES (no customization endpoint) predates immutable subjects: its tokens say `repo:OWNER/REPO:...`.
+    repo.immutable_subject = sim.settings().oidc_customization_endpoint;
     world.repos.push(repo);
     world.settle();
     let index = world.repos.len() - 1;

@@ -10,8 +10,13 @@ use time::OffsetDateTime;
 use crate::SimConfig;
 use crate::faults::{Fault, Latency, method_matches, path_matches};
 use crate::model::{Repo, Run, World, new_repo, now};
+use crate::oidc::Issuer;
+use crate::runner::{JobSender, PushJob};
 use crate::secondary::Limiter;
 use crate::seed::SeedOAuthApp;
+
+/// What [`Sim::new`] hands `build` to start the background runner with: its queue and the AWS endpoint.
+pub(crate) type RunnerParts = (tokio::sync::mpsc::UnboundedReceiver<PushJob>, String);
 
 /// Cheap, cloneable handle onto the simulator's shared state.
 #[derive(Clone)]
@@ -24,6 +29,9 @@ struct Inner {
     settings: Settings,
     base_url: String,
     limiter: Limiter,
+    issuer: Issuer,
+    /// Hands push jobs to the background runner; `None` without an AWS endpoint.
+    runner: Option<JobSender>,
 }
 
 /// The parts of [`SimConfig`] handlers consult.
@@ -35,6 +43,8 @@ pub(crate) struct Settings {
     pub initial_push_runs: bool,
     pub oauth_apps: Vec<SeedOAuthApp>,
     pub installation_token_ttl: Duration,
+    /// Mutable so tests can change it mid-run ([`Sim::set_rerun_visibility_lag`]).
+    pub rerun_visibility_lag: Mutex<Duration>,
 }
 
 /// A repository as tests see it.
@@ -76,8 +86,16 @@ pub struct RunView {
 }
 
 impl Sim {
-    pub(crate) fn new(config: SimConfig, base_url: String) -> Self {
+    pub(crate) fn new(config: SimConfig, base_url: String) -> anyhow::Result<(Self, Option<RunnerParts>)> {
         let world = World::from_seed(&config.seed);
+        let issuer = Issuer::generate(&config.oidc_issuer)?;
+        let (runner, parts) = match config.aws_endpoint_url {
+            Some(endpoint) => {
+                let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+                (Some(sender), Some((receiver, endpoint)))
+            }
+            None => (None, None),
+        };
         let settings = Settings {
             generate_delay: config.generate_delay,
             run_duration: config.run_duration,
@@ -86,16 +104,31 @@ impl Sim {
             initial_push_runs: config.initial_push_runs,
             oauth_apps: config.seed.oauth_apps,
             installation_token_ttl: config.installation_token_ttl,
+            rerun_visibility_lag: Mutex::new(config.rerun_visibility_lag),
         };
         let limiter = Limiter::new(config.secondary_limits);
-        Sim { inner: Arc::new(Inner { world: Mutex::new(world), settings, base_url, limiter }) }
+        let inner = Inner { world: Mutex::new(world), settings, base_url, limiter, issuer, runner };
+        Ok((Sim { inner: Arc::new(inner) }, parts))
     }
 
-    /// Locks the world after landing any content whose time has come.
+    /// Locks the world after landing any content and starting any attempt whose time has come.
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         let mut world = self.inner.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         world.settle();
+        crate::runner::start_due(&mut world, self);
         world
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.inner.issuer
+    }
+
+    pub(crate) fn runner(&self) -> Option<&JobSender> {
+        self.inner.runner.as_ref()
+    }
+
+    pub(crate) fn rerun_visibility_lag(&self) -> Duration {
+        *self.settings().rerun_visibility_lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn settings(&self) -> &Settings {
@@ -283,8 +316,9 @@ impl Sim {
         }
     }
 
+    /// The run as of its newest attempt (what the runner works on, regardless of the API's re-run lag).
     pub(crate) fn run_view(&self, repo: &Repo, run: &Run) -> RunView {
-        let state = run.state(now(), self.settings().run_duration);
+        let state = run.state(run.attempts.len() - 1, now(), self.settings().run_duration);
         RunView {
             id: run.id,
             workflow_id: run.workflow_id,

@@ -17,12 +17,17 @@ mod error;
 mod faults;
 mod generate;
 mod handle;
+mod handle_actions;
+pub mod iam;
+mod jobs;
 mod json;
 mod model;
 mod oauth;
+mod oidc;
 mod pages;
 mod redirect;
 mod repos;
+mod runner;
 mod runs;
 mod secondary;
 mod secrets;
@@ -37,10 +42,11 @@ use tokio::net::TcpListener;
 
 pub use faults::Fault;
 pub use handle::{RepoView, RunView, Sim};
+pub use oidc::GITHUB_COM_ISSUER;
 pub use secondary::SecondaryLimits;
 pub use seed::{
-    SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg, SeedRepo,
-    SeedToken, SeedUser, SeedWorkflow,
+    SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedAwsPush, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg,
+    SeedRepo, SeedToken, SeedUser, SeedWorkflow,
 };
 
 /// How the simulator behaves. Build with [`SimConfig::new`] and adjust fields.
@@ -63,6 +69,12 @@ pub struct SimConfig {
     pub secondary_limits: SecondaryLimits,
     /// Lifetime of an installation access token (GitHub: one hour); tests shorten it.
     pub installation_token_ttl: Duration,
+    /// The Actions OIDC token issuer (`iss`): github.com's by default, `https://HOST/_services/token` on GHES.
+    pub oidc_issuer: String,
+    /// Where the runner reads IAM and pushes to ECR (moto in tests); `None`: the runner checks only secrets.
+    pub aws_endpoint_url: Option<String>,
+    /// After a re-run is accepted, the run keeps showing its previous attempt this long (GitHub does).
+    pub rerun_visibility_lag: Duration,
 }
 
 impl SimConfig {
@@ -77,7 +89,18 @@ impl SimConfig {
             public_url: None,
             secondary_limits: SecondaryLimits::GITHUB,
             installation_token_ttl: Duration::from_secs(3600),
+            oidc_issuer: oidc::GITHUB_COM_ISSUER.to_string(),
+            aws_endpoint_url: None,
+            rerun_visibility_lag: Duration::from_secs(1),
         }
+    }
+
+    /// GitHub Enterprise Server at `host`: OIDC issuer `https://HOST/_services/token` and no subject
+    /// customization endpoints.
+    pub fn ghes(mut self, host: &str) -> Self {
+        self.oidc_issuer = format!("https://{host}/_services/token");
+        self.oidc_customization_endpoint = false;
+        self
     }
 }
 
@@ -92,6 +115,7 @@ pub struct RunningSim {
     url: String,
     sim: Sim,
     server: tokio::task::JoinHandle<()>,
+    runner: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSim {
@@ -108,37 +132,45 @@ impl RunningSim {
 impl Drop for RunningSim {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(runner) = &self.runner {
+            runner.abort();
+        }
     }
 }
 
 /// Starts the simulator on `127.0.0.1:0` in the current runtime.
 pub async fn spawn(config: SimConfig) -> anyhow::Result<RunningSim> {
     let listener = TcpListener::bind("127.0.0.1:0").await.context("binding github-sim")?;
-    let (sim, app) = build(config, &listener)?;
+    let (sim, app, runner) = build(config, &listener)?;
     let url = sim.base_url().to_string();
     let server = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "github-sim stopped");
         }
     });
-    Ok(RunningSim { url, sim, server })
+    Ok(RunningSim { url, sim, server, runner })
 }
 
 /// Serves the simulator on `listener` until the process ends (used by the binary).
 pub async fn serve(config: SimConfig, listener: TcpListener) -> anyhow::Result<()> {
-    let (sim, app) = build(config, &listener)?;
+    let (sim, app, _runner) = build(config, &listener)?;
     tracing::info!(url = %sim.base_url(), "github-sim listening");
     axum::serve(listener, app).await.context("serving github-sim")
 }
 
-fn build(config: SimConfig, listener: &TcpListener) -> anyhow::Result<(Sim, Router)> {
+/// The sim, its router and (with an AWS endpoint) the background runner task. Must run inside a runtime.
+fn build(
+    config: SimConfig,
+    listener: &TcpListener,
+) -> anyhow::Result<(Sim, Router, Option<tokio::task::JoinHandle<()>>)> {
     let addr = listener.local_addr().context("reading bound address")?;
     let base_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{addr}"),
     };
-    let sim = Sim::new(config, base_url);
-    Ok((sim.clone(), router(sim)))
+    let (sim, runner) = Sim::new(config, base_url)?;
+    let runner = runner.map(|(jobs, endpoint)| tokio::spawn(runner::run(sim.clone(), jobs, endpoint)));
+    Ok((sim.clone(), router(sim), runner))
 }
 
 /// Every route except `/_sim/` gets faults, latency and counting. API routes, from the outside in, also get
@@ -155,6 +187,8 @@ fn router(sim: Sim) -> Router {
         .merge(secrets::router())
         .merge(actions::router())
         .merge(runs::router())
+        .merge(jobs::router())
+        .merge(oidc::routes::router())
         .layer(from_fn(conditional::etag))
         .layer(from_fn_with_state(sim.clone(), auth::authenticate))
         .layer(from_fn_with_state(sim.clone(), faults::apply_faults))
@@ -162,6 +196,8 @@ fn router(sim: Sim) -> Router {
     let web = Router::new()
         .merge(oauth::router())
         .merge(pages::router())
+        .merge(oidc::routes::discovery_router(sim.issuer().path()))
+        .merge(jobs::download_router())
         .layer(from_fn_with_state(sim.clone(), faults::apply_faults));
     Router::new()
         .nest("/_sim", admin::router())

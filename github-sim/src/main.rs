@@ -1,5 +1,6 @@
 //! `github-sim --listen 127.0.0.1:3001 --seed FILE [--generate-delay-ms N] [--run-duration-ms N]
-//!  [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] [--installation-token-ttl-secs N]`;
+//!  [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] [--installation-token-ttl-secs N]
+//!  [--aws-endpoint-url URL] [--oidc-issuer URL] [--ghes HOST] [--rerun-visibility-lag-ms N]`;
 //! `github-sim --print-seed` prints the sandbox seed.
 //!
 //! Runs the simulator for the sandbox. Logs go to stderr (`RUST_LOG` filters); tokens are never logged.
@@ -12,7 +13,8 @@ use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: github-sim --listen ADDR [--seed FILE] [--generate-delay-ms N] [--run-duration-ms N] \
                      [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] \
-                     [--installation-token-ttl-secs N] | --print-seed";
+                     [--installation-token-ttl-secs N] [--aws-endpoint-url URL] [--oidc-issuer URL] \
+                     [--ghes HOST] [--rerun-visibility-lag-ms N] | --print-seed";
 
 struct Args {
     listen: String,
@@ -34,6 +36,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--no-secondary-limits" => config.secondary_limits = github_sim::SecondaryLimits::OFF,
             "--installation-token-ttl-secs" => {
                 config.installation_token_ttl = Duration::from_secs(value()?.parse()?);
+            }
+            "--aws-endpoint-url" => config.aws_endpoint_url = Some(value()?),
+            "--oidc-issuer" => config.oidc_issuer = value()?,
+            "--ghes" => config = config.ghes(&value()?),
+            "--rerun-visibility-lag-ms" => {
+                config.rerun_visibility_lag = Duration::from_millis(value()?.parse()?);
             }
             "--print-seed" => {
                 println!("{}", serde_json::to_string_pretty(&Seed::sandbox())?);

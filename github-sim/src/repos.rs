@@ -1,12 +1,11 @@
-//! `GET`/`PATCH`/`DELETE /repos/{owner}/{repo}`, `GET /orgs/{org}/repos` and the OIDC subject customization.
+//! `GET`/`PATCH`/`DELETE /repos/{owner}/{repo}` and `GET /orgs/{org}/repos` (OIDC customization: `oidc/`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Sim;
 use crate::access::{Access, access, find_repo};
@@ -20,7 +19,6 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/repos/{owner}/{repo}", get(get_repo).patch(update_repo).delete(delete_repo))
         .route("/repositories/{repository_id}", get(get_repo_by_id))
         .route("/orgs/{org}/repos", get(list_org_repos))
-        .route("/repos/{owner}/{repo}/actions/oidc/customization/sub", get(get_oidc_subject))
 }
 
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
@@ -152,27 +150,4 @@ async fn list_org_repos(
         .map(|r| json::repo_in_list(sim.base_url(), &world, r, &auth))
         .collect();
     Ok(Json(repos))
-}
-
-/// Repositories the sim generates use GitHub's immutable subject `repo:OWNER@OWNER_ID/REPO@REPO_ID`; seeded
-/// ones keep the legacy `repo:OWNER/REPO`. GHES has no such route (404), see `oidc_customization_endpoint`.
-#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
-async fn get_oidc_subject(
-    State(sim): State<Sim>,
-    Extension(auth): Extension<Auth>,
-    Path((owner, repo)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    if !sim.settings().oidc_customization_endpoint {
-        return Err(ApiError::not_found());
-    }
-    let world = sim.world();
-    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
-    let r = &world.repos[i];
-    let prefix = if r.immutable_subject {
-        format!("repo:{}@{}/{}@{}", r.owner_login, r.owner_id, r.name, r.id)
-    } else {
-        format!("repo:{}", r.full_name())
-    };
-    let body = json!({ "use_default": true, "use_immutable_subject": r.immutable_subject, "sub_claim_prefix": prefix });
-    Ok(Json(body).into_response())
 }

@@ -1,8 +1,9 @@
-//! Workflow runs: list (with GitHub's filters and `Link` pagination), get, re-run.
+//! Workflow runs: list (with GitHub's filters and `Link` pagination), get, get one attempt, re-run.
 //!
-//! A run's status is derived from its latest attempt's queue time and `run_duration`; its conclusion is
-//! `failure` when a secret the workflow reads was missing when that attempt was queued (GitHub reads
-//! secrets when a run is queued), else `success`.
+//! A run's status is derived from its attempt's queue time and `run_duration`; its conclusion is what the
+//! runner decided when it executed the attempt (`runner/`). Right after a re-run GitHub keeps answering with
+//! the previous attempt for a while (fidelity.md §4.1): a new attempt shows only `rerun_visibility_lag` after it
+//! was queued; `run_attempt` tells attempts apart.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,25 +20,32 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::{self, Account};
 use crate::model::{Attempt, Repo, Run, World, now, ts};
 
+/// The attempt of `run` the API shows now.
+pub(crate) fn visible_attempt(sim: &Sim, run: &Run) -> usize {
+    run.visible_attempt(now(), sim.rerun_visibility_lag())
+}
+
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
         .route("/repos/{owner}/{repo}/actions/runs", get(list_runs))
         .route("/repos/{owner}/{repo}/actions/runs/{run_id}", get(get_run))
+        .route("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}", get(get_attempt))
         .route("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun", post(rerun))
         .route("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs", post(rerun_failed_jobs))
 }
 
-/// `workflow-run`, including every field octocrab's `models::workflows::Run` requires.
-fn run_json(sim: &Sim, world: &World, repo: &Repo, run: &Run) -> Value {
+/// `workflow-run` as of attempt `index` (0-based), including every field octocrab's `models::workflows::Run`
+/// requires.
+fn run_json(sim: &Sim, world: &World, repo: &Repo, run: &Run, index: usize) -> Value {
     let base = sim.base_url();
     let full = repo.full_name();
     let api = format!("{base}/repos/{full}/actions/runs/{}", run.id);
-    let state = run.state(now(), sim.settings().run_duration);
-    let attempt = run.attempt();
+    let state = run.state(index, now(), sim.settings().run_duration);
+    let attempt = &run.attempts[index];
     let actor = |id: u64| world.user(id).map(|u| json::simple_user(base, &Account::user(u)));
     let repo_min = json::minimal_repo(base, world, repo);
     let committer = json!({ "name": "GitHub", "email": "noreply@github.com" });
-    let attempt_count = run.attempts.len();
+    let attempt_count = index + 1;
     json!({
         "id": run.id,
         "name": run.name,
@@ -112,7 +120,7 @@ async fn list_runs(
         .filter(|run| filter.event.as_ref().is_none_or(|e| &run.event == e))
         .filter(|run| {
             filter.status.as_ref().is_none_or(|s| {
-                let state = run.state(at, sim.settings().run_duration);
+                let state = run.state(visible_attempt(&sim, run), at, sim.settings().run_duration);
                 state.status == s || state.conclusion == Some(s.as_str())
             })
         })
@@ -123,7 +131,7 @@ async fn list_runs(
         .iter()
         .skip((page - 1) * per_page)
         .take(per_page)
-        .map(|run| run_json(&sim, &world, r, run))
+        .map(|run| run_json(&sim, &world, r, run, visible_attempt(&sim, run)))
         .collect();
     let mut response = Json(json!({ "total_count": matching.len(), "workflow_runs": runs })).into_response();
     let last = matching.len().div_ceil(per_page).max(1);
@@ -147,7 +155,25 @@ async fn get_run(
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
     let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
-    Ok(Json(run_json(&sim, &world, r, run)))
+    Ok(Json(run_json(&sim, &world, r, run, visible_attempt(&sim, run))))
+}
+
+/// `GET .../runs/{id}/attempts/{n}`: attempt `n` (1-based) as a `workflow-run`.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), run_id, attempt))]
+async fn get_attempt(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, run_id, attempt)): Path<(String, String, u64, usize)>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    let r = &world.repos[i];
+    let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
+    let index = attempt
+        .checked_sub(1)
+        .filter(|&n| n <= visible_attempt(&sim, run))
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(run_json(&sim, &world, r, run, index)))
 }
 
 /// Re-runs every job of a completed run.
@@ -181,23 +207,21 @@ fn start_new_attempt(
     let caller = auth.require()?.user_id;
     let mut world = sim.world();
     let i = find_writable_repo(&world, owner, repo, auth, Access::Push)?;
+    let job_id = world.next_id();
     let r = &mut world.repos[i];
     let run_duration = sim.settings().run_duration;
     let at = now();
-    let missing = {
-        let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
-        let state = run.state(at, run_duration);
-        if state.status != "completed" {
-            return Err(ApiError::forbidden("This workflow is already running"));
-        }
-        if failed_only && state.conclusion == Some("success") {
-            return Err(ApiError::forbidden("This workflow run has no failed jobs to re-run"));
-        }
-        let secrets = r.workflows.iter().find(|w| w.id == run.workflow_id).map(|w| w.secrets.clone());
-        secrets.unwrap_or_default().iter().any(|s| !r.secrets.contains_key(s))
-    };
+    let run = r.runs.iter().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
+    let state = run.state(run.attempts.len() - 1, at, run_duration);
+    if state.status != "completed" {
+        return Err(ApiError::forbidden("This workflow is already running"));
+    }
+    if failed_only && state.conclusion == Some("success") {
+        return Err(ApiError::forbidden("This workflow run has no failed jobs to re-run"));
+    }
+    let secrets = r.snapshot_secrets(&run.job.secrets);
     let run = r.runs.iter_mut().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
-    run.attempts.push(Attempt { queued_at: at, missing_secrets: missing, triggering_actor: caller });
+    run.attempts.push(Attempt::new(at, caller, job_id, secrets));
     tracing::info!(run_id, attempt = run.attempts.len(), "run re-queued");
     Ok((StatusCode::CREATED, Json(json!({}))).into_response())
 }

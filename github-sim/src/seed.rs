@@ -136,6 +136,57 @@ pub struct SeedWorkflow {
     pub on: Vec<String>,
     /// Repository secrets the workflow reads; a run fails when one was missing when it was queued.
     pub secrets: Vec<String>,
+    /// The job pushes an image to ECR as configure-aws-credentials + docker/build-push-action would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_push: Option<SeedAwsPush>,
+    /// The job names this environment (its OIDC subject becomes `...:environment:NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// A run of this workflow takes this much longer than the sim's `run_duration`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extra_duration_ms: u64,
+}
+
+/// Which secrets hold the inputs of the push: `role-to-assume`, `aws-region` and the ECR repository URL
+/// (`ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedAwsPush {
+    pub role_secret: String,
+    pub region_secret: String,
+    pub repository_secret: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl SeedWorkflow {
+    /// A workflow that reads `secrets` and does nothing with AWS.
+    pub fn new(id: u64, name: &str, file: &str, on: &[&str], secrets: &[&str]) -> Self {
+        SeedWorkflow {
+            id,
+            name: name.into(),
+            path: format!(".github/workflows/{file}"),
+            on: on.iter().map(|s| s.to_string()).collect(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            aws_push: None,
+            environment: None,
+            extra_duration_ms: 0,
+        }
+    }
+
+    /// The sandbox templates' build: reads the role, region and repository secrets and pushes an image.
+    pub fn aws_build(id: u64, name: &str, file: &str, on: &[&str]) -> Self {
+        let push = SeedAwsPush {
+            role_secret: "GHA_DEFAULT_ROLE_ARN".into(),
+            region_secret: "AWS_REGION".into(),
+            repository_secret: "ECR_REPO_URL".into(),
+        };
+        SeedWorkflow {
+            aws_push: Some(push),
+            ..Self::new(id, name, file, on, &["AWS_REGION", "GHA_DEFAULT_ROLE_ARN", "ECR_REPO_URL"])
+        }
+    }
 }
 
 impl Seed {
@@ -147,8 +198,9 @@ impl Seed {
         serde_json::from_str(&text).with_context(|| format!("parsing seed {}", path.display()))
     }
 
-    /// The sandbox world: org `acme`, users alice/bob/carol/mallory, the provisioning bot, two templates,
-    /// and the `shipyard-sandbox` App installed on `acme` with the permissions Shipyard documents.
+    /// The sandbox world: org `acme`, users alice/bob/carol/mallory, the provisioning bot, three templates
+    /// (one with a build and a lint workflow), and the `shipyard-sandbox` App installed on `acme` with the
+    /// permissions Shipyard documents.
     pub fn sandbox() -> Self {
         let user = |login: &str, id: u64, name: &str, token: &str, scopes: &[&str]| SeedUser {
             login: login.into(),
@@ -165,9 +217,7 @@ impl Seed {
             state: state.into(),
         };
         let person_scopes = ["repo", "read:org", "delete_repo"];
-        let secrets: Vec<String> =
-            ["AWS_REGION", "GHA_DEFAULT_ROLE_ARN", "ECR_REPO_URL"].iter().map(|s| s.to_string()).collect();
-        let template = |name: &str, id: u64, workflow: SeedWorkflow| SeedRepo {
+        let template = |name: &str, id: u64, workflows: Vec<SeedWorkflow>| SeedRepo {
             owner: "acme".into(),
             name: name.into(),
             id,
@@ -175,7 +225,13 @@ impl Seed {
             private: true,
             is_template: true,
             default_branch: "main".into(),
-            workflows: vec![workflow],
+            workflows,
+        };
+        // A lint that needs nothing and ends after the build: the newest run of the first push is green while
+        // the build, which needs the secrets, is red.
+        let lint = SeedWorkflow {
+            extra_duration_ms: 500,
+            ..SeedWorkflow::new(4, "lint", "lint.yml", &["push", "pull_request"], &[])
         };
         Seed {
             oauth_apps: vec![SeedOAuthApp {
@@ -214,24 +270,20 @@ impl Seed {
                 template(
                     "service-template",
                     500_001,
-                    SeedWorkflow {
-                        id: 1,
-                        name: "build".into(),
-                        path: ".github/workflows/build.yml".into(),
-                        on: vec!["push".into(), "workflow_dispatch".into()],
-                        secrets: secrets.clone(),
-                    },
+                    vec![SeedWorkflow::aws_build(1, "build", "build.yml", &["push", "workflow_dispatch"])],
                 ),
                 template(
                     "worker-template",
                     500_002,
-                    SeedWorkflow {
-                        id: 2,
-                        name: "ci".into(),
-                        path: ".github/workflows/ci.yml".into(),
-                        on: vec!["push".into()],
-                        secrets,
-                    },
+                    vec![SeedWorkflow::aws_build(2, "ci", "ci.yml", &["push"])],
+                ),
+                template(
+                    "multi-workflow-template",
+                    500_003,
+                    vec![
+                        SeedWorkflow::aws_build(3, "build", "build.yml", &["push", "workflow_dispatch"]),
+                        lint,
+                    ],
                 ),
             ],
             apps: vec![SeedApp {

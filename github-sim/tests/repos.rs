@@ -158,7 +158,9 @@ async fn oidc_subject_is_immutable_for_generated_repos_and_legacy_for_seeded_one
     generate(&sim, BOT, "service-template", "payments").await;
     let id = sim.sim().repo("acme", "payments").unwrap().id;
     let generated: Value = get_json(&sim, "/repos/acme/payments/actions/oidc/customization/sub", BOT).await;
-    assert_eq!(generated["use_immutable_subject"], true);
+    // github.com since the 2026 cut-over: the immutable prefix, yet `use_immutable_subject: false`.
+    assert_eq!(generated["use_immutable_subject"], false);
+    assert_eq!(generated["use_default"], true);
     assert_eq!(generated["sub_claim_prefix"], format!("repo:acme@1000/payments@{id}"));
     let seeded: Value =
         get_json(&sim, "/repos/acme/service-template/actions/oidc/customization/sub", BOT).await;

@@ -6,6 +6,7 @@
 
 use crypto_box::SecretKey;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::faults::{Fault, Latency};
@@ -18,7 +19,7 @@ mod run;
 pub(crate) use app::{App, Installation, InstallationGrant, level_covers};
 
 pub(crate) use ids::{now, random_digits, random_hex, random_token, ts};
-pub(crate) use run::{Attempt, Run};
+pub(crate) use run::{Attempt, Outcome, Phase, Run};
 
 pub(crate) struct User {
     pub id: u64,
@@ -57,13 +58,47 @@ pub(crate) struct PendingCode {
     pub issued_at: OffsetDateTime,
 }
 
+#[derive(Clone)]
 pub(crate) struct Workflow {
     pub id: u64,
     pub name: String,
     pub path: String,
     pub on: Vec<String>,
-    pub secrets: Vec<String>,
+    pub job: JobSpec,
     pub created_at: OffsetDateTime,
+}
+
+/// What a workflow's (single) job does, generically: the secrets it reads, whether it pushes an image to ECR
+/// through OIDC, the environment it names, how much longer than `run_duration` it takes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct JobSpec {
+    pub secrets: Vec<String>,
+    pub environment: Option<String>,
+    pub aws_push: Option<crate::seed::SeedAwsPush>,
+    pub extra_duration: Duration,
+}
+
+impl JobSpec {
+    pub fn from_seed(w: &crate::seed::SeedWorkflow) -> Self {
+        JobSpec {
+            secrets: w.secrets.clone(),
+            environment: w.environment.clone(),
+            aws_push: w.aws_push.clone(),
+            extra_duration: Duration::from_millis(w.extra_duration_ms),
+        }
+    }
+}
+
+/// A repository's OIDC subject template (`PUT .../actions/oidc/customization/sub`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SubjectTemplate {
+    /// `use_default: true`: `repo:...:ref:...` or `repo:...:environment:...`.
+    #[default]
+    Default,
+    /// `use_default: false` without keys: the organization's template, if it has one.
+    Organization,
+    /// `use_default: false` with `include_claim_keys`.
+    Custom(Vec<String>),
 }
 
 pub(crate) struct Branch {
@@ -100,6 +135,7 @@ pub(crate) struct Repo {
     pub pushed_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub immutable_subject: bool,
+    pub subject_template: SubjectTemplate,
     /// Users with admin rights besides org admins (the creator).
     pub admins: Vec<u64>,
     pub creator: u64,
@@ -108,6 +144,8 @@ pub(crate) struct Repo {
     pub key_id: String,
     pub secrets: BTreeMap<String, Secret>,
     pub runs: Vec<Run>,
+    /// Tags (name → sha), pushed through [`crate::Sim::push_tag`].
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Repo {
@@ -117,6 +155,61 @@ impl Repo {
 
     pub fn branch(&self, name: &str) -> Option<&Branch> {
         self.branches.iter().find(|b| b.name == name)
+    }
+
+    /// `refs/heads/B`, `refs/tags/T`, or a bare branch or tag name → (full ref, sha).
+    pub fn resolve_ref(&self, git_ref: &str) -> Option<(String, String)> {
+        let branch = |name: &str| self.branch(name).map(|b| (format!("refs/heads/{name}"), b.sha.clone()));
+        let tag = |name: &str| self.tags.get(name).map(|sha| (format!("refs/tags/{name}"), sha.clone()));
+        if let Some(name) = git_ref.strip_prefix("refs/heads/") {
+            branch(name)
+        } else if let Some(name) = git_ref.strip_prefix("refs/tags/") {
+            tag(name)
+        } else {
+            branch(git_ref).or_else(|| tag(git_ref))
+        }
+    }
+
+    /// The values of `names` that are set now (what a job queued now will see).
+    pub fn snapshot_secrets(&self, names: &[String]) -> BTreeMap<String, String> {
+        names
+            .iter()
+            .filter_map(|n| {
+                self.secrets.get(n).map(|s| (n.clone(), String::from_utf8_lossy(&s.value).into_owned()))
+            })
+            .collect()
+    }
+
+    /// Queues a run of `workflow` on `git_ref` (`refs/heads/..` or `refs/tags/..`) at `sha`.
+    #[allow(clippy::too_many_arguments)] // each is a distinct fact of the run; a struct would only rename them
+    pub fn queue_run(
+        &mut self,
+        ids: (u64, u64),
+        workflow: &Workflow,
+        event: &str,
+        git_ref: &str,
+        sha: &str,
+        actor: u64,
+        at: OffsetDateTime,
+    ) {
+        let (run_id, job_id) = ids;
+        let run_number = self.runs.iter().filter(|r| r.workflow_id == workflow.id).count() as u64 + 1;
+        let head_branch = git_ref.strip_prefix("refs/heads/").or_else(|| git_ref.strip_prefix("refs/tags/"));
+        let secrets = self.snapshot_secrets(&workflow.job.secrets);
+        self.runs.push(Run {
+            id: run_id,
+            run_number,
+            workflow_id: workflow.id,
+            name: workflow.name.clone(),
+            path: workflow.path.clone(),
+            event: event.to_string(),
+            head_branch: head_branch.unwrap_or(git_ref).to_string(),
+            git_ref: git_ref.to_string(),
+            head_sha: sha.to_string(),
+            actor,
+            job: workflow.job.clone(),
+            attempts: vec![Attempt::new(at, actor, job_id, secrets)],
+        });
     }
 }
 
@@ -144,6 +237,8 @@ pub(crate) struct World {
     pub installations: Vec<Installation>,
     /// Installation access tokens by value.
     pub installation_tokens: BTreeMap<String, InstallationGrant>,
+    /// Organization OIDC subject templates (`include_claim_keys`) by org id.
+    pub org_subject_templates: BTreeMap<u64, Vec<String>>,
 }
 
 impl World {
@@ -205,6 +300,7 @@ impl World {
             apps: Vec::new(),
             installations: Vec::new(),
             installation_tokens: BTreeMap::new(),
+            org_subject_templates: BTreeMap::new(),
         };
         world.seed_apps(seed, now);
         for r in &seed.repos {
@@ -217,7 +313,7 @@ impl World {
                     name: w.name.clone(),
                     path: w.path.clone(),
                     on: w.on.clone(),
-                    secrets: w.secrets.clone(),
+                    job: JobSpec::from_seed(w),
                     created_at: now,
                 })
                 .collect();
@@ -315,7 +411,7 @@ impl World {
     /// Lands content whose time has come, queuing the template's `push` runs with a secret snapshot.
     pub fn settle(&mut self) {
         let now = now();
-        let mut run_ids = Vec::new();
+        let mut run_ids: Vec<(u64, u64)> = Vec::new();
         for i in 0..self.repos.len() {
             let due = !self.repos[i].content_landed && self.repos[i].content_at <= now;
             if !due {
@@ -329,7 +425,8 @@ impl World {
             };
             run_ids.clear();
             for _ in 0..pushes {
-                run_ids.push(self.next_id());
+                let ids = (self.next_id(), self.next_id());
+                run_ids.push(ids);
             }
             land_content(&mut self.repos[i], &run_ids);
         }
@@ -377,6 +474,7 @@ pub(crate) fn new_repo(
         pushed_at: now,
         updated_at: now,
         immutable_subject: true,
+        subject_template: SubjectTemplate::Default,
         admins: Vec::new(),
         creator: owner_id,
         queue_push_runs: true,
@@ -384,10 +482,11 @@ pub(crate) fn new_repo(
         secret_key,
         secrets: BTreeMap::new(),
         runs: Vec::new(),
+        tags: BTreeMap::new(),
     }
 }
 
-fn land_content(repo: &mut Repo, run_ids: &[u64]) {
+fn land_content(repo: &mut Repo, run_ids: &[(u64, u64)]) {
     let at = repo.content_at;
     let sha = random_hex(40);
     repo.branches = vec![Branch { name: repo.default_branch.clone(), sha: sha.clone() }];
@@ -401,27 +500,11 @@ fn land_content(repo: &mut Repo, run_ids: &[u64]) {
     if !repo.queue_push_runs {
         return;
     }
-    let pushes: Vec<(u64, String, String, Vec<String>)> = repo
-        .workflows
-        .iter()
-        .filter(|w| w.on.iter().any(|e| e == "push"))
-        .map(|w| (w.id, w.name.clone(), w.path.clone(), w.secrets.clone()))
-        .collect();
-    for ((workflow_id, name, path, secrets), run_id) in pushes.into_iter().zip(run_ids) {
-        let missing = secrets.iter().any(|s| !repo.secrets.contains_key(s));
+    let pushes: Vec<Workflow> =
+        repo.workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).cloned().collect();
+    let git_ref = format!("refs/heads/{}", repo.default_branch);
+    for (workflow, ids) in pushes.iter().zip(run_ids) {
         let actor = repo.creator;
-        let run_number = repo.runs.iter().filter(|r| r.workflow_id == workflow_id).count() as u64 + 1;
-        repo.runs.push(Run {
-            id: *run_id,
-            run_number,
-            workflow_id,
-            name,
-            path,
-            event: "push".into(),
-            head_branch: repo.default_branch.clone(),
-            head_sha: sha.clone(),
-            actor,
-            attempts: vec![Attempt { queued_at: at, missing_secrets: missing, triggering_actor: actor }],
-        });
+        repo.queue_run(*ids, workflow, "push", &git_ref, &sha, actor, at);
     }
 }

@@ -92,3 +92,34 @@ pub async fn oauth_token(sim: &RunningSim, login: &str, scope: &str) -> String {
         .unwrap();
     body["access_token"].as_str().unwrap().to_string()
 }
+
+pub mod aws;
+
+/// Seals `value` with the repository's public key and stores it as secret `name`, as Shipyard does.
+pub async fn put_secret(sim: &RunningSim, repo: &str, name: &str, value: &str) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    let key = get_json(sim, &format!("/repos/acme/{repo}/actions/secrets/public-key"), BOT).await;
+    let pk = crypto_box::PublicKey::from_slice(&B64.decode(key["key"].as_str().unwrap()).unwrap()).unwrap();
+    let sealed = B64.encode(pk.seal(&mut crypto_box::aead::OsRng, value.as_bytes()).unwrap());
+    let response = api(reqwest::Method::PUT, sim, &format!("/repos/acme/{repo}/actions/secrets/{name}"), BOT)
+        .json(&serde_json::json!({"encrypted_value": sealed, "key_id": key["key_id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "PUT secret {name}: {}", response.status());
+}
+
+/// Follows a job's `logs` redirect (without the token, as a download would) and returns the text.
+pub async fn job_log(sim: &RunningSim, repo: &str, job_id: u64) -> String {
+    let redirect =
+        api(reqwest::Method::GET, sim, &format!("/repos/acme/{repo}/actions/jobs/{job_id}/logs"), BOT)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(redirect.status(), 302);
+    let location = redirect.headers()["location"].to_str().unwrap().to_string();
+    let download = http().get(location).send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    download.text().await.unwrap()
+}

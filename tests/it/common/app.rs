@@ -83,7 +83,11 @@ impl TestApp {
     }
 
     /// Starts github-sim with `sim_config`, then Shipyard with the sandbox configuration as `tweak` leaves it.
-    pub async fn spawn_with(db: PgPool, sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn spawn_with(db: PgPool, mut sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+        // The sim's runner assumes the role and pushes in the same moto Shipyard provisions in.
+        sim_config.aws_endpoint_url.get_or_insert_with(|| {
+            std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
+        });
         let github = github_sim::spawn(sim_config).await.expect("github-sim starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
