@@ -52,8 +52,8 @@ CMD ["--listen", "0.0.0.0:3001", "--seed", "github-sim/seed.sandbox.json"]
 # ---- shipyard (last, so a plain `docker build .` produces it) -------------------------------------------------
 FROM runtime AS shipyard
 COPY --from=builder /out/shipyard /usr/local/bin/shipyard
-# Templates and migrations are compiled into the binary; static files are served from ./static.
-COPY static/ static/
+# Templates, static files and migrations are compiled into the binary: it needs no files of its own, so the
+# root filesystem can be read-only (deploy/kubernetes/deployment.yaml).
 USER 10001:10001
 ENV LISTEN_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json \

@@ -8,7 +8,7 @@ MAKEFLAGS += --no-print-directory
 
 CLIPPY := SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-.PHONY: help dev dev-stop test test-only lint fmt fmt-check clippy sqlx-prepare bench
+.PHONY: help dev dev-stop test test-only lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -25,9 +25,10 @@ test: lint ## everything CI runs: fmt check, clippy, then all tests against real
 test-only: ## just the tests (with their peers), no fmt/clippy; ARGS are passed to cargo test
 	bash scripts/run-tests.sh $(ARGS)
 
-lint: ## cargo fmt --check, then clippy -D warnings
+lint: ## cargo fmt --check, clippy -D warnings, then the deployment files (offline schema check)
 	cargo fmt --all --check
 	$(CLIPPY)
+	bash scripts/validate-deploy.sh
 
 fmt: ## format the workspace
 	cargo fmt --all
@@ -37,6 +38,9 @@ fmt-check:
 
 clippy:
 	$(CLIPPY)
+
+validate-deploy: ## deploy/kubernetes/ against Kubernetes' schemas (strict) and deploy/aws/ IAM policy, offline
+	bash scripts/validate-deploy.sh
 
 sqlx-prepare: ## regenerate .sqlx/ (offline query data) from the migrations; commit the result
 	bash scripts/sqlx-prepare.sh

@@ -58,6 +58,12 @@ pub struct Config {
     /// How hard to retry transient provider errors. Only the longest wait for GitHub's primary rate limit
     /// to reset comes from the environment: `SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS` (default 900).
     pub retry: RetryPolicy,
+    /// Timeouts and rate limits at the HTTP edge; `SHIPYARD_HEADER_READ_TIMEOUT_SECS` (default 10) sets
+    /// the header-read timeout, which is also the keep-alive idle timeout. The rest are constants.
+    pub edge: crate::web::limits::EdgeLimits,
+    /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
+    /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
+    pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
 /// The server's GitHub credential.
@@ -172,6 +178,30 @@ impl Config {
             retry: RetryPolicy {
                 rate_limit_wait: env.seconds("SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS", "900")?,
                 ..RetryPolicy::default()
+            },
+            edge: crate::web::limits::EdgeLimits {
+                header_read_timeout: Duration::from_secs(
+                    env.parse::<std::num::NonZeroU64>(
+                        "SHIPYARD_HEADER_READ_TIMEOUT_SECS",
+                        Some("10"),
+                        "a whole number of seconds, at least 1",
+                    )?
+                    .get(),
+                ),
+                ..Default::default()
+            },
+            client_ip_header: match env.optional("SHIPYARD_CLIENT_IP_HEADER") {
+                None => None,
+                Some(name) => {
+                    Some(axum::http::HeaderName::try_from(name.to_ascii_lowercase()).map_err(|_| {
+                        env.invalid(
+                            "SHIPYARD_CLIENT_IP_HEADER",
+                            &format!(
+                                "is malformed: expected a header name such as X-Forwarded-For, got {name:?}"
+                            ),
+                        )
+                    })?)
+                }
             },
         })
     }
@@ -500,6 +530,8 @@ mod tests {
             ("SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS", "soon"),
             ("SHIPYARD_ADMINS", "-1"),
             ("LOG_FORMAT", "xml"),
+            ("SHIPYARD_CLIENT_IP_HEADER", "not a header"),
+            ("SHIPYARD_HEADER_READ_TIMEOUT_SECS", "0"),
         ] {
             let err = Config::from_vars(&with(var, value)).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?} gave {err}");

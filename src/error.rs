@@ -37,6 +37,9 @@ pub enum AppError {
     Invalid(BTreeMap<String, String>),
     #[error("{0}")]
     Conflict(String),
+    /// This client address has spent its budget of unauthenticated work (`web::limits`).
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -112,6 +115,17 @@ impl AppError {
                 },
             ),
             AppError::Conflict(m) => (StatusCode::CONFLICT, info("conflict", "Conflict", m.clone())),
+            AppError::TooManyRequests { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                info(
+                    "too_many_requests",
+                    "Too many requests",
+                    format!(
+                        "Too many sign-ins or unverified tokens from your address. Try again in {retry_after_secs} \
+                         seconds."
+                    ),
+                ),
+            ),
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 info(
@@ -132,6 +146,9 @@ impl IntoResponse for AppError {
         }
         let (status, info) = self.parts();
         let mut response = (status, info.message.clone()).into_response();
+        if let AppError::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
         response.extensions_mut().insert(info);
         response
     }

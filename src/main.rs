@@ -46,6 +46,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("configuring AWS")?
         .with_oidc_issuer(config.github_oidc_issuer.clone());
     let settings = Settings::from_config(&config);
+    let edge = config.edge;
     let app = Application::build(pool.clone(), config, Arc::new(aws), settings)?;
 
     // The web server and the reconciler run side by side; either ending (or a signal) stops both.
@@ -58,7 +59,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(delete_expired_sessions(pool, stop.clone()));
-    let web = axum::serve(listener, app.router).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let web = shipyard::web::serve::serve(listener, app.router, edge, stop.clone());
     let work = app.reconciler.run(stop.clone().cancelled_owned());
     let (web, work) = tokio::join!(
         async {

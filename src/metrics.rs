@@ -32,6 +32,8 @@ pub const DELETION_DURATION: &str = "shipyard_deletion_duration_seconds";
 pub const STEP_FAILURES: &str = "shipyard_step_failures_total";
 pub const SERVICES: &str = "shipyard_services";
 pub const RECONCILER_LAG: &str = "shipyard_reconciler_lag_seconds";
+pub const SIGN_IN_REFUSALS: &str = "shipyard_sign_in_refusals_total";
+pub const RATE_LIMITED: &str = "shipyard_rate_limited_total";
 
 /// Web requests answer in milliseconds; anything near the 30 s timeout is a problem.
 const HTTP_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -95,6 +97,14 @@ fn describe() {
         RECONCILER_LAG,
         Unit::Seconds,
         "Age of the oldest service waiting to be claimed by a reconciler; 0 when none waits."
+    );
+    describe_counter!(
+        SIGN_IN_REFUSALS,
+        "Sign-ins that ended without a session, by reason (expired, cancelled, failed, not_member)."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests answered 429 because their address spent its budget of unauthenticated work, by work (login, bearer)."
     );
 }
 

@@ -11,6 +11,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
 use super::{
+    bearer,
     errors::request_id,
     session::{self, CsrfForm, NoFields},
 };
@@ -18,6 +19,7 @@ use crate::{
     db::{self, audit::AuditAction, audit::NewAuditEvent, audit::Outcome},
     domain::OrgRole,
     error::AppError,
+    github::{GitHub, GitHubUser, Membership},
     web::AppState,
     web::pages::{ErrorPage, Layout, LoginPage},
 };
@@ -79,6 +81,18 @@ enum Refusal {
     NotMember(Option<(String, String)>),
 }
 
+impl Refusal {
+    /// The `reason` label of the refusals counter.
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Cancelled => "cancelled",
+            Refusal::Expired => "expired",
+            Refusal::Failed(_) => "failed",
+            Refusal::NotMember(_) => "not_member",
+        }
+    }
+}
+
 /// GitHub sends the browser back here with a code (or an error).
 async fn callback(
     State(state): State<AppState>,
@@ -87,7 +101,8 @@ async fn callback(
     Query(params): Query<CallbackParams>,
 ) -> Result<Response, AppError> {
     let started = jar.get(OAUTH_COOKIE).map(|c| c.value().to_owned());
-    let mut removal = Cookie::build((OAUTH_COOKIE, "")).path("/auth").build();
+    let mut removal =
+        Cookie::build((OAUTH_COOKIE, "")).path("/auth").secure(state.config.cookies_secure()).build();
     removal.make_removal();
     let jar = jar.add(removal);
 
@@ -134,14 +149,26 @@ async fn callback(
                 }
             };
             let title = title.to_owned();
-            let detail = match &refusal {
-                Refusal::NotMember(Some((state, role))) => {
-                    format!("not an active member of the organization (GitHub: {state} {role})")
+            metrics::counter!(crate::metrics::SIGN_IN_REFUSALS, "reason" => refusal.reason()).increment(1);
+            // Only a refused GitHub identity gets an audit row: reaching that needed a fresh state
+            // from /login (rate-limited per address) and a GitHub account. A bad, missing, replayed
+            // or cancelled state costs an anonymous client nothing to send; a row each would let
+            // anyone grow the append-only table, so those are counted instead.
+            match &refusal {
+                Refusal::NotMember(membership) => {
+                    let detail = match membership {
+                        Some((state, role)) => {
+                            format!("not an active member of the organization (GitHub: {state} {role})")
+                        }
+                        None => "not an active member of the organization".to_owned(),
+                    };
+                    audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
                 }
-                Refusal::NotMember(None) => "not an active member of the organization".to_owned(),
-                _ => title.to_lowercase(),
-            };
-            audit(&state, None, Outcome::Denied, detail, rid.clone()).await?;
+                Refusal::Failed(why) => tracing::warn!(reason = %why, "sign-in failed"),
+                Refusal::Cancelled | Refusal::Expired => {
+                    tracing::info!(reason = refusal.reason(), "sign-in refused")
+                }
+            }
             let page = ErrorPage {
                 layout: Layout::anonymous(),
                 title,
@@ -182,21 +209,19 @@ async fn finish_sign_in(
         Err(e) => return Ok(Err(Refusal::Failed(e.to_string()))),
     };
     let as_user = state.github.as_token(&token)?;
-    let github_user = match as_user.current_user().await {
-        Ok(user) => user,
-        Err(e) => {
-            return Ok(Err(Refusal::Failed(format!("GitHub did not tell who you are: {}", e.message))));
-        }
-    };
-    let membership = match as_user.org_membership(&state.config.github_org).await {
-        Ok(membership) => membership,
-        Err(e) => {
-            return Ok(Err(Refusal::Failed(format!(
-                "GitHub did not confirm your membership: {}",
-                e.message
-            ))));
-        }
-    };
+    // One short deadline for both identity checks, as for bearer tokens: someone is waiting, and
+    // under the provisioning retry policy the request timeout's bare 408 would come first.
+    let org = &state.config.github_org;
+    let (github_user, membership) =
+        match tokio::time::timeout(bearer::CHECK_DEADLINE, identify(&as_user, org)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(why)) => return Ok(Err(Refusal::Failed(why))),
+            Err(_) => {
+                return Ok(Err(Refusal::Failed(
+                    "GitHub did not answer in time. Try again in a minute.".into(),
+                )));
+            }
+        };
     // The same rule as bearer tokens and session re-checks: only an active admin or member gets in.
     let Some(org_role) = membership.as_ref().and_then(|m| m.admitted_role()) else {
         return Ok(Err(Refusal::NotMember(membership.map(|m| (m.state, m.role)))));
@@ -210,6 +235,19 @@ async fn finish_sign_in(
     )
     .await?;
     Ok(Ok((user, org_role)))
+}
+
+/// Who the token belongs to and its membership of `org`; the message says which question failed.
+async fn identify(as_user: &GitHub, org: &str) -> Result<(GitHubUser, Option<Membership>), String> {
+    let user = as_user
+        .current_user()
+        .await
+        .map_err(|e| format!("GitHub did not tell who you are: {}", e.message))?;
+    let membership = as_user
+        .org_membership(org)
+        .await
+        .map_err(|e| format!("GitHub did not confirm your membership: {}", e.message))?;
+    Ok((user, membership))
 }
 
 /// Records a sign-in outcome. Owned arguments keep the future `Send` for any lifetime, which

@@ -29,6 +29,10 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(60);
 const CAPACITY: u64 = 10_000;
 /// GitHub's tokens are at most 255 characters; anything much longer is not worth a call.
 const MAX_TOKEN_LEN: usize = 1024;
+/// How long a token check may take, retries included. The GitHub client's retry policy is sized for
+/// provisioning (minutes); a person or script waiting on an API answer gets "GitHub unavailable"
+/// (503) well before the request timeout (30 s, a bare 408) would cut in.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What GitHub said about a token. Only definite answers are cached; "GitHub did not answer" is not.
 #[derive(Clone)]
@@ -54,6 +58,15 @@ impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
         Self(Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build())
     }
+
+    /// Whether GitHub's verdict on this token is remembered (checking it again costs nothing).
+    pub fn knows(&self, token: &SecretString) -> bool {
+        self.0.contains_key(&key_of(token))
+    }
+}
+
+fn key_of(token: &SecretString) -> [u8; 32] {
+    Sha256::digest(token.expose_secret().as_bytes()).into()
 }
 
 impl Default for TokenCache {
@@ -67,6 +80,8 @@ impl Default for TokenCache {
 enum VerifyError {
     #[error("GitHub did not answer a token check: {0}")]
     GitHub(ProviderError),
+    #[error("GitHub did not answer a token check within {CHECK_DEADLINE:?}")]
+    Deadline,
     #[error("could not act as the token: {0}")]
     Client(String),
     #[error("could not record the token's user")]
@@ -83,10 +98,13 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<SecretString> {
 /// The user behind a bearer token, from the cache or from GitHub.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(state: &AppState, token: SecretString) -> Result<CurrentUser, AppError> {
-    let key: [u8; 32] = Sha256::digest(token.expose_secret().as_bytes()).into();
-    let verdict = state.tokens.0.try_get_with(key, verify(state, token)).await.map_err(|e| match &*e {
-        VerifyError::GitHub(cause) => {
-            tracing::warn!(error = %cause, "bearer token could not be checked");
+    let key = key_of(&token);
+    let check = async {
+        tokio::time::timeout(CHECK_DEADLINE, verify(state, token)).await.unwrap_or(Err(VerifyError::Deadline))
+    };
+    let verdict = state.tokens.0.try_get_with(key, check).await.map_err(|e| match &*e {
+        VerifyError::GitHub(_) | VerifyError::Deadline => {
+            tracing::warn!(error = %e, "bearer token could not be checked");
             AppError::GitHubUnavailable
         }
         _ => AppError::Internal(anyhow::Error::new(e)),

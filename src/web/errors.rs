@@ -61,7 +61,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         (status, page).into_response()
     };
     for (name, value) in response.headers() {
-        if name == header::SET_COOKIE || name == header::LOCATION {
+        if name == header::SET_COOKIE || name == header::LOCATION || name == header::RETRY_AFTER {
             rendered.headers_mut().append(name, value.clone());
         }
     }

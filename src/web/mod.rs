@@ -1,14 +1,18 @@
 //! The HTTP surface: one module per resource, each with its own `router()`.
 
 pub mod api;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod bearer;
 pub mod errors;
 pub mod health;
+pub mod limits;
 pub mod membership;
 pub mod metrics;
 pub mod pages;
+mod request_id;
+pub mod serve;
 pub mod services;
 pub mod session;
 mod state;
@@ -26,8 +30,8 @@ use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     csrf::CsrfLayer,
+    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    services::ServeDir,
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
@@ -62,18 +66,21 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::public_router())
         .merge(health::router())
         .merge(metrics::router())
-        .nest_service("/static", ServeDir::new("static"))
+        .merge(assets::router())
         .fallback(errors::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), limits::limit_unauthenticated))
         .layer(middleware::from_fn(errors::render_errors))
         .layer(middleware::from_fn(crate::metrics::track_requests))
         .layer(
             ServiceBuilder::new()
+                .map_request(request_id::drop_unsafe_request_id)
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::new())
                 .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
                 .layer(csrf)
+                .layer(RequestBodyLimitLayer::new(limits::MAX_BODY_BYTES))
                 .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                 .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
                 .layer(security_header(header::REFERRER_POLICY, "same-origin"))

@@ -108,9 +108,13 @@ pub async fn start_session(
         .build())
 }
 
-/// A cookie that removes the session cookie from the browser.
+/// A cookie that removes the session cookie from the browser. It needs the same `Secure` as the
+/// cookie it removes: browsers ignore a `__Host-` cookie without it, so the old one would stay.
 pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    let mut cookie = Cookie::build((session_cookie_name(state), "")).path("/").build();
+    let mut cookie = Cookie::build((session_cookie_name(state), ""))
+        .path("/")
+        .secure(state.config.cookies_secure())
+        .build();
     cookie.make_removal();
     cookie
 }

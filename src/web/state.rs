@@ -15,11 +15,14 @@ pub struct AppState {
     pub github: GitHub,
     /// GitHub's recent verdicts on API bearer tokens (keyed by hash, never the token).
     pub tokens: super::bearer::TokenCache,
+    /// Per-client-address budgets of unauthenticated work (sign-in starts, unverified tokens).
+    pub limiter: super::limits::AddressLimiter,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config, github: GitHub) -> anyhow::Result<Self> {
         let oauth = OAuth::new(&config)?;
-        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default() })
+        let limiter = super::limits::AddressLimiter::new(&config.edge);
+        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default(), limiter })
     }
 }

@@ -96,7 +96,11 @@ async fn each_live_service_is_a_row_with_its_link_badge_creator_and_quick_links(
     let ecr_id = row_attr("payments", "[data-part=ecr]", "id");
     assert_eq!(row_attr("payments", "button.copy", "data-copy"), ecr_id, "the copy button names the URI");
     assert!(row_attr("orders", "a", "href") == ["/services/orders"], "no quick links until they exist");
-    assert_eq!(attrs(&html, "script", "src"), ["/static/shipyard.js"], "the copy buttons' script");
+    assert_eq!(
+        attrs(&html, "script", "src"),
+        [shipyard::web::assets::url("shipyard.js")],
+        "the copy buttons' script"
+    );
     assert!(texts(&html, "[data-testid=pager]").is_empty(), "one page needs no pager");
 }
 
@@ -298,7 +302,7 @@ async fn descriptions_logins_and_urls_are_shown_as_text(db: Db) {
     let html = Html::parse_document(&body);
     assert_eq!(texts(&html, "[data-part=created-by]"), ["<img src=x onerror=alert(1)>"]);
     assert_eq!(texts(&html, "[data-part=ecr]"), ["\"><script>alert(5)</script>"]);
-    assert_eq!(attrs(&html, "script", "src"), ["/static/shipyard.js"]);
+    assert_eq!(attrs(&html, "script", "src"), [shipyard::web::assets::url("shipyard.js")]);
     assert!(attrs(&html, "a", "href").iter().all(|href| !href.starts_with("javascript:")), "{body}");
     assert!(
         texts(&html, "[data-part=repository]").is_empty() && texts(&html, "[data-part=actions]").is_empty()

@@ -10,6 +10,7 @@ mod auth;
 mod aws_moto;
 mod browser;
 mod deletion;
+mod edge;
 mod engine;
 mod github_app;
 mod github_client;

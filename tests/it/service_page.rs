@@ -137,7 +137,7 @@ async fn a_new_service_shows_every_create_step_pending_and_follows_progress(db: 
     assert!(texts(&html, "dl.facts dd").contains(&"acme/service-template".to_owned()));
     assert!(texts(&html, "dl.facts dd").contains(&"bob".to_owned()));
     // The CSP allows only our own script file: no inline code or styles on the page.
-    assert_eq!(attrs(&html, "script", "src"), ["/static/shipyard.js"]);
+    assert_eq!(attrs(&html, "script", "src"), [shipyard::web::assets::url("shipyard.js")]);
     assert_eq!(html.select(&Selector::parse("script").unwrap()).count(), 1);
     assert_eq!(html.select(&Selector::parse("[style]").unwrap()).count(), 0);
     let script = browser.get(app.at("/static/shipyard.js")).send().await.unwrap();
@@ -229,7 +229,11 @@ async fn a_failed_service_says_which_step_failed_escaped_and_offers_retry(db: Db
     assert!(body.contains("&#60;script&#62;alert("), "{body}");
 
     let html = Html::parse_document(&body);
-    assert_eq!(attrs(&html, "script", "src"), ["/static/shipyard.js"], "no script element from the provider");
+    assert_eq!(
+        attrs(&html, "script", "src"),
+        [shipyard::web::assets::url("shipyard.js")],
+        "no script element from the provider"
+    );
     assert_eq!(texts(&html, "[data-testid=service-status]"), ["failed"]);
     let failure = texts(&html, "[data-testid=failure] p").join(" ");
     assert!(failure.contains("The step GitHub repository from the template failed:"), "{failure}");

@@ -102,7 +102,13 @@ impl TestApp {
         let app =
             Application::build(db.clone(), config.clone(), aws.clone(), settings).expect("the app builds");
         let (router, providers) = (app.router, app.providers);
-        tokio::spawn(async move { axum::serve(listener, router).await.expect("server runs") });
+        // The production server (timeouts, TCP_NODELAY, client addresses), stopped with the test's runtime.
+        let edge = config.edge;
+        tokio::spawn(async move {
+            shipyard::web::serve::serve(listener, router, edge, Default::default())
+                .await
+                .expect("server runs")
+        });
         Self { url, db, github, config, aws_faults, aws, providers }
     }
 

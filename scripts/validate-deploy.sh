@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Validates the deployment files offline: the Kubernetes manifests in deploy/kubernetes/ against the schemas of a
+# pinned Kubernetes version, strictly (an unknown or misspelt field is an error), and the IAM policy in deploy/aws/
+# as a well-formed policy document. kubernetes-validate bundles its schemas, so nothing but pip touches the network
+# (and only the first time, to install it into the project's virtualenv, .venv, beside moto).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+# The oldest Kubernetes the manifests must apply to (EKS standard support); bump with the clusters.
+KUBERNETES_VERSION="1.33.0"
+
+if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+    log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into $VENV"
+    if [ ! -x "$VENV/bin/python" ] && ! python3 -m venv "$VENV" 2>/dev/null; then
+        rm -rf "$VENV"
+        apt_install python3-venv
+        python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" </dev/null
+fi
+
+log "kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION): deploy/kubernetes/"
+"$VENV/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" deploy/kubernetes/*.yaml
+
+log "IAM policy document: deploy/aws/shipyard-policy.json"
+"$VENV/bin/python" - deploy/aws/shipyard-policy.json <<'PY'
+import json, re, sys
+
+path = sys.argv[1]
+with open(path) as f:
+    policy = json.load(f)
+problems = []
+if policy.get("Version") != "2012-10-17":
+    problems.append('Version must be "2012-10-17"')
+sids = set()
+for i, statement in enumerate(policy.get("Statement", [])):
+    where = f"statement {statement.get('Sid', i)}"
+    if statement.get("Sid") in sids:
+        problems.append(f"{where}: duplicate Sid")
+    sids.add(statement.get("Sid"))
+    if statement.get("Effect") not in ("Allow", "Deny"):
+        problems.append(f"{where}: Effect must be Allow or Deny")
+    for action in statement.get("Action", []):
+        if not re.fullmatch(r"(iam|ecr|sts):[A-Z][A-Za-z]+", action):
+            problems.append(f"{where}: {action!r} is not a service:Action name")
+    for resource in statement.get("Resource", []):
+        if resource != "*" and not re.fullmatch(r"arn:aws:iam::[^:]+:[a-z-]+/.+|arn:aws:ecr:[^:]+:[^:]+:repository/.+", resource):
+            problems.append(f"{where}: {resource!r} is not an IAM or ECR resource ARN")
+    unknown = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
+    if unknown:
+        problems.append(f"{where}: unexpected keys {sorted(unknown)}")
+if not policy.get("Statement"):
+    problems.append("no statements")
+if problems:
+    sys.exit(f"{path}:\n  " + "\n  ".join(problems))
+PY
+log "deployment files are valid"
