@@ -22,3 +22,4 @@ mod provisioning_faults;
 mod rate_limits;
 mod service_page;
 mod services_form;
+mod wiring;

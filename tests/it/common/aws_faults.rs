@@ -31,6 +31,18 @@ pub enum Fault {
     ServiceUnavailable,
     /// HTTP 403 `AccessDenied` (query) / 400 `AccessDeniedException` (JSON), like an IAM policy refusal.
     AccessDenied,
+    /// HTTP 404 `NoSuchEntity`: what IAM answers for a role or policy created a moment ago, before the
+    /// change reached the endpoint that serves the request (IAM is eventually consistent).
+    NoSuchEntity,
+}
+
+/// One AWS request as the SDK sent it: the operation and its parameters (query form fields, or the
+/// top-level fields of a JSON body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub service: &'static str,
+    pub operation: String,
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// The test's handle on the fault plan; cheap to clone, shared with the HTTP client.
@@ -41,6 +53,7 @@ pub struct Faults(Arc<Mutex<State>>);
 struct State {
     plans: Vec<(String, usize, Fault)>,
     seen: Vec<String>,
+    calls: Vec<Call>,
 }
 
 impl Faults {
@@ -54,9 +67,16 @@ impl Faults {
         self.0.lock().unwrap().seen.iter().filter(|op| *op == operation).count()
     }
 
-    fn record(&self, operation: &str) -> Option<Fault> {
+    /// Every request the SDK sent through this layer, in order.
+    pub fn recorded_calls(&self) -> Vec<Call> {
+        self.0.lock().unwrap().calls.clone()
+    }
+
+    fn record(&self, call: Call) -> Option<Fault> {
         let mut state = self.0.lock().unwrap();
-        state.seen.push(operation.to_owned());
+        let operation = call.operation.clone();
+        state.seen.push(operation.clone());
+        state.calls.push(call);
         let plan = state.plans.iter_mut().find(|(op, left, _)| op == operation && *left > 0)?;
         plan.1 -= 1;
         Some(plan.2)
@@ -107,7 +127,9 @@ struct FaultyConnector {
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let (protocol, operation) = operation_of(&request);
-        match self.faults.record(&operation) {
+        let call =
+            Call { service: service_of(&request), operation: operation.clone(), params: params_of(&request) };
+        match self.faults.record(call) {
             Some(fault) => HttpConnectorFuture::ready(Ok(fault_response(protocol, &operation, fault))),
             None => self.inner.call(request),
         }
@@ -132,8 +154,46 @@ fn operation_of(request: &HttpRequest) -> (Protocol, String) {
     (Protocol::Query, action.unwrap_or_default())
 }
 
+/// Which service a request is for, from the endpoint's host or the JSON target (moto serves all on one port).
+fn service_of(request: &HttpRequest) -> &'static str {
+    if let Some(target) = request.headers().get("x-amz-target") {
+        if target.starts_with("AmazonEC2ContainerRegistry") {
+            return "ecr";
+        }
+    }
+    let body = request.body().bytes().unwrap_or_default();
+    let action = url::form_urlencoded::parse(body).find(|(k, _)| k == "Action").map(|(_, v)| v.into_owned());
+    match action.as_deref() {
+        Some("GetCallerIdentity" | "AssumeRoleWithWebIdentity" | "AssumeRole") => "sts",
+        _ => "iam",
+    }
+}
+
+fn params_of(request: &HttpRequest) -> std::collections::BTreeMap<String, String> {
+    let body = request.body().bytes().unwrap_or_default();
+    if request.headers().get("x-amz-target").is_some() {
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        return value
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
 fn fault_response(protocol: Protocol, operation: &str, fault: Fault) -> HttpResponse {
     let (query_status, json_status, query_code, json_code, message) = match fault {
+        Fault::NoSuchEntity => (
+            404,
+            400,
+            "NoSuchEntity",
+            "RepositoryNotFoundException",
+            format!("The entity this {operation} refers to cannot be found."),
+        ),
         Fault::Throttling => (400, 400, "Throttling", "ThrottlingException", "Rate exceeded".to_owned()),
         Fault::ServiceUnavailable => (
             503,
