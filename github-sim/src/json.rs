@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 
 use crate::model::{Org, Repo, User, World, ts};
 
+mod app;
 mod git;
 mod repo;
 
+pub(crate) use app::{installation, integration};
 pub(crate) use git::branch;
 pub(crate) use repo::{full_repo, minimal_repo, repo_in_list};
 
