@@ -363,6 +363,30 @@ impl Walk {
         if let Some(body) = body {
             request = request.json(&body);
         }
+        self.check(op, &method, path, request, status).await
+    }
+
+    /// Like [`Walk::call`], with `text` as the request body as it is (to send JSON that does not parse).
+    async fn call_raw(&mut self, op: &str, method: Method, path: &str, token: &str, text: &str, status: u16) {
+        let request = common::http()
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "github-sim-tests")
+            .header("content-type", "application/json")
+            .bearer_auth(token)
+            .body(text.to_string());
+        self.check(op, &method, path, request, status).await;
+    }
+
+    /// Sends `request`, expects `status` and validates the body against `op`'s schema for it.
+    async fn check(
+        &mut self,
+        op: &str,
+        method: &Method,
+        path: &str,
+        request: reqwest::RequestBuilder,
+        status: u16,
+    ) -> Value {
         let response = request.send().await.unwrap();
         let got = response.status().as_u16();
         let text = response.text().await.unwrap();
@@ -721,6 +745,7 @@ async fn oidc_customization_answers(w: &mut Walk) {
         w.call(read, M::GET, repo_sub, Some(BOT), None, 200).await;
     }
     w.call(op, M::PUT, repo_sub, Some(BOT), Some(json!({})), 422).await;
+    w.call_raw(op, M::PUT, repo_sub, BOT, r#"{"use_default": "#, 400).await;
     let bad = json!({"use_default": false, "include_claim_keys": ["a b"]});
     w.call(op, M::PUT, repo_sub, Some(BOT), Some(bad), 422).await;
     w.call(op, M::PUT, repo_sub, Some(BOB), Some(json!({"use_default": true})), 403).await;
