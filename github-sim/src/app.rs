@@ -22,7 +22,7 @@ use crate::Sim;
 use crate::auth::{Auth, Caller, Integration};
 use crate::error::{ApiError, ApiResult, Body};
 use crate::faults::path_matches;
-use crate::json::{self, Account};
+use crate::json;
 use crate::model::{InstallationGrant, World, level_covers, now, random_token, ts};
 
 /// GitHub refuses JWTs that expire more than ten minutes after they reach it.
@@ -105,15 +105,7 @@ async fn get_app(State(sim): State<Sim>, Extension(auth): Extension<Auth>) -> Ap
     let app_id = require_app(&auth)?;
     let world = sim.world();
     let app = world.app(app_id).ok_or_else(ApiError::not_found)?;
-    Ok(Json(json!({
-        "id": app.id,
-        "slug": app.slug,
-        "name": app.name,
-        "node_id": json::node_id("A_", app.id),
-        "html_url": format!("{}/apps/{}", sim.base_url(), app.slug),
-        "created_at": ts(app.created_at),
-        "updated_at": ts(app.created_at),
-    })))
+    Ok(Json(json::integration(sim.base_url(), &world, app)))
 }
 
 /// `GET /orgs/{org}/installation`: this App's installation on the organization, 404 when there is none.
@@ -132,25 +124,7 @@ async fn get_org_installation(
         .find(|i| i.app_id == app_id && i.account_id == org.id)
         .ok_or_else(ApiError::not_found)?;
     let app = world.app(app_id).ok_or_else(ApiError::not_found)?;
-    let base = sim.base_url();
-    Ok(Json(json!({
-        "id": installation.id,
-        "account": json::simple_user(base, &Account::org(org)),
-        "repository_selection": "all",
-        "access_tokens_url": format!("{base}/app/installations/{}/access_tokens", installation.id),
-        "repositories_url": format!("{base}/installation/repositories"),
-        "html_url": format!("{base}/organizations/{}/settings/installations/{}", org.login, installation.id),
-        "app_id": app.id,
-        "app_slug": app.slug,
-        "target_id": org.id,
-        "target_type": "Organization",
-        "permissions": installation.permissions,
-        "events": [],
-        "created_at": ts(installation.created_at),
-        "updated_at": ts(installation.created_at),
-        "single_file_name": null,
-        "suspended_at": null,
-    })))
+    Ok(Json(json::installation(sim.base_url(), app, installation, org)))
 }
 
 #[derive(Deserialize, Default)]

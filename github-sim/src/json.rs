@@ -1,15 +1,18 @@
 //! JSON shapes of users, organizations and repositories, as GitHub's REST schemas define them
 //! (`simple-user`, `private-user`/`public-user`, `organization-simple`/`organization-full`; repositories in
-//! [`repo`]). `tests/openapi.rs` validates them against GitHub's OpenAPI description. URL fields point at the
-//! sim: API URLs at `{base}/...`, web URLs at `{base}/{login}` etc., so clients never need to build URLs.
+//! [`repo`], GitHub Apps and their installations in [`app`]). `tests/openapi.rs` validates them against
+//! GitHub's OpenAPI description. URL fields point at the sim: API URLs at `{base}/...`, web URLs at
+//! `{base}/{login}` etc., so clients never need to build URLs.
 
 use serde_json::{Value, json};
 
 use crate::model::{Org, Repo, User, World, ts};
 
+mod app;
 mod git;
 mod repo;
 
+pub(crate) use app::{installation, integration};
 pub(crate) use git::branch;
 pub(crate) use repo::{full_repo, minimal_repo, repo_in_list};
 

@@ -90,6 +90,42 @@ const COVERED: &[(&str, &str, &str)] = &[
         "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
         "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
     ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}/jobs",
+        "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
+    ),
+    ("GET", "/repos/{owner}/{repo}/actions/jobs/{job_id}", "GET /repos/{owner}/{repo}/actions/jobs/{job_id}"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/actions/jobs/{job_id}/logs",
+        "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/actions/oidc/customization/sub",
+        "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub",
+    ),
+    ("GET", "/orgs/{org}/actions/oidc/customization/sub", "GET /orgs/{org}/actions/oidc/customization/sub"),
+    ("PUT", "/orgs/{org}/actions/oidc/customization/sub", "PUT /orgs/{org}/actions/oidc/customization/sub"),
+    ("GET", "/app", "GET /app"),
+    ("GET", "/orgs/{org}/installation", "GET /orgs/{org}/installation"),
+    (
+        "POST",
+        "/app/installations/{id}/access_tokens",
+        "POST /app/installations/{installation_id}/access_tokens",
+    ),
+    ("GET", "/orgs/{org}/memberships/{username}", "GET /orgs/{org}/memberships/{username}"),
 ];
 
 /// Source files whose routes are not part of GitHub's REST description, and why.
@@ -98,6 +134,37 @@ const EXEMPT: &[(&str, &str)] = &[
     ("pages.rs", "github.com web pages (avatars, repository and run pages), not REST"),
     ("admin.rs", "the sim's own /_sim/ control routes, which GitHub does not have"),
 ];
+
+/// Single routes, in files that also serve REST, that are not part of GitHub's REST description, and why:
+/// `(file name, METHOD, path, reason)`. Each must be a route the sim serves, in a file [`EXEMPT`] does not
+/// already cover, and not also in [`COVERED`].
+const EXEMPT_ROUTES: &[(&str, &str, &str, &str)] = &[
+    (
+        "routes.rs",
+        "GET",
+        "{issuer_path}/.well-known/openid-configuration",
+        "the Actions OIDC issuer's OpenID Connect discovery document, served by \
+         token.actions.githubusercontent.com (GHES: /_services/token), not by the REST API",
+    ),
+    (
+        "routes.rs",
+        "GET",
+        "{issuer_path}/.well-known/jwks",
+        "the Actions OIDC issuer's signing keys (JWKS), served next to its discovery document, not REST",
+    ),
+    (
+        "jobs.rs",
+        "GET",
+        "/_job-logs/{job_id}/{key}",
+        "the plain-text log download that GET .../actions/jobs/{job_id}/logs redirects to (on GitHub a \
+         short-lived signed URL on blob storage), not REST",
+    ),
+];
+
+fn exempt(file: &str, method: &str, path: &str) -> bool {
+    EXEMPT.iter().any(|(exempt, _)| *exempt == file)
+        || EXEMPT_ROUTES.iter().any(|(f, m, p, _)| *f == file && *m == method && *p == path)
+}
 
 /// `(file name, METHOD, path)` of every `.route("path", get(..).post(..))` in github-sim's sources.
 fn sim_routes() -> Vec<(String, String, String)> {
@@ -182,7 +249,7 @@ fn every_route_is_covered_or_exempt() {
     assert!(routes.len() > 30, "the route scan found the sim's routes: {routes:?}");
     let uncovered: Vec<String> = routes
         .iter()
-        .filter(|(file, _, _)| !EXEMPT.iter().any(|(exempt, _)| exempt == file))
+        .filter(|(file, method, path)| !exempt(file, method, path))
         .filter(|(_, method, path)| !COVERED.iter().any(|(m, p, _)| m == method && p == path))
         .map(|(file, method, path)| format!("{method} {path} ({file})"))
         .collect();
@@ -192,6 +259,22 @@ fn every_route_is_covered_or_exempt() {
         .filter(|(m, p, _)| !routes.iter().any(|(_, method, path)| method == m && path == p))
         .collect();
     assert!(stale.is_empty(), "COVERED lists routes the sim does not serve: {stale:#?}");
+    let stale_exemptions: Vec<_> = EXEMPT_ROUTES
+        .iter()
+        .filter(|(file, m, p, _)| {
+            EXEMPT.iter().any(|(exempt, _)| exempt == file)
+                || COVERED.iter().any(|(cm, cp, _)| cm == m && cp == p)
+                || !routes.iter().any(|(f, method, path)| f == file && method == m && path == p)
+        })
+        .collect();
+    assert!(
+        stale_exemptions.is_empty(),
+        "EXEMPT_ROUTES lists routes the sim does not serve there, or that are covered or exempt anyway: \
+         {stale_exemptions:#?}"
+    );
+    let empty_files: Vec<_> =
+        EXEMPT.iter().filter(|(file, _)| !routes.iter().any(|(f, _, _)| f == file)).collect();
+    assert!(empty_files.is_empty(), "EXEMPT lists files that serve no routes: {empty_files:#?}");
     let schemas = Schemas::load();
     for (_, _, op) in COVERED {
         assert!(schemas.operations.contains_key(*op), "{op} is not in openapi/schemas.json");
@@ -280,6 +363,30 @@ impl Walk {
         if let Some(body) = body {
             request = request.json(&body);
         }
+        self.check(op, &method, path, request, status).await
+    }
+
+    /// Like [`Walk::call`], with `text` as the request body as it is (to send JSON that does not parse).
+    async fn call_raw(&mut self, op: &str, method: Method, path: &str, token: &str, text: &str, status: u16) {
+        let request = common::http()
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "github-sim-tests")
+            .header("content-type", "application/json")
+            .bearer_auth(token)
+            .body(text.to_string());
+        self.check(op, &method, path, request, status).await;
+    }
+
+    /// Sends `request`, expects `status` and validates the body against `op`'s schema for it.
+    async fn check(
+        &mut self,
+        op: &str,
+        method: &Method,
+        path: &str,
+        request: reqwest::RequestBuilder,
+        status: u16,
+    ) -> Value {
         let response = request.send().await.unwrap();
         let got = response.status().as_u16();
         let text = response.text().await.unwrap();
@@ -485,6 +592,8 @@ async fn every_answer_validates_against_githubs_schema() {
     let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}";
     w.call(op, M::GET, &run, Some(BOT), None, 200).await;
     w.call(op, M::GET, "/repos/acme/svc/actions/runs/1", Some(BOT), None, 404).await;
+    assert!(sim.sim().wait_for_run("acme", "svc", push_run, WAIT).await.is_some(), "the push run finishes");
+    finished_job_answers(&mut w, &run).await;
     let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs";
     w.call(op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 201).await;
     w.call(op, M::POST, &format!("{run}/rerun-failed-jobs"), Some(BOT), None, 403).await;
@@ -493,6 +602,16 @@ async fn every_answer_validates_against_githubs_schema() {
     let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun";
     w.call(op, M::POST, &format!("{run}/rerun"), Some(BOT), None, 201).await;
     w.call(op, M::POST, "/repos/acme/svc/actions/runs/1/rerun", Some(BOT), None, 404).await;
+    sim.sim().set_rerun_visibility_lag(Duration::ZERO);
+    assert!(sim.sim().wait_for_run("acme", "svc", push_run, WAIT).await.is_some(), "the re-run finishes");
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}";
+    w.call(op, M::GET, &format!("{run}/attempts/2"), Some(BOT), None, 200).await;
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs";
+    let all = w.call(op, M::GET, &format!("{run}/jobs?filter=all"), Some(BOT), None, 200).await;
+    assert_eq!(all["total_count"], 3, "filter=all lists the job of each of the three attempts: {all}");
+
+    oidc_customization_answers(&mut w).await;
+    app_answers(&mut w, &none_scoped).await;
 
     // Deleting.
     let op = "DELETE /repos/{owner}/{repo}";
@@ -502,6 +621,7 @@ async fn every_answer_validates_against_githubs_schema() {
 
     slow_answers(&mut w).await;
     limited_answers(&mut w).await;
+    ghes_answers(&mut w).await;
     w.finish();
 }
 
@@ -533,6 +653,15 @@ async fn slow_answers(w: &mut Walk) {
     w.call(op, M::GET, &run, Some(ALICE), None, 200).await;
     let op = "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun";
     w.call(op, M::POST, &format!("{run}/rerun"), Some(ALICE), None, 403).await;
+    // A job that has not finished: no steps or completion time yet, and no log to download.
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs";
+    let jobs = w.call(op, M::GET, &format!("{run}/jobs"), Some(ALICE), None, 200).await;
+    assert_eq!(jobs["jobs"][0]["completed_at"], Value::Null, "the job is still going: {jobs}");
+    let job = format!("/repos/acme/service-template/actions/jobs/{}", jobs["jobs"][0]["id"]);
+    let op = "GET /repos/{owner}/{repo}/actions/jobs/{job_id}";
+    w.call(op, M::GET, &job, Some(ALICE), None, 200).await;
+    let op = "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs";
+    w.call(op, M::GET, &format!("{job}/logs"), Some(ALICE), None, 404).await;
 }
 
 /// The walk above proves nothing if the schemas accept anything: a repository missing its required fields
@@ -558,4 +687,136 @@ async fn limited_answers(w: &mut Walk) {
     let new = |name: &str| Some(json!({"name": name, "owner": "acme", "private": true}));
     w.call(op, M::POST, path, Some(BOT), new("one"), 201).await;
     w.call(op, M::POST, path, Some(BOT), new("two"), 403).await;
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Jobs of the finished first attempt of `run` (an API path), the attempt itself, and the log redirect.
+async fn finished_job_answers(w: &mut Walk, run: &str) {
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs";
+    let jobs = w.call(op, M::GET, &format!("{run}/jobs"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("{run}/jobs?filter=all"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("{run}/jobs"), Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/runs/1/jobs", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs";
+    w.call(op, M::GET, &format!("{run}/attempts/1/jobs"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("{run}/attempts/2/jobs"), Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}";
+    w.call(op, M::GET, &format!("{run}/attempts/1"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("{run}/attempts/2"), Some(BOT), None, 404).await;
+    let job = format!("/repos/acme/svc/actions/jobs/{}", jobs["jobs"][0]["id"]);
+    let op = "GET /repos/{owner}/{repo}/actions/jobs/{job_id}";
+    w.call(op, M::GET, &job, Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/jobs/1", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs";
+    w.call(op, M::GET, &format!("{job}/logs"), Some(BOT), None, 302).await;
+    w.call(op, M::GET, "/repos/acme/svc/actions/jobs/1/logs", Some(BOT), None, 404).await;
+}
+
+/// The OIDC subject templates of the organization and of a repository, read and set.
+async fn oidc_customization_answers(w: &mut Walk) {
+    let org_sub = "/orgs/acme/actions/oidc/customization/sub";
+    let keys = |keys: &[&str]| Some(json!({ "include_claim_keys": keys }));
+    let op = "GET /orgs/{org}/actions/oidc/customization/sub";
+    w.call(op, M::GET, org_sub, Some(BOT), None, 200).await;
+    w.call(op, M::GET, org_sub, Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/orgs/nope/actions/oidc/customization/sub", Some(BOT), None, 404).await;
+    w.call(op, M::GET, org_sub, None, None, 401).await;
+    let op = "PUT /orgs/{org}/actions/oidc/customization/sub";
+    w.call(op, M::PUT, org_sub, Some(ALICE), keys(&["repo", "context", "job_workflow_ref"]), 201).await;
+    w.call(op, M::PUT, org_sub, Some(BOB), keys(&["repo"]), 403).await;
+    w.call(op, M::PUT, org_sub, Some(MALLORY), keys(&["repo"]), 404).await;
+    w.call(op, M::PUT, org_sub, Some(ALICE), Some(json!({})), 422).await;
+    w.call(op, M::PUT, org_sub, Some(ALICE), keys(&["repo-name"]), 422).await;
+    w.call(op, M::PUT, org_sub, None, keys(&["repo"]), 401).await;
+    let op = "GET /orgs/{org}/actions/oidc/customization/sub";
+    let set = w.call(op, M::GET, org_sub, Some(BOT), None, 200).await;
+    assert_eq!(set["include_claim_keys"], json!(["repo", "context", "job_workflow_ref"]));
+
+    let repo_sub = "/repos/acme/worker/actions/oidc/customization/sub";
+    let read = "GET /repos/{owner}/{repo}/actions/oidc/customization/sub";
+    let op = "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub";
+    for body in [
+        json!({"use_default": false, "include_claim_keys": ["repo", "ref"]}),
+        json!({"use_default": false}),
+        json!({"use_default": true}),
+    ] {
+        w.call(op, M::PUT, repo_sub, Some(BOT), Some(body), 201).await;
+        w.call(read, M::GET, repo_sub, Some(BOT), None, 200).await;
+    }
+    w.call(op, M::PUT, repo_sub, Some(BOT), Some(json!({})), 422).await;
+    w.call_raw(op, M::PUT, repo_sub, BOT, r#"{"use_default": "#, 400).await;
+    let bad = json!({"use_default": false, "include_claim_keys": ["a b"]});
+    w.call(op, M::PUT, repo_sub, Some(BOT), Some(bad), 422).await;
+    w.call(op, M::PUT, repo_sub, Some(BOB), Some(json!({"use_default": true})), 403).await;
+    let missing = "/repos/acme/nope/actions/oidc/customization/sub";
+    w.call(op, M::PUT, missing, Some(BOT), Some(json!({"use_default": true})), 404).await;
+    w.call(op, M::PUT, repo_sub, None, Some(json!({"use_default": true})), 401).await;
+}
+
+const APP_ID: u64 = 424_242;
+const INSTALLATION_ID: u64 = 31_000_001;
+
+/// A JWT for the sandbox App, signed with its committed sandbox key: issued a minute ago, nine more to go.
+fn app_jwt() -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = json!({"iss": APP_ID, "iat": now - 60, "exp": now + 540});
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(github_sim::SANDBOX_APP_PRIVATE_KEY.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+}
+
+/// The App endpoints (JWT), installation tokens, and organization memberships as users and as the App see
+/// them.
+async fn app_answers(w: &mut Walk, none_scoped: &str) {
+    let jwt = app_jwt();
+    let op = "GET /app";
+    let app = w.call(op, M::GET, "/app", Some(&jwt), None, 200).await;
+    assert_eq!((app["id"].as_u64(), app["owner"]["login"].as_str()), (Some(APP_ID), Some("acme")));
+    w.call(op, M::GET, "/app", Some(BOT), None, 401).await;
+    w.call(op, M::GET, "/app", None, None, 401).await;
+    let op = "GET /orgs/{org}/installation";
+    w.call(op, M::GET, "/orgs/acme/installation", Some(&jwt), None, 200).await;
+    w.call(op, M::GET, "/orgs/nope/installation", Some(&jwt), None, 404).await;
+    w.call(op, M::GET, "/orgs/acme/installation", Some(BOT), None, 401).await;
+    let op = "POST /app/installations/{installation_id}/access_tokens";
+    let tokens = format!("/app/installations/{INSTALLATION_ID}/access_tokens");
+    let scoped = |permissions: Value| Some(json!({ "permissions": permissions }));
+    let token =
+        w.call(op, M::POST, &tokens, Some(&jwt), None, 201).await["token"].as_str().map(str::to_owned);
+    let token = &token.unwrap_or_default();
+    let narrow = w.call(op, M::POST, &tokens, Some(&jwt), scoped(json!({"metadata": "read"})), 201).await;
+    let narrow = narrow["token"].as_str().unwrap_or_default();
+    w.call(op, M::POST, &tokens, Some(&jwt), scoped(json!({"members": "write"})), 422).await;
+    w.call(op, M::POST, "/app/installations/1/access_tokens", Some(&jwt), None, 404).await;
+    w.call(op, M::POST, &tokens, Some(BOT), None, 401).await;
+    w.call(op, M::POST, &tokens, Some(token), None, 401).await;
+    w.call("GET /app", M::GET, "/app", Some(token), None, 401).await;
+
+    let op = "GET /orgs/{org}/memberships/{username}";
+    w.call(op, M::GET, "/orgs/acme/memberships/alice", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/carol", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/alice", Some(token), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/alice", Some(narrow), None, 403).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/alice", Some(MALLORY), None, 403).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/alice", Some(none_scoped), None, 403).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/mallory", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/orgs/nope/memberships/alice", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/orgs/acme/memberships/alice", None, None, 401).await;
+}
+
+/// GHES without the subject customization endpoints answers 404 on all four.
+async fn ghes_answers(w: &mut Walk) {
+    let sim = start_with(|c| c.oidc_customization_endpoint = false).await;
+    w.switch_to(&sim);
+    let org_sub = "/orgs/acme/actions/oidc/customization/sub";
+    let repo_sub = "/repos/acme/service-template/actions/oidc/customization/sub";
+    let op = "GET /orgs/{org}/actions/oidc/customization/sub";
+    w.call(op, M::GET, org_sub, Some(ALICE), None, 404).await;
+    let op = "PUT /orgs/{org}/actions/oidc/customization/sub";
+    w.call(op, M::PUT, org_sub, Some(ALICE), Some(json!({"include_claim_keys": ["repo"]})), 404).await;
+    let op = "GET /repos/{owner}/{repo}/actions/oidc/customization/sub";
+    w.call(op, M::GET, repo_sub, Some(ALICE), None, 404).await;
+    let op = "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub";
+    w.call(op, M::PUT, repo_sub, Some(ALICE), Some(json!({"use_default": true})), 404).await;
 }
