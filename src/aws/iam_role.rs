@@ -34,7 +34,8 @@ impl Aws {
     /// Returns the ARN of the account's OIDC provider for the configured issuer, creating it when
     /// missing. It is shared by every service and never deleted. An existing provider must list the
     /// audience GitHub's tokens carry for AWS (`sts.amazonaws.com`), or STS refuses every token
-    /// ("Incorrect token audience"); a provider made for another audience gets it added.
+    /// ("Incorrect token audience"). Such a provider is not Shipyard's (it is shared, often managed in
+    /// Terraform by the platform team), so it is not changed: the step fails saying how to fix it.
     #[tracing::instrument(skip_all)]
     pub async fn ensure_oidc_provider(&self) -> Result<String, ProviderError> {
         // IAM derives the ARN from the URL, so finding it by ARN is finding it by URL.
@@ -69,8 +70,7 @@ impl Aws {
         }
     }
 
-    /// Adds `sts.amazonaws.com` to the provider's client ids when it is missing (adding is all: the
-    /// provider may serve others, so nothing is removed).
+    /// Refuses a provider that does not list `sts.amazonaws.com`, with the command that fixes it.
     async fn ensure_audience(&self, arn: &str) -> Result<(), ProviderError> {
         let provider = self
             .call(System::Iam, "iam:GetOpenIDConnectProvider", || {
@@ -80,27 +80,17 @@ impl Aws {
         if provider.client_id_list().iter().any(|id| id == GITHUB_OIDC_AUDIENCE) {
             return Ok(());
         }
-        tracing::warn!(provider = arn, "the OIDC provider does not list sts.amazonaws.com; adding it");
-        self.call(System::Iam, "iam:AddClientIDToOpenIDConnectProvider", || {
-            self.iam
-                .add_client_id_to_open_id_connect_provider()
-                .open_id_connect_provider_arn(arn)
-                .client_id(GITHUB_OIDC_AUDIENCE)
-                .send()
-        })
-        .await
-        .map_err(|e| {
-            ProviderError::new(
-                e.system,
-                e.kind,
-                format!(
-                    "the OIDC provider {arn} does not list the audience {GITHUB_OIDC_AUDIENCE}, so AWS would refuse \
-                     every GitHub token, and adding it failed: {}",
-                    e.message
-                ),
-            )
-        })
-        .map(|_| ())
+        Err(ProviderError::new(
+            System::Iam,
+            ErrorKind::Invalid,
+            format!(
+                "the OIDC provider {arn} exists but does not list the audience {GITHUB_OIDC_AUDIENCE} (it lists: {}), \
+                 so AWS would refuse every GitHub Actions token. Shipyard does not change a provider it did not \
+                 make: add the audience (aws iam add-client-id-to-open-id-connect-provider \
+                 --open-id-connect-provider-arn {arn} --client-id {GITHUB_OIDC_AUDIENCE}), then retry",
+                provider.client_id_list().join(", ")
+            ),
+        ))
     }
 
     /// Whether a role of that name exists and whose it is (for preflight).

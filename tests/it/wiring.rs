@@ -43,7 +43,16 @@ async fn provision_all_but_the_build(app: &TestApp, name: &str) {
 /// Lets a fresh reconciler finish; the first build is best-effort, so the service is ready either way.
 /// Returns the first build step's status and error.
 async fn finish(app: &TestApp, name: &str) -> (String, Option<String>) {
-    assert_eq!(app.settle(&app.reconciler(), name).await, ServiceStatus::Ready);
+    let status = app.settle(&app.reconciler(), name).await;
+    if status != ServiceStatus::Ready {
+        let failure: (Option<String>, Option<String>) =
+            sqlx::query_as("select error_step, error_message from service where name = $1")
+                .bind(name)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        panic!("{name} ended {status}: {failure:?}");
+    }
     sqlx::query_as(
         "select st.status, st.error from step st join service s using (service_id)
          where s.name = $1 and st.step = 'first_build'",
@@ -237,36 +246,39 @@ async fn a_missing_oidc_provider_fails_the_first_build(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn an_existing_provider_without_the_sts_audience_gets_it_and_the_build_is_green(db: PgPool) {
+async fn an_existing_provider_without_the_sts_audience_stops_with_the_fix_and_retry_finishes(db: PgPool) {
     let (app, issuer) = app_with_own_issuer(db).await;
+    let iam = iam().await;
+    let create_provider = |client_ids: &'static [&'static str]| {
+        iam.create_open_id_connect_provider()
+            .url(&issuer)
+            .set_client_id_list(Some(client_ids.iter().map(|s| (*s).to_owned()).collect()))
+            .thumbprint_list("6938fd4d98bab03faadb97b34396831e3780aea1")
+            .send()
+    };
     // Made by someone else, for another audience.
-    iam()
-        .await
-        .create_open_id_connect_provider()
-        .url(&issuer)
-        .client_id_list("sigstore")
-        .thumbprint_list("6938fd4d98bab03faadb97b34396831e3780aea1")
-        .send()
-        .await
-        .unwrap();
+    let provider = create_provider(&["sigstore"]).await.unwrap().open_id_connect_provider_arn.unwrap();
     let bob = app.signed_in("bob").await;
-    let name = unique_name("audience-added");
+    let name = unique_name("audience");
     app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    let (_, step, message) = crate::common::fixtures::service_failure(&app, &name).await;
+    assert_eq!(step, "oidc_provider");
+    assert!(
+        message.contains("does not list the audience sts.amazonaws.com")
+            && message.contains("add-client-id-to-open-id-connect-provider"),
+        "{message}"
+    );
+    let untouched = iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider).send().await.unwrap();
+    assert_eq!(untouched.client_id_list(), ["sigstore"], "Shipyard changed nothing on a provider it did not make");
+    assert!(app.aws.get_role(&role_name(&name)).await.unwrap().is_none(), "no role trusts a provider that cannot work");
+
+    // The platform team fixes the provider (moto cannot add a client id, so it is made again with both).
+    iam.delete_open_id_connect_provider().open_id_connect_provider_arn(&provider).send().await.unwrap();
+    create_provider(&["sigstore", "sts.amazonaws.com"]).await.unwrap();
+    assert_eq!(crate::common::fixtures::retry_via_form(&app, &bob, &name).await.status(), reqwest::StatusCode::SEE_OTHER);
     let (status, error) = finish(&app, &name).await;
-    assert_eq!((status.as_str(), error), ("done", None));
-    let provider =
-        app.aws.account().await.unwrap().oidc_provider_arn(&policy::OidcIssuer::parse(&issuer).unwrap());
-    let got = iam()
-        .await
-        .get_open_id_connect_provider()
-        .open_id_connect_provider_arn(&provider)
-        .send()
-        .await
-        .unwrap();
-    let mut ids = got.client_id_list().to_vec();
-    ids.sort();
-    assert_eq!(ids, ["sigstore", "sts.amazonaws.com"], "added, and nothing removed");
-    assert_fully_provisioned(&app, &name).await;
+    assert_eq!((status.as_str(), error), ("done", None), "the first build is green");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

@@ -77,7 +77,7 @@ impl Faults {
         let operation = call.operation.clone();
         state.seen.push(operation.clone());
         state.calls.push(call);
-        let plan = state.plans.iter_mut().find(|(op, left, _)| op == operation && *left > 0)?;
+        let plan = state.plans.iter_mut().find(|(op, left, _)| *op == operation && *left > 0)?;
         plan.1 -= 1;
         Some(plan.2)
     }
