@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod auth;
 mod aws_moto;
+mod aws_permissions;
 mod browser;
 mod deletion;
 mod edge;

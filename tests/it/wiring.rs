@@ -269,14 +269,25 @@ async fn an_existing_provider_without_the_sts_audience_stops_with_the_fix_and_re
             && message.contains("add-client-id-to-open-id-connect-provider"),
         "{message}"
     );
-    let untouched = iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider).send().await.unwrap();
-    assert_eq!(untouched.client_id_list(), ["sigstore"], "Shipyard changed nothing on a provider it did not make");
-    assert!(app.aws.get_role(&role_name(&name)).await.unwrap().is_none(), "no role trusts a provider that cannot work");
+    let untouched =
+        iam.get_open_id_connect_provider().open_id_connect_provider_arn(&provider).send().await.unwrap();
+    assert_eq!(
+        untouched.client_id_list(),
+        ["sigstore"],
+        "Shipyard changed nothing on a provider it did not make"
+    );
+    assert!(
+        app.aws.get_role(&role_name(&name)).await.unwrap().is_none(),
+        "no role trusts a provider that cannot work"
+    );
 
     // The platform team fixes the provider (moto cannot add a client id, so it is made again with both).
     iam.delete_open_id_connect_provider().open_id_connect_provider_arn(&provider).send().await.unwrap();
     create_provider(&["sigstore", "sts.amazonaws.com"]).await.unwrap();
-    assert_eq!(crate::common::fixtures::retry_via_form(&app, &bob, &name).await.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::common::fixtures::retry_via_form(&app, &bob, &name).await.status(),
+        reqwest::StatusCode::SEE_OTHER
+    );
     let (status, error) = finish(&app, &name).await;
     assert_eq!((status.as_str(), error), ("done", None), "the first build is green");
 }
