@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::{config::Config, github::client::GitHub, github::oauth::OAuth};
+use crate::{aws::Aws, config::Config, github::client::GitHub, github::oauth::OAuth};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,11 +15,16 @@ pub struct AppState {
     pub github: GitHub,
     /// GitHub's recent verdicts on API bearer tokens (keyed by hash, never the token).
     pub tokens: super::bearer::TokenCache,
+    /// The server's AWS client (the service page reads the images in ECR with it).
+    pub aws: Arc<Aws>,
+    /// Recent runs and image look-ups per service, so page reloads cost no provider calls.
+    pub live: super::services::live::LiveCache,
 }
 
 impl AppState {
-    pub fn new(db: PgPool, config: Config, github: GitHub) -> anyhow::Result<Self> {
+    pub fn new(db: PgPool, config: Config, github: GitHub, aws: Arc<Aws>) -> anyhow::Result<Self> {
         let oauth = OAuth::new(&config)?;
-        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default() })
+        let config = Arc::new(config);
+        Ok(Self { db, config, oauth, github, tokens: Default::default(), aws, live: Default::default() })
     }
 }
