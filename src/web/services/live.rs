@@ -169,9 +169,8 @@ impl<T> Expiry<Uuid, Section<T>> for NoticesExpireSooner {
 /// any other (nothing to show yet, or nothing left).
 #[tracing::instrument(skip_all, fields(service = %service.name))]
 pub async fn look_up(state: &AppState, service: &Service, steps: &[Step]) -> Option<Live> {
-    let building = steps
-        .iter()
-        .any(|s| s.step == StepName::FirstBuild && matches!(s.status, StepStatus::Running | StepStatus::Done));
+    let building =
+        steps.iter().any(|s| s.step == StepName::FirstBuild && !matches!(s.status, StepStatus::Pending));
     let shown = match service.status {
         ServiceStatus::Ready => true,
         ServiceStatus::Provisioning => building,
@@ -224,12 +223,7 @@ const IMAGES_UNAVAILABLE: &str = "AWS did not give us the images just now. Reloa
 const NO_ECR_REPOSITORY: &str = "The ECR repository is gone.";
 
 /// The provider's message goes to the log (it carries no secret); the person gets the notice.
-fn notice_for<T>(
-    what: &str,
-    e: &ProviderError,
-    unavailable: &'static str,
-    gone: &'static str,
-) -> Section<T> {
+fn notice_for<T>(what: &str, e: &ProviderError, unavailable: &'static str, gone: &'static str) -> Section<T> {
     tracing::warn!(error = %e, "could not look up the {what}");
     Section::failed(if e.kind == ErrorKind::NotFound { gone } else { unavailable })
 }
