@@ -61,7 +61,7 @@ impl Aws {
             }
         }
         // Newest first; images without a push time (never seen in practice) go last.
-        images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at));
+        images.sort_by_key(|image| std::cmp::Reverse(image.pushed_at));
         Ok(images)
     }
 
