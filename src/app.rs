@@ -33,8 +33,8 @@ impl Application {
             &config.github_org,
             config.retry,
         )?;
-        let providers = Providers { github: github.clone(), aws };
-        let state = AppState::new(db.clone(), config, github)?;
+        let providers = Providers { github: github.clone(), aws: aws.clone() };
+        let state = AppState::new(db.clone(), config, github, aws)?;
         let reconciler = Reconciler::new(db, providers.clone(), settings);
         Ok(Self { router: web::router(state.clone()), reconciler, state, providers })
     }

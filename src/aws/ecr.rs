@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecr::types::{ImageScanningConfiguration, Repository, Tag};
+use aws_sdk_ecr::types::{ImageDetail, ImageScanningConfiguration, Repository, Tag};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Aws, Ownership, ResourceTags, error::OptionalExt, foreign, tag_map};
@@ -19,7 +20,51 @@ pub struct EcrRepository {
     pub tags: BTreeMap<String, String>,
 }
 
+/// One image in a repository: its digest, the tags that point at it and when it was pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrImage {
+    /// `sha256:<64 hex>`.
+    pub digest: String,
+    /// Empty for an untagged image.
+    pub tags: Vec<String>,
+    pub pushed_at: Option<OffsetDateTime>,
+    pub size_bytes: Option<i64>,
+}
+
+/// DescribeImages' largest page.
+const IMAGES_PER_PAGE: i32 = 1000;
+/// A bound on the pages read, so a repository of many thousand images costs a bounded number of calls.
+const MAX_IMAGE_PAGES: usize = 10;
+
 impl Aws {
+    /// The repository's images, newest push first (DescribeImages has no order of its own), read page
+    /// by page up to [`MAX_IMAGE_PAGES`]. A repository that does not exist is [`ErrorKind::NotFound`].
+    #[tracing::instrument(skip_all, fields(name = %name))]
+    pub async fn list_images(&self, name: &str) -> Result<Vec<EcrImage>, ProviderError> {
+        let mut images = Vec::new();
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_IMAGE_PAGES {
+            let page = self
+                .call(System::Ecr, "ecr:DescribeImages", || {
+                    self.ecr
+                        .describe_images()
+                        .repository_name(name)
+                        .max_results(IMAGES_PER_PAGE)
+                        .set_next_token(next_token.clone())
+                        .send()
+                })
+                .await?;
+            images.extend(page.image_details.unwrap_or_default().into_iter().filter_map(image_view));
+            next_token = page.next_token.filter(|t| !t.is_empty());
+            if next_token.is_none() {
+                break;
+            }
+        }
+        // Newest first; images without a push time (never seen in practice) go last.
+        images.sort_by_key(|image| std::cmp::Reverse(image.pushed_at));
+        Ok(images)
+    }
+
     /// Looks up a repository and its tags; `None` when it does not exist.
     #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn find_ecr_repository(&self, name: &str) -> Result<Option<EcrRepository>, ProviderError> {
@@ -168,6 +213,18 @@ fn repository_view(repository: Repository) -> Result<EcrRepository, ProviderErro
         return Err(missing("ECR returned a repository without name, ARN or URI"));
     };
     Ok(EcrRepository { name, arn, uri, scan_on_push, tags: BTreeMap::new() })
+}
+
+/// An image as we show it; one without a digest (which ECR always sends) is skipped.
+fn image_view(detail: ImageDetail) -> Option<EcrImage> {
+    let pushed_at =
+        detail.image_pushed_at.and_then(|at| OffsetDateTime::from_unix_timestamp_nanos(at.as_nanos()).ok());
+    Some(EcrImage {
+        digest: detail.image_digest?,
+        tags: detail.image_tags.unwrap_or_default(),
+        pushed_at,
+        size_bytes: detail.image_size_in_bytes,
+    })
 }
 
 fn missing(what: &str) -> ProviderError {

@@ -20,7 +20,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-pub use ecr::EcrRepository;
+pub use ecr::{EcrImage, EcrRepository};
 pub use iam_role::RoleView;
 
 use crate::provider::{ErrorKind, ProviderError, RetryPolicy, System, retry_transient};

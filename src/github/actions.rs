@@ -117,10 +117,35 @@ impl GitHub {
         branch: Option<&str>,
         event: Option<&str>,
     ) -> Result<Vec<WorkflowRun>, ProviderError> {
+        self.runs_page(owner, name, PER_PAGE, branch, event).await
+    }
+
+    /// The `count` latest workflow runs of every branch and event, newest first (one small page).
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
+    pub async fn recent_runs(
+        &self,
+        owner: &str,
+        name: &str,
+        count: u8,
+    ) -> Result<Vec<WorkflowRun>, ProviderError> {
+        let mut runs = self.runs_page(owner, name, &count.to_string(), None, None).await?;
+        // A server that ignores `per_page` still shows no more than asked.
+        runs.truncate(count.into());
+        Ok(runs)
+    }
+
+    async fn runs_page(
+        &self,
+        owner: &str,
+        name: &str,
+        per_page: &str,
+        branch: Option<&str>,
+        event: Option<&str>,
+    ) -> Result<Vec<WorkflowRun>, ProviderError> {
         // Built in its own scope: the serializer is not `Send` and must not live across the await.
         let query = {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("per_page", PER_PAGE);
+            query.append_pair("per_page", per_page);
             if let Some(branch) = branch {
                 query.append_pair("branch", branch);
             }

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::{
     AppState,
     errors::request_id,
-    services::view,
+    services::{live, view},
     session::{self, CurrentUser},
 };
 use crate::{commands, commands::request::ServiceJson, db, error::AppError};
@@ -106,7 +106,8 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 
-/// The service with its steps (status, attempts, timings, errors) and everything it produced.
+/// The service with its steps (status, attempts, timings, errors), everything it produced, and its
+/// latest runs and images (looked up live, see `live.rs`).
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
     let service = commands::find(&state.db, &name).await?;
@@ -115,6 +116,7 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result
     body["steps"] = serde_json::to_value(view::step_views(&steps, time::OffsetDateTime::now_utc()))
         .map_err(anyhow::Error::new)?;
     body["outputs"] = serde_json::to_value(view::outputs(&service, &steps)).map_err(anyhow::Error::new)?;
+    live::add_to_json(&mut body, live::look_up(&state, &service, &steps).await.as_ref());
     Ok(Json(body))
 }
 

@@ -162,6 +162,8 @@ pub struct ServicePage {
     pub failure: Option<crate::web::services::view::Failure>,
     /// The service's latest audit events, newest first.
     pub events: Vec<crate::web::audit::AuditRow>,
+    /// The latest runs and the images in ECR, looked up live; none before the first build starts.
+    pub live: Option<crate::web::services::live::Live>,
 }
 
 /// The audit trail, newest first, optionally for one service and/or one actor.

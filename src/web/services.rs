@@ -2,6 +2,7 @@
 
 pub mod delete;
 pub mod inventory;
+pub mod live;
 pub mod view;
 
 use axum::{
@@ -105,6 +106,7 @@ async fn service_page(
         outputs: view::outputs(&service, &steps),
         failure: view::failure(&service),
         events: super::audit::service_events(&state.db, service.service_id).await?,
+        live: live::look_up(state, &service, &steps).await,
         service,
     })
 }

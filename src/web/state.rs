@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::{config::Config, github::client::GitHub, github::oauth::OAuth};
+use crate::{aws::Aws, config::Config, github::client::GitHub, github::oauth::OAuth};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,12 +17,18 @@ pub struct AppState {
     pub tokens: super::bearer::TokenCache,
     /// Per-client-address budgets of unauthenticated work (sign-in starts, unverified tokens).
     pub limiter: super::limits::AddressLimiter,
+    /// The server's AWS client (the service page reads the images in ECR with it).
+    pub aws: Arc<Aws>,
+    /// Recent runs and image look-ups per service, so page reloads cost no provider calls.
+    pub live: super::services::live::LiveCache,
 }
 
 impl AppState {
-    pub fn new(db: PgPool, config: Config, github: GitHub) -> anyhow::Result<Self> {
+    pub fn new(db: PgPool, config: Config, github: GitHub, aws: Arc<Aws>) -> anyhow::Result<Self> {
         let oauth = OAuth::new(&config)?;
         let limiter = super::limits::AddressLimiter::new(&config.edge);
-        Ok(Self { db, config: Arc::new(config), oauth, github, tokens: Default::default(), limiter })
+        let config = Arc::new(config);
+        let tokens = Default::default();
+        Ok(Self { db, config, oauth, github, tokens, limiter, aws, live: Default::default() })
     }
 }

@@ -16,6 +16,7 @@ mod engine;
 mod github_app;
 mod github_client;
 mod inventory;
+mod live;
 mod metrics;
 mod operations;
 mod provisioning;

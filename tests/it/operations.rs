@@ -48,7 +48,9 @@ async fn readyz_is_503_while_the_database_is_unreachable(db: PgPool) {
     let app = TestApp::spawn(db.clone()).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(through_relay.clone(), app.config.clone(), app.github_client()).unwrap();
+    let state =
+        AppState::new(through_relay.clone(), app.config.clone(), app.github_client(), app.aws.clone())
+            .unwrap();
     tokio::spawn(async move { axum::serve(listener, shipyard::web::router(state)).await.unwrap() });
 
     assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), StatusCode::OK);

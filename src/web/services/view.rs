@@ -92,13 +92,13 @@ pub struct Outputs {
 }
 
 /// The recorded output of the step `S`, read typed; none until it recorded one.
-fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
+pub(super) fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
     let row = rows.iter().find(|r| r.step == S::NAME)?;
     serde_json::from_value(row.outputs.clone()).ok()
 }
 
 /// A value we are about to put in an `href`: only web URLs, never `javascript:` or the like.
-fn web_url(url: Option<String>) -> Option<String> {
+pub(super) fn web_url(url: Option<String>) -> Option<String> {
     url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
 }
 
