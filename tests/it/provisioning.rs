@@ -181,14 +181,14 @@ async fn two_reconcilers_at_once_never_run_a_step_twice(db: PgPool) {
     assert_eq!(app.sim().request_count("POST", "/repos/acme/service-template/generate"), 3);
 }
 
-/// The background loop is woken by NOTIFY: with a poll interval of a minute, a new service still
-/// starts at once. And it stops when asked.
+/// The background loop is woken by NOTIFY: with a poll interval of five minutes, a new service still
+/// starts at once (and its parked first build is resumed by its timer, not the poll). And it stops when asked.
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn the_background_reconciler_is_woken_at_once_and_stops_when_asked(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let settings = shipyard::provision::Settings {
-        poll_interval: std::time::Duration::from_secs(60),
+        poll_interval: std::time::Duration::from_secs(300),
         ..app.reconciler_settings()
     };
     let providers = shipyard::provision::Providers { github: app.github_client(), aws: app.aws.clone() };
@@ -202,11 +202,11 @@ async fn the_background_reconciler_is_woken_at_once_and_stops_when_asked(db: PgP
     let started = std::time::Instant::now();
     app.create_service(&browser, &name).await;
     while app.status_of(&name).await == ServiceStatus::Provisioning {
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "not woken by NOTIFY");
+        // Generous for a loaded CI machine, and far below the poll interval.
+        assert!(started.elapsed() < std::time::Duration::from_secs(90), "not woken by NOTIFY");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 
     stop.cancel();
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), running).await;

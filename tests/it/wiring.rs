@@ -329,3 +329,88 @@ async fn changing_the_trust_out_of_band_fails_the_next_run_and_mending_it_passes
     let (conclusion, log) = run_once().await;
     assert_eq!(conclusion.as_deref(), Some("success"), "{log}");
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn on_github_enterprise_server_the_trust_names_its_issuer_and_the_build_is_green(db: PgPool) {
+    let sim = SimConfig::default().ghes("github.example.com");
+    let app = TestApp::spawn_with(db, sim, |config| {
+        config.github_oidc_issuer =
+            policy::OidcIssuer::parse("https://github.example.com/_services/token").unwrap();
+    })
+    .await;
+    let bob = app.signed_in("bob").await;
+    let name = unique_name("ghes-issuer");
+    app.create_service(&bob, &name).await;
+    let (status, error) = finish(&app, &name).await;
+    assert_eq!(
+        (status.as_str(), error),
+        ("done", None),
+        "the build assumed the role through the GHES issuer"
+    );
+    let trust = trust_of(&name).await;
+    let conditions = &trust["Statement"][0]["Condition"]["StringEquals"];
+    assert_eq!(
+        conditions["github.example.com/_services/token:sub"],
+        json!(format!("repo:acme/{name}:ref:refs/heads/main"))
+    );
+    let principal = trust["Statement"][0]["Principal"]["Federated"].as_str().unwrap();
+    assert!(principal.ends_with(":oidc-provider/github.example.com/_services/token"), "{principal}");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_repository_with_a_customized_oidc_subject_is_refused_with_a_clear_message(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    // Stop once before the subject is read, then customize it as an owner could.
+    app.sim().inject_fault(github_sim::Fault::new("/repos/*/*/actions/oidc/customization/sub", 403).times(1));
+    let name = unique_name("custom-sub");
+    app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    app.sim().set_repo_subject_template("acme", &name, Some(&["repo", "context", "job_workflow_ref"]));
+    assert_eq!(
+        crate::common::fixtures::retry_via_form(&app, &bob, &name).await.status(),
+        reqwest::StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    let (_, step, message) = crate::common::fixtures::service_failure(&app, &name).await;
+    assert_eq!(step, "oidc_subject");
+    assert!(message.contains("customized OIDC subject template"), "{message}");
+    assert!(
+        app.aws.get_role(&role_name(&name)).await.unwrap().is_none(),
+        "no role with a trust that could never match"
+    );
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn every_failed_run_of_the_initial_commit_is_re_run_not_just_the_newest(db: PgPool) {
+    let app = TestApp::spawn_with(db, SimConfig::default(), |config| {
+        config.templates.push("acme/multi-workflow-template".to_owned());
+    })
+    .await;
+    let bob = app.signed_in("bob").await;
+    let name = unique_name("multi");
+    let response = app
+        .submit_service(
+            &bob,
+            &[
+                ("name", name.as_str()),
+                ("environment", "dev"),
+                ("visibility", "private"),
+                ("template", "acme/multi-workflow-template"),
+                ("default_branch", "main"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let (status, error) = finish(&app, &name).await;
+    assert_eq!((status.as_str(), error), ("done", None));
+    // The lint run (no secrets, the newest) passed by itself; the build run failed and was re-run.
+    let runs = app.sim().runs("acme", &name);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for run in &runs {
+        assert_eq!(run.conclusion.as_deref(), Some("success"), "{run:?}");
+    }
+    let build = runs.iter().find(|r| r.name == "build").expect("a build run");
+    assert_eq!(build.run_attempt, 2, "the build was re-run");
+    assert!(images(&app, &name).await.iter().any(|t| t.starts_with("sha-")));
+}
