@@ -110,13 +110,7 @@ async fn a_demoted_admin_loses_delete_any_after_the_ttl(db: Db) {
 
     app.sim().set_membership("acme", "alice", "member", "active");
     past_the_ttl().await;
-    let token = app.csrf_token(&alice).await;
-    let response = alice
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&alice, &name).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body = response.text().await.unwrap();
     assert!(body.contains("Only bob"), "{body}");
@@ -173,13 +167,7 @@ async fn a_login_in_shipyard_admins_still_works(db: Db) {
     let bob = app.signed_in("bob").await;
     let name = unique_name("by-login");
     app.create_service(&alice, &name).await;
-    let token = app.csrf_token(&bob).await;
-    let response = bob
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&bob, &name).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
@@ -191,12 +179,6 @@ async fn a_member_not_in_shipyard_admins_may_not_delete_anothers_service(db: Db)
     let bob = app.signed_in("bob").await;
     let name = unique_name("not-bobs");
     app.create_service(&alice, &name).await;
-    let token = app.csrf_token(&bob).await;
-    let response = bob
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&bob, &name).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }

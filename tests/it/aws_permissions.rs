@@ -101,13 +101,7 @@ async fn the_deploy_policy_allows_every_aws_call_shipyard_makes(db: PgPool) {
     let name = unique_name("perms");
     app.create_service(&bob, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
-    let token = app.csrf_token(&bob).await;
-    let response = bob
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&bob, &name).await;
     assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     // Refused in preflight by someone else's role, then deleted (what it made is left alone).

@@ -153,14 +153,8 @@ async fn a_delete_requested_while_the_first_build_is_watched_starts_within_a_sec
         .unwrap();
     assert!(!leased, "a parked first build holds no lease");
 
-    let token = app.csrf_token(&bob).await;
     let asked = Instant::now();
-    let response = bob
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&bob, &name).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     while step_status(&app, &name, StepName::DeleteRole).await == "pending" {
         assert!(asked.elapsed() < Duration::from_secs(1), "the delete did not start within a second");
@@ -266,13 +260,7 @@ async fn a_later_repository_from_the_same_template_outside_the_window_is_not_del
     let (status, _) = github(&app, Method::POST, "/repos/acme/service-template/generate", body).await;
     assert_eq!(status, StatusCode::CREATED);
 
-    let token = app.csrf_token(&bob).await;
-    let response = bob
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&bob, &name).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert!(app.sim().repo("acme", &name).is_some(), "the later repository is someone else's and stays");

@@ -52,13 +52,7 @@ async fn a_service_is_provisioned_end_to_end_with_the_app_credential(db: PgPool)
     assert_eq!(tokens_minted(&app), 1, "one token serves the whole provisioning");
 
     // Tearing down works with the App's permissions too (administration: write deletes the repository).
-    let token = app.csrf_token(&browser).await;
-    let response = browser
-        .delete(app.at(&format!("/api/v1/services/{name}")))
-        .header("x-csrf-token", token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete_via_api(&browser, &name).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert!(app.sim().repo("acme", &name).is_none(), "the repository is gone");

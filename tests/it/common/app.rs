@@ -159,6 +159,17 @@ impl TestApp {
             .expect("the service exists")
     }
 
+    /// `DELETE /api/v1/services/{name}` as the signed-in `browser`, with its CSRF header.
+    pub async fn delete_via_api(&self, browser: &Client, name: &str) -> reqwest::Response {
+        let token = self.csrf_token(browser).await;
+        browser
+            .delete(self.at(&format!("/api/v1/services/{name}")))
+            .header("x-csrf-token", token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Submits the "New service" form as the signed-in `browser`; returns the response.
     pub async fn submit_service(&self, browser: &Client, fields: &[(&str, &str)]) -> reqwest::Response {
         let token = self.csrf_token(browser).await;
