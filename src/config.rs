@@ -3,7 +3,7 @@
 //! A missing or malformed variable stops start-up with one line naming the variable and what is
 //! expected. Secret values are [`SecretString`]s: redacted in `Debug`, never logged.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use secrecy::SecretString;
 use url::Url;
@@ -60,7 +60,7 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Timeouts and rate limits at the HTTP edge; `SHIPYARD_HEADER_READ_TIMEOUT_SECS` (default 10) sets
     /// the header-read timeout, which is also the keep-alive idle timeout. The rest are constants.
-    pub edge: crate::web::limits::EdgeLimits,
+    pub edge: EdgeLimits,
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
     pub client_ip_header: Option<axum::http::HeaderName>,
@@ -179,7 +179,7 @@ impl Config {
                 rate_limit_wait: env.seconds("SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS", "900")?,
                 ..RetryPolicy::default()
             },
-            edge: crate::web::limits::EdgeLimits {
+            edge: EdgeLimits {
                 header_read_timeout: Duration::from_secs(
                     env.parse::<std::num::NonZeroU64>(
                         "SHIPYARD_HEADER_READ_TIMEOUT_SECS",
@@ -396,6 +396,29 @@ fn is_environment_name(s: &str) -> bool {
         && s.len() <= 16
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// Limits at the HTTP edge. [`Default`] is production's; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    /// A connection that has not sent a whole request head within this time is closed (slow-loris).
+    /// hyper also counts the wait for the next request on a keep-alive connection, so this is the
+    /// idle timeout too: behind a proxy that reuses connections, it must exceed the proxy's.
+    pub header_read_timeout: Duration,
+    /// Unauthenticated work one client address may do at once ...
+    pub unauthenticated_burst: NonZeroU32,
+    /// ... and the rate at which that allowance refills.
+    pub unauthenticated_per_minute: NonZeroU32,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            unauthenticated_burst: NonZeroU32::new(20).expect("not zero"),
+            unauthenticated_per_minute: NonZeroU32::new(30).expect("not zero"),
+        }
+    }
 }
 
 #[cfg(test)]

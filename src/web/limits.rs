@@ -9,7 +9,6 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    num::NonZeroU32,
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -36,28 +35,7 @@ const TRACKED_ADDRESSES: usize = 10_000;
 /// ... at most once every this many checks.
 const CLEANUP_EVERY: u32 = 1024;
 
-/// Limits at the HTTP edge. [`Default`] is production's; tests shorten them.
-#[derive(Debug, Clone, Copy)]
-pub struct EdgeLimits {
-    /// A connection that has not sent a whole request head within this time is closed (slow-loris).
-    /// hyper also counts the wait for the next request on a keep-alive connection, so this is the
-    /// idle timeout too: behind a proxy that reuses connections, it must exceed the proxy's.
-    pub header_read_timeout: Duration,
-    /// Unauthenticated work one client address may do at once ...
-    pub unauthenticated_burst: NonZeroU32,
-    /// ... and the rate at which that allowance refills.
-    pub unauthenticated_per_minute: NonZeroU32,
-}
-
-impl Default for EdgeLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            unauthenticated_burst: NonZeroU32::new(20).expect("not zero"),
-            unauthenticated_per_minute: NonZeroU32::new(30).expect("not zero"),
-        }
-    }
-}
+pub use crate::config::EdgeLimits;
 
 /// Budgets of unauthenticated work, by client address. Cheap to clone.
 #[derive(Clone)]
@@ -142,6 +120,8 @@ fn budget_key(ip: IpAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    use std::num::NonZeroU32;
+
     use super::*;
 
     fn request_from(peer: &str) -> Request {
