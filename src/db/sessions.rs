@@ -28,7 +28,7 @@ pub async fn insert_session(
         "insert into session (session_id_hash, user_id, org_role, expires_at) values ($1, $2, $3, $4)",
         &session_id_hash,
         user_id,
-        org_role.as_str(),
+        org_role as OrgRole,
         expires_at
     )
     .execute(db)
@@ -44,7 +44,8 @@ pub async fn find_session(
 ) -> sqlx::Result<Option<SessionRecord>> {
     let row = sqlx::query!(
         r#"
-        select u.user_id, u.github_id, u.login, u.name, u.avatar_url, s.org_role, s.membership_checked_at
+        select u.user_id, u.github_id, u.login, u.name, u.avatar_url, s.org_role as "org_role: OrgRole",
+            s.membership_checked_at
         from session s join app_user u using (user_id)
         where s.session_id_hash = $1 and s.expires_at > now()
         "#,
@@ -53,9 +54,6 @@ pub async fn find_session(
     .fetch_optional(db)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    // The column's check constraint admits only the roles OrgRole knows.
-    let org_role = OrgRole::parse(&r.org_role)
-        .ok_or_else(|| sqlx::Error::Decode(format!("unknown session.org_role {:?}", r.org_role).into()))?;
     Ok(Some(SessionRecord {
         user: User {
             user_id: r.user_id,
@@ -64,7 +62,7 @@ pub async fn find_session(
             name: r.name,
             avatar_url: r.avatar_url,
         },
-        org_role,
+        org_role: r.org_role,
         membership_checked_at: r.membership_checked_at,
     }))
 }
@@ -79,7 +77,7 @@ pub async fn record_membership_check(
     sqlx::query!(
         "update session set org_role = $2, membership_checked_at = now() where user_id = $1",
         user_id,
-        org_role.as_str()
+        org_role as OrgRole
     )
     .execute(db)
     .await?;

@@ -1,16 +1,15 @@
 //! What someone's organization membership lets them do in Shipyard: the one rule sign-in, bearer tokens
 //! and session re-checks share.
 
-use std::fmt;
-
-/// The organization role of someone Shipyard lets in. Only an *active* `admin` or `member` is one:
-/// billing managers, pending invitations, outside collaborators and any role GitHub adds later are not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrgRole {
-    /// An organization owner: may delete any service.
-    Admin,
-    /// A member: may create services and delete their own.
-    Member,
+crate::domain::status::text_enum! {
+    /// The organization role of someone Shipyard lets in. Only an *active* `admin` or `member` is one:
+    /// billing managers, pending invitations, outside collaborators and any role GitHub adds later are not.
+    OrgRole {
+        /// An organization owner: may delete any service.
+        Admin = "admin",
+        /// A member: may create services and delete their own.
+        Member = "member",
+    }
 }
 
 impl OrgRole {
@@ -23,30 +22,8 @@ impl OrgRole {
         }
     }
 
-    /// Reads a role stored by [`OrgRole::as_str`].
-    pub fn parse(stored: &str) -> Option<OrgRole> {
-        match stored {
-            "admin" => Some(OrgRole::Admin),
-            "member" => Some(OrgRole::Member),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgRole::Admin => "admin",
-            OrgRole::Member => "member",
-        }
-    }
-
     pub fn is_admin(self) -> bool {
         self == OrgRole::Admin
-    }
-}
-
-impl fmt::Display for OrgRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
