@@ -63,7 +63,10 @@ pub enum Ownership {
 }
 
 impl Ownership {
-    pub(crate) fn of_existing<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, service_id: Uuid) -> Self {
+    pub(crate) fn of_existing<'a>(
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+        service_id: Uuid,
+    ) -> Self {
         let ours = service_id.to_string();
         if tags.into_iter().any(|(k, v)| k == SERVICE_ID_TAG && v == ours) {
             Self::Ours

@@ -13,7 +13,11 @@ use crate::{
 
 /// Runs the drift check for `service` now; returns the service as it then stands.
 #[tracing::instrument(skip_all, fields(service = %service.name))]
-pub async fn check_now(db: &sqlx::PgPool, check: &DriftCheck, service: &Service) -> Result<Service, AppError> {
+pub async fn check_now(
+    db: &sqlx::PgPool,
+    check: &DriftCheck,
+    service: &Service,
+) -> Result<Service, AppError> {
     if !matches!(service.status, ServiceStatus::Ready | ServiceStatus::Drifted) {
         return Err(AppError::Conflict(format!(
             "Only a ready or drifted service can be checked; {} is {}.",
@@ -60,7 +64,10 @@ pub async fn repair_service(
         return Err(AppError::Forbidden(reason.replace("can delete it", "can repair it")));
     }
     let not_drifted = || {
-        AppError::Conflict(format!("Only a drifted service can be repaired; {name} is {}.", service.status.label()))
+        AppError::Conflict(format!(
+            "Only a drifted service can be repaired; {name} is {}.",
+            service.status.label()
+        ))
     };
     if service.status != ServiceStatus::Drifted {
         return Err(not_drifted());

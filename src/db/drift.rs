@@ -63,7 +63,11 @@ pub async fn record_check(
 /// Turns a drifted service back to `provisioning` with `steps` pending again (their recorded
 /// outputs stay, so later steps still read them), its findings cleared. False (nothing changed)
 /// when it is no longer drifted.
-pub async fn start_repair(tx: &mut sqlx::PgConnection, service_id: Uuid, steps: &[StepName]) -> sqlx::Result<bool> {
+pub async fn start_repair(
+    tx: &mut sqlx::PgConnection,
+    service_id: Uuid,
+    steps: &[StepName],
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "update service set status = 'provisioning', drift = null, error_step = null, error_message = null,
              not_before = null, idle_claims = 0

@@ -7,6 +7,7 @@ mod look;
 
 use std::{fmt, future::Future, sync::Arc};
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -46,7 +47,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(resource: StepName, problem: Problem, expected: impl Into<String>, found: impl Into<String>) -> Self {
+    pub fn new(
+        resource: StepName,
+        problem: Problem,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
         Self { resource, problem, expected: expected.into(), found: found.into() }
     }
 
@@ -144,15 +150,23 @@ impl DriftCheck {
             match self.check_service(service_id).await {
                 Ok(Checked::Found(_)) => checked += 1,
                 Ok(Checked::Skipped) => {}
-                Err(e) => tracing::warn!(%service_id, error.cause_chain = ?e, "drift check of a service failed"),
+                Err(e) => {
+                    tracing::warn!(%service_id, error.cause_chain = ?e, "drift check of a service failed")
+                }
             }
         }
         Ok(checked)
     }
 
     /// Checks one service now and records what it found: `drifted` with the findings, or `ready`.
+    /// Boxed: the look-ups nest deep enough that callers' futures would otherwise overflow the
+    /// compiler's layout depth.
+    pub fn check_service(&self, service_id: Uuid) -> BoxFuture<'_, anyhow::Result<Checked>> {
+        Box::pin(self.check_one(service_id))
+    }
+
     #[tracing::instrument(skip_all, fields(%service_id))]
-    pub async fn check_service(&self, service_id: Uuid) -> anyhow::Result<Checked> {
+    async fn check_one(&self, service_id: Uuid) -> anyhow::Result<Checked> {
         let Some(service) = db::services::find_service(&self.db, service_id).await? else {
             return Ok(Checked::Skipped);
         };

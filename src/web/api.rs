@@ -120,10 +120,8 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result
         .map_err(anyhow::Error::new)?;
     body["outputs"] = serde_json::to_value(view::outputs(&service, &steps)).map_err(anyhow::Error::new)?;
     live::add_to_json(&mut body, live::look_up(&state, &service, &steps).await.as_ref());
-    body["drift"] = services::drift::DriftView::load(&state.db, &service)
-        .await?
-        .map(|d| d.json())
-        .unwrap_or(Value::Null);
+    body["drift"] =
+        services::drift::DriftView::load(&state.db, &service).await?.map(|d| d.json()).unwrap_or(Value::Null);
     Ok(Json(body))
 }
 

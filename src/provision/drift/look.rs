@@ -39,7 +39,12 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
         return Ok(());
     };
     if repo.archived {
-        findings.push(Finding::new(StepName::GithubRepository, Problem::Archived, "not archived", "archived"));
+        findings.push(Finding::new(
+            StepName::GithubRepository,
+            Problem::Archived,
+            "not archived",
+            "archived",
+        ));
         // An archived repository is read-only: its secrets are of no use until it is unarchived.
         return Ok(());
     }
@@ -69,7 +74,9 @@ async fn oidc_provider(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), P
     let arn = cx.output::<OidcProvider>()?.arn;
     let issuer = cx.providers.aws.oidc_issuer();
     match cx.providers.aws.find_oidc_provider(&arn).await? {
-        None => findings.push(Finding::new(StepName::OidcProvider, Problem::Missing, arn, "no such provider")),
+        None => {
+            findings.push(Finding::new(StepName::OidcProvider, Problem::Missing, arn, "no such provider"))
+        }
         Some(p) if p.url != issuer.key() => {
             findings.push(Finding::new(StepName::OidcProvider, Problem::UrlChanged, issuer.key(), p.url))
         }
@@ -89,7 +96,9 @@ async fn oidc_provider(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), P
 async fn ecr_repository(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
     let name = cx.output::<EcrRepository>()?.name;
     match cx.providers.aws.find_ecr_repository(&name).await? {
-        None => findings.push(Finding::new(StepName::EcrRepository, Problem::Missing, name, "no such repository")),
+        None => {
+            findings.push(Finding::new(StepName::EcrRepository, Problem::Missing, name, "no such repository"))
+        }
         Some(repo) if !repo.scan_on_push => {
             findings.push(Finding::new(StepName::EcrRepository, Problem::ScanOnPushOff, "on", "off"))
         }
@@ -101,7 +110,12 @@ async fn ecr_repository(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), 
 async fn role_and_attachment(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
     let aws = &cx.providers.aws;
     let Some(role) = aws.get_role(&cx.iam.role).await? else {
-        findings.push(Finding::new(StepName::IamRole, Problem::Missing, cx.iam.role.as_str(), "no such role"));
+        findings.push(Finding::new(
+            StepName::IamRole,
+            Problem::Missing,
+            cx.iam.role.as_str(),
+            "no such role",
+        ));
         return Ok(());
     };
     let tags = role.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
