@@ -19,12 +19,15 @@ pub async fn checkable_services(db: &PgPool) -> sqlx::Result<Vec<Uuid>> {
     .await
 }
 
+/// The `drift` and `drift_checked_at` columns as read.
+type LastCheckRow = (Option<sqlx::types::Json<Vec<Finding>>>, Option<OffsetDateTime>);
+
 /// The findings the last check stored (`None` when it found nothing) and when it ran.
 pub async fn last_check(
     db: impl PgExecutor<'_>,
     service_id: Uuid,
 ) -> sqlx::Result<(Option<Vec<Finding>>, Option<OffsetDateTime>)> {
-    let row: Option<(Option<sqlx::types::Json<Vec<Finding>>>, Option<OffsetDateTime>)> =
+    let row: Option<LastCheckRow> =
         sqlx::query_as("select drift, drift_checked_at from service where service_id = $1")
             .bind(service_id)
             .fetch_optional(db)
@@ -46,7 +49,7 @@ pub async fn record_check(
     to: ServiceStatus,
     findings: &[Finding],
 ) -> sqlx::Result<bool> {
-    let stored = (!findings.is_empty()).then(|| sqlx::types::Json(findings));
+    let stored = (!findings.is_empty()).then_some(sqlx::types::Json(findings));
     let done = sqlx::query(
         "update service set status = $3, drift = $4, drift_checked_at = now()
          where service_id = $1 and status = $2",
