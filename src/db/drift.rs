@@ -72,8 +72,8 @@ pub async fn start_repair(
     steps: &[StepName],
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "update service set status = 'provisioning', drift = null, error_step = null, error_message = null,
-             not_before = null, idle_claims = 0
+        "update service set status = 'provisioning', drift = null, drift_checked_at = null,
+             error_step = null, error_message = null, not_before = null, idle_claims = 0
          where service_id = $1 and status = 'drifted'",
     )
     .bind(service_id)
