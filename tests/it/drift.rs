@@ -342,3 +342,35 @@ async fn a_drifted_service_comes_back_to_ready_by_itself_and_others_may_not_repa
             .unwrap();
     assert_eq!(resolved, 1);
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_deleted_repository_cannot_be_repaired_and_the_service_can_still_be_deleted(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let name = ready_service(&app, &bob, "gone").await;
+    let response = Client::new()
+        .delete(format!("{}/repos/acme/{name}", app.github.url()))
+        .bearer_auth(BOT_TOKEN)
+        .header("user-agent", "drift-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    drift_check(&app).check_all().await.unwrap();
+    let body = show(&app, &bob, &name).await;
+    assert_eq!(body["status"], "drifted");
+    // The secrets cannot be read without the repository: only the repository is reported.
+    assert_eq!(findings(&body), pair("github_repository", "missing"));
+    let (status, problem) = api_post(&app, &bob, &format!("/api/v1/services/{name}/repair")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(problem.to_string().contains("cannot be repaired"), "{problem}");
+    let response = bob
+        .delete(app.at(&format!("/api/v1/services/{name}")))
+        .header("x-csrf-token", app.csrf_token(&bob).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
+    assert!(app.aws.get_role(&role_name(&name)).await.unwrap().is_none(), "the role is gone too");
+}

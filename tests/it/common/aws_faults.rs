@@ -156,10 +156,10 @@ fn operation_of(request: &HttpRequest) -> (Protocol, String) {
 
 /// Which service a request is for, from the endpoint's host or the JSON target (moto serves all on one port).
 fn service_of(request: &HttpRequest) -> &'static str {
-    if let Some(target) = request.headers().get("x-amz-target") {
-        if target.starts_with("AmazonEC2ContainerRegistry") {
-            return "ecr";
-        }
+    if let Some(target) = request.headers().get("x-amz-target")
+        && target.starts_with("AmazonEC2ContainerRegistry")
+    {
+        return "ecr";
     }
     let body = request.body().bytes().unwrap_or_default();
     let action = url::form_urlencoded::parse(body).find(|(k, _)| k == "Action").map(|(_, v)| v.into_owned());
