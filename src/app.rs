@@ -10,7 +10,7 @@ use crate::{
     aws::Aws,
     config::Config,
     github::client::GitHub,
-    provision::{Providers, Reconciler, Settings},
+    provision::{Providers, Reconciler, Settings, drift::DriftCheck},
     web::{self, AppState},
 };
 
@@ -18,6 +18,8 @@ use crate::{
 pub struct Application {
     pub router: Router,
     pub reconciler: Reconciler,
+    /// The periodic drift check, run beside the reconciler.
+    pub drift: DriftCheck,
     /// The state the router serves (tests read the server's GitHub client from it).
     pub state: AppState,
     pub providers: Providers,
@@ -35,7 +37,8 @@ impl Application {
         )?;
         let providers = Providers { github: github.clone(), aws: aws.clone() };
         let state = AppState::new(db.clone(), config, github, aws)?;
+        let drift = DriftCheck::new(db.clone(), providers.clone(), settings.clone());
         let reconciler = Reconciler::new(db, providers.clone(), settings);
-        Ok(Self { router: web::router(state.clone()), reconciler, state, providers })
+        Ok(Self { router: web::router(state.clone()), reconciler, drift, state, providers })
     }
 }

@@ -53,6 +53,8 @@ pub struct Config {
     pub iam_propagation_delay: Duration,
     /// `SHIPYARD_RECONCILER_CONCURRENCY` (default 4): how many services one process works on at once.
     pub reconciler_concurrency: usize,
+    /// `SHIPYARD_DRIFT_INTERVAL_SECS` (default 3600): how often every ready service's resources are re-read.
+    pub drift_interval: Duration,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
     /// How hard to retry transient provider errors. Only the longest wait for GitHub's primary rate limit
@@ -162,6 +164,12 @@ impl Config {
                 Some("10"),
                 "a whole number of seconds",
             )?),
+            drift_interval: match env.seconds("SHIPYARD_DRIFT_INTERVAL_SECS", "3600")? {
+                d if d.is_zero() => {
+                    return Err(env.invalid("SHIPYARD_DRIFT_INTERVAL_SECS", "must be at least 1"));
+                }
+                d => d,
+            },
             reconciler_concurrency: match env.parse::<usize>(
                 "SHIPYARD_RECONCILER_CONCURRENCY",
                 Some("4"),

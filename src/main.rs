@@ -59,6 +59,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(delete_expired_sessions(pool, stop.clone()));
+    // The drift check only reads; it stops with the rest but does not stop them.
+    tokio::spawn(app.drift.run(stop.clone().cancelled_owned()));
     let web = shipyard::web::serve::serve(listener, app.router, edge, stop.clone());
     let work = app.reconciler.run(stop.clone().cancelled_owned());
     let (web, work) = tokio::join!(

@@ -121,6 +121,7 @@ pub fn settings(parallel_steps: bool, concurrency: usize) -> Settings {
         poll_interval: Duration::from_millis(20),
         concurrency,
         parallel_steps,
+        drift_interval: Duration::from_secs(3600),
     }
 }
 

@@ -9,6 +9,7 @@ mod ecr;
 mod error;
 mod iam_policy;
 mod iam_role;
+mod oidc;
 pub mod policy;
 
 use std::{collections::BTreeMap, future::Future, time::Duration};
@@ -62,7 +63,10 @@ pub enum Ownership {
 }
 
 impl Ownership {
-    fn of_existing<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, service_id: Uuid) -> Self {
+    pub(crate) fn of_existing<'a>(
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+        service_id: Uuid,
+    ) -> Self {
         let ours = service_id.to_string();
         if tags.into_iter().any(|(k, v)| k == SERVICE_ID_TAG && v == ours) {
             Self::Ours

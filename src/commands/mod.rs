@@ -3,6 +3,7 @@
 //! (written in the same transaction as the change it records), and one set of messages. The
 //! reconciler is woken by the database trigger on the change.
 
+pub mod drift;
 pub mod request;
 
 use uuid::Uuid;

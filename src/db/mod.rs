@@ -1,6 +1,7 @@
 //! Plain async functions over `impl PgExecutor`, one module per table.
 
 pub mod audit;
+pub mod drift;
 pub mod services;
 pub mod sessions;
 pub mod steps;

@@ -328,7 +328,7 @@ pub async fn request_deletion(
         update service
         set desired = 'absent', status = 'deleting', keep_repository = $2,
             error_step = null, error_message = null, not_before = null, idle_claims = 0
-        where service_id = $1 and status in ('provisioning', 'ready', 'failed', 'delete_failed')
+        where service_id = $1 and status in ('provisioning', 'ready', 'drifted', 'failed', 'delete_failed')
         "#,
         service_id,
         keep_repository

@@ -2,7 +2,7 @@
 
 mod names;
 mod org_role;
-mod status;
+pub(crate) mod status;
 
 pub use names::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility};
 pub use org_role::OrgRole;

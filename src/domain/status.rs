@@ -90,6 +90,8 @@ text_enum! {
         Provisioning = "provisioning",
         /// Everything exists; the first build has been started.
         Ready = "ready",
+        /// Ready, but the drift check found resources that no longer match; repair or delete.
+        Drifted = "drifted",
         /// A create step failed permanently; retry or delete.
         Failed = "failed",
         /// Delete steps are running.
@@ -104,7 +106,7 @@ text_enum! {
 impl ServiceStatus {
     /// Nothing will happen until a person acts.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Ready | Self::Failed | Self::DeleteFailed | Self::Deleted)
+        matches!(self, Self::Ready | Self::Drifted | Self::Failed | Self::DeleteFailed | Self::Deleted)
     }
 
     /// The reconciler has work to do.
@@ -188,6 +190,12 @@ text_enum! {
         DeleteDone = "delete_done",
         /// A member left the organization (or lost an admitted role): their sessions were ended.
         SessionEnded = "session_ended",
+        /// The drift check found a service's resources changed (or found more changed).
+        DriftDetected = "drift_detected",
+        /// The drift check found a drifted service's resources as Shipyard made them again.
+        DriftResolved = "drift_resolved",
+        /// A person asked Shipyard to re-run the ensures of the drifted resources.
+        RepairRequested = "repair_requested",
     }
 }
 

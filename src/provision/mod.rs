@@ -7,6 +7,7 @@
 //! a reconciler killed mid-step leaves work that the next one finishes. The steps themselves are
 //! declared once, in [`steps::TABLE`].
 
+pub mod drift;
 mod progress;
 mod reconciler;
 mod record;
@@ -50,6 +51,8 @@ pub struct Settings {
     /// Run independent steps of one service at the same time (the default). Off, steps run one
     /// at a time in graph order: the benchmark's baseline.
     pub parallel_steps: bool,
+    /// How often the drift check re-reads every ready service (`SHIPYARD_DRIFT_INTERVAL_SECS`).
+    pub drift_interval: Duration,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             poll_interval: POLL_INTERVAL,
             concurrency: config.reconciler_concurrency,
             parallel_steps: true,
+            drift_interval: config.drift_interval,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! token>` (see `bearer.rs`; no CSRF token needed) or the session cookie with the CSRF token in the
 //! `X-CSRF-Token` header on every write. Errors are problem documents (see `errors.rs`).
 
+pub mod drift;
 pub mod list;
 
 use axum::{
@@ -20,7 +21,7 @@ use serde_json::Value;
 use super::{
     AppState,
     errors::request_id,
-    services::{live, view},
+    services::{self, live, view},
     session::{self, CurrentUser},
 };
 use crate::{commands, commands::request::ServiceJson, db, error::AppError};
@@ -30,6 +31,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/services", get(list::list).post(create))
         .route("/api/v1/services/{name}", get(show).delete(delete))
         .route("/api/v1/services/{name}/retry", post(retry))
+        .route("/api/v1/services/{name}/repair", post(drift::repair))
+        .route("/api/v1/services/{name}/check", post(drift::check))
         // Layers run outside in: who is asking first, then whether a write carries its CSRF token.
         .route_layer(middleware::from_fn(require_csrf_header))
         .route_layer(middleware::from_fn_with_state(state, session::require_session))
@@ -117,6 +120,8 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result
         .map_err(anyhow::Error::new)?;
     body["outputs"] = serde_json::to_value(view::outputs(&service, &steps)).map_err(anyhow::Error::new)?;
     live::add_to_json(&mut body, live::look_up(&state, &service, &steps).await.as_ref());
+    body["drift"] =
+        services::drift::DriftView::load(&state.db, &service).await?.map(|d| d.json()).unwrap_or(Value::Null);
     Ok(Json(body))
 }
 

@@ -164,6 +164,10 @@ pub struct ServicePage {
     pub events: Vec<crate::web::audit::AuditRow>,
     /// The latest runs and the images in ECR, looked up live; none before the first build starts.
     pub live: Option<crate::web::services::live::Live>,
+    /// What the last drift check found, for a ready or drifted service.
+    pub drift: Option<crate::web::services::drift::DriftView>,
+    /// Why this person may not press Repair (the delete rule).
+    pub repair_refusal: Option<String>,
 }
 
 /// The audit trail, newest first, optionally for one service and/or one actor.

@@ -1,6 +1,7 @@
 //! The service inventory, the create form, the service page (with its progress feed) and retry.
 
 pub mod delete;
+pub mod drift;
 pub mod inventory;
 pub mod live;
 pub mod view;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/services/{name}/progress", get(progress))
         .route("/services/{name}/retry", post(retry))
         .merge(delete::router())
+        .merge(drift::router())
 }
 
 fn form_page(
@@ -107,6 +109,8 @@ async fn service_page(
         failure: view::failure(&service),
         events: super::audit::service_events(&state.db, service.service_id).await?,
         live: live::look_up(state, &service, &steps).await,
+        drift: drift::DriftView::load(&state.db, &service).await?,
+        repair_refusal: drift::repair_refusal(state, user, &service),
         service,
     })
 }

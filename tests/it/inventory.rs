@@ -138,7 +138,7 @@ async fn each_filter_narrows_the_list_and_the_form_keeps_it(db: Db) {
     assert_eq!(attrs(&html, "#filter-environment option[selected]", "value"), ["prod"]);
     assert_eq!(attrs(&html, "#filter-status option[selected]", "value"), ["ready"]);
     let statuses = attrs(&html, "#filter-status option", "value");
-    assert_eq!(statuses, ["", "provisioning", "ready", "failed", "deleting", "delete_failed"]);
+    assert_eq!(statuses, ["", "provisioning", "ready", "drifted", "failed", "deleting", "delete_failed"]);
     assert_eq!(attrs(&html, "[data-testid=clear-filters]", "href"), ["/services"]);
 }
 

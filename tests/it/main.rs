@@ -11,6 +11,7 @@ mod aws_moto;
 mod aws_permissions;
 mod browser;
 mod deletion;
+mod drift;
 mod edge;
 mod engine;
 mod github_app;

@@ -147,7 +147,10 @@ impl Step for DeleteGithubRepository {
             }
         };
         let outcome = if cx.service.keep_repository {
-            github.archive_repo(&repo.owner, &repo.name).await?;
+            // Archived already (a drifted service someone archived): GitHub refuses the PATCH.
+            if !repo.archived {
+                github.archive_repo(&repo.owner, &repo.name).await?;
+            }
             "archived"
         } else {
             github.delete_repo(&repo.owner, &repo.name).await?;

@@ -1,0 +1,244 @@
+//! The drift check: every ready (or drifted) service's resources re-read on an interval, with the
+//! look-ups the ensures use. It never changes a resource. A difference turns the service `drifted`
+//! with its findings; a drifted service whose resources are back to normal returns to `ready`.
+//! Repair (see `commands::drift`) re-runs the ensures that [`Finding::repair`] names.
+
+mod look;
+
+use std::{future::Future, sync::Arc};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Providers, Settings, steps::Cx};
+use crate::{
+    db::{
+        self,
+        audit::{AuditAction, NewAuditEvent, Outcome},
+    },
+    domain::{ServiceStatus, StepName, status::text_enum},
+};
+
+text_enum! {
+    /// What is wrong with a resource.
+    Problem {
+        Missing = "missing",
+        Archived = "archived",
+        DefaultBranchChanged = "default_branch_changed",
+        UrlChanged = "url_changed",
+        AudienceMissing = "audience_missing",
+        ScanOnPushOff = "scan_on_push_off",
+        NotOurs = "not_ours",
+        TrustChanged = "trust_changed",
+        NotAttached = "not_attached",
+        DocumentChanged = "document_changed",
+    }
+}
+
+/// One difference between a resource and what Shipyard made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The create step whose resource it is.
+    pub resource: StepName,
+    pub problem: Problem,
+    pub expected: String,
+    pub found: String,
+}
+
+impl Finding {
+    pub fn new(
+        resource: StepName,
+        problem: Problem,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Self { resource, problem, expected: expected.into(), found: found.into() }
+    }
+
+    /// The create steps whose ensures put this right, each with what depends on what it changes
+    /// (the first build is never run again). Empty when Shipyard cannot or will not: the
+    /// repository is gone or archived (nothing of ours can bring it back), its default branch was
+    /// changed in its settings (the ensure renames branches, which is not the way back), the shared
+    /// OIDC provider lost its audience (not Shipyard's to change), or the role is no longer tagged as
+    /// ours (Shipyard changes nothing it cannot recognise as its own).
+    pub fn repair(&self) -> &'static [StepName] {
+        use StepName as S;
+        match (self.resource, self.problem) {
+            (S::GithubRepository, _) => &[],
+            (S::OidcProvider, Problem::Missing) => &[S::OidcProvider],
+            (S::OidcProvider, _) => &[],
+            (S::EcrRepository, _) => &[S::EcrRepository],
+            (S::IamRole, Problem::NotOurs) => &[],
+            // A new role may have a new ARN: the secret that carries it is written again.
+            (S::IamRole, Problem::Missing) => &[S::IamRole, S::IamAttachment, S::ActionsSecrets],
+            (S::IamRole, _) => &[S::IamRole],
+            (S::IamPolicy, _) => &[S::IamPolicy, S::IamAttachment],
+            (S::IamAttachment, _) => &[S::IamAttachment],
+            (S::ActionsSecrets, _) => &[S::ActionsSecrets],
+            _ => &[],
+        }
+    }
+
+    /// Whether Repair can put this right.
+    pub fn repairable(&self) -> bool {
+        !self.repair().is_empty()
+    }
+
+    /// "iam_role: trust changed", for the audit trail and messages.
+    pub fn summary(&self) -> String {
+        format!("{}: {}", self.resource, self.problem.as_str().replace('_', " "))
+    }
+}
+
+/// The steps Repair re-runs for `findings`, in table order; `None` when one cannot be repaired.
+pub fn repair_steps(findings: &[Finding]) -> Option<Vec<StepName>> {
+    if findings.iter().any(|f| !f.repairable()) {
+        return None;
+    }
+    let mut steps: Vec<StepName> = findings.iter().flat_map(|f| f.repair().iter().copied()).collect();
+    steps.sort();
+    steps.dedup();
+    Some(steps)
+}
+
+/// What one check of one service concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// The service is not ready or drifted (being built, deleted, failed): nothing was looked at.
+    Skipped,
+    /// Its resources, as found; empty when everything is as Shipyard made it.
+    Found(Vec<Finding>),
+}
+
+/// Runs the drift check. One per process; a check is read-only, so two replicas checking the same
+/// service at once at worst write the same findings twice.
+#[derive(Clone)]
+pub struct DriftCheck {
+    db: sqlx::PgPool,
+    providers: Providers,
+    settings: Arc<Settings>,
+}
+
+impl DriftCheck {
+    pub fn new(db: sqlx::PgPool, providers: Providers, settings: Settings) -> Self {
+        Self { db, providers, settings: Arc::new(settings) }
+    }
+
+    /// Checks every service each `drift_interval` until `shutdown` resolves (the first check one
+    /// interval after start, so a restart does not cost a check of everything at once).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep(self.settings.drift_interval) => {}
+            }
+            match self.check_all().await {
+                Ok(n) => tracing::info!(services = n, "drift check done"),
+                Err(e) => tracing::warn!(error.cause_chain = ?e, "drift check stopped early"),
+            }
+        }
+    }
+
+    /// Checks every ready or drifted service once, one after another; returns how many were
+    /// checked. A service whose look-ups fail is skipped (its status stays) and the rest go on.
+    /// Tests call this; it is what the background loop runs.
+    pub async fn check_all(&self) -> anyhow::Result<usize> {
+        let mut checked = 0;
+        for service_id in db::drift::checkable_services(&self.db).await? {
+            match self.check_service(service_id).await {
+                Ok(Checked::Found(_)) => checked += 1,
+                Ok(Checked::Skipped) => {}
+                Err(e) => {
+                    tracing::warn!(%service_id, error.cause_chain = ?e, "drift check of a service failed")
+                }
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Checks one service now and records what it found: `drifted` with the findings, or `ready`.
+    /// Boxed: the look-ups nest deep enough that callers' futures would otherwise overflow the
+    /// compiler's layout depth.
+    pub fn check_service(&self, service_id: Uuid) -> BoxFuture<'_, anyhow::Result<Checked>> {
+        Box::pin(self.check_one(service_id))
+    }
+
+    #[tracing::instrument(skip_all, fields(%service_id))]
+    async fn check_one(&self, service_id: Uuid) -> anyhow::Result<Checked> {
+        let Some(service) = db::services::find_service(&self.db, service_id).await? else {
+            return Ok(Checked::Skipped);
+        };
+        if !matches!(service.status, ServiceStatus::Ready | ServiceStatus::Drifted) {
+            return Ok(Checked::Skipped);
+        }
+        let rows = db::steps::list_steps(&self.db, service_id).await?;
+        let cx = Cx::new(&service, &rows, &self.providers, &self.settings, StepName::FirstBuild)?;
+        let findings = look::look(&cx).await?;
+        let before = db::drift::findings(&self.db, service_id).await?.unwrap_or_default();
+        let to = if findings.is_empty() { ServiceStatus::Ready } else { ServiceStatus::Drifted };
+        // Guarded by the status read above: a delete or repair asked for meanwhile wins.
+        if !db::drift::record_check(&self.db, service_id, service.status, to, &findings).await? {
+            return Ok(Checked::Skipped);
+        }
+        let audit = match (service.status, to) {
+            (_, ServiceStatus::Drifted) if findings != before => Some(AuditAction::DriftDetected),
+            (ServiceStatus::Drifted, ServiceStatus::Ready) => Some(AuditAction::DriftResolved),
+            _ => None,
+        };
+        if let Some(action) = audit {
+            let detail = findings.iter().map(Finding::summary).collect::<Vec<_>>().join("; ");
+            tracing::warn!(service = %service.name, %action, %detail, "drift");
+            let event = NewAuditEvent {
+                actor_login: Some("shipyard"),
+                service_id: Some(service_id),
+                service_name: Some(&service.name),
+                outcome: Outcome::Success,
+                detail: &detail,
+                ..NewAuditEvent::new(action)
+            };
+            db::audit::insert_audit_event(&self.db, &event).await?;
+        }
+        Ok(Checked::Found(findings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(resource: StepName, problem: Problem) -> Finding {
+        Finding::new(resource, problem, "", "")
+    }
+
+    #[test]
+    fn a_deleted_role_rewires_the_attachment_and_the_secrets_but_never_the_first_build() {
+        let steps = repair_steps(&[finding(StepName::IamRole, Problem::Missing)]).unwrap();
+        assert_eq!(steps, [StepName::IamRole, StepName::IamAttachment, StepName::ActionsSecrets]);
+        let steps = repair_steps(&[
+            finding(StepName::IamPolicy, Problem::DocumentChanged),
+            finding(StepName::IamAttachment, Problem::NotAttached),
+        ])
+        .unwrap();
+        assert_eq!(steps, [StepName::IamPolicy, StepName::IamAttachment]);
+    }
+
+    #[test]
+    fn a_gone_or_archived_repository_cannot_be_repaired() {
+        for problem in [Problem::Missing, Problem::Archived] {
+            let findings =
+                [finding(StepName::GithubRepository, problem), finding(StepName::IamRole, Problem::Missing)];
+            assert_eq!(repair_steps(&findings), None);
+        }
+    }
+
+    #[test]
+    fn findings_round_trip_through_json() {
+        let f = Finding::new(StepName::ActionsSecrets, Problem::Missing, "ECR_REPO_URL", "AWS_REGION");
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["resource"], "actions_secrets");
+        assert_eq!(json["problem"], "missing");
+        assert_eq!(serde_json::from_value::<Finding>(json).unwrap(), f);
+    }
+}

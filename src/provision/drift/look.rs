@@ -1,0 +1,173 @@
+//! One service's resources read back with the look-ups the ensures use, and compared with what the
+//! ensures would write now. Nothing here changes anything.
+//!
+//! The budget of one check: GitHub 2 calls (the repository by id, the secret names; the client makes
+//! no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
+//! ListTagsForResource, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
+
+use super::{Finding, Problem};
+use crate::{
+    aws::{Ownership, policy},
+    domain::StepName,
+    provider::ProviderError,
+    provision::steps::{
+        ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, OidcSubject,
+    },
+};
+
+/// Everything that differs from what Shipyard made, in the order the steps are shown.
+pub async fn look(cx: &Cx<'_>) -> Result<Vec<Finding>, ProviderError> {
+    let mut findings = Vec::new();
+    repository_and_secrets(cx, &mut findings).await?;
+    oidc_provider(cx, &mut findings).await?;
+    ecr_repository(cx, &mut findings).await?;
+    role_and_attachment(cx, &mut findings).await?;
+    policy_document(cx, &mut findings).await?;
+    Ok(findings)
+}
+
+async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let recorded = cx.output::<GithubRepository>()?;
+    let github = &cx.providers.github;
+    let Some(repo) = github.find_repo_by_id(recorded.id).await? else {
+        findings.push(Finding::new(
+            StepName::GithubRepository,
+            Problem::Missing,
+            format!("{} (id {})", recorded.full_name, recorded.id),
+            "no repository with that id",
+        ));
+        return Ok(());
+    };
+    if repo.archived {
+        findings.push(Finding::new(
+            StepName::GithubRepository,
+            Problem::Archived,
+            "not archived",
+            "archived",
+        ));
+        // An archived repository is read-only: its secrets are of no use until it is unarchived.
+        return Ok(());
+    }
+    if repo.default_branch != cx.branch.as_str() {
+        findings.push(Finding::new(
+            StepName::GithubRepository,
+            Problem::DefaultBranchChanged,
+            cx.branch.as_str(),
+            repo.default_branch.as_str(),
+        ));
+    }
+    let present = github.secret_names(&repo.owner, &repo.name).await?;
+    let missing: Vec<String> =
+        cx.output::<ActionsSecrets>()?.names.into_iter().filter(|n| !present.contains(n)).collect();
+    if !missing.is_empty() {
+        findings.push(Finding::new(
+            StepName::ActionsSecrets,
+            Problem::Missing,
+            missing.join(", "),
+            if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
+        ));
+    }
+    Ok(())
+}
+
+async fn oidc_provider(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let arn = cx.output::<OidcProvider>()?.arn;
+    let issuer = cx.providers.aws.oidc_issuer();
+    match cx.providers.aws.find_oidc_provider(&arn).await? {
+        None => {
+            findings.push(Finding::new(StepName::OidcProvider, Problem::Missing, arn, "no such provider"))
+        }
+        Some(p) if p.url != issuer.key() => {
+            findings.push(Finding::new(StepName::OidcProvider, Problem::UrlChanged, issuer.key(), p.url))
+        }
+        Some(p) if !p.client_ids.iter().any(|id| id == policy::GITHUB_OIDC_AUDIENCE) => {
+            findings.push(Finding::new(
+                StepName::OidcProvider,
+                Problem::AudienceMissing,
+                policy::GITHUB_OIDC_AUDIENCE,
+                p.client_ids.join(", "),
+            ))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+async fn ecr_repository(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let name = cx.output::<EcrRepository>()?.name;
+    match cx.providers.aws.find_ecr_repository(&name).await? {
+        None => {
+            findings.push(Finding::new(StepName::EcrRepository, Problem::Missing, name, "no such repository"))
+        }
+        Some(repo) if !repo.scan_on_push => {
+            findings.push(Finding::new(StepName::EcrRepository, Problem::ScanOnPushOff, "on", "off"))
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+async fn role_and_attachment(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let aws = &cx.providers.aws;
+    let Some(role) = aws.get_role(&cx.iam.role).await? else {
+        findings.push(Finding::new(
+            StepName::IamRole,
+            Problem::Missing,
+            cx.iam.role.as_str(),
+            "no such role",
+        ));
+        return Ok(());
+    };
+    let tags = role.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if Ownership::of_existing(tags, cx.service.service_id) != Ownership::Ours {
+        findings.push(Finding::new(
+            StepName::IamRole,
+            Problem::NotOurs,
+            format!("tag shipyard:service-id = {}", cx.service.service_id),
+            role.tags.get("shipyard:service-id").map_or("no such tag", String::as_str),
+        ));
+        return Ok(());
+    }
+    // What `IamRole` would write now.
+    let trust = policy::trust_policy(
+        &cx.output::<OidcProvider>()?.arn,
+        aws.oidc_issuer(),
+        &cx.output::<OidcSubject>()?.sub_claim_prefix,
+        cx.branch.as_str(),
+    );
+    if !policy::policies_equivalent(&role.trust_policy, &trust) {
+        findings.push(Finding::new(
+            StepName::IamRole,
+            Problem::TrustChanged,
+            trust.to_string(),
+            role.trust_policy.to_string(),
+        ));
+    }
+    let policy_arn = cx.output::<IamPolicy>()?.arn;
+    if !role.attached_policy_arns.contains(&policy_arn) {
+        let found = if role.attached_policy_arns.is_empty() {
+            "no attached policies".to_owned()
+        } else {
+            role.attached_policy_arns.join(", ")
+        };
+        findings.push(Finding::new(StepName::IamAttachment, Problem::NotAttached, policy_arn, found));
+    }
+    Ok(())
+}
+
+async fn policy_document(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let arn = cx.output::<IamPolicy>()?.arn;
+    // What `IamPolicy` would write now.
+    let wanted = policy::ecr_push_policy(&cx.output::<EcrRepository>()?.arn);
+    match cx.providers.aws.get_policy_document(&arn).await? {
+        None => findings.push(Finding::new(StepName::IamPolicy, Problem::Missing, arn, "no such policy")),
+        Some(document) if !policy::policies_equivalent(&document, &wanted) => findings.push(Finding::new(
+            StepName::IamPolicy,
+            Problem::DocumentChanged,
+            wanted.to_string(),
+            document.to_string(),
+        )),
+        Some(_) => {}
+    }
+    Ok(())
+}
