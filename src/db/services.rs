@@ -155,12 +155,13 @@ pub async fn claim_next_service(db: &PgPool, lease: std::time::Duration) -> sqlx
     Ok(claimed.map(|row| Claim { service_id: row.service_id, token: row.lease_token }))
 }
 
-/// When the next parked or backing-off service falls due, if any service is waiting at all.
+/// When the next unclaimed service with work falls due (parked, backing off, or already due: then
+/// a time in the past), if there is any.
 pub async fn next_due(db: &PgPool) -> sqlx::Result<Option<OffsetDateTime>> {
     sqlx::query_scalar!(
         r#"
         select min(coalesce(not_before, updated_at)) from service
-        where status in ('provisioning', 'deleting') and not_before > now()
+        where status in ('provisioning', 'deleting') and (lease_until is null or lease_until < now())
         "#
     )
     .fetch_one(db)

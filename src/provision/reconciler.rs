@@ -110,7 +110,12 @@ impl Reconciler {
                     }
                 }
             }
-            let nap = self.until_next_due().await;
+            // With every worker busy, a finishing worker (join_next) is what to wait for.
+            let nap = if running.len() < self.settings.concurrency {
+                self.until_next_due().await
+            } else {
+                self.settings.poll_interval
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
                 note = listener.recv() => if let Err(e) = note { tracing::warn!(error = %e, "listener interrupted") },
@@ -130,8 +135,9 @@ impl Reconciler {
         Ok(())
     }
 
-    /// How long to sleep when nothing is claimable: until the next parked service falls due, at
-    /// most the poll interval.
+    /// How long to sleep when nothing more was claimed: until the next unclaimed service falls due
+    /// (at once when one already is: it fell due between the claim and this look), at most the poll
+    /// interval.
     async fn until_next_due(&self) -> Duration {
         let poll = self.settings.poll_interval;
         match services::next_due(&self.db).await {
