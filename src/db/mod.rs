@@ -1,6 +1,7 @@
 //! Plain async functions over `impl PgExecutor`, one module per table.
 
 pub mod audit;
+pub mod inventory;
 pub mod services;
 pub mod sessions;
 pub mod steps;
