@@ -111,7 +111,7 @@ mod tests {
             b64("n.1"),
             b64(&format!("x.1.{uuid}.a")),
             b64(&format!("n.0.{uuid}.a")),
-            b64(&format!("n.1.not-a-uuid.a")),
+            b64("n.1.not-a-uuid.a"),
             b64(&format!("n.1.{uuid}.")),
             b64(&format!("c.1.{uuid}.soon")),
             b64(&format!("c.1.{uuid}.999999999999999999")),
