@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod drift;
+pub mod inventory;
 pub mod services;
 pub mod sessions;
 pub mod steps;

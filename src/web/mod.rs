@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod bearer;
+pub mod cursor;
 pub mod errors;
 pub mod health;
 pub mod limits;

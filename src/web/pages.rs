@@ -73,14 +73,15 @@ pub struct InventoryPage {
     pub dir: &'static str,
     pub name_sort_url: String,
     pub created_sort_url: String,
-    /// How many services match in all, and which of them this page shows (1-based).
-    pub total: i64,
-    pub page: i64,
-    pub pages: i64,
-    pub first_shown: i64,
-    pub last_shown: i64,
+    /// Nothing matches (counting stops past a thousand, so this is cheap).
+    pub none_match: bool,
+    /// "Showing 51–100 of 1,000+ services."
+    pub count: String,
+    /// "Page 2 of 3", or "Page 2" past a thousand, or nothing when the place is unknown.
+    pub page_of: String,
     pub prev_url: Option<String>,
     pub next_url: Option<String>,
+    /// The last page (`before=end`), offered when an old page number is past the end.
     pub last_page_url: String,
 }
 

@@ -373,7 +373,14 @@ async fn the_list_pages_newest_first_with_link_headers_and_filters(db: Db) {
         (names(&dev_ready), dev_ready["total"].as_i64()),
         (vec!["ready-dev-00002".to_owned()], Some(4))
     );
-    assert!(dev_ready["next"].as_str().unwrap().ends_with("?status=ready&environment=dev&page=3&per_page=1"));
+    let next = dev_ready["next"].as_str().unwrap();
+    assert!(next.contains("?status=ready&environment=dev&after=") && next.ends_with("&per_page=1"), "{next}");
+    let third: Value = Client::new().get(next).bearer_auth(BOB).send().await.unwrap().json().await.unwrap();
+    assert_eq!(names(&third), ["ready-dev-00003"], "the cursor keeps the filters");
+    let prev = third["prev"].as_str().unwrap();
+    assert!(prev.contains("before="), "{prev}");
+    let second: Value = Client::new().get(prev).bearer_auth(BOB).send().await.unwrap().json().await.unwrap();
+    assert_eq!(names(&second), ["ready-dev-00002"]);
     let none: Value = get(&app, "/api/v1/services?environment=staging", BOB).await.json().await.unwrap();
     assert_eq!((none["total"].as_i64(), none["next"].is_null()), (Some(0), true));
 
@@ -391,11 +398,51 @@ async fn ten_thousand_services_page_to_the_oldest(db: Db) {
     exec(&app, "analyze service").await;
 
     let last: Value = get(&app, "/api/v1/services?per_page=100&page=100", BOB).await.json().await.unwrap();
-    let names = names(&last);
-    assert_eq!((names.len(), last["total"].as_i64()), (100, Some(10_000)));
-    assert_eq!((names[0].as_str(), names[99].as_str()), ("ready-dev-09901", "ready-dev-10000"));
+    let oldest = names(&last);
+    assert_eq!(oldest.len(), 100);
+    assert_eq!((oldest[0].as_str(), oldest[99].as_str()), ("ready-dev-09901", "ready-dev-10000"));
     assert!(last["next"].is_null());
+    // Past a thousand the count stops: the total is unknown, at least 1000.
+    assert_eq!((last["total"].is_null(), last["total_at_least"].as_i64()), (true, Some(1000)));
     let beyond: Value = get(&app, "/api/v1/services?per_page=100&page=101", BOB).await.json().await.unwrap();
     assert_eq!(beyond["services"].as_array().unwrap().len(), 0);
-    assert!(beyond["prev"].as_str().unwrap().contains("page=100&"), "{beyond}");
+    assert!(beyond["prev"].as_str().unwrap().contains("before=end&"), "{beyond}");
+
+    // The `last` link is the same page, found from the end instead of by skipping 9,900 rows.
+    let response = get(&app, "/api/v1/services?per_page=100", BOB).await;
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    let last_url = link.split(", ").find(|l| l.ends_with(r#"rel="last""#)).unwrap();
+    let last_url = last_url.trim_start_matches('<').split('>').next().unwrap();
+    let from_end: Value =
+        Client::new().get(last_url).bearer_auth(BOB).send().await.unwrap().json().await.unwrap();
+    assert_eq!(names(&from_end), oldest);
+    assert!(from_end["next"].is_null());
+    let before: Value = Client::new()
+        .get(from_end["prev"].as_str().unwrap())
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = names(&before);
+    assert_eq!((before[0].as_str(), before[99].as_str()), ("ready-dev-09801", "ready-dev-09900"));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_cursor_the_api_did_not_make_is_a_422_naming_the_parameter(db: Db) {
+    let app = TestApp::spawn(db).await;
+    insert_services(&app, 3, "ready", "dev").await;
+    for (query, field) in [
+        ("after=garbage", "after"),
+        ("before=bm9wZQ", "before"),
+        // A cursor of the page's name order: the API lists newest first only.
+        ("after=bi4xLjAxOTBiM2M0LTVkNmUtN2Y4MC05YTFiLTJjM2Q0ZTVmNmE3Yi5wYXk", "after"),
+        ("page=2&before=end", "page"),
+    ] {
+        let response = get(&app, &format!("/api/v1/services?{query}"), BOB).await;
+        let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+        assert!(body["errors"][field].is_string(), "{query}: {body}");
+    }
 }

@@ -197,14 +197,19 @@ async fn pages_of_fifty_keep_the_filters_and_number_themselves(db: Db) {
     assert_eq!(texts(&first, "[data-testid=page-of]"), ["Page 1 of 3"]);
     assert!(attrs(&first, "[data-testid=prev]", "href").is_empty());
     let next = attrs(&first, "[data-testid=next]", "href");
-    assert_eq!(next, ["/services?environment=dev&sort=name&dir=asc&page=2"]);
+    assert!(next[0].starts_with("/services?environment=dev&sort=name&dir=asc&after="), "{next:?}");
 
     let second = Html::parse_document(&page(&app, &browser, &next[0]).await.1);
     assert_eq!(names(&second).first().map(String::as_str), Some("svc-051"));
+    assert_eq!(texts(&second, "[data-testid=count]"), ["Showing 51–100 of 120 services."]);
     assert_eq!(texts(&second, "[data-testid=page-of]"), ["Page 2 of 3"]);
-    assert_eq!(attrs(&second, "[data-testid=prev]", "href"), ["/services?environment=dev&sort=name&dir=asc"]);
+    let prev = attrs(&second, "[data-testid=prev]", "href");
+    assert!(prev[0].starts_with("/services?environment=dev&sort=name&dir=asc&before="), "{prev:?}");
+    let back = Html::parse_document(&page(&app, &browser, &prev[0]).await.1);
+    assert_eq!(names(&back), page1, "previous goes back to the first page");
+    assert_eq!(texts(&back, "[data-testid=count]"), ["Showing 1–50 of 120 services."]);
+    assert!(attrs(&back, "[data-testid=prev]", "href").is_empty());
     let next = attrs(&second, "[data-testid=next]", "href");
-    assert_eq!(next, ["/services?environment=dev&sort=name&dir=asc&page=3"]);
 
     let third = Html::parse_document(&page(&app, &browser, &next[0]).await.1);
     let page3 = names(&third);
@@ -212,13 +217,139 @@ async fn pages_of_fifty_keep_the_filters_and_number_themselves(db: Db) {
     assert_eq!(texts(&third, "[data-testid=count]"), ["Showing 101–120 of 120 services."]);
     assert!(attrs(&third, "[data-testid=next]", "href").is_empty());
 
+    // Old page-number links still work.
+    let (status, body) = page(&app, &browser, "/services?environment=dev&sort=name&page=2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&Html::parse_document(&body)), names(&second));
+
     let (status, body) = page(&app, &browser, "/services?environment=dev&page=9").await;
     assert_eq!(status, StatusCode::OK);
     let past = Html::parse_document(&body);
     assert!(names(&past).is_empty());
-    assert!(texts(&past, "[data-testid=no-results] h2")[0].contains("Page 9 is past the end"));
-    assert_eq!(attrs(&past, "[data-testid=no-results] a", "href"), ["/services?environment=dev&page=3"]);
-    assert_eq!(attrs(&past, "[data-testid=prev]", "href"), ["/services?environment=dev&page=3"]);
+    assert!(texts(&past, "[data-testid=no-results] h2")[0].contains("past the end"));
+    assert_eq!(attrs(&past, "[data-testid=no-results] a", "href"), ["/services?environment=dev&before=end"]);
+    assert_eq!(attrs(&past, "[data-testid=prev]", "href"), ["/services?environment=dev&before=end"]);
+    let last = Html::parse_document(&page(&app, &browser, "/services?environment=dev&before=end").await.1);
+    assert_eq!(names(&last).len(), 50, "the last page is the last fifty, counted from the end");
+    assert_eq!(texts(&last, "[data-testid=count]"), ["Showing 71–120 of 120 services."]);
+    assert!(attrs(&last, "[data-testid=next]", "href").is_empty());
+}
+
+/// The `href` of the pager link `which` (next or prev), if the page has one.
+fn pager_link(html: &Html, which: &str) -> Option<String> {
+    attrs(html, &format!("[data-testid={which}]"), "href").into_iter().next()
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn cursor_pages_show_every_service_once_while_services_are_added(db: Db) {
+    let (app, browser, bob) = app_as_bob(db).await;
+    // 130 services in ten groups created at the same instant: ties that only service_id orders.
+    sqlx::query(
+        "insert into service (name, org, environment, visibility, template, default_branch, created_by, status,
+                              created_at)
+         select 'svc-' || lpad(g::text, 3, '0'), 'acme', 'dev', 'private', 'acme/service-template', 'main', $1,
+                'ready', now() - make_interval(mins => g % 10)
+         from generate_series(1, 130) g",
+    )
+    .bind(bob)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let existing: Vec<String> =
+        sqlx::query_scalar("select name from service order by name").fetch_all(&app.db).await.unwrap();
+
+    let mut added = 0;
+    for order in ["", "?sort=created&dir=asc", "?sort=name&dir=asc", "?sort=name&dir=desc"] {
+        // Forwards by the next links, then back by the prev links, adding services between fetches
+        // that sort before, among and after the ones already seen.
+        let end = format!("/services{order}{}before=end", if order.is_empty() { "?" } else { "&" });
+        for (mut url, link) in [(format!("/services{order}"), "next"), (end, "prev")] {
+            let mut seen = vec![];
+            loop {
+                let (status, body) = page(&app, &browser, &url).await;
+                assert_eq!(status, StatusCode::OK, "{url}");
+                let html = Html::parse_document(&body);
+                let shown = names(&html);
+                assert!(!shown.is_empty() && shown.len() <= 50, "{url}: {shown:?}");
+                if link == "next" {
+                    seen.extend(shown);
+                } else {
+                    seen.splice(0..0, shown);
+                }
+                for name in [format!("aaa-{added}"), format!("svc-065-{added}"), format!("zzz-{added}")] {
+                    let minutes = [-5, 5, 20][added % 3];
+                    add(&app, bob, &name, "dev", "ready", minutes).await;
+                    added += 1;
+                }
+                match pager_link(&html, link) {
+                    Some(next) => url = next,
+                    None => break,
+                }
+            }
+            let mut unique = seen.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), seen.len(), "{order} {link}: a service is shown twice: {seen:?}");
+            let missing: Vec<&String> = existing.iter().filter(|name| !seen.contains(name)).collect();
+            assert!(missing.is_empty(), "{order} {link}: skipped {missing:?}");
+        }
+    }
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn past_a_thousand_matches_the_count_stops_and_says_so(db: Db) {
+    let (app, browser, bob) = app_as_bob(db).await;
+    sqlx::query(
+        "insert into service (name, org, environment, visibility, template, default_branch, created_by, status)
+         select 'svc-' || lpad(g::text, 4, '0'), 'acme', 'dev', 'private', 'acme/service-template', 'main', $1,
+                'ready'
+         from generate_series(1, 1200) g",
+    )
+    .bind(bob)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let first = Html::parse_document(&page(&app, &browser, "/services?sort=name").await.1);
+    assert_eq!(texts(&first, "[data-testid=count]"), ["Showing 1–50 of 1,000+ services."]);
+    assert_eq!(texts(&first, "[data-testid=page-of]"), ["Page 1"]);
+    let second = Html::parse_document(&page(&app, &browser, &pager_link(&first, "next").unwrap()).await.1);
+    assert_eq!(texts(&second, "[data-testid=count]"), ["Showing 51–100 of 1,000+ services."]);
+    let filtered = Html::parse_document(&page(&app, &browser, "/services?q=svc-11").await.1);
+    assert_eq!(
+        texts(&filtered, "[data-testid=count]"),
+        ["Showing 1–50 of 100 services."],
+        "svc-1100 to svc-1199"
+    );
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_cursor_the_page_did_not_make_is_a_400_that_names_it(db: Db) {
+    let (app, browser, bob) = app_as_bob(db).await;
+    add(&app, bob, "payments", "dev", "ready", 1).await;
+    add(&app, bob, "orders", "dev", "ready", 2).await;
+    // A cursor like the name order's links carry: it works there and is refused in the other order.
+    let orders: Uuid = sqlx::query_scalar("select service_id from service where name = 'orders'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let cursor = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("n.1.{orders}.orders"),
+    );
+    let (status, body) = page(&app, &browser, &format!("/services?sort=name&after={cursor}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(names(&Html::parse_document(&body)), ["payments"], "the rows after orders by name");
+    let cases = [
+        ("/services?after=garbage".to_owned(), "The cursor (after) is not a cursor this inventory made"),
+        ("/services?before=bm9wZQ".to_owned(), "The cursor (before) is not a cursor this inventory made"),
+        (format!("/services?after={cursor}"), "The cursor (after) belongs to the other sort order"),
+        (format!("/services?page=2&after={cursor}"), "Use only one of page, after and before."),
+    ];
+    for (path, message) in cases {
+        let (status, body) = page(&app, &browser, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(body.contains(message), "{path}: {body}");
+    }
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

@@ -1,5 +1,9 @@
 //! `GET /api/v1/services`: live services, newest first, a page at a time, with GitHub-style
-//! `Link` headers and the same links in the body (`next`, `prev`).
+//! `Link` headers and the same links in the body (`next`, `prev`). The links carry cursors
+//! (`after=` / `before=`, see [`crate::web::cursor`]), so every page costs what the first does and
+//! a client paging through misses and repeats nothing while services are created; `page=N` still
+//! works for old links. `total` is exact up to 1,000 matches and null past that
+//! (`total_at_least` says 1000): counting every live row on each request is what cursors avoid.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +16,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{db, domain::ServiceStatus, error::AppError, web::AppState};
+use crate::{
+    db::{
+        self,
+        inventory::{Boundary, Filters, Seek, SortDir, SortKey},
+    },
+    domain::ServiceStatus,
+    error::AppError,
+    web::AppState,
+    web::cursor::{self, Cursor},
+};
 
 pub const DEFAULT_PER_PAGE: i64 = 30;
 pub const MAX_PER_PAGE: i64 = 100;
@@ -26,6 +39,17 @@ struct RawParams {
     environment: Option<String>,
     page: Option<String>,
     per_page: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+/// Which page: an offset for old `page=N` links, or a cursor from a `next`/`prev`/`last` link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    Page(i64),
+    After(Cursor),
+    Before(Cursor),
+    End,
 }
 
 /// A parsed list request.
@@ -33,7 +57,7 @@ struct RawParams {
 pub struct ListParams {
     pub status: Option<ServiceStatus>,
     pub environment: Option<String>,
-    pub page: i64,
+    pub at: At,
     pub per_page: i64,
 }
 
@@ -52,6 +76,7 @@ pub fn parse_params(query: Option<&str>) -> Result<ListParams, AppError> {
             }
         }
     };
+    let page_given = raw.page.as_ref().is_some_and(|p| !p.is_empty());
     let page = number("page", raw.page, 1, MAX_PAGE);
     let per_page = number("per_page", raw.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE);
     let status = match raw.status.filter(|s| !s.is_empty()) {
@@ -73,14 +98,35 @@ pub fn parse_params(query: Option<&str>) -> Result<ListParams, AppError> {
     if environment.as_ref().is_some_and(|e| e.len() > 64) {
         errors.insert("environment".to_owned(), "At most 64 characters.".to_owned());
     }
+    let after = raw.after.filter(|c| !c.is_empty());
+    let before = raw.before.filter(|c| !c.is_empty());
+    let cursor = |name: &str, value: &str, errors: &mut BTreeMap<String, String>| {
+        Cursor::parse(value, SortKey::Created)
+            .map_err(|why| errors.insert(name.to_owned(), format!("The cursor {why}.")))
+            .ok()
+    };
+    let at = match (page_given, after, before) {
+        (false, None, None) => At::Page(1),
+        (true, None, None) => At::Page(page),
+        (false, Some(value), None) => cursor("after", &value, &mut errors).map_or(At::Page(1), At::After),
+        (false, None, Some(value)) if value == cursor::END => At::End,
+        (false, None, Some(value)) => cursor("before", &value, &mut errors).map_or(At::Page(1), At::Before),
+        (page_given, after, before) => {
+            let names = [("page", page_given), ("after", after.is_some()), ("before", before.is_some())];
+            for (name, _) in names.iter().filter(|(_, given)| *given) {
+                errors.insert((*name).to_owned(), "Use only one of page, after and before.".to_owned());
+            }
+            At::Page(1)
+        }
+    };
     if !errors.is_empty() {
         return Err(AppError::Invalid(errors));
     }
-    Ok(ListParams { status, environment, page, per_page })
+    Ok(ListParams { status, environment, at, per_page })
 }
 
 /// The absolute URL of another page of the same listing.
-fn page_url(base: &Url, params: &ListParams, page: i64) -> String {
+fn page_url(base: &Url, params: &ListParams, at: &At) -> String {
     let mut url = base.join("/api/v1/services").expect("a path joins onto an http(s) URL");
     {
         let mut query = url.query_pairs_mut();
@@ -90,9 +136,24 @@ fn page_url(base: &Url, params: &ListParams, page: i64) -> String {
         if let Some(environment) = &params.environment {
             query.append_pair("environment", environment);
         }
-        query.append_pair("page", &page.to_string()).append_pair("per_page", &params.per_page.to_string());
+        match at {
+            At::Page(page) => query.append_pair("page", &page.to_string()),
+            At::After(c) => query.append_pair("after", &c.encode()),
+            At::Before(c) => query.append_pair("before", &c.encode()),
+            At::End => query.append_pair("before", cursor::END),
+        };
+        query.append_pair("per_page", &params.per_page.to_string());
     }
     url.into()
+}
+
+fn seek(at: &At, per_page: i64) -> Seek {
+    match at {
+        At::Page(page) => Seek::Offset((page - 1) * per_page),
+        At::After(c) => Seek::After(c.boundary.clone()),
+        At::Before(c) => Seek::Before(c.boundary.clone()),
+        At::End => Seek::End,
+    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -101,33 +162,44 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<(HeaderMap, Json<Value>), AppError> {
     let params = parse_params(query.as_deref())?;
-    let offset = (params.page - 1) * params.per_page;
-    let (services, total) = db::services::list_services_api(
+    let filters = Filters { text: None, environment: params.environment.clone(), status: params.status };
+    let listing = db::inventory::list_live_services(
         &state.db,
-        params.status,
-        params.environment.as_deref(),
+        &filters,
+        SortKey::Created,
+        SortDir::Desc,
+        &seek(&params.at, params.per_page),
         params.per_page,
-        offset,
     )
     .await?;
-    let last = ((total + params.per_page - 1) / params.per_page).max(1);
-    let link = |page: i64| page_url(&state.config.public_url, &params, page);
-    let next = (params.page < last).then(|| link(params.page + 1));
-    let prev = (params.page > 1).then(|| link((params.page - 1).min(last)));
+    let link = |at: &At| page_url(&state.config.public_url, &params, at);
+    // API cursors carry no position: clients page by links, not by numbers.
+    let cursor_of = |service| Cursor { boundary: Boundary::of(service, SortKey::Created), position: None };
+    let next = match listing.services.last() {
+        Some(last) if listing.more_after => Some(link(&At::After(cursor_of(last)))),
+        _ => None,
+    };
+    let prev = match (listing.services.first(), listing.more_before) {
+        (Some(first), true) => Some(link(&At::Before(cursor_of(first)))),
+        // Past the end: the way back is the last page.
+        (None, true) if listing.matching.at_least() > 0 => Some(link(&At::End)),
+        _ => None,
+    };
     let mut rels = vec![];
     rels.extend(next.iter().map(|u| format!("<{u}>; rel=\"next\"")));
     rels.extend(prev.iter().map(|u| format!("<{u}>; rel=\"prev\"")));
-    rels.push(format!("<{}>; rel=\"first\"", link(1)));
-    rels.push(format!("<{}>; rel=\"last\"", link(last)));
+    rels.push(format!("<{}>; rel=\"first\"", link(&At::Page(1))));
+    rels.push(format!("<{}>; rel=\"last\"", link(&At::End)));
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&rels.join(", ")) {
         headers.insert(header::LINK, value);
     }
     let body = json!({
-        "services": services.iter().map(super::service_resource).collect::<Vec<_>>(),
-        "page": params.page,
+        "services": listing.services.iter().map(super::service_resource).collect::<Vec<_>>(),
+        "page": match params.at { At::Page(page) => Some(page), _ => None },
         "per_page": params.per_page,
-        "total": total,
+        "total": listing.matching.exact(),
+        "total_at_least": listing.matching.at_least(),
         "next": next,
         "prev": prev,
     });
@@ -143,7 +215,7 @@ mod tests {
         let params = parse_params(None).unwrap();
         assert_eq!(
             params,
-            ListParams { status: None, environment: None, page: 1, per_page: DEFAULT_PER_PAGE }
+            ListParams { status: None, environment: None, at: At::Page(1), per_page: DEFAULT_PER_PAGE }
         );
     }
 
@@ -154,6 +226,16 @@ mod tests {
         };
         assert_eq!(errors.keys().collect::<Vec<_>>(), ["page", "per_page", "status"]);
         assert!(errors["status"].contains("delete_failed"), "{}", errors["status"]);
+        for (query, names) in [
+            ("after=bm9wZQ", vec!["after"]),
+            ("before=%3F%3F", vec!["before"]),
+            ("page=2&after=x&before=end", vec!["after", "before", "page"]),
+        ] {
+            let Err(AppError::Invalid(errors)) = parse_params(Some(query)) else {
+                panic!("{query} is refused")
+            };
+            assert_eq!(errors.keys().collect::<Vec<_>>(), names, "{query}");
+        }
     }
 
     #[test]
@@ -161,7 +243,7 @@ mod tests {
         let params = parse_params(Some("status=ready&environment=dev&per_page=2")).unwrap();
         let base = Url::parse("https://shipyard.example").unwrap();
         assert_eq!(
-            page_url(&base, &params, 3),
+            page_url(&base, &params, &At::Page(3)),
             "https://shipyard.example/api/v1/services?status=ready&environment=dev&page=3&per_page=2"
         );
     }

@@ -1,0 +1,344 @@
+//! The inventory's queries: live services, filtered, in one of four orders, a page at a time.
+//!
+//! Pages are found by keyset ("the rows after this one"), not by OFFSET: each order has a btree
+//! index on (sort column, service_id) (migration 0007), so any page costs one short index range
+//! scan however deep it is. `service_id` breaks ties, which makes every order total: a row is on
+//! exactly one page even when others are inserted between page fetches. A page before a row is
+//! the page after it in the reverse order, read backwards.
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::services::Service;
+use crate::domain::{Desired, ServiceStatus, StepName, Visibility};
+
+/// Rows per inventory page.
+pub const INVENTORY_PAGE_SIZE: i64 = 50;
+
+/// The most matching rows counted per request: past it the page says "1,000+" instead of
+/// counting every live row each time.
+pub const COUNT_CAP: i64 = 1000;
+
+/// The inventory's sort column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Created,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortDir {
+    Asc,
+    Desc,
+}
+
+impl SortDir {
+    pub fn reversed(self) -> Self {
+        match self {
+            SortDir::Asc => SortDir::Desc,
+            SortDir::Desc => SortDir::Asc,
+        }
+    }
+}
+
+/// Which live services to list: every filter that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Part of the name, matched case-insensitively (`%` and `_` match themselves).
+    pub text: Option<String>,
+    pub environment: Option<String>,
+    /// Any status but `deleted`: deleted services are never listed.
+    pub status: Option<ServiceStatus>,
+}
+
+impl Filters {
+    pub fn any(&self) -> bool {
+        self.text.is_some() || self.environment.is_some() || self.status.is_some()
+    }
+}
+
+/// One row's place in an order: its sort value and its id (the tie-breaker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Boundary {
+    Name { name: String, service_id: Uuid },
+    Created { created_at: OffsetDateTime, service_id: Uuid },
+}
+
+impl Boundary {
+    /// `service`'s place in the orders by `key`.
+    pub fn of(service: &Service, key: SortKey) -> Self {
+        match key {
+            SortKey::Name => Boundary::Name { name: service.name.clone(), service_id: service.service_id },
+            SortKey::Created => {
+                Boundary::Created { created_at: service.created_at, service_id: service.service_id }
+            }
+        }
+    }
+
+    pub fn key(&self) -> SortKey {
+        match self {
+            Boundary::Name { .. } => SortKey::Name,
+            Boundary::Created { .. } => SortKey::Created,
+        }
+    }
+}
+
+/// Where a page starts, in the order asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seek {
+    /// Skip this many rows (the first page, and old `page=N` links).
+    Offset(i64),
+    /// The rows after this one.
+    After(Boundary),
+    /// The rows before this one.
+    Before(Boundary),
+    /// The last rows.
+    End,
+}
+
+/// How many services match, counted up to [`COUNT_CAP`] + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matching(i64);
+
+impl Matching {
+    /// The exact number, when it is at most [`COUNT_CAP`].
+    pub fn exact(self) -> Option<i64> {
+        (self.0 <= COUNT_CAP).then_some(self.0)
+    }
+
+    /// The exact number, or [`COUNT_CAP`] when there are more.
+    pub fn at_least(self) -> i64 {
+        self.0.min(COUNT_CAP)
+    }
+
+    /// "437", "1,000+".
+    pub fn label(self) -> String {
+        match self.exact() {
+            Some(n) => thousands(n),
+            None => format!("{}+", thousands(COUNT_CAP)),
+        }
+    }
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One page of services, in the order asked for, and whether there are rows on either side.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub services: Vec<Service>,
+    pub more_before: bool,
+    pub more_after: bool,
+    pub matching: Matching,
+}
+
+/// `text` as an `ilike` pattern that matches it anywhere, with LIKE's wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The filter parameters ($1..$3) every inventory query starts with.
+struct Bound<'a> {
+    pattern: Option<String>,
+    environment: Option<&'a str>,
+    status: Option<ServiceStatus>,
+}
+
+/// Live services matching `$f`'s filters, then `$tail` (a keyset condition, the order and the
+/// limit), one compile-checked query per order so each walks its index.
+macro_rules! live_page {
+    ($f:expr, $tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Service,
+            r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
+                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
+                    s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
+                    u.login as created_by_login, u.avatar_url as created_by_avatar,
+                    s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
+                    s.role_arn, s.error_step as "error_step: StepName", s.error_message
+             from service s join app_user u on u.user_id = s.created_by
+             where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
+               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3) "#
+                + $tail,
+            $f.pattern.as_deref(),
+            $f.environment,
+            $f.status as Option<ServiceStatus>
+            $(, $arg)*
+        )
+    };
+}
+
+/// Up to `limit` rows in `(key, dir)` order from `start`: an offset, or just after `after` (whose
+/// kind fixes the column).
+async fn fetch(
+    db: &PgPool,
+    f: &Bound<'_>,
+    key: SortKey,
+    dir: SortDir,
+    after: Option<&Boundary>,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Service>> {
+    use SortDir::{Asc, Desc};
+    match (after, key, dir) {
+        (None, SortKey::Name, Asc) => {
+            live_page!(f, "order by s.name, s.service_id limit $4 offset $5", limit, offset)
+                .fetch_all(db)
+                .await
+        }
+        (None, SortKey::Name, Desc) => {
+            live_page!(f, "order by s.name desc, s.service_id desc limit $4 offset $5", limit, offset)
+                .fetch_all(db)
+                .await
+        }
+        (None, SortKey::Created, Asc) => {
+            live_page!(f, "order by s.created_at, s.service_id limit $4 offset $5", limit, offset)
+                .fetch_all(db)
+                .await
+        }
+        (None, SortKey::Created, Desc) => {
+            live_page!(f, "order by s.created_at desc, s.service_id desc limit $4 offset $5", limit, offset)
+                .fetch_all(db)
+                .await
+        }
+        (Some(Boundary::Name { name, service_id }), _, Asc) => {
+            live_page!(
+                f,
+                "and (s.name, s.service_id) > ($4, $5) order by s.name, s.service_id limit $6",
+                name,
+                service_id,
+                limit
+            )
+            .fetch_all(db)
+            .await
+        }
+        (Some(Boundary::Name { name, service_id }), _, Desc) => {
+            live_page!(
+                f,
+                "and (s.name, s.service_id) < ($4, $5) order by s.name desc, s.service_id desc limit $6",
+                name,
+                service_id,
+                limit
+            )
+            .fetch_all(db)
+            .await
+        }
+        (Some(Boundary::Created { created_at, service_id }), _, Asc) => {
+            live_page!(
+                f,
+                "and (s.created_at, s.service_id) > ($4, $5) order by s.created_at, s.service_id limit $6",
+                created_at,
+                service_id,
+                limit
+            )
+            .fetch_all(db)
+            .await
+        }
+        (Some(Boundary::Created { created_at, service_id }), _, Desc) => {
+            live_page!(
+                f,
+                "and (s.created_at, s.service_id) < ($4, $5)
+             order by s.created_at desc, s.service_id desc limit $6",
+                created_at,
+                service_id,
+                limit
+            )
+            .fetch_all(db)
+            .await
+        }
+    }
+}
+
+/// How many live services match, up to [`COUNT_CAP`] + 1: an index range of at most that many
+/// entries instead of every live row.
+async fn count_capped(db: &PgPool, f: &Bound<'_>) -> sqlx::Result<Matching> {
+    let n = sqlx::query_scalar!(
+        r#"
+        select count(*) as "count!" from (
+            select 1 from service s
+            where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
+              and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
+            limit $4
+        ) capped
+        "#,
+        f.pattern.as_deref(),
+        f.environment,
+        f.status as Option<ServiceStatus>,
+        COUNT_CAP + 1
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(Matching(n))
+}
+
+/// Up to `limit` live services matching `filters` in `(key, dir)` order from `seek`, with whether
+/// more lie before and after them. A `Before`/`After` boundary sorts by its own column (callers
+/// check it is `key`'s).
+#[tracing::instrument(skip_all, fields(?key, ?dir, limit))]
+pub async fn list_live_services(
+    db: &PgPool,
+    filters: &Filters,
+    key: SortKey,
+    dir: SortDir,
+    seek: &Seek,
+    limit: i64,
+) -> sqlx::Result<Listing> {
+    let f = Bound {
+        pattern: filters.text.as_deref().map(contains_pattern),
+        environment: filters.environment.as_deref(),
+        status: filters.status,
+    };
+    // One row more than the page says whether there is more in the direction read.
+    let (services, more_before, more_after) = match seek {
+        Seek::Offset(offset) => {
+            let mut rows = fetch(db, &f, key, dir, None, *offset, limit + 1).await?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            (rows, *offset > 0, more)
+        }
+        Seek::After(boundary) => {
+            let mut rows = fetch(db, &f, key, dir, Some(boundary), 0, limit + 1).await?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            (rows, true, more)
+        }
+        Seek::Before(_) | Seek::End => {
+            let boundary = match seek {
+                Seek::Before(b) => Some(b),
+                _ => None,
+            };
+            let mut rows = fetch(db, &f, key, dir.reversed(), boundary, 0, limit + 1).await?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            rows.reverse();
+            (rows, more, boundary.is_some())
+        }
+    };
+    let matching = count_capped(db, &f).await?;
+    Ok(Listing { services, more_before, more_after, matching })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_past_the_cap_read_as_the_cap_and_more() {
+        assert_eq!(Matching(7).label(), "7");
+        assert_eq!(Matching(1000).label(), "1,000");
+        assert_eq!(Matching(1001).label(), "1,000+");
+        assert_eq!((Matching(1001).exact(), Matching(1001).at_least()), (None, 1000));
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
