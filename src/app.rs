@@ -32,7 +32,8 @@ impl Application {
             &config.github_credential,
             &config.github_org,
             config.retry,
-        )?;
+        )?
+        .with_budget(config.github_budget);
         let providers = Providers { github: github.clone(), aws: aws.clone() };
         let state = AppState::new(db.clone(), config, github, aws)?;
         let reconciler = Reconciler::new(db, providers.clone(), settings);

@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod audit;
 mod auth;
+mod budget;
 mod aws_moto;
 mod aws_permissions;
 mod browser;
