@@ -30,7 +30,8 @@ pub struct Budget {
     pub concurrent_writes: usize,
     /// Requests of any kind in flight at once (github.com refuses more than 100).
     pub concurrent_requests: usize,
-    /// GET replies remembered for conditional requests; 0 sends no `If-None-Match` at all.
+    /// Room for remembered GET replies, counted in replies of up to 64 KiB (and never more than 64 MiB
+    /// in all); 0 remembers nothing and sends no `If-None-Match` at all.
     pub etag_entries: u64,
 }
 
