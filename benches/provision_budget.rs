@@ -288,7 +288,8 @@ async fn watch_one(args: &Args, db: &PgPool, user: Uuid, tag: &str) -> anyhow::R
     };
     let names = setup::insert_services(db, user, &format!("budget-{tag}-b"), 1).await?;
     let before = counts(&sim.sim());
-    settle(db, providers, settings, &names, build + Duration::from_secs(180)).await?;
+    // The template's push run went without secrets: it fails, is re-run, and builds a second time.
+    settle(db, providers, settings, &names, 2 * build + Duration::from_secs(180)).await?;
     let after = counts(&sim.sim());
     let looks: i64 = sqlx::query_scalar(
         "select coalesce((st.outputs->>'looks')::bigint, 0) from step st join service s using (service_id) \
