@@ -37,4 +37,11 @@ fi
 
 log "cargo bench ${profile[*]} --bench provision -- ${args[*]}"
 cargo bench ${profile[@]+"${profile[@]}"} --bench provision -- ${args[@]+"${args[@]}"}
+# The GitHub call budget: a 5-minute build's calls and 100 services under the secondary limits (several minutes);
+# BENCH_BUDGET=0 skips it, BENCH_BUDGET_ARGS passes its flags (see benches/provision_budget.rs).
+if [ "${BENCH_BUDGET:-1}" != 0 ]; then
+    read -r -a budget_args <<<"${BENCH_BUDGET_ARGS:-}"
+    log "cargo bench ${profile[*]} --bench provision_budget -- ${budget_args[*]}"
+    cargo bench ${profile[@]+"${profile[@]}"} --bench provision_budget -- ${budget_args[@]+"${budget_args[@]}"}
+fi
 [ "${BENCH_INVENTORY:-1}" = 0 ] || bash scripts/bench-inventory.sh # the inventory benchmark; BENCH_INVENTORY=0 skips it

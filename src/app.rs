@@ -34,7 +34,8 @@ impl Application {
             &config.github_credential,
             &config.github_org,
             config.retry,
-        )?;
+        )?
+        .with_budget(config.github_budget);
         let providers = Providers { github: github.clone(), aws: aws.clone() };
         let state = AppState::new(db.clone(), config, github, aws)?;
         let drift = DriftCheck::new(db.clone(), providers.clone(), settings.clone());

@@ -60,6 +60,9 @@ pub struct Config {
     /// How hard to retry transient provider errors. Only the longest wait for GitHub's primary rate limit
     /// to reset comes from the environment: `SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS` (default 900).
     pub retry: RetryPolicy,
+    /// How hard to use the server's GitHub credential: github.com's secondary limits (a constant; tests
+    /// match github-sim's scaled-down limits).
+    pub github_budget: crate::github::Budget,
     /// Timeouts and rate limits at the HTTP edge; `SHIPYARD_HEADER_READ_TIMEOUT_SECS` (default 10) sets
     /// the header-read timeout, which is also the keep-alive idle timeout. The rest are constants.
     pub edge: EdgeLimits,
@@ -187,6 +190,7 @@ impl Config {
                 rate_limit_wait: env.seconds("SHIPYARD_RATE_LIMIT_MAX_WAIT_SECS", "900")?,
                 ..RetryPolicy::default()
             },
+            github_budget: crate::github::Budget::GITHUB,
             edge: EdgeLimits {
                 header_read_timeout: Duration::from_secs(
                     env.parse::<std::num::NonZeroU64>(

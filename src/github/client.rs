@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     app_auth::AppAuth,
+    budget::{Budget, Spender},
     classify::{Reply, error, transport_error},
     models::{GitHubUser, Membership},
     transport::build_octocrab,
@@ -40,6 +41,8 @@ pub struct GitHub {
     pub(super) retry: RetryPolicy,
     /// Set when acting as a GitHub App installation; `octo` then carries no credential of its own.
     app: Option<Arc<AppAuth>>,
+    /// This credential's pacing and remembered ETags, shared by every clone (all reconciler workers).
+    spender: Arc<Spender>,
 }
 
 impl fmt::Debug for GitHub {
@@ -53,7 +56,8 @@ impl GitHub {
     ///
     /// Must be called inside a tokio runtime.
     pub fn new(api_url: &str, token: SecretString, retry: RetryPolicy) -> anyhow::Result<Self> {
-        Ok(Self { octo: build_octocrab(api_url, Some(&token))?, retry, app: None })
+        let octo = build_octocrab(api_url, Some(&token))?;
+        Ok(Self { octo, retry, app: None, spender: Spender::new(Budget::GITHUB) })
     }
 
     /// A client acting as the GitHub App `app_id`'s installation on `org`: installation tokens are minted
@@ -66,7 +70,8 @@ impl GitHub {
         retry: RetryPolicy,
     ) -> anyhow::Result<Self> {
         let app = AppAuth::new(app_id, private_key, org)?;
-        Ok(Self { octo: build_octocrab(api_url, None)?, retry, app: Some(Arc::new(app)) })
+        let octo = build_octocrab(api_url, None)?;
+        Ok(Self { octo, retry, app: Some(Arc::new(app)), spender: Spender::new(Budget::GITHUB) })
     }
 
     /// The server's client for the configured credential.
@@ -87,7 +92,15 @@ impl GitHub {
     /// A client acting as another token (a user's OAuth token or PAT), sharing the HTTP client.
     /// For identity and membership checks only: provisioning always uses the server's credential.
     pub fn as_token(&self, token: &SecretString) -> anyhow::Result<GitHub> {
-        Ok(Self { octo: self.octo.user_access_token(token.clone())?, retry: self.retry, app: None })
+        // Another credential, with limits of its own; used for a call or two, so nothing to remember.
+        let spender = Spender::new(Budget { etag_entries: 0, ..Budget::GITHUB });
+        Ok(Self { octo: self.octo.user_access_token(token.clone())?, retry: self.retry, app: None, spender })
+    }
+
+    /// The same credential paced to `budget` (GitHub Enterprise Server's limits, or github-sim's scaled
+    /// ones in tests). Starts afresh: call it once, before the client is shared.
+    pub fn with_budget(self, budget: Budget) -> GitHub {
+        Self { spender: Spender::new(budget), ..self }
     }
 
     /// The same credential (and cached App token) with another retry policy.
@@ -173,7 +186,7 @@ impl GitHub {
         body: Option<&serde_json::Value>,
         bearer: Option<&SecretString>,
     ) -> Result<Reply, ProviderError> {
-        let mut request = http::Request::builder().method(method).uri(path);
+        let mut request = http::Request::builder().method(method.clone()).uri(path);
         let installation_token = match (&self.app, bearer) {
             (Some(app), None) => Some(app.token(self).await?),
             _ => None,
@@ -184,13 +197,35 @@ impl GitHub {
             value.set_sensitive(true);
             request = request.header(http::header::AUTHORIZATION, value);
         }
+        let conditional = method == Method::GET;
+        let cached = if conditional { self.spender.cached(path).await } else { None };
+        if let Some((tag, _)) = &cached {
+            request = request.header(http::header::IF_NONE_MATCH, tag.clone());
+        }
         let request = self
             .octo
             .build_request(request, body)
             .map_err(|e| error(ErrorKind::Other, format!("could not build a GitHub request: {e}")))?;
+        // After the installation token: minting one is itself a paced request.
+        let slot = self.spender.admit(&method).await;
         let response = self.octo.execute(request).await.map_err(|e| transport_error(&e))?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| transport_error(&e))?.to_bytes();
+        let (mut parts, body) = response.into_parts();
+        let mut body = body.collect().await.map_err(|e| transport_error(&e))?.to_bytes();
+        drop(slot);
+        if conditional {
+            match (parts.status, cached) {
+                // Unchanged, and free on GitHub's primary limit: the remembered reply stands in.
+                (http::StatusCode::NOT_MODIFIED, Some((_, cached))) => {
+                    parts.status = http::StatusCode::OK;
+                    body = cached;
+                }
+                (http::StatusCode::OK, _) => match parts.headers.get(http::header::ETAG) {
+                    Some(tag) => self.spender.remember(path, tag, &body).await,
+                    None => self.spender.forget(path).await,
+                },
+                _ => {}
+            }
+        }
         if parts.status == http::StatusCode::UNAUTHORIZED
             && installation_token.is_some()
             && let Some(app) = &self.app

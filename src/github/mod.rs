@@ -2,6 +2,7 @@
 
 mod actions;
 mod app_auth;
+pub mod budget;
 mod classify;
 pub mod client;
 pub mod models;
@@ -10,5 +11,6 @@ mod repos;
 pub mod secrets;
 mod transport;
 
+pub use budget::Budget;
 pub use client::GitHub;
 pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, Workflow, WorkflowRun};

@@ -10,6 +10,7 @@ mod auth;
 mod aws_moto;
 mod aws_permissions;
 mod browser;
+mod budget;
 mod deletion;
 mod drift;
 mod edge;
