@@ -141,11 +141,12 @@ struct Target {
     ecr_name: Option<String>,
 }
 
-/// Recent look-ups per service id. Cheap to clone.
+/// Recent look-ups per service and status: a service that just became ready is looked up afresh
+/// rather than showing the build as it stood a moment before. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveCache {
-    runs: Cache<Uuid, Section<RunView>>,
-    images: Cache<Uuid, Section<ImageView>>,
+    runs: Cache<(Uuid, ServiceStatus), Section<RunView>>,
+    images: Cache<(Uuid, ServiceStatus), Section<ImageView>>,
 }
 
 impl Default for LiveCache {
@@ -159,8 +160,13 @@ impl Default for LiveCache {
 
 struct NoticesExpireSooner;
 
-impl<T> Expiry<Uuid, Section<T>> for NoticesExpireSooner {
-    fn expire_after_create(&self, _: &Uuid, value: &Section<T>, _: Instant) -> Option<Duration> {
+impl<T> Expiry<(Uuid, ServiceStatus), Section<T>> for NoticesExpireSooner {
+    fn expire_after_create(
+        &self,
+        _: &(Uuid, ServiceStatus),
+        value: &Section<T>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(if value.notice.is_some() { NOTICE_FOR } else { FRESH_FOR })
     }
 }
@@ -184,10 +190,10 @@ pub async fn look_up(state: &AppState, service: &Service, steps: &[Step]) -> Opt
         repo_id: recorded::<GithubRepository>(steps).map(|r| r.id),
         ecr_name: recorded::<EcrRepository>(steps).map(|e| e.name),
     };
-    let cache = &state.live;
+    let (cache, key) = (&state.live, (target.service_id, service.status));
     let (runs, images) = tokio::join!(
-        cache.runs.get_with(target.service_id, runs(state, target.repo_id)),
-        cache.images.get_with(target.service_id, images(state, target.ecr_name.as_deref())),
+        cache.runs.get_with(key, runs(state, target.repo_id)),
+        cache.images.get_with(key, images(state, target.ecr_name.as_deref())),
     );
     Some(Live { runs, images })
 }
