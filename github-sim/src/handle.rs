@@ -169,6 +169,39 @@ impl Sim {
             .collect()
     }
 
+    /// Decrypted values of environment `environment`'s secrets by (uppercase) name; `None` when the
+    /// repository or the environment does not exist (names compare case-insensitively, as on GitHub).
+    pub fn environment_secrets(
+        &self,
+        owner: &str,
+        repo: &str,
+        environment: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let world = self.world();
+        let e = world.repos[world.repo_index(owner, repo)?].environment(environment)?;
+        Some(
+            e.secrets
+                .iter()
+                .map(|(name, s)| (name.clone(), String::from_utf8_lossy(&s.value).into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The repository's environment names, oldest first (empty when the repository does not exist).
+    pub fn environments(&self, owner: &str, repo: &str) -> Vec<String> {
+        let world = self.world();
+        let Some(i) = world.repo_index(owner, repo) else { return Vec::new() };
+        world.repos[i].environments.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// The secret values the newest attempt of run `run_id` captured when it was queued (what its job
+    /// sees: repository secrets overridden by its environment's); `None` for an unknown run.
+    pub fn job_secrets(&self, owner: &str, repo: &str, run_id: u64) -> Option<BTreeMap<String, String>> {
+        let world = self.world();
+        let run = world.repos[world.repo_index(owner, repo)?].runs.iter().find(|r| r.id == run_id)?;
+        Some(run.attempt().secrets.clone())
+    }
+
     /// Runs, newest first (like the API).
     pub fn runs(&self, owner: &str, repo: &str) -> Vec<RunView> {
         let world = self.world();

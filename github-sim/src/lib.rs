@@ -13,6 +13,7 @@ mod app;
 mod auth;
 mod branches;
 mod conditional;
+mod environments;
 mod error;
 mod faults;
 mod generate;
@@ -185,6 +186,7 @@ fn router(sim: Sim) -> Router {
         .merge(generate::router())
         .merge(branches::router())
         .merge(secrets::router())
+        .merge(environments::router())
         .merge(actions::router())
         .merge(runs::router())
         .merge(jobs::router())

@@ -219,7 +219,8 @@ fn start_new_attempt(
     if failed_only && state.conclusion == Some("success") {
         return Err(ApiError::forbidden("This workflow run has no failed jobs to re-run"));
     }
-    let secrets = r.snapshot_secrets(&run.job.secrets);
+    let job = run.job.clone();
+    let secrets = r.job_secrets(&job, at);
     let run = r.runs.iter_mut().find(|run| run.id == run_id).ok_or_else(ApiError::not_found)?;
     run.attempts.push(Attempt::new(at, caller, job_id, secrets));
     tracing::info!(run_id, attempt = run.attempts.len(), "run re-queued");

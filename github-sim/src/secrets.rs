@@ -1,5 +1,8 @@
 //! Actions repository secrets. Values arrive sealed (libsodium `crypto_box_seal`) to the repository's
 //! X25519 public key; the sim unseals them with its secret key so tests can read the exact plaintext.
+//! Environment secrets (`environments.rs`) reuse the same checks and answers over their own key pair.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,6 +11,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use crypto_box::SecretKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,7 +44,7 @@ async fn get_public_key(
     // "Anyone with read access to the repository can use this endpoint" (private repos need `repo`).
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
-    Ok(Json(json!({ "key_id": r.key_id, "key": B64.encode(r.secret_key.public_key().as_bytes()) })))
+    Ok(Json(public_key_json(&r.secret_key, &r.key_id)))
 }
 
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
@@ -51,8 +55,7 @@ async fn list_secrets(
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Push)?;
-    let secrets: Vec<Value> = world.repos[i].secrets.iter().map(|(name, s)| secret_json(name, s)).collect();
-    Ok(Json(json!({ "total_count": secrets.len(), "secrets": secrets })))
+    Ok(Json(list_json(&world.repos[i].secrets)))
 }
 
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), secret = %name))]
@@ -63,15 +66,7 @@ async fn get_secret(
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Push)?;
-    let name = name.to_ascii_uppercase();
-    let secret = world.repos[i].secrets.get(&name).ok_or_else(ApiError::not_found)?;
-    Ok(Json(secret_json(&name, secret)))
-}
-
-#[derive(Deserialize)]
-struct PutSecret {
-    encrypted_value: Option<String>,
-    key_id: Option<String>,
+    get_json(&world.repos[i].secrets, &name).map(Json)
 }
 
 /// 201 `{}` when created, 204 when updated (octocrab maps exactly these two to Created/Updated).
@@ -83,47 +78,11 @@ async fn put_secret(
     Body(request): Body<PutSecret>,
 ) -> ApiResult<Response> {
     auth.require()?;
-    let name = parse_secret_name(&name)?;
-    let encrypted = request.encrypted_value.ok_or_else(|| ApiError::missing_field("encrypted_value"))?;
-    let key_id = request.key_id.ok_or_else(|| ApiError::missing_field("key_id"))?;
-    if !is_padded_base64(&encrypted) {
-        return Err(ApiError::invalid(
-            "Invalid request.\n\nFor 'properties/encrypted_value', the value does not match /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/.",
-        ));
-    }
+    let sealed = Sealed::parse(&name, request)?;
     let mut world = sim.world();
     let i = find_writable_repo(&world, &owner, &repo, &auth, Access::Push)?;
     let r = &mut world.repos[i];
-    if key_id != r.key_id {
-        return Err(ApiError::invalid(
-            "Invalid request.\n\nBad key_id: it does not match the repository's public key.",
-        ));
-    }
-    let sealed = B64
-        .decode(&encrypted)
-        .map_err(|_| ApiError::invalid("Invalid request.\n\nencrypted_value is not valid base64."))?;
-    let value = r.secret_key.unseal(&sealed).map_err(|_| {
-        ApiError::invalid(
-            "Invalid request.\n\nencrypted_value could not be decrypted with the repository's key.",
-        )
-    })?;
-    if value.len() > MAX_SECRET_BYTES {
-        return Err(ApiError::invalid("Invalid request.\n\nSecret value is too large (maximum 48 KB)."));
-    }
-    let now = now();
-    match r.secrets.get_mut(&name) {
-        Some(existing) => {
-            existing.value = value;
-            existing.updated_at = now;
-            tracing::info!(secret = %name, "secret updated");
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        None => {
-            r.secrets.insert(name.clone(), Secret { value, created_at: now, updated_at: now });
-            tracing::info!(secret = %name, "secret created");
-            Ok((StatusCode::CREATED, Json(json!({}))).into_response())
-        }
-    }
+    sealed.store(&r.secret_key, &r.key_id, &mut r.secrets, "repository")
 }
 
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), secret = %name))]
@@ -135,8 +94,104 @@ async fn delete_secret(
     auth.require()?;
     let mut world = sim.world();
     let i = find_writable_repo(&world, &owner, &repo, &auth, Access::Push)?;
-    world.repos[i].secrets.remove(&name.to_ascii_uppercase()).ok_or_else(ApiError::not_found)?;
+    remove(&mut world.repos[i].secrets, &name)
+}
+
+// The parts below are shared by repository and environment secrets (`environments.rs`): the same
+// sealed-box format, key_id check, naming rules and answers, over a different key pair and secret map.
+
+/// `actions-public-key`: the X25519 public key values must be sealed to, and its id.
+pub(crate) fn public_key_json(key: &SecretKey, key_id: &str) -> Value {
+    json!({ "key_id": key_id, "key": B64.encode(key.public_key().as_bytes()) })
+}
+
+/// `{total_count, secrets}` without values, by name.
+pub(crate) fn list_json(secrets: &BTreeMap<String, Secret>) -> Value {
+    let listed: Vec<Value> = secrets.iter().map(|(name, s)| secret_json(name, s)).collect();
+    json!({ "total_count": listed.len(), "secrets": listed })
+}
+
+/// One `actions-secret` by its name as the caller wrote it (names are case-insensitive); 404 when unset.
+pub(crate) fn get_json(secrets: &BTreeMap<String, Secret>, raw_name: &str) -> ApiResult<Value> {
+    let name = raw_name.to_ascii_uppercase();
+    let secret = secrets.get(&name).ok_or_else(ApiError::not_found)?;
+    Ok(secret_json(&name, secret))
+}
+
+/// Deletes a secret by its name as the caller wrote it: 204, or 404 when unset.
+pub(crate) fn remove(secrets: &mut BTreeMap<String, Secret>, raw_name: &str) -> ApiResult<StatusCode> {
+    secrets.remove(&raw_name.to_ascii_uppercase()).ok_or_else(ApiError::not_found)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PutSecret {
+    encrypted_value: Option<String>,
+    key_id: Option<String>,
+}
+
+/// A PUT body that passed GitHub's schema checks (done before the repository is looked up, as GitHub
+/// validates the request first), not yet unsealed.
+pub(crate) struct Sealed {
+    name: String,
+    encrypted: String,
+    key_id: String,
+}
+
+impl Sealed {
+    pub fn parse(raw_name: &str, request: PutSecret) -> ApiResult<Self> {
+        let name = parse_secret_name(raw_name)?;
+        let encrypted = request.encrypted_value.ok_or_else(|| ApiError::missing_field("encrypted_value"))?;
+        let key_id = request.key_id.ok_or_else(|| ApiError::missing_field("key_id"))?;
+        if !is_padded_base64(&encrypted) {
+            return Err(ApiError::invalid(
+                "Invalid request.\n\nFor 'properties/encrypted_value', the value does not match /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/.",
+            ));
+        }
+        Ok(Sealed { name, encrypted, key_id })
+    }
+
+    /// Unseals the value with `key` (the one `key_id` must name) and stores it in `secrets`: 201 `{}` when
+    /// created, 204 when updated. `holder` ("repository", "environment") words the refusals.
+    pub fn store(
+        self,
+        key: &SecretKey,
+        key_id: &str,
+        secrets: &mut BTreeMap<String, Secret>,
+        holder: &str,
+    ) -> ApiResult<Response> {
+        let Sealed { name, encrypted, key_id: given } = self;
+        if given != key_id {
+            return Err(ApiError::invalid(format!(
+                "Invalid request.\n\nBad key_id: it does not match the {holder}'s public key."
+            )));
+        }
+        let sealed = B64
+            .decode(&encrypted)
+            .map_err(|_| ApiError::invalid("Invalid request.\n\nencrypted_value is not valid base64."))?;
+        let value = key.unseal(&sealed).map_err(|_| {
+            ApiError::invalid(format!(
+                "Invalid request.\n\nencrypted_value could not be decrypted with the {holder}'s key."
+            ))
+        })?;
+        if value.len() > MAX_SECRET_BYTES {
+            return Err(ApiError::invalid("Invalid request.\n\nSecret value is too large (maximum 48 KB)."));
+        }
+        let now = now();
+        match secrets.get_mut(&name) {
+            Some(existing) => {
+                existing.value = value;
+                existing.updated_at = now;
+                tracing::info!(secret = %name, "secret updated");
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
+            None => {
+                secrets.insert(name.clone(), Secret { value, created_at: now, updated_at: now });
+                tracing::info!(secret = %name, "secret created");
+                Ok((StatusCode::CREATED, Json(json!({}))).into_response())
+            }
+        }
+    }
 }
 
 fn secret_json(name: &str, secret: &Secret) -> Value {

@@ -126,6 +126,47 @@ const COVERED: &[(&str, &str, &str)] = &[
         "POST /app/installations/{installation_id}/access_tokens",
     ),
     ("GET", "/orgs/{org}/memberships/{username}", "GET /orgs/{org}/memberships/{username}"),
+    ("GET", "/repos/{owner}/{repo}/environments", "GET /repos/{owner}/{repo}/environments"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/environments/{environment_name}",
+        "GET /repos/{owner}/{repo}/environments/{environment_name}",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/environments/{environment_name}",
+        "PUT /repos/{owner}/{repo}/environments/{environment_name}",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/environments/{environment_name}",
+        "DELETE /repos/{owner}/{repo}/environments/{environment_name}",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/environments/{environment_name}/secrets",
+        "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key",
+        "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}",
+        "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}",
+        "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}",
+        "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}",
+    ),
 ];
 
 /// Source files whose routes are not part of GitHub's REST description, and why.
@@ -611,6 +652,7 @@ async fn every_answer_validates_against_githubs_schema() {
     assert_eq!(all["total_count"], 3, "filter=all lists the job of each of the three attempts: {all}");
 
     oidc_customization_answers(&mut w).await;
+    environment_answers(&mut w).await;
     app_answers(&mut w, &none_scoped).await;
 
     // Deleting.
@@ -819,4 +861,62 @@ async fn ghes_answers(w: &mut Walk) {
     w.call(op, M::GET, repo_sub, Some(ALICE), None, 404).await;
     let op = "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub";
     w.call(op, M::PUT, repo_sub, Some(ALICE), Some(json!({"use_default": true})), 404).await;
+}
+
+/// Deployment environments of `acme/svc` and their secrets.
+async fn environment_answers(w: &mut Walk) {
+    let env = "/repos/acme/svc/environments/prod";
+    let op = "PUT /repos/{owner}/{repo}/environments/{environment_name}";
+    w.call(op, M::PUT, env, Some(BOT), None, 200).await;
+    let rules = json!({
+        "wait_timer": 5,
+        "prevent_self_review": true,
+        "reviewers": [{"type": "User", "id": 2002}],
+        "deployment_branch_policy": {"protected_branches": false, "custom_branch_policies": true},
+    });
+    w.call(op, M::PUT, env, Some(BOT), Some(rules), 200).await;
+    w.call(op, M::PUT, "/repos/acme/svc/environments/doomed", Some(BOT), Some(json!({})), 200).await;
+    w.call(op, M::PUT, env, Some(BOT), Some(json!({"wait_timer": 43_201})), 422).await;
+    w.call(op, M::PUT, "/repos/acme/svc/environments/a%2Cb", Some(BOT), None, 422).await;
+    w.call(op, M::PUT, env, Some(BOB), None, 403).await;
+    w.call(op, M::PUT, "/repos/acme/nope/environments/prod", Some(BOT), None, 404).await;
+    w.call(op, M::PUT, env, None, None, 401).await;
+    let op = "GET /repos/{owner}/{repo}/environments/{environment_name}";
+    w.call(op, M::GET, env, Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/environments/nope", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/environments";
+    w.call(op, M::GET, "/repos/acme/svc/environments", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/environments?per_page=1&page=2", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/environments", Some(BOT), None, 404).await;
+
+    let op = "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key";
+    let key = w.call(op, M::GET, &format!("{env}/secrets/public-key"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/environments/nope/secrets/public-key", Some(BOT), None, 404).await;
+    let op = "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}";
+    let key_id = key["key_id"].as_str().unwrap_or_default().to_string();
+    let sealed = |key_id: &str, value: &str| {
+        Some(
+            json!({"key_id": key_id, "encrypted_value": seal(key["key"].as_str().unwrap_or_default(), value)}),
+        )
+    };
+    let secret = format!("{env}/secrets/DB_PASSWORD");
+    w.call(op, M::PUT, &secret, Some(BOT), sealed(&key_id, "v"), 201).await;
+    w.call(op, M::PUT, &secret, Some(BOT), sealed(&key_id, "w"), 204).await;
+    w.call(op, M::PUT, &secret, Some(BOT), sealed("1", "v"), 422).await;
+    w.call(op, M::PUT, "/repos/acme/svc/environments/nope/secrets/X", Some(BOT), sealed(&key_id, "v"), 404)
+        .await;
+    let op = "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}";
+    w.call(op, M::GET, &secret, Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("{env}/secrets/NOPE"), Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets";
+    w.call(op, M::GET, &format!("{env}/secrets"), Some(BOT), None, 200).await;
+    w.call(op, M::GET, &format!("{env}/secrets"), Some(MALLORY), None, 404).await;
+    let op = "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}";
+    w.call(op, M::DELETE, &secret, Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, &secret, Some(BOT), None, 404).await;
+
+    let op = "DELETE /repos/{owner}/{repo}/environments/{environment_name}";
+    w.call(op, M::DELETE, "/repos/acme/svc/environments/doomed", Some(BOB), None, 403).await;
+    w.call(op, M::DELETE, "/repos/acme/svc/environments/doomed", Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, "/repos/acme/svc/environments/doomed", Some(BOT), None, 404).await;
 }

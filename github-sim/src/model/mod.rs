@@ -13,10 +13,12 @@ use crate::faults::{Fault, Latency};
 use crate::seed::Seed;
 
 mod app;
+mod environment;
 mod ids;
 mod run;
 
 pub(crate) use app::{App, Installation, InstallationGrant, level_covers};
+pub(crate) use environment::{BranchPolicy, Environment};
 
 pub(crate) use ids::{now, random_digits, random_hex, random_token, ts};
 pub(crate) use run::{Attempt, Outcome, Phase, Run};
@@ -146,6 +148,8 @@ pub(crate) struct Repo {
     pub runs: Vec<Run>,
     /// Tags (name → sha), pushed through [`crate::Sim::push_tag`].
     pub tags: BTreeMap<String, String>,
+    /// Deployment environments, oldest first; deleted with the repository.
+    pub environments: Vec<Environment>,
 }
 
 impl Repo {
@@ -170,13 +174,34 @@ impl Repo {
         }
     }
 
-    /// The values of `names` that are set now (what a job queued now will see).
-    pub fn snapshot_secrets(&self, names: &[String]) -> BTreeMap<String, String> {
-        names
+    /// The environment called `name`, compared case-insensitively as GitHub does.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.is_named(name))
+    }
+
+    pub fn environment_mut(&mut self, name: &str) -> Option<&mut Environment> {
+        self.environments.iter_mut().find(|e| e.is_named(name))
+    }
+
+    /// The values of the secrets `job` reads that are set now (what a job queued now will see): the
+    /// repository's, overridden by those of the job's environment (GitHub's precedence). A job naming an
+    /// environment that does not exist creates it, with no rules or secrets, as GitHub does.
+    pub fn job_secrets(&mut self, job: &JobSpec, at: OffsetDateTime) -> BTreeMap<String, String> {
+        let environment = match job.environment.as_deref() {
+            Some(name) if self.environment(name).is_none() => {
+                tracing::info!(repo = %self.full_name(), environment = name, "environment created by a job");
+                self.environments.push(Environment::new(name, at));
+                self.environments.last()
+            }
+            Some(name) => self.environment(name),
+            None => None,
+        };
+        let read = |secrets: &BTreeMap<String, Secret>, n: &String| {
+            secrets.get(n).map(|s| (n.clone(), String::from_utf8_lossy(&s.value).into_owned()))
+        };
+        job.secrets
             .iter()
-            .filter_map(|n| {
-                self.secrets.get(n).map(|s| (n.clone(), String::from_utf8_lossy(&s.value).into_owned()))
-            })
+            .filter_map(|n| environment.and_then(|e| read(&e.secrets, n)).or_else(|| read(&self.secrets, n)))
             .collect()
     }
 
@@ -195,7 +220,7 @@ impl Repo {
         let (run_id, job_id) = ids;
         let run_number = self.runs.iter().filter(|r| r.workflow_id == workflow.id).count() as u64 + 1;
         let head_branch = git_ref.strip_prefix("refs/heads/").or_else(|| git_ref.strip_prefix("refs/tags/"));
-        let secrets = self.snapshot_secrets(&workflow.job.secrets);
+        let secrets = self.job_secrets(&workflow.job, at);
         self.runs.push(Run {
             id: run_id,
             run_number,
@@ -483,6 +508,7 @@ pub(crate) fn new_repo(
         secrets: BTreeMap::new(),
         runs: Vec::new(),
         tags: BTreeMap::new(),
+        environments: Vec::new(),
     }
 }
 
