@@ -149,9 +149,10 @@ async fn delete_environment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// GitHub's documented rules (case-insensitive, at most 255 characters), plus what this sim refuses to be
-/// safe where GitHub does not document its character rules: empty or blank names, surrounding whitespace,
-/// control characters, and `'`, `"`, `` ` ``, `,`, `;` and `\`, which GitHub's environment form rejects.
+/// GitHub's documented rules: case-insensitive (see [`Environment::is_named`]), at most 255 characters.
+/// GitHub does not document which characters it refuses, so the sim is conservative and refuses what a
+/// client should not rely on: empty or blank names, surrounding whitespace, control characters, and
+/// `'`, `"`, `` ` ``, `,`, `;` and `\`. `/` is allowed (GitHub asks for it URL-encoded as `%2F`).
 fn check_name(name: &str) -> ApiResult<()> {
     let refused = |c: char| c.is_control() || matches!(c, '\'' | '"' | '`' | ',' | ';' | '\\');
     if name.trim().is_empty() || name.trim() != name {
