@@ -11,7 +11,7 @@
       badge.textContent = progress.status.replace("_", " ");
     }
     progress.steps.forEach(function (step) {
-      var row = list.querySelector('li[data-step="' + step.name + '"]');
+      var row = list.querySelector('li[data-step="' + step.key + '"]');
       if (!row) return;
       var part = function (name) { return row.querySelector('[data-part="' + name + '"]'); };
       var status = part("status");

@@ -80,6 +80,32 @@ impl Sim {
         ids
     }
 
+    /// Pushes a new branch `branch` at the default branch's head (as `git push origin HEAD:BRANCH` would) and
+    /// queues a `push` run of every workflow with that trigger on it. Returns the new run ids. Panics on an
+    /// unknown or empty repository, or a branch that exists.
+    pub fn push_branch(&self, owner: &str, repo: &str, branch: &str) -> Vec<u64> {
+        let mut world = self.world();
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let r = &world.repos[i];
+        assert!(r.branch(branch).is_none(), "github-sim: branch {branch} exists in {owner}/{repo}");
+        let sha =
+            r.branch(&r.default_branch).map(|b| b.sha.clone()).expect("github-sim: the repository is empty");
+        let pushes: Vec<Workflow> =
+            r.workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).cloned().collect();
+        let actor = r.creator;
+        world.repos[i].branches.push(crate::model::Branch { name: branch.to_string(), sha: sha.clone() });
+        let mut ids = Vec::new();
+        for workflow in &pushes {
+            let run_ids = (world.next_id(), world.next_id());
+            let r = &mut world.repos[i];
+            r.queue_run(run_ids, workflow, "push", &format!("refs/heads/{branch}"), &sha, actor, now());
+            ids.push(run_ids.0);
+        }
+        ids
+    }
+
     /// Queues a `workflow_dispatch` run of the workflow file `file` (e.g. `build.yml`) on `git_ref` (a branch,
     /// a tag, or `refs/...`), whatever its triggers. Returns the run id, `None` if the workflow or ref is unknown.
     pub fn dispatch(&self, owner: &str, repo: &str, file: &str, git_ref: &str) -> Option<u64> {

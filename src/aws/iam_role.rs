@@ -189,6 +189,29 @@ impl Aws {
         .await
     }
 
+    /// Detaches a managed policy from our role. A role or attachment that is gone is done; someone
+    /// else's role is a conflict and is left untouched.
+    #[tracing::instrument(skip_all, fields(role = %role))]
+    pub async fn detach_policy(
+        &self,
+        role: &str,
+        policy_arn: &str,
+        service_id: Uuid,
+    ) -> Result<(), ProviderError> {
+        match self.role_ownership(role, service_id).await? {
+            Ownership::Absent => return Ok(()),
+            Ownership::Foreign => return Err(foreign(System::Iam, "IAM role", role)),
+            Ownership::Ours => {}
+        }
+        ignore_not_found(
+            self.call(System::Iam, "iam:DetachRolePolicy", || {
+                self.iam.detach_role_policy().role_name(role).policy_arn(policy_arn).send()
+            })
+            .await
+            .map(|_| ()),
+        )
+    }
+
     /// Deletes our role: detaches managed policies, deletes inline ones, then the role.
     /// Gone already is done; someone else's role is a conflict and is left untouched.
     #[tracing::instrument(skip_all, fields(name = %name))]

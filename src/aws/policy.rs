@@ -94,20 +94,38 @@ const ECR_PUSH_ACTIONS: [&str; 7] = [
 /// subject starts with (for example `repo:acme/api` or the immutable `repo:acme@1/api@2` form).
 /// Exact `StringEquals` on both `sub` and `aud`: a wildcard here would let other repositories in.
 pub fn trust_policy(provider_arn: &str, issuer: &OidcIssuer, sub_claim_prefix: &str, branch: &str) -> Value {
+    let subject = format!("{sub_claim_prefix}:ref:refs/heads/{branch}");
+    trust_document("GitHubActionsDefaultBranchOnly", provider_arn, issuer, &subject, false)
+}
+
+/// Trust policy of an extra push role: only runs whose `sub` is `subject` (one branch, a deployment
+/// environment) or, with `pattern`, matches it (`...:ref:refs/tags/v*`, the one place a wildcard is
+/// allowed, always after the repository's full prefix). `aud` stays exact.
+pub fn push_role_trust_policy(
+    provider_arn: &str,
+    issuer: &OidcIssuer,
+    subject: &str,
+    pattern: bool,
+) -> Value {
+    trust_document("GitHubActionsPushRole", provider_arn, issuer, subject, pattern)
+}
+
+fn trust_document(sid: &str, provider_arn: &str, issuer: &OidcIssuer, subject: &str, pattern: bool) -> Value {
     let key = issuer.key();
+    let (sub, aud) = (format!("{key}:sub"), format!("{key}:aud"));
+    let condition = if pattern {
+        json!({ "StringEquals": { aud: GITHUB_OIDC_AUDIENCE }, "StringLike": { sub: subject } })
+    } else {
+        json!({ "StringEquals": { sub: subject, aud: GITHUB_OIDC_AUDIENCE } })
+    };
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "GitHubActionsDefaultBranchOnly",
+            "Sid": sid,
             "Effect": "Allow",
             "Principal": { "Federated": provider_arn },
             "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {
-                    format!("{key}:sub"): format!("{sub_claim_prefix}:ref:refs/heads/{branch}"),
-                    format!("{key}:aud"): GITHUB_OIDC_AUDIENCE,
-                }
-            }
+            "Condition": condition,
         }]
     })
 }

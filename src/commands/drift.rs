@@ -84,7 +84,7 @@ pub async fn repair_service(
     let detail = format!(
         "{}; re-run {}",
         findings.iter().map(Finding::summary).collect::<Vec<_>>().join("; "),
-        steps.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        steps.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     );
     audit(&mut *tx, actor, AuditAction::RepairRequested, id, name, Outcome::Success, &detail).await?;
     tx.commit().await?;

@@ -5,6 +5,7 @@
 
 pub mod drift;
 pub mod request;
+pub mod roles;
 
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ use crate::{
     },
     domain::ServiceStatus,
     error::AppError,
-    provision::{Phase, steps::phase_steps},
+    provision::{Phase, steps::service_steps},
 };
 use request::{FieldErrors, ServiceInput, parse_service_request};
 
@@ -66,11 +67,14 @@ pub async fn create_service(
     };
     // Two people submitting the same name at once both pass the check above; the unique index
     // lets one through and the other gets the same message as if the check had caught it.
-    let service_id = match db::services::insert_service(&mut tx, &new, phase_steps(Phase::Create)).await {
+    let service_id = match db::services::insert_service(&mut tx, &new, &service_steps(Phase::Create)).await {
         Ok(id) => id,
         Err(e) if db::violates(&e, LIVE_NAME_CONSTRAINT) => return Err(AppError::Invalid(name_taken(name))),
         Err(e) => return Err(e.into()),
     };
+    for (prefix, role) in &request.roles {
+        roles::insert_checked(&mut tx, service_id, role, actor.user_id, prefix).await?;
+    }
     audit(&mut *tx, actor, AuditAction::Create, service_id, name, Outcome::Success, &request.summary())
         .await?;
     tx.commit().await?;
@@ -146,8 +150,8 @@ pub async fn request_deletion(
     check_may_delete(db, config, actor, service).await?;
     let mut tx = db.begin().await?;
     // Someone else may have asked a moment ago: only one request wins.
-    let steps = phase_steps(Phase::Delete);
-    if !db::services::request_deletion(&mut tx, service.service_id, keep_repository, steps).await? {
+    let steps = service_steps(Phase::Delete);
+    if !db::services::request_deletion(&mut tx, service.service_id, keep_repository, &steps).await? {
         return Err(already_gone(service));
     }
     let detail = if keep_repository {

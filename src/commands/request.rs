@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::roles::{CheckedRole, RoleInput, check_role};
 use crate::{
     config::Config,
-    domain::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility},
+    domain::{BranchName, Environment, IamNames, RoleKind, ServiceName, TemplateRef, Visibility},
 };
 
 /// A message per field name, in the form's field names (`name`, `environment`, ...).
@@ -30,9 +31,32 @@ pub struct ServiceInput {
     pub template: String,
     pub default_branch: String,
     pub description: String,
+    /// The form's optional extra roles, one of each kind (a release-tag role is the common one).
+    pub role_branch: String,
+    pub role_tag_pattern: String,
+    pub role_environment: String,
+    /// The API's extra roles (`"roles": [{"tag_pattern": "v*"}]`).
+    #[serde(skip)]
+    pub roles: Vec<RoleInput>,
 }
 
 impl ServiceInput {
+    /// Every extra role asked for, with the prefix its errors are reported under: the form's own
+    /// field names (`role_tag_pattern`), or `roles[0].tag_pattern` for the API.
+    fn requested_roles(&self) -> Vec<(String, RoleInput)> {
+        let form = [
+            (RoleKind::Branch, &self.role_branch),
+            (RoleKind::Tag, &self.role_tag_pattern),
+            (RoleKind::Environment, &self.role_environment),
+        ];
+        let from_form = form
+            .into_iter()
+            .filter(|(_, value)| !value.trim().is_empty())
+            .map(|(kind, value)| ("role_".to_owned(), RoleInput::of(kind, value)));
+        let from_api = self.roles.iter().enumerate().map(|(i, role)| (format!("roles[{i}]."), role.clone()));
+        from_form.chain(from_api).collect()
+    }
+
     /// The blank form: private, branch `main`, the first environment and template preselected.
     pub fn blank(config: &Config) -> Self {
         Self {
@@ -56,6 +80,7 @@ pub struct ServiceJson {
     template: Option<String>,
     default_branch: Option<String>,
     description: Option<String>,
+    roles: Option<Vec<RoleInput>>,
 }
 
 impl From<ServiceJson> for ServiceInput {
@@ -67,6 +92,8 @@ impl From<ServiceJson> for ServiceInput {
             template: json.template.unwrap_or_default(),
             default_branch: json.default_branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned()),
             description: json.description.unwrap_or_default(),
+            roles: json.roles.unwrap_or_default(),
+            ..Self::default()
         }
     }
 }
@@ -81,18 +108,24 @@ pub struct ServiceRequest {
     pub default_branch: BranchName,
     pub description: String,
     pub iam: IamNames,
+    /// Extra push roles, each with the prefix its field errors are reported under.
+    pub roles: Vec<(String, CheckedRole)>,
 }
 
 impl ServiceRequest {
     /// One line for the audit trail: what was asked for, without the name (it has its own column).
     pub fn summary(&self) -> String {
-        format!(
+        let mut summary = format!(
             "{} · {} · {} · {}",
             self.environment.as_str(),
             self.visibility.as_str(),
             self.template.full_name(),
             self.default_branch.as_str()
-        )
+        );
+        for (_, role) in &self.roles {
+            summary.push_str(&format!(" · role for {}", role.spec.describe()));
+        }
+        summary
     }
 }
 
@@ -115,9 +148,25 @@ pub fn parse_service_request(config: &Config, input: &ServiceInput) -> Result<Se
             errors.insert(iam_field(config, &environment, &default_branch).to_owned(), message)
         })
         .ok();
+    let mut roles = Vec::new();
+    for (prefix, role) in input.requested_roles() {
+        match check_role(config, &name, environment.as_str(), default_branch.as_str(), &role, &prefix) {
+            Ok(role) => roles.push((prefix, role)),
+            Err(role_errors) => errors.extend(role_errors),
+        }
+    }
     match (visibility, template, description, iam) {
         (Some(visibility), Some(template), Some(description), Some(iam)) if errors.is_empty() => {
-            Ok(ServiceRequest { name, environment, visibility, template, default_branch, description, iam })
+            Ok(ServiceRequest {
+                name,
+                environment,
+                visibility,
+                template,
+                default_branch,
+                description,
+                iam,
+                roles,
+            })
         }
         _ => Err(errors),
     }

@@ -4,10 +4,7 @@ use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{
-    domain::{ServiceStatus, StepName},
-    provision::drift::Finding,
-};
+use crate::{domain::ServiceStatus, provision::drift::Finding};
 
 /// Services the drift check looks at: ready and drifted ones, least recently checked first.
 pub async fn checkable_services(db: &PgPool) -> sqlx::Result<Vec<Uuid>> {
@@ -69,7 +66,7 @@ pub async fn record_check(
 pub async fn start_repair(
     tx: &mut sqlx::PgConnection,
     service_id: Uuid,
-    steps: &[StepName],
+    steps: &[crate::provision::steps::StepKey],
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "update service set status = 'provisioning', drift = null, drift_checked_at = null,
@@ -82,6 +79,6 @@ pub async fn start_repair(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    super::services::insert_steps(&mut *tx, service_id, steps).await?;
+    super::steps::reset_steps(&mut *tx, service_id, steps).await?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod drift;
 pub mod inventory;
+pub mod roles;
 pub mod services;
 pub mod sessions;
 pub mod steps;

@@ -312,6 +312,22 @@ pub async fn retry_service(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sql
     Ok(true)
 }
 
+/// A push role was added or removed: a ready service goes back to `provisioning` and a provisioning
+/// one is unparked, so a reconciler takes the change now. A failed service keeps its status: the
+/// change runs when it is retried.
+pub async fn resume_for_change(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"
+        update service set status = 'provisioning', not_before = null, idle_claims = 0
+        where service_id = $1 and status in ('ready', 'provisioning')
+        "#,
+        service_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Turns a live service towards deletion: desired absent, status deleting, the repository choice
 /// recorded, any earlier error and any parking cleared (so a reconciler takes it at once), and one
 /// pending row per step of `steps` (the delete phase). Returns false (and changes nothing) when the

@@ -11,6 +11,8 @@ use crate::domain::{StepName, StepStatus};
 #[derive(Debug, Clone)]
 pub struct Step {
     pub step: StepName,
+    /// Which of the service's push roles the row is for (`""`: the service's own step).
+    pub instance: String,
     pub status: StepStatus,
     pub attempts: i32,
     /// Starts since a result was last recorded: more than one means a run died mid-step.
@@ -28,7 +30,7 @@ pub async fn list_steps(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Resu
     sqlx::query_as!(
         Step,
         r#"
-        select step as "step: StepName", status as "status: StepStatus", attempts, unfinished_starts,
+        select step as "step: StepName", instance, status as "status: StepStatus", attempts, unfinished_starts,
             started_at, finished_at,
             wake_at, error, outputs
         from step where service_id = $1
@@ -39,22 +41,25 @@ pub async fn list_steps(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Resu
     .await
 }
 
-/// Marks the step running (one more attempt, unless it resumes from waiting). False when the claim
-/// no longer holds the lease.
-pub async fn start_step(db: &PgPool, claim: &Claim, step: StepName) -> sqlx::Result<bool> {
+/// Marks the step running (one more attempt, unless it resumes from waiting); a step with no row yet
+/// (a push role's) gets one. False when the claim no longer holds the lease.
+pub async fn start_step(db: &PgPool, claim: &Claim, step: StepName, instance: &str) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"
-        update step set status = 'running', unfinished_starts = unfinished_starts + 1,
+        insert into step (service_id, step, instance, status, attempts, unfinished_starts, started_at)
+        select $1, $3, $4, 'running', 1, 1, now()
+        where exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
+        on conflict on constraint step_pkey do update
+        set status = 'running', unfinished_starts = step.unfinished_starts + 1,
             -- Resuming a parked step continues its attempt; anything else is a new one.
-            attempts = attempts + case when status = 'waiting' then 0 else 1 end,
+            attempts = step.attempts + case when step.status = 'waiting' then 0 else 1 end,
             started_at = now(), finished_at = null,
             wake_at = null, error = null
-        where service_id = $1 and step = $3
-          and exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
         "#,
         claim.service_id,
         claim.token,
-        step as StepName
+        step as StepName,
+        instance
     )
     .execute(db)
     .await?;
@@ -77,6 +82,7 @@ pub async fn finish_step(
     db: &PgPool,
     claim: &Claim,
     step: StepName,
+    instance: &str,
     result: StepResult<'_>,
 ) -> sqlx::Result<bool> {
     let (status, outputs, error, wake_at) = match result {
@@ -88,7 +94,7 @@ pub async fn finish_step(
         r#"
         update step set status = $4, outputs = coalesce($5, outputs), error = $6, wake_at = $7, unfinished_starts = 0,
             finished_at = case when $4 = 'waiting' then null else now() end
-        where service_id = $1 and step = $3
+        where service_id = $1 and step = $3 and instance = $8
           and exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
         "#,
         claim.service_id,
@@ -97,9 +103,33 @@ pub async fn finish_step(
         status as StepStatus,
         outputs,
         error,
-        wake_at
+        wake_at,
+        instance
     )
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Makes these steps pending again (a row for each, kept outputs and all): what Repair re-runs.
+pub async fn reset_steps(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+    keys: &[crate::provision::steps::StepKey],
+) -> sqlx::Result<()> {
+    let steps: Vec<StepName> = keys.iter().map(|k| k.step).collect();
+    let instances: Vec<String> = keys.iter().map(|k| k.instance.clone()).collect();
+    sqlx::query!(
+        r#"
+        insert into step (service_id, step, instance) select $1, s, i from unnest($2::text[], $3::text[]) as t(s, i)
+        on conflict on constraint step_pkey do update
+            set status = 'pending', error = null, started_at = null, finished_at = null, wake_at = null
+        "#,
+        service_id,
+        &steps as &[StepName],
+        &instances
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -2,8 +2,11 @@
 
 mod names;
 mod org_role;
+pub mod push_role;
 pub(crate) mod status;
 
+pub(crate) use names::iam_clean;
 pub use names::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility};
 pub use org_role::OrgRole;
-pub use status::{AuditAction, Desired, Outcome, ServiceStatus, StepName, StepStatus};
+pub use push_role::PushRoleSpec;
+pub use status::{AuditAction, Desired, Outcome, RoleKind, ServiceStatus, StepName, StepStatus};

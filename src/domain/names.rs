@@ -153,6 +153,11 @@ impl BranchName {
     }
 }
 
+/// `s` with the characters IAM does not allow in names (such as `/` in a branch) made `-`.
+pub(crate) fn iam_clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' }).collect()
+}
+
 /// The IAM names of a service: role `gha.<org>.<service>.<env>.<branch>` and policy `<role>-ecr-push`.
 ///
 /// The parts are joined with `.`, which organization names, service names and environment names
@@ -179,12 +184,8 @@ impl IamNames {
         env: &Environment,
         branch: &BranchName,
     ) -> Result<Self, String> {
-        let clean = |s: &str| -> String {
-            s.chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' })
-                .collect()
-        };
-        let role = format!("gha.{}.{}.{}.{}", clean(org), service, env.as_str(), clean(branch.as_str()));
+        let role =
+            format!("gha.{}.{}.{}.{}", iam_clean(org), service, env.as_str(), iam_clean(branch.as_str()));
         let policy = format!("{role}-ecr-push");
         if role.len() > Self::ROLE_MAX {
             return Err(format!(

@@ -152,10 +152,28 @@ text_enum! {
         IamAttachment = "iam_attachment",
         ActionsSecrets = "actions_secrets",
         FirstBuild = "first_build",
+        PushRole = "push_role",
+        PushRoleAttachment = "push_role_attachment",
+        PushRoleSecret = "push_role_secret",
+        RemovePushRoleSecret = "remove_push_role_secret",
+        DetachPushRole = "detach_push_role",
+        RemovePushRole = "remove_push_role",
         DeleteRole = "delete_role",
+        DeletePushRole = "delete_push_role",
         DeletePolicy = "delete_policy",
         DeleteEcrRepository = "delete_ecr_repository",
         DeleteGithubRepository = "delete_github_repository",
+    }
+}
+
+text_enum! {
+    /// What kind of workflow run an extra push role admits (see `domain::push_role`).
+    RoleKind {
+        Branch = "branch",
+        /// Tags matching a pattern with at most one trailing `*`.
+        Tag = "tag",
+        /// Jobs that name a deployment environment.
+        Environment = "environment",
     }
 }
 
@@ -196,6 +214,10 @@ text_enum! {
         DriftResolved = "drift_resolved",
         /// A person asked Shipyard to re-run the ensures of the drifted resources.
         RepairRequested = "repair_requested",
+        /// A person asked for an extra push role on a service.
+        RoleRequested = "role_requested",
+        /// A person asked for an extra push role to be removed.
+        RoleRemovalRequested = "role_removal_requested",
     }
 }
 

@@ -5,6 +5,7 @@ mod app_auth;
 pub mod budget;
 mod classify;
 pub mod client;
+mod environments;
 pub mod models;
 pub mod oauth;
 mod repos;

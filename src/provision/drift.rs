@@ -11,7 +11,10 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Providers, Settings, steps::Cx};
+use super::{
+    Providers, Settings,
+    steps::{Cx, StepKey},
+};
 use crate::{
     db::{
         self,
@@ -41,6 +44,9 @@ text_enum! {
 pub struct Finding {
     /// The create step whose resource it is.
     pub resource: StepName,
+    /// The push role it is about, for a role's resource.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
     pub problem: Problem,
     pub expected: String,
     pub found: String,
@@ -53,7 +59,13 @@ impl Finding {
         expected: impl Into<String>,
         found: impl Into<String>,
     ) -> Self {
-        Self { resource, problem, expected: expected.into(), found: found.into() }
+        Self { resource, role: String::new(), problem, expected: expected.into(), found: found.into() }
+    }
+
+    /// The finding is about the push role `name`.
+    pub fn for_role(mut self, name: &str) -> Self {
+        self.role = name.to_owned();
+        self
     }
 
     /// The create steps whose ensures put this right, each with what depends on what it changes
@@ -76,6 +88,11 @@ impl Finding {
             (S::IamPolicy, _) => &[S::IamPolicy, S::IamAttachment],
             (S::IamAttachment, _) => &[S::IamAttachment],
             (S::ActionsSecrets, _) => &[S::ActionsSecrets],
+            (S::PushRole, Problem::NotOurs) => &[],
+            (S::PushRole, Problem::Missing) => &[S::PushRole, S::PushRoleAttachment, S::PushRoleSecret],
+            (S::PushRole, _) => &[S::PushRole],
+            (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
+            (S::PushRoleSecret, _) => &[S::PushRoleSecret],
             _ => &[],
         }
     }
@@ -85,21 +102,24 @@ impl Finding {
         !self.repair().is_empty()
     }
 
-    /// "iam_role: trust changed", for the audit trail and messages.
+    /// "iam_role: trust changed" (or "push_role (tag-v): missing"), for the audit trail and messages.
     pub fn summary(&self) -> String {
-        format!("{}: {}", self.resource, self.problem.as_str().replace('_', " "))
+        let what = StepKey { step: self.resource, instance: self.role.clone() };
+        format!("{what}: {}", self.problem.as_str().replace('_', " "))
     }
 }
 
-/// The steps Repair re-runs for `findings`, in table order; `None` when one cannot be repaired.
-pub fn repair_steps(findings: &[Finding]) -> Option<Vec<StepName>> {
+/// The steps Repair re-runs for `findings` (a role's for its role), in table order; `None` when
+/// one cannot be repaired.
+pub fn repair_steps(findings: &[Finding]) -> Option<Vec<StepKey>> {
     if findings.iter().any(|f| !f.repairable()) {
         return None;
     }
-    let mut steps: Vec<StepName> = findings.iter().flat_map(|f| f.repair().iter().copied()).collect();
+    let mut steps: Vec<(StepName, String)> =
+        findings.iter().flat_map(|f| f.repair().iter().map(|s| (*s, f.role.clone()))).collect();
     steps.sort();
     steps.dedup();
-    Some(steps)
+    Some(steps.into_iter().map(|(step, instance)| StepKey { step, instance }).collect())
 }
 
 /// What one check of one service concluded.
@@ -174,8 +194,10 @@ impl DriftCheck {
             return Ok(Checked::Skipped);
         }
         let rows = db::steps::list_steps(&self.db, service_id).await?;
-        let cx = Cx::new(&service, &rows, &self.providers, &self.settings, StepName::FirstBuild)?;
-        let findings = look::look(&cx).await?;
+        let roles = db::roles::list_roles(&self.db, service_id).await?;
+        let key = StepKey::service(StepName::FirstBuild);
+        let cx = Cx::new(&service, &rows, &self.providers, &self.settings, &key, &roles)?;
+        let findings = look::look(&cx, &roles).await?;
         let before = db::drift::findings(&self.db, service_id).await?.unwrap_or_default();
         let to = if findings.is_empty() { ServiceStatus::Ready } else { ServiceStatus::Drifted };
         // Guarded by the status read above: a delete or repair asked for meanwhile wins.
@@ -214,14 +236,20 @@ mod tests {
 
     #[test]
     fn a_deleted_role_rewires_the_attachment_and_the_secrets_but_never_the_first_build() {
+        let names = |keys: Vec<StepKey>| keys.into_iter().map(|k| k.to_string()).collect::<Vec<_>>();
         let steps = repair_steps(&[finding(StepName::IamRole, Problem::Missing)]).unwrap();
-        assert_eq!(steps, [StepName::IamRole, StepName::IamAttachment, StepName::ActionsSecrets]);
+        assert_eq!(names(steps), ["iam_role", "iam_attachment", "actions_secrets"]);
         let steps = repair_steps(&[
             finding(StepName::IamPolicy, Problem::DocumentChanged),
             finding(StepName::IamAttachment, Problem::NotAttached),
         ])
         .unwrap();
-        assert_eq!(steps, [StepName::IamPolicy, StepName::IamAttachment]);
+        assert_eq!(names(steps), ["iam_policy", "iam_attachment"]);
+        let role = finding(StepName::PushRole, Problem::Missing).for_role("tag-v");
+        assert_eq!(
+            names(repair_steps(&[role]).unwrap()),
+            ["push_role (tag-v)", "push_role_attachment (tag-v)", "push_role_secret (tag-v)"]
+        );
     }
 
     #[test]

@@ -14,12 +14,13 @@ use super::{
     Providers, Settings,
     progress::{Outcome as PassOutcome, Progress},
     record::{sanitize_json, sanitize_message},
-    steps::{Cx, Ensured, Phase, def, internal},
+    steps::{Cx, Ensured, Phase, StepKey, def, internal, plan},
 };
 use crate::{
     db::{
         self,
         audit::{AuditAction, NewAuditEvent, Outcome},
+        roles::{self, ServiceRole},
         services::{self, Claim, Release, Service, ServiceOutputs},
         steps::{self, Step as StepRow, StepResult},
     },
@@ -247,40 +248,42 @@ impl Reconciler {
     ) -> anyhow::Result<Option<Pass>> {
         let started = std::time::Instant::now();
         let mut rows = steps::list_steps(&self.db, claim.service_id).await?;
-        let mut progress = Progress::load(phase, &rows, OffsetDateTime::now_utc());
+        let service_roles = Arc::new(roles::list_roles(&self.db, claim.service_id).await?);
+        let mut progress = Progress::load(plan(phase, &service_roles), &rows, OffsetDateTime::now_utc());
         let service = Arc::new(service);
         let mut in_flight = FuturesUnordered::new();
         // Set when a person asked for deletion mid-way: start nothing new, let running steps finish.
         let mut superseded = false;
         loop {
             if !superseded {
-                for step in progress.ready() {
+                for key in progress.ready() {
                     if !self.settings.parallel_steps && !in_flight.is_empty() {
                         break;
                     }
-                    let starts = rows.iter().find(|r| r.step == step).map_or(0, |r| r.unfinished_starts);
+                    let starts = rows.iter().find(|r| key.is(r)).map_or(0, |r| r.unfinished_starts);
                     if starts >= MAX_STEP_STARTS {
                         let message = format!(
                             "gave up after {starts} attempts that never finished (each ended the worker); retry the service"
                         );
-                        self.record(claim, &mut rows, &mut progress, step, Err(internal(message))).await?;
+                        self.record(claim, &mut rows, &mut progress, &key, Err(internal(message))).await?;
                         continue;
                     }
-                    if !steps::start_step(&self.db, claim, step).await? {
+                    if !steps::start_step(&self.db, claim, key.step, &key.instance).await? {
                         return Ok(Some(Pass::Abandoned));
                     }
-                    progress.start(step);
-                    mark_started(&mut rows, step);
-                    in_flight
-                        .push(self.run_step(step, service.clone(), rows.clone()).map(move |r| (step, r)));
+                    progress.start(&key);
+                    mark_started(&mut rows, &key);
+                    let run =
+                        self.run_step(key.clone(), service.clone(), rows.clone(), service_roles.clone());
+                    in_flight.push(run.map(move |r| (key, r)));
                 }
                 if progress.outcome() != PassOutcome::Working && in_flight.is_empty() {
                     break;
                 }
             }
-            let Some((step, result)) = in_flight.next().await else { break };
+            let Some((key, result)) = in_flight.next().await else { break };
             let parked = matches!(result, Ok(Ensured::Wait { .. }));
-            if !self.record(claim, &mut rows, &mut progress, step, result).await? {
+            if !self.record(claim, &mut rows, &mut progress, &key, result).await? {
                 return Ok(Some(Pass::Abandoned));
             }
             // A park is not a result: the crash tests count steps that finished.
@@ -299,16 +302,27 @@ impl Reconciler {
         if superseded {
             return Ok(None);
         }
+        let outcome = progress.outcome();
+        // A role asked for (or asked away) while this pass ran is not in its plan: run another.
+        if matches!(outcome, PassOutcome::Done)
+            && plan(phase, &roles::list_roles(&self.db, claim.service_id).await?) != progress.plan()
+        {
+            return Ok(None);
+        }
         let from = service.status;
-        match progress.outcome() {
-            PassOutcome::Done => self.settle_done(claim, &service, &rows, started).await?,
-            PassOutcome::Failed(step) => {
+        match outcome {
+            PassOutcome::Done => self.settle_done(claim, &service, &rows, &service_roles, started).await?,
+            PassOutcome::Failed(key) => {
                 let message = rows
                     .iter()
-                    .find(|r| r.step == step)
+                    .find(|r| key.is(r))
                     .and_then(|r| r.error.clone())
                     .unwrap_or_else(|| "the step failed".into());
-                self.settle_failed(claim, from, step, &message, started).await?;
+                let message = match key.instance.as_str() {
+                    "" => message,
+                    role => format!("role {role}: {message}"),
+                };
+                self.settle_failed(claim, from, key.step, &message, started).await?;
             }
             PassOutcome::Parked(at) => return Ok(Some(Pass::Parked(at))),
             // Every path out of the loop above leaves nothing runnable; stay safe if one does not.
@@ -321,13 +335,15 @@ impl Reconciler {
     /// ends as a failed step with a message rather than a step left `running` forever.
     fn run_step(
         &self,
-        step: StepName,
+        key: StepKey,
         service: Arc<Service>,
         rows: Vec<StepRow>,
+        service_roles: Arc<Vec<ServiceRole>>,
     ) -> impl Future<Output = Result<Ensured<Value>, ProviderError>> + Send + 'static {
         let this = self.clone();
         async move {
-            let cx = Cx::new(&service, &rows, &this.providers, &this.settings, step)?;
+            let step = key.step;
+            let cx = Cx::new(&service, &rows, &this.providers, &this.settings, &key, &service_roles)?;
             let run = async {
                 if this.panic_in == Some(step) {
                     panic!("injected panic in {step}");
@@ -354,9 +370,10 @@ impl Reconciler {
         claim: &Claim,
         rows: &mut [StepRow],
         progress: &mut Progress,
-        step: StepName,
+        key: &StepKey,
         result: Result<Ensured<Value>, ProviderError>,
     ) -> anyhow::Result<bool> {
+        let step = key.step;
         let now = OffsetDateTime::now_utc();
         let (status, outputs, error, wake_at) = match result {
             Ok(Ensured::Done(v)) => (StepStatus::Done, Some(sanitize_json(v)), None, None),
@@ -365,7 +382,7 @@ impl Reconciler {
                 (StepStatus::Waiting, Some(sanitize_json(state)), None, Some(at))
             }
             Err(e) => {
-                tracing::warn!(step = %step, error = %e, "step failed");
+                tracing::warn!(step = %key, error = %e, "step failed");
                 metrics::record_step_failure(step, e.kind);
                 (StepStatus::Failed, None, Some(sanitize_message(&e.to_string())), None)
             }
@@ -375,14 +392,18 @@ impl Reconciler {
             (Some(outputs), _, None) => StepResult::Done(outputs),
             (None, error, _) => StepResult::Failed(error.as_deref().unwrap_or("the step failed")),
         };
-        let (ok, status, error) = match steps::finish_step(&self.db, claim, step, attempt).await {
+        let (ok, status, error) = match steps::finish_step(&self.db, claim, step, &key.instance, attempt)
+            .await
+        {
             Ok(ok) => (ok, status, error),
             Err(e) if !is_connection_error(&e) => {
-                tracing::error!(step = %step, error = %e, "the step's result could not be recorded");
+                tracing::error!(step = %key, error = %e, "the step's result could not be recorded");
                 let message =
                     format!("Shipyard could not record this step's result ({e}); retry the service");
                 let message = sanitize_message(&message);
-                let ok = steps::finish_step(&self.db, claim, step, StepResult::Failed(&message)).await?;
+                let ok =
+                    steps::finish_step(&self.db, claim, step, &key.instance, StepResult::Failed(&message))
+                        .await?;
                 (ok, StepStatus::Failed, Some(message))
             }
             Err(e) => return Err(e.into()),
@@ -390,7 +411,7 @@ impl Reconciler {
         if !ok {
             return Ok(false);
         }
-        if let Some(row) = rows.iter_mut().find(|r| r.step == step) {
+        if let Some(row) = rows.iter_mut().find(|r| key.is(r)) {
             row.status = status;
             row.wake_at = wake_at;
             row.error = error.clone();
@@ -402,14 +423,14 @@ impl Reconciler {
                 row.finished_at = Some(now);
             }
         }
-        progress.finish(step, status, wake_at);
+        progress.finish(key, status, wake_at);
         match status {
             StepStatus::Failed => {
-                let detail = format!("{step}: {}", error.as_deref().unwrap_or_default());
+                let detail = format!("{key}: {}", error.as_deref().unwrap_or_default());
                 self.audit(claim, AuditAction::StepFailed, Outcome::Failure, &detail).await?;
             }
-            StepStatus::Waiting => tracing::info!(step = %step, "step waiting"),
-            _ => tracing::info!(step = %step, "step done"),
+            StepStatus::Waiting => tracing::info!(step = %key, "step waiting"),
+            _ => tracing::info!(step = %key, "step done"),
         }
         Ok(true)
     }
@@ -442,6 +463,7 @@ impl Reconciler {
         claim: &Claim,
         service: &Service,
         rows: &[StepRow],
+        service_roles: &[ServiceRole],
         started: std::time::Instant,
     ) -> anyhow::Result<()> {
         let from = service.status;
@@ -452,6 +474,17 @@ impl Reconciler {
         if to == ServiceStatus::Ready {
             let outputs = ready_outputs(service, rows, &self.providers, &self.settings)?;
             services::set_service_outputs(&self.db, claim.service_id, &outputs).await?;
+            // The pass ran these roles' removal to the end: forget them.
+            let removed: Vec<String> = service_roles
+                .iter()
+                .filter(|r| r.desired == crate::domain::Desired::Absent)
+                .map(|r| r.name.clone())
+                .collect();
+            if !removed.is_empty() {
+                let mut tx = self.db.begin().await?;
+                roles::forget_removed(&mut tx, claim.service_id, &removed).await?;
+                tx.commit().await?;
+            }
         }
         if services::set_service_status(&self.db, claim, from, to, None).await? {
             metrics::record_settled(from, to, started.elapsed());
@@ -492,7 +525,7 @@ fn ready_outputs(
     settings: &Settings,
 ) -> anyhow::Result<ServiceOutputs> {
     use super::steps::{EcrRepository, GithubRepository, IamRole};
-    let cx = Cx::new(service, rows, providers, settings, StepName::FirstBuild)?;
+    let cx = Cx::new(service, rows, providers, settings, &StepKey::service(StepName::FirstBuild), &[])?;
     let repo = cx.recorded::<GithubRepository>()?;
     Ok(ServiceOutputs {
         html_url: repo.as_ref().map(|r| r.html_url.clone()),
@@ -502,9 +535,9 @@ fn ready_outputs(
     })
 }
 
-fn mark_started(rows: &mut Vec<StepRow>, step: StepName) {
+fn mark_started(rows: &mut Vec<StepRow>, key: &StepKey) {
     let now = Some(OffsetDateTime::now_utc());
-    match rows.iter_mut().find(|r| r.step == step) {
+    match rows.iter_mut().find(|r| key.is(r)) {
         Some(row) => {
             if row.status != StepStatus::Waiting {
                 row.attempts += 1;
@@ -515,7 +548,8 @@ fn mark_started(rows: &mut Vec<StepRow>, step: StepName) {
             row.finished_at = None;
         }
         None => rows.push(StepRow {
-            step,
+            step: key.step,
+            instance: key.instance.clone(),
             status: StepStatus::Running,
             attempts: 1,
             unfinished_starts: 1,

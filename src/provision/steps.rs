@@ -4,12 +4,16 @@
 //!
 //! Adding a step is a `StepName` variant, one `impl Step` (in the file of the system it acts on)
 //! and its row in [`TABLE`]; a later step reads its output typed with `cx.output::<TheStep>()`.
+//!
+//! A step of [`Scope::Role`] runs once per extra push role of the service (see [`plan`]); it reads
+//! its role from `cx.role()`, and its outputs and dependencies are its own role's.
 
 mod aws;
 mod build;
 mod delete;
 mod github;
 mod preflight;
+mod roles;
 mod secrets;
 
 use std::{collections::HashMap, future::Future, sync::LazyLock, time::Duration};
@@ -22,8 +26,8 @@ use time::OffsetDateTime;
 use super::{Providers, Settings};
 use crate::{
     aws::ResourceTags,
-    db::{services::Service, steps::Step as StepRow},
-    domain::{BranchName, Environment, IamNames, ServiceName, StepName, TemplateRef},
+    db::{roles::ServiceRole, services::Service, steps::Step as StepRow},
+    domain::{BranchName, Desired, Environment, IamNames, ServiceName, StepName, TemplateRef},
     provider::{ErrorKind, ProviderError, System},
 };
 
@@ -32,7 +36,11 @@ pub use build::{FirstBuild, FirstBuildOutput};
 pub use delete::{DeleteEcrRepository, DeleteGithubRepository, DeletePolicy, DeleteRole};
 pub use github::{GithubRepository, OidcSubject, RepoOutput};
 pub use preflight::Preflight;
-pub use secrets::ActionsSecrets;
+pub use roles::{
+    DeletePushRole, DetachPushRole, PushRole, PushRoleAttachment, PushRoleSecret, RemovePushRole,
+    RemovePushRoleSecret,
+};
+pub use secrets::{ActionsSecrets, ROLE_SECRET};
 
 /// Which pass a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +49,57 @@ pub enum Phase {
     Create,
     /// Runs while the service is `deleting`.
     Delete,
+}
+
+/// What a step acts on: the service's own resources, or each of its extra push roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Runs once per pass.
+    Service,
+    /// Runs once for each role the service wants, is removing, or has at all.
+    Role(Desired),
+    /// Runs once for every role the service has, wanted or being removed.
+    EveryRole,
+}
+
+impl Scope {
+    fn covers(self, role: &ServiceRole) -> bool {
+        match self {
+            Scope::Service => false,
+            Scope::Role(desired) => role.desired == desired,
+            Scope::EveryRole => true,
+        }
+    }
+}
+
+/// One step run of a pass: the step and, for a role's step, the role's name (`""` otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StepKey {
+    pub step: StepName,
+    pub instance: String,
+}
+
+impl StepKey {
+    pub fn service(step: StepName) -> Self {
+        Self { step, instance: String::new() }
+    }
+
+    pub fn of(row: &StepRow) -> Self {
+        Self { step: row.step, instance: row.instance.clone() }
+    }
+
+    pub fn is(&self, row: &StepRow) -> bool {
+        row.step == self.step && row.instance == self.instance
+    }
+}
+
+impl std::fmt::Display for StepKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.instance.as_str() {
+            "" => write!(f, "{}", self.step),
+            role => write!(f, "{} ({role})", self.step),
+        }
+    }
 }
 
 /// What an ensure ended with.
@@ -63,6 +122,7 @@ pub trait Step: Send + Sync + 'static {
     const DEPENDS_ON: &'static [StepName];
     /// A failure of this step is shown but does not fail the service.
     const BEST_EFFORT: bool = false;
+    const SCOPE: Scope = Scope::Service;
     /// What the step records, read back typed by later steps.
     type Output: Serialize + DeserializeOwned + Send + Sync + 'static;
 
@@ -79,6 +139,7 @@ pub struct StepDef {
     pub phase: Phase,
     pub depends_on: &'static [StepName],
     pub best_effort: bool,
+    pub scope: Scope,
     pub run: RunFn,
 }
 
@@ -90,6 +151,7 @@ impl StepDef {
             phase: S::PHASE,
             depends_on: S::DEPENDS_ON,
             best_effort: S::BEST_EFFORT,
+            scope: S::SCOPE,
             run: run_erased::<S>,
         }
     }
@@ -108,7 +170,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 14] = [
+pub static TABLE: [StepDef; 21] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
@@ -119,7 +181,14 @@ pub static TABLE: [StepDef; 14] = [
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
     StepDef::of::<FirstBuild>(),
+    StepDef::of::<PushRole>(),
+    StepDef::of::<PushRoleAttachment>(),
+    StepDef::of::<PushRoleSecret>(),
+    StepDef::of::<RemovePushRoleSecret>(),
+    StepDef::of::<DetachPushRole>(),
+    StepDef::of::<RemovePushRole>(),
     StepDef::of::<DeleteRole>(),
+    StepDef::of::<DeletePushRole>(),
     StepDef::of::<DeletePolicy>(),
     StepDef::of::<DeleteEcrRepository>(),
     StepDef::of::<DeleteGithubRepository>(),
@@ -144,6 +213,40 @@ fn names_of(phase: Phase) -> Vec<StepName> {
     TABLE.iter().filter(|d| d.phase == phase).map(|d| d.name).collect()
 }
 
+/// The service's own steps of `phase`: the rows a new service or a delete request starts with.
+pub fn service_steps(phase: Phase) -> Vec<StepName> {
+    TABLE.iter().filter(|d| d.phase == phase && d.scope == Scope::Service).map(|d| d.name).collect()
+}
+
+/// What a pass of `phase` runs, in table order: each service step once, each role step once per
+/// role its scope covers.
+pub fn plan(phase: Phase, roles: &[ServiceRole]) -> Vec<StepKey> {
+    let mut keys = Vec::new();
+    for d in TABLE.iter().filter(|d| d.phase == phase) {
+        match d.scope {
+            Scope::Service => keys.push(StepKey::service(d.name)),
+            scope => keys.extend(
+                roles
+                    .iter()
+                    .filter(|r| scope.covers(r))
+                    .map(|r| StepKey { step: d.name, instance: r.name.clone() }),
+            ),
+        }
+    }
+    keys
+}
+
+/// What `key` waits for in `plan`: a role's step waits for its own role's earlier steps and the
+/// service's; a service step that depends on a role step waits for it for every role.
+pub fn dependencies<'p>(key: &StepKey, plan: &'p [StepKey]) -> impl Iterator<Item = &'p StepKey> {
+    let depends_on = def(key.step).depends_on;
+    let own_role = key.instance.clone();
+    plan.iter().filter(move |k| {
+        depends_on.contains(&k.step)
+            && (k.instance.is_empty() || own_role.is_empty() || k.instance == own_role)
+    })
+}
+
 /// A Shipyard-internal failure (a bug or a hand-edited row), shown like a provider error.
 pub(crate) fn internal(message: impl Into<String>) -> ProviderError {
     ProviderError::new(System::Shipyard, ErrorKind::Other, format!("internal: {}", message.into()))
@@ -162,7 +265,9 @@ pub struct Cx<'a> {
     pub settings: &'a Settings,
     /// The step this context was made for (its own earlier state is `previous`).
     pub step: StepName,
-    rows: HashMap<StepName, StepRow>,
+    /// The push role a role step runs for.
+    role: Option<ServiceRole>,
+    rows: HashMap<StepKey, StepRow>,
 }
 
 impl<'a> Cx<'a> {
@@ -173,8 +278,17 @@ impl<'a> Cx<'a> {
         rows: &[StepRow],
         providers: &'a Providers,
         settings: &'a Settings,
-        step: StepName,
+        key: &StepKey,
+        roles: &[ServiceRole],
     ) -> Result<Self, ProviderError> {
+        let step = key.step;
+        let role =
+            match key.instance.as_str() {
+                "" => None,
+                name => Some(roles.iter().find(|r| r.name == name).cloned().ok_or_else(|| {
+                    internal(format!("step {key} is for a role the service no longer has"))
+                })?),
+            };
         let invalid = |what: &str, e: String| internal(format!("the stored {what} is no longer valid: {e}"));
         let name = ServiceName::parse(&service.name).map_err(|e| invalid("name", e))?;
         let environment =
@@ -190,8 +304,21 @@ impl<'a> Cx<'a> {
             environment: service.environment.clone(),
             service_id: service.service_id,
         };
-        let rows = rows.iter().map(|r| (r.step, r.clone())).collect();
-        Ok(Self { service, name, branch, template, iam, tags, providers, settings, step, rows })
+        let rows = rows.iter().map(|r| (StepKey::of(r), r.clone())).collect();
+        Ok(Self { service, name, branch, template, iam, tags, providers, settings, step, role, rows })
+    }
+
+    /// The push role this role step runs for. Only role steps call it: elsewhere it is a bug.
+    pub fn role(&self) -> Result<&ServiceRole, ProviderError> {
+        self.role.as_ref().ok_or_else(|| internal(format!("step {} has no push role", self.step)))
+    }
+
+    /// The row key of `step` as this context sees it: its own role's for a role step.
+    fn key(&self, step: StepName) -> StepKey {
+        match (def(step).scope, &self.role) {
+            (Scope::Service, _) | (_, None) => StepKey::service(step),
+            (_, Some(role)) => StepKey { step, instance: role.name.clone() },
+        }
     }
 
     /// The recorded output of the done step `S`. Missing means the graph is wrong: a bug, not a
@@ -203,7 +330,7 @@ impl<'a> Cx<'a> {
 
     /// The recorded output of `S`, if it recorded one (it may never have run).
     pub fn recorded<S: Step>(&self) -> Result<Option<S::Output>, ProviderError> {
-        match self.rows.get(&S::NAME).map(|r| &r.outputs) {
+        match self.rows.get(&self.key(S::NAME)).map(|r| &r.outputs) {
             None => Ok(None),
             Some(v) if v.as_object().is_some_and(|o| o.is_empty()) => Ok(None),
             Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
@@ -220,12 +347,12 @@ impl<'a> Cx<'a> {
 
     /// When the step `name` last finished (its output was recorded), if it has.
     pub fn finished_at(&self, name: StepName) -> Option<OffsetDateTime> {
-        self.rows.get(&name).and_then(|r| r.finished_at)
+        self.rows.get(&self.key(name)).and_then(|r| r.finished_at)
     }
 
     /// When the step `name` last started, if it has.
     pub fn started_at(&self, name: StepName) -> Option<OffsetDateTime> {
-        self.rows.get(&name).and_then(|r| r.started_at)
+        self.rows.get(&self.key(name)).and_then(|r| r.started_at)
     }
 
     pub fn org(&self) -> &str {
@@ -266,10 +393,41 @@ mod tests {
     }
 
     #[test]
-    fn the_role_goes_before_everything_else_on_delete() {
-        for step in &phase_steps(Phase::Delete)[1..] {
-            assert!(def(*step).depends_on.contains(&StepName::DeleteRole), "{step}");
+    fn the_roles_go_before_everything_else_on_delete() {
+        let roles = [StepName::DeleteRole, StepName::DeletePushRole];
+        for step in phase_steps(Phase::Delete).iter().filter(|s| !roles.contains(s)) {
+            for role in roles {
+                assert!(def(*step).depends_on.contains(&role), "{step} before {role}");
+            }
         }
+    }
+
+    #[test]
+    fn role_steps_run_once_per_role_they_cover_and_wait_for_their_own_role() {
+        let role = |name: &str, desired| ServiceRole {
+            service_id: uuid::Uuid::nil(),
+            name: name.into(),
+            kind: crate::domain::RoleKind::Branch,
+            value: name.into(),
+            iam_role: format!("gha.acme.svc.dev.{name}"),
+            secret: format!("GHA_BRANCH_{}_ROLE_ARN", name.to_uppercase()),
+            desired,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let roles = [role("release", Desired::Present), role("old", Desired::Absent)];
+        let create = plan(Phase::Create, &roles);
+        let of =
+            |step| create.iter().filter(|k| k.step == step).map(|k| k.instance.as_str()).collect::<Vec<_>>();
+        assert_eq!(of(StepName::PushRole), ["release"]);
+        assert_eq!(of(StepName::RemovePushRole), ["old"]);
+        assert_eq!(of(StepName::FirstBuild), [""]);
+        let secret = StepKey { step: StepName::PushRoleSecret, instance: "release".into() };
+        let deps: Vec<String> = dependencies(&secret, &create).map(ToString::to_string).collect();
+        assert_eq!(deps, ["github_repository", "push_role (release)"]);
+        let delete = plan(Phase::Delete, &roles);
+        let policy = StepKey::service(StepName::DeletePolicy);
+        let deps: Vec<String> = dependencies(&policy, &delete).map(ToString::to_string).collect();
+        assert_eq!(deps, ["delete_role", "delete_push_role (release)", "delete_push_role (old)"]);
     }
 
     #[test]

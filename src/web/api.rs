@@ -24,7 +24,11 @@ use super::{
     services::{self, live, view},
     session::{self, CurrentUser},
 };
-use crate::{commands, commands::request::ServiceJson, db, error::AppError};
+use crate::{
+    commands::{self, request::ServiceJson, roles::RoleInput},
+    db,
+    error::AppError,
+};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -33,6 +37,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/services/{name}/retry", post(retry))
         .route("/api/v1/services/{name}/repair", post(drift::repair))
         .route("/api/v1/services/{name}/check", post(drift::check))
+        .route("/api/v1/services/{name}/roles", get(list_roles).post(add_role))
+        .route("/api/v1/services/{name}/roles/{role}", axum::routing::delete(remove_role))
         // Layers run outside in: who is asking first, then whether a write carries its CSRF token.
         .route_layer(middleware::from_fn(require_csrf_header))
         .route_layer(middleware::from_fn_with_state(state, session::require_session))
@@ -122,7 +128,68 @@ async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result
     live::add_to_json(&mut body, live::look_up(&state, &service, &steps).await.as_ref());
     body["drift"] =
         services::drift::DriftView::load(&state.db, &service).await?.map(|d| d.json()).unwrap_or(Value::Null);
+    body["roles"] = roles_json(&state, &service, &steps).await?;
     Ok(Json(body))
+}
+
+async fn roles_json(
+    state: &AppState,
+    service: &db::services::Service,
+    steps: &[db::steps::Step],
+) -> Result<Value, AppError> {
+    let service_roles = db::roles::list_roles(&state.db, service.service_id).await?;
+    Ok(serde_json::to_value(services::roles::role_views(service, &service_roles, steps))
+        .map_err(anyhow::Error::new)?)
+}
+
+/// The service's push roles, the default-branch role first.
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn list_roles(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let service = commands::find(&state.db, &name).await?;
+    let steps = db::steps::list_steps(&state.db, service.service_id).await?;
+    Ok(Json(serde_json::json!({ "roles": roles_json(&state, &service, &steps).await? })))
+}
+
+/// Adds a push role: `{"branch": "release"}`, `{"tag_pattern": "v*"}` or `{"environment": "production"}`.
+/// 202 with the role (status `creating`), since the reconciler makes it after we answer.
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn add_role(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let input = parse_json::<RoleInput>(&headers, &body)?;
+    let request_id = request_id(&headers);
+    let service = commands::find(&state.db, &name).await?;
+    let role = commands::roles::add_role(&state.db, &state.config, user.actor(&request_id), &service, &input)
+        .await?;
+    let service = commands::find(&state.db, &name).await?;
+    let steps = db::steps::list_steps(&state.db, service.service_id).await?;
+    let roles = db::roles::list_roles(&state.db, service.service_id).await?;
+    let view =
+        services::roles::role_views(&service, &roles, &steps).into_iter().find(|r| r.name == role.name);
+    Ok((StatusCode::ACCEPTED, Json(serde_json::to_value(view).map_err(anyhow::Error::new)?)))
+}
+
+/// Removes an extra push role: 202 with the service, since the reconciler removes it.
+#[tracing::instrument(skip_all, fields(service = %name, role = %role))]
+async fn remove_role(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path((name, role)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let request_id = request_id(&headers);
+    let service = commands::find(&state.db, &name).await?;
+    let service =
+        commands::roles::remove_role(&state.db, &state.config, user.actor(&request_id), &service, &role)
+            .await?;
+    Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 
 #[tracing::instrument(skip_all, fields(service = %name))]

@@ -169,6 +169,8 @@ pub struct ServicePage {
     pub drift: Option<crate::web::services::drift::DriftView>,
     /// Why this person may not press Repair (the delete rule).
     pub repair_refusal: Option<String>,
+    /// The push roles, and the forms to change them.
+    pub roles: crate::web::services::roles::RolesSection,
 }
 
 /// The audit trail, newest first, optionally for one service and/or one actor.

@@ -4,6 +4,7 @@ pub mod delete;
 pub mod drift;
 pub mod inventory;
 pub mod live;
+pub mod roles;
 pub mod view;
 
 use axum::{
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/services/{name}/retry", post(retry))
         .merge(delete::router())
         .merge(drift::router())
+        .merge(roles::router())
 }
 
 fn form_page(
@@ -95,6 +97,7 @@ async fn service_page(
     service: Service,
 ) -> Result<ServicePage, AppError> {
     let steps = db::steps::list_steps(&state.db, service.service_id).await?;
+    let service_roles = db::roles::list_roles(&state.db, service.service_id).await?;
     let created_at = service
         .created_at
         .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
@@ -111,6 +114,13 @@ async fn service_page(
         live: live::look_up(state, &service, &steps).await,
         drift: drift::DriftView::load(&state.db, &service).await?,
         repair_refusal: drift::repair_refusal(state, user, &service),
+        roles: roles::RolesSection {
+            roles: roles::role_views(&service, &service_roles, &steps),
+            refusal: commands::delete_refusal(&state.config, &user.actor(""), &service),
+            changeable: commands::roles::check_changeable(&service).is_ok(),
+            kind: "tag".into(),
+            ..Default::default()
+        },
         service,
     })
 }

@@ -192,19 +192,24 @@ async fn of_two_claims_on_one_expired_lease_only_the_fresh_claim_writes(db: PgPo
     assert_eq!((stale.service_id, fresh.service_id), (id, id));
     assert_ne!(stale.token, fresh.token);
 
-    assert!(!steps::start_step(&app.db, &stale, StepName::Preflight).await.unwrap(), "stale start refused");
+    assert!(
+        !steps::start_step(&app.db, &stale, StepName::Preflight, "").await.unwrap(),
+        "stale start refused"
+    );
     assert!(
         !services::renew_lease(&app.db, &stale, Duration::from_secs(30)).await.unwrap(),
         "stale renewal refused"
     );
-    assert!(steps::start_step(&app.db, &fresh, StepName::Preflight).await.unwrap());
+    assert!(steps::start_step(&app.db, &fresh, StepName::Preflight, "").await.unwrap());
     let stale_result = json!({"role_name": "from-the-stale-claim", "policy_name": "x"});
-    let written = steps::finish_step(&app.db, &stale, StepName::Preflight, StepResult::Done(&stale_result));
+    let written =
+        steps::finish_step(&app.db, &stale, StepName::Preflight, "", StepResult::Done(&stale_result));
     assert!(!written.await.unwrap(), "stale result refused");
     let from = ServiceStatus::Provisioning;
     assert!(!services::set_service_status(&app.db, &stale, from, ServiceStatus::Failed, None).await.unwrap());
     let fresh_result = json!({"role_name": "from-the-fresh-claim", "policy_name": "x"});
-    let written = steps::finish_step(&app.db, &fresh, StepName::Preflight, StepResult::Done(&fresh_result));
+    let written =
+        steps::finish_step(&app.db, &fresh, StepName::Preflight, "", StepResult::Done(&fresh_result));
     assert!(written.await.unwrap());
     services::release_lease(&app.db, &stale, Release::Progressed).await.unwrap();
     let (status, outputs, leased): (String, Value, bool) = sqlx::query_as(

@@ -24,6 +24,7 @@ mod operations;
 mod provisioning;
 mod provisioning_faults;
 mod rate_limits;
+mod roles;
 mod service_page;
 mod services_form;
 mod wiring;

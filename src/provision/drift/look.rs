@@ -4,11 +4,14 @@
 //! The budget of one check: GitHub 2 calls (the repository by id, the secret names; the client makes
 //! no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
 //! ListTagsForResource, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
+//! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
+//! call for the repository's secret names (once) or its environment's.
 
 use super::{Finding, Problem};
 use crate::{
     aws::{Ownership, policy},
-    domain::StepName,
+    db::roles::ServiceRole,
+    domain::{Desired, RoleKind, StepName},
     provider::ProviderError,
     provision::steps::{
         ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, OidcSubject,
@@ -16,14 +19,80 @@ use crate::{
 };
 
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
-pub async fn look(cx: &Cx<'_>) -> Result<Vec<Finding>, ProviderError> {
+pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
     repository_and_secrets(cx, &mut findings).await?;
     oidc_provider(cx, &mut findings).await?;
     ecr_repository(cx, &mut findings).await?;
     role_and_attachment(cx, &mut findings).await?;
     policy_document(cx, &mut findings).await?;
+    // A repository that is gone or archived is finding enough: its secrets cannot be read.
+    if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
+        for role in roles.iter().filter(|r| r.desired == Desired::Present) {
+            push_role(cx, role, &mut findings).await?;
+        }
+    }
     Ok(findings)
+}
+
+/// An extra role as `PushRole` would make it, attached to the push policy, its ARN where its runs read it.
+async fn push_role(
+    cx: &Cx<'_>,
+    role: &ServiceRole,
+    findings: &mut Vec<Finding>,
+) -> Result<(), ProviderError> {
+    let aws = &cx.providers.aws;
+    let name = role.name.as_str();
+    let Some(found) = aws.get_role(&role.iam_role).await? else {
+        findings.push(
+            Finding::new(StepName::PushRole, Problem::Missing, &role.iam_role, "no such role").for_role(name),
+        );
+        return Ok(());
+    };
+    let tags = found.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if Ownership::of_existing(tags, cx.service.service_id) != Ownership::Ours {
+        findings.push(
+            Finding::new(
+                StepName::PushRole,
+                Problem::NotOurs,
+                format!("tag shipyard:service-id = {}", cx.service.service_id),
+                found.tags.get("shipyard:service-id").map_or("no such tag", String::as_str),
+            )
+            .for_role(name),
+        );
+        return Ok(());
+    }
+    let spec = role.spec();
+    let subject = spec.subject(&cx.output::<OidcSubject>()?.sub_claim_prefix);
+    let provider = cx.output::<OidcProvider>()?.arn;
+    let trust = policy::push_role_trust_policy(&provider, aws.oidc_issuer(), &subject, spec.is_pattern());
+    if !policy::policies_equivalent(&found.trust_policy, &trust) {
+        let (expected, got) = (trust.to_string(), found.trust_policy.to_string());
+        findings.push(Finding::new(StepName::PushRole, Problem::TrustChanged, expected, got).for_role(name));
+    }
+    let policy_arn = cx.output::<IamPolicy>()?.arn;
+    if !found.attached_policy_arns.contains(&policy_arn) {
+        let got = found.attached_policy_arns.join(", ");
+        findings.push(
+            Finding::new(StepName::PushRoleAttachment, Problem::NotAttached, policy_arn, got).for_role(name),
+        );
+    }
+    let repo = cx.output::<GithubRepository>()?;
+    let (owner, repo_name) = repo.full_name.split_once('/').unwrap_or((cx.org(), cx.name.as_str()));
+    let github = &cx.providers.github;
+    let present = match role.kind {
+        RoleKind::Environment => {
+            github.environment_secret_names(owner, repo_name, &role.value).await?.unwrap_or_default()
+        }
+        _ => github.secret_names(owner, repo_name).await?,
+    };
+    if !present.contains(&role.secret) {
+        let found = if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") };
+        findings.push(
+            Finding::new(StepName::PushRoleSecret, Problem::Missing, &role.secret, found).for_role(name),
+        );
+    }
+    Ok(())
 }
 
 async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {

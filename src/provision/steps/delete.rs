@@ -24,13 +24,13 @@ pub struct Teardown {
 const LEFT_ALONE: &str = "left alone: not created by Shipyard for this service";
 
 impl Teardown {
-    fn of(name: &str, outcome: &str) -> Ensured<Self> {
+    pub(super) fn of(name: &str, outcome: &str) -> Ensured<Self> {
         Ensured::Done(Self { name: name.to_owned(), outcome: outcome.to_owned(), full_name: None })
     }
 
     /// A resource that is gone needs nothing; one that is someone else's (it may be why preflight
     /// failed) is left exactly as it is.
-    fn untouched(name: &str, ownership: Ownership) -> Ensured<Self> {
+    pub(super) fn untouched(name: &str, ownership: Ownership) -> Ensured<Self> {
         Self::of(name, if ownership == Ownership::Foreign { LEFT_ALONE } else { "already gone" })
     }
 }
@@ -72,7 +72,7 @@ impl Step for DeletePolicy {
     const NAME: StepName = StepName::DeletePolicy;
     const LABEL: &'static str = "Delete the IAM policy";
     const PHASE: Phase = Phase::Delete;
-    const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole];
+    const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole, StepName::DeletePushRole];
     type Output = Teardown;
 
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<Teardown>, ProviderError> {
@@ -94,7 +94,7 @@ impl Step for DeleteEcrRepository {
     const NAME: StepName = StepName::DeleteEcrRepository;
     const LABEL: &'static str = "Delete the ECR repository and its images";
     const PHASE: Phase = Phase::Delete;
-    const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole];
+    const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole, StepName::DeletePushRole];
     type Output = Teardown;
 
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<Teardown>, ProviderError> {
@@ -115,7 +115,7 @@ impl Step for DeleteGithubRepository {
     const NAME: StepName = StepName::DeleteGithubRepository;
     const LABEL: &'static str = "Delete (or archive) the GitHub repository";
     const PHASE: Phase = Phase::Delete;
-    const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole];
+    const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole, StepName::DeletePushRole];
     type Output = Teardown;
 
     /// Deletes (or archives, when the user keeps the code) the repository whose id we recorded,

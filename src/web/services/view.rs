@@ -17,7 +17,11 @@ use crate::{
 #[derive(Debug, Clone, Serialize)]
 pub struct StepView {
     pub name: StepName,
-    pub label: &'static str,
+    /// The push role a role step is for; none for the service's own steps.
+    pub role: Option<String>,
+    /// `name`, or `name:role` for a role step: what the page's rows are found by.
+    pub key: String,
+    pub label: String,
     pub status: StepStatus,
     /// Finished minus started; for a running step, how long it has been running.
     pub duration_ms: Option<i64>,
@@ -30,7 +34,7 @@ pub struct StepView {
 /// The steps in the order they run (create steps, then delete steps if any), timed at `now`.
 pub fn step_views(steps: &[Step], now: OffsetDateTime) -> Vec<StepView> {
     let mut known: Vec<&Step> = steps.iter().collect();
-    known.sort_by_key(|s| s.step);
+    known.sort_by(|a, b| (a.step, &a.instance).cmp(&(b.step, &b.instance)));
     known
         .into_iter()
         .map(|step| {
@@ -46,9 +50,13 @@ pub fn step_views(steps: &[Step], now: OffsetDateTime) -> Vec<StepView> {
                 }
                 _ => (None, String::new()),
             };
+            let label = steps::def(name).label;
+            let role = Some(step.instance.clone()).filter(|r| !r.is_empty());
             StepView {
                 name,
-                label: steps::def(name).label,
+                key: role.as_ref().map_or_else(|| name.to_string(), |r| format!("{name}:{r}")),
+                label: role.as_ref().map_or_else(|| label.to_owned(), |r| format!("{label} — role {r}")),
+                role,
                 status,
                 duration_ms,
                 duration,
@@ -93,7 +101,7 @@ pub struct Outputs {
 
 /// The recorded output of the step `S`, read typed; none until it recorded one.
 pub(super) fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
-    let row = rows.iter().find(|r| r.step == S::NAME)?;
+    let row = rows.iter().find(|r| r.step == S::NAME && r.instance.is_empty())?;
     serde_json::from_value(row.outputs.clone()).ok()
 }
 
