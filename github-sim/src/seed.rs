@@ -307,6 +307,7 @@ impl Seed {
             ("actions", "write"),
             ("administration", "write"),
             ("contents", "read"),
+            ("environments", "write"),
             ("members", "read"),
             ("metadata", "read"),
             ("secrets", "write"),

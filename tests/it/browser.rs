@@ -325,3 +325,46 @@ async fn a_member_deletes_a_service_from_the_ui(db: PgPool) {
     let _ = stop.send(());
     reconciler.await.expect("the reconciler task ends").expect("the reconciler stops cleanly");
 }
+
+/// A release-tag role added from the ready service's page: the page follows the work in place (the
+/// role's steps appear with the rest) and lists the role, its secret and its trust once it is ready.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_member_adds_a_release_tag_role_from_the_service_page(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let reconciler = tokio::spawn(app.reconciler().run(async {
+        let _ = stopped.await;
+    }));
+    let browser = Browser::launch().await;
+    browser.sign_in(&app, "bob").await;
+    browser.link("New service").await.click().await.unwrap();
+    browser.wait_for_url(&app.at("/services/new")).await;
+    let name = unique_name("tagrole");
+    browser.submit_new_service(&app, &name, "gets a tag role").await;
+    watch_page(&browser, "failed", |now| now.status.as_deref() == Some("ready") && now.outputs).await;
+
+    // The form offers release tags first; a lone * is refused next to the field.
+    browser.element("#role-value").await.send_keys("*").await.unwrap();
+    browser.element("[data-testid=add-role] button[type=submit]").await.click().await.unwrap();
+    let error = browser.testid("role-error").await;
+    assert!(error.text().await.unwrap().contains("lone *"), "{}", browser.where_am_i().await);
+    let field = browser.element("#role-value").await;
+    field.clear().await.unwrap();
+    field.send_keys("v*").await.unwrap();
+    browser.element("[data-testid=add-role] button[type=submit]").await.click().await.unwrap();
+    browser.wait_for_url(&app.at(&format!("/services/{name}"))).await;
+    let last = watch_page(&browser, "failed", |now| {
+        now.status.as_deref() == Some("ready") && now.steps.iter().any(|(s, _)| s == "push_role_secret:tag-v")
+    })
+    .await;
+    assert!(last.steps.iter().all(|(_, s)| s == "done"), "{last:?}");
+    let row = browser.text_of("tr[data-role=\"tag-v\"]").await.expect("the role is listed");
+    assert!(row.contains("tags v*") && row.contains("GHA_TAG_V_ROLE_ARN") && row.contains("ready"), "{row}");
+    assert!(row.contains(":ref:refs/tags/v*"), "the subject it admits: {row}");
+    browser.save_screenshot("/tmp/shipyard-service-roles.png").await;
+    assert!(app.aws.get_role(&format!("gha.acme.{name}.dev.tag-v")).await.unwrap().is_some());
+
+    browser.close().await;
+    let _ = stop.send(());
+    reconciler.await.expect("the reconciler task ends").expect("the reconciler stops cleanly");
+}

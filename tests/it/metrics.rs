@@ -168,7 +168,7 @@ async fn the_reconciler_records_step_failures_and_how_long_settling_took(db: Db)
     shipyard::db::services::insert_steps(
         &app.db,
         service_id,
-        shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Delete),
+        &shipyard::provision::steps::service_steps(shipyard::provision::Phase::Delete),
     )
     .await
     .unwrap();

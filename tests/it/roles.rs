@@ -472,3 +472,69 @@ async fn a_deleted_extra_role_is_drift_and_repair_makes_it_again(db: PgPool) {
     ready(&app, &name).await;
     assert!(iam_role_exists(&app, &role_name).await, "repaired");
 }
+
+/// The service page's Roles section: add a role with its form (CSRF), a bad value comes back with the
+/// message next to the field, and Remove takes it away.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn roles_are_added_and_removed_from_the_service_page(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("pageroles");
+    app.create_service(&browser, &name).await;
+    ready(&app, &name).await;
+    let page_url = app.at(&format!("/services/{name}"));
+    let token = app.csrf_token(&browser).await;
+
+    let without_token = browser
+        .post(app.at(&format!("/services/{name}/roles")))
+        .form(&[("kind", "tag"), ("value", "v*")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without_token.status(), StatusCode::FORBIDDEN, "no CSRF token, no role");
+    let bad = browser
+        .post(app.at(&format!("/services/{name}/roles")))
+        .form(&[("csrf_token", token.as_str()), ("kind", "tag"), ("value", "*")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = bad.text().await.unwrap();
+    assert!(
+        page.contains("data-testid=\"role-error\"") && page.contains("lone *"),
+        "the message is on the page"
+    );
+    let added = browser
+        .post(app.at(&format!("/services/{name}/roles")))
+        .form(&[("csrf_token", token.as_str()), ("kind", "tag"), ("value", "v*")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    ready(&app, &name).await;
+    let page = browser.get(&page_url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("data-role=\"tag-v\"") && page.contains("GHA_TAG_V_ROLE_ARN"),
+        "listed with its secret"
+    );
+
+    let removed = browser
+        .post(app.at(&format!("/services/{name}/roles/tag-v/remove")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    ready(&app, &name).await;
+    let page = browser.get(&page_url).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("data-role=\"tag-v\""), "gone from the page");
+    assert!(!iam_role_exists(&app, &format!("gha.acme.{name}.dev.tag-v")).await);
+    let actions: Vec<String> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(action, _, _)| action)
+        .filter(|a| a.starts_with("role"))
+        .collect();
+    assert_eq!(actions.len(), 2, "both requests are audited: {actions:?}");
+}

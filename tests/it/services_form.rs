@@ -312,7 +312,7 @@ async fn a_valid_form_creates_the_service_its_pending_steps_and_an_audit_row(db:
     let steps: Vec<(String, String)> =
         sqlx::query_as("select step, status from step order by step").fetch_all(&app.db).await.unwrap();
     let mut expected: Vec<(String, String)> =
-        shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create)
+        shipyard::provision::steps::service_steps(shipyard::provision::Phase::Create)
             .iter()
             .map(|s| (s.as_str().to_owned(), "pending".to_owned()))
             .collect();
