@@ -140,7 +140,9 @@ fn is_content_creating(method: &Method) -> bool {
 /// arrivals, and ours can land a little bunched).
 fn window_quota(limit: u32, window: Duration) -> Quota {
     let limit = limit.max(2);
-    let burst = (limit / 4).max(1);
+    // A small burst (one service's writes at 80 a minute) leaves most of the window to the steady rate: a
+    // long burst of services then runs at 74 of the 80 a minute, within 1.1x of what the limit allows.
+    let burst = (limit / 16).max(1);
     let refills = (limit - 1 - burst).max(1);
     let period = window / refills;
     Quota::with_period(period)
@@ -185,9 +187,9 @@ mod tests {
     }
 
     #[test]
-    fn githubs_numbers_give_a_burst_then_about_a_write_a_second() {
+    fn githubs_numbers_give_a_small_burst_then_74_writes_a_minute() {
         let times = sends(window_quota(80, Duration::from_secs(60)), Duration::from_secs(60));
-        assert_eq!(times.iter().filter(|t| t.is_zero()).count(), 20, "the burst");
+        assert_eq!(times.iter().filter(|t| t.is_zero()).count(), 5, "the burst");
         assert!((75..=79).contains(&times.len()), "{} writes in the first minute", times.len());
     }
 }
