@@ -190,6 +190,12 @@ async fn measure(args: &Args, db: &PgPool, burst_db: &PgPool, github_log: &Githu
         wall.as_millis()
     );
     println!("   path: {}", path.join(" → "));
+    let chain = measure::sequential_round_trips(&calls, args.latency);
+    println!(
+        "   sequential GitHub round trips, submit → ready (calls in flight together count once): {chain} \
+         = {:.0} ms of GitHub latency at {latency_ms:.0} ms/call",
+        chain as f64 * latency_ms
+    );
     drop(sim);
 
     // 2 and 3 side by side, each on its own sim (credential).
