@@ -190,10 +190,20 @@ async fn measure(args: &Args, db: &PgPool, burst_db: &PgPool, github_log: &Githu
         wall.as_millis()
     );
     println!("   path: {}", path.join(" → "));
-    let chain = measure::sequential_round_trips(&calls, args.latency);
+    // The chain Shipyard controls ends when the failed initial run's re-run is accepted; after that
+    // it waits for the build (github-sim shows a re-run's attempt only after a second, as GitHub does).
+    let rerun_at = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/rerun-failed-jobs"))
+        .map(|c| c.at)
+        .max();
+    let to_rerun: Vec<_> = calls.iter().filter(|c| rerun_at.is_some_and(|at| c.at <= at)).cloned().collect();
+    let chain = measure::sequential_round_trips(&to_rerun, args.latency);
+    let all = measure::sequential_round_trips(&calls, args.latency);
     println!(
-        "   sequential GitHub round trips, submit → ready (calls in flight together count once): {chain} \
-         = {:.0} ms of GitHub latency at {latency_ms:.0} ms/call",
+        "   submit → re-run accepted: {chain} sequential GitHub round trips (calls in flight together count \
+         once) = {:.0} ms of GitHub latency at {latency_ms:.0} ms/call; submit → ready: {all} (the rest are \
+         looks while the re-run builds)",
         chain as f64 * latency_ms
     );
     drop(sim);
