@@ -11,6 +11,7 @@ mod delete;
 mod github;
 mod preflight;
 mod secrets;
+mod webhook;
 
 use std::{collections::HashMap, future::Future, sync::LazyLock, time::Duration};
 
@@ -33,6 +34,7 @@ pub use delete::{DeleteEcrRepository, DeleteGithubRepository, DeletePolicy, Dele
 pub use github::{GithubRepository, OidcSubject, RepoOutput};
 pub use preflight::Preflight;
 pub use secrets::ActionsSecrets;
+pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +110,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 14] = [
+pub static TABLE: [StepDef; 15] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
@@ -118,6 +120,7 @@ pub static TABLE: [StepDef; 14] = [
     StepDef::of::<IamRole>(),
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
+    StepDef::of::<GithubWebhook>(),
     StepDef::of::<FirstBuild>(),
     StepDef::of::<DeleteRole>(),
     StepDef::of::<DeletePolicy>(),

@@ -26,4 +26,5 @@ mod provisioning_faults;
 mod rate_limits;
 mod service_page;
 mod services_form;
+mod webhook;
 mod wiring;
