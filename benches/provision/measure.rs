@@ -134,26 +134,6 @@ pub fn critical_path(cost: impl Fn(StepName) -> f64) -> (f64, Vec<StepName>) {
         .unwrap_or((0.0, Vec::new()))
 }
 
-/// The longest chain of GitHub calls that ran one after another: each call lasted at least
-/// `latency` (github-sim waits that long before answering), so it occupied `[at - latency, at]`;
-/// calls in flight at the same moment overlap and count once. Greedy by earliest end gives the
-/// largest set of pairwise non-overlapping calls, which for one service is the number of
-/// sequential round trips between submit and ready, whatever the steps' bookkeeping says.
-pub fn sequential_round_trips(calls: &[GithubCall], latency: std::time::Duration) -> usize {
-    let latency = time::Duration::try_from(latency).unwrap_or_default();
-    let mut ends: Vec<OffsetDateTime> = calls.iter().map(|c| c.at).collect();
-    ends.sort();
-    let mut trips = 0;
-    let mut free_from = OffsetDateTime::UNIX_EPOCH;
-    for end in ends {
-        if end - latency >= free_from {
-            trips += 1;
-            free_from = end;
-        }
-    }
-    trips
-}
-
 /// What one step costs on average (over the services of a one-step-at-a-time batch).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepCost {
