@@ -10,8 +10,11 @@
 //!    would make the burst last an hour; pass 500 to see it): wall time against the bound the limit sets,
 //!    failures, and secondary-limit refusals.
 //!
-//! 2 and 3 run at the same time against two github-sims (two credentials), so the run lasts about as
-//! long as the longer of them.
+//! 2b. The same with `workflow_run` webhooks: Shipyard's webhook route served in this process, the sim
+//!    delivering to it, and the looks only a safety net (`WEBHOOK_SAFETY_POLL`).
+//!
+//! 2, 2b and 3 run at the same time against three github-sims (three credentials), so the run lasts about
+//! as long as the longest of them.
 //!
 //!     cargo bench --bench provision_budget -- [--build-secs S] [--services N] [--writes-per-minute W]
 //!         [--writes-per-hour H] [--latency-ms MS]
@@ -19,6 +22,8 @@
 #[allow(dead_code)]
 #[path = "provision/measure.rs"]
 mod measure;
+#[path = "provision/receiver.rs"]
+mod receiver;
 #[allow(dead_code)]
 #[path = "provision/recorder.rs"]
 mod recorder;
@@ -138,13 +143,14 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     // Two databases: a reconciler works on every service of its database, and the burst's must not
     // pick up the watched service (whose repository lives in the other sim).
     let db = setup::BenchDb::create(&admin_url, 12).await?;
+    let hooked_db = setup::BenchDb::create(&admin_url, 12).await?;
     let burst_db = setup::BenchDb::create(&admin_url, connections).await?;
-    eprintln!("bench: databases {} and {} created", db.name, burst_db.name);
+    eprintln!("bench: databases {}, {} and {} created", db.name, hooked_db.name, burst_db.name);
     let measured = tokio::select! {
-        measured = measure(args, &db.pool, &burst_db.pool, &github_log) => measured,
+        measured = measure(args, &db.pool, &hooked_db.pool, &burst_db.pool, &github_log) => measured,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
-    for db in [db, burst_db] {
+    for db in [db, hooked_db, burst_db] {
         let name = db.name.clone();
         if let Err(e) = db.drop_database().await {
             eprintln!("warning: could not drop database {name}: {e:#}");
@@ -153,8 +159,15 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     measured
 }
 
-async fn measure(args: &Args, db: &PgPool, burst_db: &PgPool, github_log: &GithubLog) -> anyhow::Result<()> {
+async fn measure(
+    args: &Args,
+    db: &PgPool,
+    hooked_db: &PgPool,
+    burst_db: &PgPool,
+    github_log: &GithubLog,
+) -> anyhow::Result<()> {
     let user = setup::insert_user(db).await?;
+    let hooked_user = setup::insert_user(hooked_db).await?;
     let burst_user = setup::insert_user(burst_db).await?;
     let tag = Uuid::new_v4().simple().to_string()[..6].to_owned();
     let latency_ms = args.latency.as_secs_f64() * 1000.0;
@@ -190,12 +203,31 @@ async fn measure(args: &Args, db: &PgPool, burst_db: &PgPool, github_log: &Githu
         wall.as_millis()
     );
     println!("   path: {}", path.join(" → "));
+    // The chain Shipyard controls ends when the failed initial run's re-run is accepted; after that
+    // it waits for the build (github-sim shows a re-run's attempt only after a second, as GitHub does).
+    let rerun_at = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/rerun-failed-jobs"))
+        .map(|c| c.at)
+        .max();
+    let to_rerun: Vec<_> = calls.iter().filter(|c| rerun_at.is_some_and(|at| c.at <= at)).cloned().collect();
+    let chain = sequential_round_trips(&to_rerun, args.latency);
+    let all = sequential_round_trips(&calls, args.latency);
+    println!(
+        "   submit → re-run accepted: {chain} sequential GitHub round trips (calls in flight together count \
+         once) = {:.0} ms of GitHub latency at {latency_ms:.0} ms/call; submit → ready: {all} (the rest are \
+         looks while the re-run builds)",
+        chain as f64 * latency_ms
+    );
     drop(sim);
 
-    // 2 and 3 side by side, each on its own sim (credential).
-    let (watch, burst) =
-        tokio::join!(watch_one(args, db, user, &tag), burst(args, burst_db, burst_user, &tag));
-    let (watch, burst) = (watch?, burst?);
+    // 2, 2b and 3 side by side, each on its own sim (credential) and database.
+    let (watch, hooked, burst) = tokio::join!(
+        watch_one(args, db, user, &tag, false),
+        watch_one(args, hooked_db, hooked_user, &tag, true),
+        burst(args, burst_db, burst_user, &tag)
+    );
+    let (watch, hooked, burst) = (watch?, hooked?, burst?);
     println!();
     println!(
         "2. One service, first build of {} s, production looks ({:?} .. {:?}, a third of the age):",
@@ -207,6 +239,14 @@ async fn measure(args: &Args, db: &PgPool, burst_db: &PgPool, github_log: &Githu
         "   {} looks; {} GitHub calls answered, {} charged to the primary limit ({} writes); \
          (--no-etags: every answered call is charged)",
         watch.looks, watch.answered, watch.charged, watch.writes
+    );
+    println!(
+        "2b. The same with workflow_run webhooks (a finished run wakes the build; looks every {:?} as a safety net):",
+        provision::WEBHOOK_SAFETY_POLL
+    );
+    println!(
+        "   {} looks; {} GitHub calls answered, {} charged to the primary limit ({} writes, the hook's among them)",
+        hooked.looks, hooked.answered, hooked.charged, hooked.writes
     );
     println!();
     let n = args.services as f64;
@@ -273,20 +313,28 @@ struct Watch {
     writes: usize,
 }
 
-async fn watch_one(args: &Args, db: &PgPool, user: Uuid, tag: &str) -> anyhow::Result<Watch> {
+/// One service with a first build of `--build-secs`, polled, or (`webhooks`) woken by deliveries to
+/// Shipyard's webhook route served here.
+async fn watch_one(args: &Args, db: &PgPool, user: Uuid, tag: &str, webhooks: bool) -> anyhow::Result<Watch> {
     let build = Duration::from_secs(args.build_secs);
     let sim = start_sim(args.latency, build, SecondaryLimits::GITHUB).await?;
     let mut providers = setup::providers(&sim, &AwsLog::default(), Duration::ZERO).await?;
     if args.no_etags {
         providers.github = providers.github.with_budget(Budget { etag_entries: 0, ..Budget::GITHUB });
     }
+    let receiver = match webhooks {
+        true => Some(receiver::serve_webhooks(db, &sim, &providers).await?),
+        false => None,
+    };
     let settings = Settings {
         build_wait: provision::BUILD_WAIT.max(build * 2),
         build_poll_min: provision::BUILD_POLL_MIN,
         build_poll_max: provision::BUILD_POLL_MAX,
+        webhooks: receiver.as_ref().map(|r| r.config.clone()),
         ..setup::settings(true, 2)
     };
-    let names = setup::insert_services(db, user, &format!("budget-{tag}-b"), 1).await?;
+    let suffix = if webhooks { "h" } else { "b" };
+    let names = setup::insert_services(db, user, &format!("budget-{tag}-{suffix}"), 1).await?;
     let before = counts(&sim.sim());
     // The template's push run went without secrets: it fails, is re-run, and builds a second time.
     settle(db, providers, settings, &names, 2 * build + Duration::from_secs(180)).await?;
@@ -398,4 +446,24 @@ async fn ensure_ready(db: &PgPool, names: &[String]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The longest chain of GitHub calls that ran one after another: each call lasted at least
+/// `latency` (github-sim waits that long before answering), so it occupied `[at - latency, at]`;
+/// calls in flight at the same moment overlap and count once. Greedy by earliest end gives the
+/// largest set of pairwise non-overlapping calls, which for one service is the number of
+/// sequential round trips between submit and ready, whatever the steps' bookkeeping says.
+fn sequential_round_trips(calls: &[recorder::GithubCall], latency: std::time::Duration) -> usize {
+    let latency = time::Duration::try_from(latency).unwrap_or_default();
+    let mut ends: Vec<time::OffsetDateTime> = calls.iter().map(|c| c.at).collect();
+    ends.sort();
+    let mut trips = 0;
+    let mut free_from = time::OffsetDateTime::UNIX_EPOCH;
+    for end in ends {
+        if end - latency >= free_from {
+            trips += 1;
+            free_from = end;
+        }
+    }
+    trips
 }

@@ -66,6 +66,11 @@ pub struct Config {
     /// Timeouts and rate limits at the HTTP edge; `SHIPYARD_HEADER_READ_TIMEOUT_SECS` (default 10) sets
     /// the header-read timeout, which is also the keep-alive idle timeout. The rest are constants.
     pub edge: EdgeLimits,
+    /// `SHIPYARD_WEBHOOK_URL` with `SHIPYARD_WEBHOOK_KEY` (both unset: no webhooks): where GitHub can
+    /// reach Shipyard, and the server key each service's webhook secret is derived from. When set,
+    /// every repository gets a `workflow_run` webhook that wakes its first build at once, and polling
+    /// becomes a slow safety net.
+    pub webhooks: Option<WebhookConfig>,
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
     pub client_ip_header: Option<axum::http::HeaderName>,
@@ -80,6 +85,21 @@ pub enum GitHubCredential {
     /// fine-grained permissions. The key is the App's PEM private key.
     App { app_id: u64, private_key: SecretString },
 }
+
+/// Repository webhooks: where deliveries go and what their secrets are derived from.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `SHIPYARD_WEBHOOK_URL` joined with [`WEBHOOK_PATH`]: the URL each repository hook posts to.
+    pub url: Url,
+    /// `SHIPYARD_WEBHOOK_KEY`: at least [`MIN_WEBHOOK_KEY_LEN`] characters. Each service's hook secret
+    /// is an HMAC of its id under this key, so no secret is stored anywhere.
+    pub key: SecretString,
+}
+
+/// Where Shipyard receives GitHub's deliveries.
+pub const WEBHOOK_PATH: &str = "/webhooks/github";
+/// A key shorter than this is refused: it is all that stands between a forged delivery and a wake-up.
+pub const MIN_WEBHOOK_KEY_LEN: usize = 32;
 
 /// Someone named in `SHIPYARD_ADMINS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +222,7 @@ impl Config {
                 ),
                 ..Default::default()
             },
+            webhooks: env.webhooks()?,
             client_ip_header: match env.optional("SHIPYARD_CLIENT_IP_HEADER") {
                 None => None,
                 Some(name) => {
@@ -306,6 +327,37 @@ impl Env<'_> {
 
     fn seconds(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(self.parse(var, Some(default), "a whole number of seconds")?))
+    }
+
+    /// `SHIPYARD_WEBHOOK_URL` and `SHIPYARD_WEBHOOK_KEY`: both or neither.
+    fn webhooks(&self) -> Result<Option<WebhookConfig>, ConfigError> {
+        let key = self.optional("SHIPYARD_WEBHOOK_KEY");
+        if self.optional("SHIPYARD_WEBHOOK_URL").is_none() {
+            return match key {
+                Some(_) => {
+                    Err(self.invalid("SHIPYARD_WEBHOOK_URL", "is not set, but SHIPYARD_WEBHOOK_KEY is"))
+                }
+                None => Ok(None),
+            };
+        }
+        let base = self.url("SHIPYARD_WEBHOOK_URL", None)?;
+        let key = key.ok_or_else(|| {
+            self.invalid(
+                "SHIPYARD_WEBHOOK_KEY",
+                "is not set: webhooks need a key to derive their secrets from",
+            )
+        })?;
+        if key.len() < MIN_WEBHOOK_KEY_LEN {
+            return Err(self.invalid(
+                "SHIPYARD_WEBHOOK_KEY",
+                &format!("is too short: use at least {MIN_WEBHOOK_KEY_LEN} random characters"),
+            ));
+        }
+        // Appended, not joined: a base behind a path prefix (`https://host/shipyard`) keeps it.
+        let url = format!("{}{WEBHOOK_PATH}", base.as_str().trim_end_matches('/'))
+            .parse()
+            .map_err(|_| self.invalid("SHIPYARD_WEBHOOK_URL", "is malformed: expected an http(s) URL"))?;
+        Ok(Some(WebhookConfig { url, key: SecretString::from(key) }))
     }
 
     /// `GITHUB_TOKEN`, or `GITHUB_APP_ID` with `GITHUB_APP_PRIVATE_KEY`; never both, never neither.

@@ -22,9 +22,9 @@ use uuid::Uuid;
 use crate::recorder::{AwsLog, moto_sdk_config};
 
 /// The sandbox bot's token that github-sim's seed knows (not a secret: it only opens the sim).
-const SIM_TOKEN: &str = "ghp_sandbox_shipyard_bot";
-const ORG: &str = "acme";
-const TEMPLATE: &str = "acme/service-template";
+pub const SIM_TOKEN: &str = "ghp_sandbox_shipyard_bot";
+pub const ORG: &str = "acme";
+pub const TEMPLATE: &str = "acme/service-template";
 
 /// A database of its own, created for this run and dropped at the end.
 pub struct BenchDb {
@@ -122,6 +122,8 @@ pub fn settings(parallel_steps: bool, concurrency: usize) -> Settings {
         concurrency,
         parallel_steps,
         drift_interval: Duration::from_secs(3600),
+        webhooks: None,
+        webhook_safety_poll: shipyard::provision::WEBHOOK_SAFETY_POLL,
     }
 }
 

@@ -61,7 +61,7 @@ pub(crate) fn router() -> Router<Sim> {
         .route("/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches", post(dispatch_workflow))
 }
 
-fn workflow_json(base: &str, repo: &Repo, w: &Workflow) -> Value {
+pub(crate) fn workflow_json(base: &str, repo: &Repo, w: &Workflow) -> Value {
     let full = repo.full_name();
     json!({
         "id": w.id,

@@ -19,6 +19,8 @@ mod faults;
 mod generate;
 mod handle;
 mod handle_actions;
+mod hook_delivery;
+mod hooks;
 pub mod iam;
 mod jobs;
 mod json;
@@ -117,6 +119,7 @@ pub struct RunningSim {
     sim: Sim,
     server: tokio::task::JoinHandle<()>,
     runner: Option<tokio::task::JoinHandle<()>>,
+    deliverer: tokio::task::JoinHandle<()>,
 }
 
 impl RunningSim {
@@ -133,6 +136,7 @@ impl RunningSim {
 impl Drop for RunningSim {
     fn drop(&mut self) {
         self.server.abort();
+        self.deliverer.abort();
         if let Some(runner) = &self.runner {
             runner.abort();
         }
@@ -149,12 +153,14 @@ pub async fn spawn(config: SimConfig) -> anyhow::Result<RunningSim> {
             tracing::error!(%error, "github-sim stopped");
         }
     });
-    Ok(RunningSim { url, sim, server, runner })
+    let deliverer = tokio::spawn(hook_delivery::run(sim.clone()));
+    Ok(RunningSim { url, sim, server, runner, deliverer })
 }
 
 /// Serves the simulator on `listener` until the process ends (used by the binary).
 pub async fn serve(config: SimConfig, listener: TcpListener) -> anyhow::Result<()> {
     let (sim, app, _runner) = build(config, &listener)?;
+    tokio::spawn(hook_delivery::run(sim.clone()));
     tracing::info!(url = %sim.base_url(), "github-sim listening");
     axum::serve(listener, app).await.context("serving github-sim")
 }
@@ -190,6 +196,7 @@ fn router(sim: Sim) -> Router {
         .merge(actions::router())
         .merge(runs::router())
         .merge(jobs::router())
+        .merge(hooks::router())
         .merge(oidc::routes::router())
         .layer(from_fn(conditional::etag))
         .layer(from_fn_with_state(sim.clone(), auth::authenticate))

@@ -36,7 +36,7 @@ pub(crate) fn router() -> Router<Sim> {
 
 /// `workflow-run` as of attempt `index` (0-based), including every field octocrab's `models::workflows::Run`
 /// requires.
-fn run_json(sim: &Sim, world: &World, repo: &Repo, run: &Run, index: usize) -> Value {
+pub(crate) fn run_json(sim: &Sim, world: &World, repo: &Repo, run: &Run, index: usize) -> Value {
     let base = sim.base_url();
     let full = repo.full_name();
     let api = format!("{base}/repos/{full}/actions/runs/{}", run.id);

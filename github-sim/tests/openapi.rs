@@ -67,6 +67,10 @@ const COVERED: &[(&str, &str, &str)] = &[
         "/repos/{owner}/{repo}/actions/secrets/{name}",
         "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}",
     ),
+    ("GET", "/repos/{owner}/{repo}/hooks", "GET /repos/{owner}/{repo}/hooks"),
+    ("POST", "/repos/{owner}/{repo}/hooks", "POST /repos/{owner}/{repo}/hooks"),
+    ("GET", "/repos/{owner}/{repo}/hooks/{hook_id}", "GET /repos/{owner}/{repo}/hooks/{hook_id}"),
+    ("DELETE", "/repos/{owner}/{repo}/hooks/{hook_id}", "DELETE /repos/{owner}/{repo}/hooks/{hook_id}"),
     ("GET", "/repos/{owner}/{repo}/actions/workflows", "GET /repos/{owner}/{repo}/actions/workflows"),
     (
         "GET",
@@ -651,6 +655,7 @@ async fn every_answer_validates_against_githubs_schema() {
     let all = w.call(op, M::GET, &format!("{run}/jobs?filter=all"), Some(BOT), None, 200).await;
     assert_eq!(all["total_count"], 3, "filter=all lists the job of each of the three attempts: {all}");
 
+    hook_answers(&mut w).await;
     oidc_customization_answers(&mut w).await;
     environment_answers(&mut w).await;
     app_answers(&mut w, &none_scoped).await;
@@ -665,6 +670,43 @@ async fn every_answer_validates_against_githubs_schema() {
     limited_answers(&mut w).await;
     ghes_answers(&mut w).await;
     w.finish();
+}
+
+/// Repository webhooks: create (and GitHub's 422s), list, get, delete. Deliveries are checked in
+/// tests/webhooks.rs; nothing listens at this hook's URL.
+async fn hook_answers(w: &mut Walk) {
+    let op = "POST /repos/{owner}/{repo}/hooks";
+    let hook = |url: &str, content_type: &str, events: Value| {
+        Some(
+            json!({"name": "web", "config": {"url": url, "content_type": content_type, "secret": "s"}, "events": events}),
+        )
+    };
+    let url = "http://127.0.0.1:9/hooks";
+    let runs = json!(["workflow_run"]);
+    let made =
+        w.call(op, M::POST, "/repos/acme/svc/hooks", Some(BOT), hook(url, "json", runs.clone()), 201).await;
+    w.call(op, M::POST, "/repos/acme/svc/hooks", Some(BOT), hook(url, "json", runs.clone()), 422).await;
+    w.call(op, M::POST, "/repos/acme/svc/hooks", Some(BOT), hook("ftp://x/", "json", runs.clone()), 422)
+        .await;
+    w.call(op, M::POST, "/repos/acme/svc/hooks", Some(BOT), hook("http://x/", "xml", runs.clone()), 422)
+        .await;
+    w.call(op, M::POST, "/repos/acme/svc/hooks", Some(BOT), hook("http://x/", "json", json!(["nope"])), 422)
+        .await;
+    w.call(op, M::POST, "/repos/acme/svc/hooks", Some(BOB), hook("http://y/", "json", runs.clone()), 403)
+        .await;
+    w.call(op, M::POST, "/repos/acme/nope/hooks", Some(BOT), hook(url, "json", runs), 404).await;
+    let id = made["id"].as_u64().unwrap_or_default();
+    let op = "GET /repos/{owner}/{repo}/hooks";
+    w.call(op, M::GET, "/repos/acme/svc/hooks", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/nope/hooks", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/hooks/{hook_id}";
+    let one = format!("/repos/acme/svc/hooks/{id}");
+    let got = w.call(op, M::GET, &one, Some(BOT), None, 200).await;
+    assert_eq!(got["config"]["secret"], "********", "GitHub never shows a hook's secret: {got}");
+    w.call(op, M::GET, "/repos/acme/svc/hooks/1", Some(BOT), None, 404).await;
+    let op = "DELETE /repos/{owner}/{repo}/hooks/{hook_id}";
+    w.call(op, M::DELETE, &one, Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, &one, Some(BOT), None, 404).await;
 }
 
 /// What only a slow GitHub shows: 409 "Git Repository is empty." before content lands, 403 on re-running a

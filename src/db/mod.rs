@@ -8,6 +8,7 @@ pub mod services;
 pub mod sessions;
 pub mod steps;
 pub mod users;
+pub mod webhooks;
 
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;

@@ -151,6 +151,7 @@ text_enum! {
         IamRole = "iam_role",
         IamAttachment = "iam_attachment",
         ActionsSecrets = "actions_secrets",
+        GithubWebhook = "github_webhook",
         FirstBuild = "first_build",
         PushRole = "push_role",
         PushRoleAttachment = "push_role_attachment",

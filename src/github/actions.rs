@@ -1,8 +1,9 @@
 //! GitHub Actions calls: repository secrets, workflow runs, re-runs and dispatches.
 
+use futures::future::try_join_all;
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
@@ -16,10 +17,12 @@ use crate::provider::{ErrorKind, ProviderError};
 /// GitHub's page size limit; a new repository has far fewer runs, secrets and workflows than this.
 const PER_PAGE: &str = "100";
 
-#[derive(Deserialize)]
-struct PublicKeyJson {
-    key_id: String,
-    key: String,
+/// A repository's Actions public key (`GET .../actions/secrets/public-key`): what secret values are
+/// sealed to. It is public, so a step may record it and later steps seal without fetching it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionsKey {
+    pub key_id: String,
+    pub key: String,
 }
 
 #[derive(Deserialize)]
@@ -73,9 +76,8 @@ impl GitHub {
         self.put_secrets(owner, name, &[(secret_name, value.clone())]).await
     }
 
-    /// Creates or updates Actions secrets: fetches the repository's public key once, seals each
-    /// value to it and stores them one after another (GitHub asks for mutating requests to be
-    /// serial). GitHub answers 201 (created) or 204 (updated); both are success.
+    /// Creates or updates Actions secrets: fetches the repository's public key, then
+    /// [`GitHub::put_sealed_secrets`].
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), secrets = secrets.len()))]
     pub async fn put_secrets(
         &self,
@@ -83,19 +85,41 @@ impl GitHub {
         name: &str,
         secrets: &[(&str, SecretString)],
     ) -> Result<(), ProviderError> {
+        let key = self.actions_public_key(owner, name).await?;
+        self.put_sealed_secrets(owner, name, &key, secrets).await
+    }
+
+    /// The repository's Actions public key.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
+    pub async fn actions_public_key(&self, owner: &str, name: &str) -> Result<ActionsKey, ProviderError> {
+        let path = format!("{}/actions/secrets/public-key", repo_path(owner, name));
+        self.call("github:secret_public_key", Method::GET, &path, None, &[]).await?.json("public key")
+    }
+
+    /// Seals each value to `key` and stores them all at once: they are independent, and the budget
+    /// paces writes under GitHub's secondary limits, so sending them together costs one round trip
+    /// instead of one per secret. GitHub answers 201 (created) or 204 (updated); both are success.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), secrets = secrets.len()))]
+    pub async fn put_sealed_secrets(
+        &self,
+        owner: &str,
+        name: &str,
+        key: &ActionsKey,
+        secrets: &[(&str, SecretString)],
+    ) -> Result<(), ProviderError> {
         let base = format!("{}/actions/secrets", repo_path(owner, name));
-        let key: PublicKeyJson = self
-            .call("github:secret_public_key", Method::GET, &format!("{base}/public-key"), None, &[])
-            .await?
-            .json("public key")?;
-        for (secret_name, value) in secrets {
-            let sealed = seal(&key.key, value.expose_secret().as_bytes()).map_err(|e| {
-                error(ErrorKind::Other, format!("could not encrypt secret {secret_name}: {e}"))
-            })?;
-            let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
-            let path = format!("{base}/{}", seg(secret_name));
-            self.call("github:put_secret", Method::PUT, &path, Some(&body), &[]).await?;
-        }
+        let puts = secrets.iter().map(|(secret_name, value)| {
+            let base = &base;
+            async move {
+                let sealed = seal(&key.key, value.expose_secret().as_bytes()).map_err(|e| {
+                    error(ErrorKind::Other, format!("could not encrypt secret {secret_name}: {e}"))
+                })?;
+                let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
+                let path = format!("{base}/{}", seg(secret_name));
+                self.call("github:put_secret", Method::PUT, &path, Some(&body), &[]).await
+            }
+        });
+        try_join_all(puts).await?;
         Ok(())
     }
 

@@ -11,7 +11,9 @@ pub mod oauth;
 mod repos;
 pub mod secrets;
 mod transport;
+pub mod webhooks;
 
+pub use actions::ActionsKey;
 pub use budget::Budget;
 pub use client::GitHub;
 pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, Workflow, WorkflowRun};

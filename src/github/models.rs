@@ -1,7 +1,7 @@
 //! What Shipyard reads from GitHub's answers: only the fields it uses, so an added or missing optional
 //! field on GitHub's side (or GitHub Enterprise Server's) never breaks parsing.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::OrgRole;
@@ -56,8 +56,8 @@ impl Membership {
     }
 }
 
-/// A GitHub Actions workflow run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A GitHub Actions workflow run (serialized when a step records what it saw).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowRun {
     pub id: u64,
     pub workflow_id: u64,

@@ -28,6 +28,9 @@ pub const BUILD_WAIT: Duration = Duration::from_secs(15 * 60);
 pub const BUILD_POLL_MIN: Duration = Duration::from_secs(5);
 /// ... and no later than this.
 pub const BUILD_POLL_MAX: Duration = Duration::from_secs(60);
+/// With a repository webhook, the first build is still looked at this often, in case a delivery
+/// is lost (GitHub does not retry failed deliveries by itself).
+pub const WEBHOOK_SAFETY_POLL: Duration = Duration::from_secs(120);
 /// How long a claim lasts without renewal; renewed every third of it.
 pub const LEASE: Duration = Duration::from_secs(30);
 /// How often to look for work when no notification arrives and nothing is parked.
@@ -53,6 +56,10 @@ pub struct Settings {
     pub parallel_steps: bool,
     /// How often the drift check re-reads every ready service (`SHIPYARD_DRIFT_INTERVAL_SECS`).
     pub drift_interval: Duration,
+    /// Repository webhooks (`SHIPYARD_WEBHOOK_URL`); none: the first build is only polled.
+    pub webhooks: Option<crate::config::WebhookConfig>,
+    /// How often a first build whose repository has a webhook is looked at anyway.
+    pub webhook_safety_poll: Duration,
 }
 
 impl Settings {
@@ -69,6 +76,8 @@ impl Settings {
             concurrency: config.reconciler_concurrency,
             parallel_steps: true,
             drift_interval: config.drift_interval,
+            webhooks: config.webhooks.clone(),
+            webhook_safety_poll: WEBHOOK_SAFETY_POLL,
         }
     }
 }

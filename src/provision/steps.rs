@@ -15,6 +15,7 @@ mod github;
 mod preflight;
 mod roles;
 mod secrets;
+mod webhook;
 
 use std::{collections::HashMap, future::Future, sync::LazyLock, time::Duration};
 
@@ -41,6 +42,7 @@ pub use roles::{
     RemovePushRoleSecret,
 };
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
+pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +172,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 21] = [
+pub static TABLE: [StepDef; 22] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
@@ -180,6 +182,7 @@ pub static TABLE: [StepDef; 21] = [
     StepDef::of::<IamRole>(),
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
+    StepDef::of::<GithubWebhook>(),
     StepDef::of::<FirstBuild>(),
     StepDef::of::<PushRole>(),
     StepDef::of::<PushRoleAttachment>(),

@@ -17,6 +17,7 @@ pub mod serve;
 pub mod services;
 pub mod session;
 mod state;
+pub mod webhooks;
 
 pub use state::AppState;
 
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(assets::router())
+        .merge(webhooks::router())
         .fallback(errors::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit_unauthenticated))
         .layer(middleware::from_fn(errors::render_errors))

@@ -27,4 +27,5 @@ mod rate_limits;
 mod roles;
 mod service_page;
 mod services_form;
+mod webhook;
 mod wiring;

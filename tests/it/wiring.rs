@@ -29,7 +29,9 @@ async fn iam() -> Iam {
 async fn provision_all_but_the_build(app: &TestApp, name: &str) {
     let bob = app.signed_in("bob").await;
     app.create_service(&bob, name).await;
-    app.reconciler().stopping_after_steps(9).run_until_idle().await.unwrap();
+    // Every create step but the build.
+    let steps = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create).len() - 1;
+    app.reconciler().stopping_after_steps(steps).run_until_idle().await.unwrap();
     let pending: String = sqlx::query_scalar(
         "select st.status from step st join service s using (service_id) where s.name = $1 and st.step = 'first_build'",
     )
@@ -361,8 +363,9 @@ async fn on_github_enterprise_server_the_trust_names_its_issuer_and_the_build_is
 async fn a_repository_with_a_customized_oidc_subject_is_refused_with_a_clear_message(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let bob = app.signed_in("bob").await;
-    // Stop once before the subject is read, then customize it as an owner could.
-    app.sim().inject_fault(github_sim::Fault::new("/repos/*/*/actions/oidc/customization/sub", 403).times(1));
+    // Stop once before the subject is read (it is read while the content lands, then by the
+    // oidc_subject step when that read failed), then customize it as an owner could.
+    app.sim().inject_fault(github_sim::Fault::new("/repos/*/*/actions/oidc/customization/sub", 403).times(2));
     let name = unique_name("custom-sub");
     app.create_service(&bob, &name).await;
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);

@@ -108,6 +108,28 @@ pub(crate) struct Branch {
     pub sha: String,
 }
 
+/// A repository webhook (`POST /repos/{owner}/{repo}/hooks`).
+pub(crate) struct Hook {
+    pub id: u64,
+    pub repo_id: u64,
+    pub url: String,
+    /// `json` or `form`.
+    pub content_type: String,
+    /// Signs each delivery (`X-Hub-Signature-256`) when set.
+    pub secret: Option<String>,
+    pub insecure_ssl: String,
+    pub events: Vec<String>,
+    pub active: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Hook {
+    pub fn wants(&self, event: &str) -> bool {
+        self.active && self.events.iter().any(|e| e == event || e == "*")
+    }
+}
+
 pub(crate) struct Secret {
     pub value: Vec<u8>,
     pub created_at: OffsetDateTime,
@@ -264,6 +286,11 @@ pub(crate) struct World {
     pub installation_tokens: BTreeMap<String, InstallationGrant>,
     /// Organization OIDC subject templates (`include_claim_keys`) by org id.
     pub org_subject_templates: BTreeMap<u64, Vec<String>>,
+    pub hooks: Vec<Hook>,
+    /// How far each run attempt's `workflow_run` events have been delivered, by (run id, attempt index):
+    /// 1 requested, 2 in_progress, 3 completed. Kept for every attempt, hooks or not, so a hook created
+    /// later hears only what happens after it.
+    pub run_events: BTreeMap<(u64, usize), u8>,
 }
 
 impl World {
@@ -326,6 +353,8 @@ impl World {
             installations: Vec::new(),
             installation_tokens: BTreeMap::new(),
             org_subject_templates: BTreeMap::new(),
+            hooks: Vec::new(),
+            run_events: BTreeMap::new(),
         };
         world.seed_apps(seed, now);
         for r in &seed.repos {

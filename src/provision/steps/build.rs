@@ -8,10 +8,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Cx, Ensured, Phase, Step, aws::IamAttachment, aws::IamRole, github::our_repo};
+use super::{
+    Cx, Ensured, Phase, Step,
+    aws::{IamAttachment, IamRole},
+    github::{GithubRepository, RepoOutput},
+    secrets::ActionsSecrets,
+    webhook::GithubWebhook,
+};
 use crate::{
     domain::StepName,
-    github::{DispatchOutcome, Repo, WorkflowRun},
+    github::{DispatchOutcome, WorkflowRun},
     provider::{ErrorKind, ProviderError, System},
 };
 
@@ -35,6 +41,11 @@ pub struct FirstBuildOutput {
     pub watching_since: Option<OffsetDateTime>,
     /// How many times the runs were looked at (the call budget).
     pub looks: u32,
+    /// The initial commit's runs as listed while IAM propagated (listing needs no role), so the
+    /// re-run can follow the wait without listing again. Only runs that had all completed are
+    /// trusted then; anything still going is listed afresh.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listed: Vec<WorkflowRun>,
 }
 
 /// One run of the initial commit, and the attempt whose conclusion counts.
@@ -55,14 +66,21 @@ impl Step for FirstBuild {
     const NAME: StepName = StepName::FirstBuild;
     const LABEL: &'static str = "First build";
     const PHASE: Phase = Phase::Create;
-    // The build needs everything: secrets to read and a role that can push.
-    const DEPENDS_ON: &'static [StepName] = &[StepName::ActionsSecrets, StepName::IamAttachment];
+    // The build needs everything: secrets to read and a role that can push; and the webhook, so a
+    // run that finishes wakes it.
+    const DEPENDS_ON: &'static [StepName] =
+        &[StepName::ActionsSecrets, StepName::IamAttachment, StepName::GithubWebhook];
     const BEST_EFFORT: bool = true;
     type Output = FirstBuildOutput;
 
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
         let now = OffsetDateTime::now_utc();
         let state = cx.previous::<FirstBuild>()?.unwrap_or_default();
+        let mut repo = cx.output::<GithubRepository>()?;
+        // The build goes where the secrets went (the repository's name then, found by its id).
+        if let Some(current) = cx.recorded::<ActionsSecrets>()?.and_then(|s| s.full_name) {
+            repo.full_name = current;
+        }
         if state.action.is_empty() {
             // IAM is eventually consistent: give the role and its permissions time to propagate
             // before a run tries to assume it (parked, so the worker does other work meanwhile).
@@ -71,30 +89,40 @@ impl Step for FirstBuild {
             if let Some(made) = made
                 && now < made + delay
             {
+                let mut state = state;
+                if state.listed.is_empty() {
+                    state.listed = initial_runs(cx, &repo).await?;
+                }
                 let recheck_in = Duration::try_from(made + delay - now).unwrap_or_default();
                 return Ok(Ensured::Wait { state, recheck_in });
             }
-            let repo = our_repo(cx).await?;
-            return start(cx, &repo, now).await;
+            return start(cx, &repo, state.listed, now).await;
         }
-        let repo = our_repo(cx).await?;
         look(cx, &repo, state, now).await
     }
+}
+
+/// Every run of the initial commit (a template may have several workflows: build, lint, ...), newest first.
+async fn initial_runs(cx: &Cx<'_>, repo: &RepoOutput) -> Result<Vec<WorkflowRun>, ProviderError> {
+    let runs =
+        cx.providers.github.list_runs(repo.owner(), repo.name(), Some(cx.branch.as_str()), None).await?;
+    let initial_sha = runs.iter().map(|r| r.head_sha.clone()).next_back();
+    Ok(runs.into_iter().filter(|r| Some(&r.head_sha) == initial_sha.as_ref()).collect())
 }
 
 /// First look: re-run what failed, note what is still going, or dispatch when nothing ran.
 async fn start(
     cx: &Cx<'_>,
-    repo: &Repo,
+    repo: &RepoOutput,
+    listed: Vec<WorkflowRun>,
     now: OffsetDateTime,
 ) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
     let github = &cx.providers.github;
-    let branch = cx.branch.as_str();
-    let runs = github.list_runs(&repo.owner, &repo.name, Some(branch), None).await?;
-    // Every run of the initial commit (a template may have several workflows: build, lint, ...).
-    let initial_sha = runs.iter().map(|r| r.head_sha.clone()).next_back();
-    let runs: Vec<WorkflowRun> =
-        runs.into_iter().filter(|r| Some(&r.head_sha) == initial_sha.as_ref()).collect();
+    let runs = if !listed.is_empty() && listed.iter().all(WorkflowRun::is_completed) {
+        listed
+    } else {
+        initial_runs(cx, repo).await?
+    };
     let mut state = FirstBuildOutput { watching_since: Some(now), looks: 1, ..Default::default() };
     if runs.is_empty() {
         let Some((run_id, url)) = dispatch_build(cx, repo).await? else {
@@ -128,7 +156,7 @@ async fn start(
                 conclusion: None,
             };
             if run.has_failed() {
-                github.rerun_failed_jobs(&repo.owner, &repo.name, run.id).await?;
+                github.rerun_failed_jobs(repo.owner(), repo.name(), run.id).await?;
                 watched.attempt = run.run_attempt + 1;
                 watched.rerun = true;
             } else if run.is_completed() {
@@ -139,42 +167,54 @@ async fn start(
     }
     state.run_id = state.runs.first().map(|r| r.id);
     state.run_url = state.runs.first().map(|r| r.url.clone());
-    settle_or_wait(cx, repo, state, now).await
+    // A re-run's attempt shows in the API a moment after it is accepted: look again soon.
+    let catching_up = state.runs.iter().any(|w| w.rerun);
+    settle_or_wait(cx, repo, state, now, catching_up).await
 }
 
 /// A later look: how each watched run's attempt stands now.
 async fn look(
     cx: &Cx<'_>,
-    repo: &Repo,
+    repo: &RepoOutput,
     mut state: FirstBuildOutput,
     now: OffsetDateTime,
 ) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
     let github = &cx.providers.github;
     state.looks += 1;
+    let mut catching_up = false;
     for watched in state.runs.iter_mut().filter(|w| w.conclusion.is_none()) {
-        let run = github.get_run(&repo.owner, &repo.name, watched.id).await?;
-        if run.run_attempt < watched.attempt || !run.is_completed() {
+        let run = github.get_run(repo.owner(), repo.name(), watched.id).await?;
+        if run.run_attempt < watched.attempt {
+            // The API still shows the previous attempt (a webhook may already have announced the
+            // new one finished): the answer is seconds away, not a build away.
+            catching_up = true;
+            continue;
+        }
+        if !run.is_completed() {
             continue;
         }
         if run.has_failed() && !watched.rerun {
             // It was already going when the secrets landed, so it ran without them: once more.
-            github.rerun_failed_jobs(&repo.owner, &repo.name, run.id).await?;
+            github.rerun_failed_jobs(repo.owner(), repo.name(), run.id).await?;
             watched.attempt = run.run_attempt + 1;
             watched.rerun = true;
+            catching_up = true;
             continue;
         }
         watched.conclusion = Some(run.conclusion.clone().unwrap_or_else(|| "unknown".into()));
     }
-    settle_or_wait(cx, repo, state, now).await
+    settle_or_wait(cx, repo, state, now, catching_up).await
 }
 
 /// Done when every run concluded (a failure names each failed run), parked otherwise, and done
-/// with a note once the watch has lasted `build_wait`.
+/// with a note once the watch has lasted `build_wait`. `catching_up`: a re-run's attempt is not
+/// visible yet, so the next look comes on the polling schedule even with a webhook.
 async fn settle_or_wait(
     cx: &Cx<'_>,
-    repo: &Repo,
+    repo: &RepoOutput,
     mut state: FirstBuildOutput,
     now: OffsetDateTime,
+    catching_up: bool,
 ) -> Result<Ensured<FirstBuildOutput>, ProviderError> {
     if state.runs.iter().all(|w| w.conclusion.is_some()) {
         let failed: Vec<&WatchedRun> = state
@@ -190,7 +230,7 @@ async fn settle_or_wait(
         }
         let mut causes = Vec::new();
         for run in &failed {
-            let cause = cx.providers.github.failure_cause(&repo.owner, &repo.name, run.id).await;
+            let cause = cx.providers.github.failure_cause(repo.owner(), repo.name(), run.id).await;
             let conclusion = run.conclusion.as_deref().unwrap_or("badly");
             causes.push(match cause {
                 Some(cause) => format!("{} ended {conclusion}: {cause} — see {}", display_name(run), run.url),
@@ -209,7 +249,7 @@ async fn settle_or_wait(
         state.note = Some("still running when Shipyard stopped watching".into());
         return Ok(Ensured::Done(state));
     }
-    Ok(Ensured::Wait { recheck_in: next_look(cx, age), state })
+    Ok(Ensured::Wait { recheck_in: next_look(cx, age, catching_up), state })
 }
 
 fn display_name(run: &WatchedRun) -> String {
@@ -217,26 +257,32 @@ fn display_name(run: &WatchedRun) -> String {
 }
 
 /// Builds are rarely done in their first seconds: look again after a third of the time watched
-/// so far, within the configured bounds (a five-minute build costs about fifteen looks).
-pub(crate) fn next_look(cx: &Cx<'_>, age: Duration) -> Duration {
+/// so far, within the configured bounds (a five-minute build costs about fifteen looks). With a
+/// webhook, a finished run wakes the step, and the look is only a safety net against a lost delivery
+/// (unless the API is still `catching_up` with a re-run, which no delivery will announce).
+pub(crate) fn next_look(cx: &Cx<'_>, age: Duration, catching_up: bool) -> Duration {
+    let hooked = cx.recorded::<GithubWebhook>().ok().flatten().is_some_and(|w| w.hook_id.is_some());
+    if hooked && !catching_up {
+        return cx.settings.webhook_safety_poll;
+    }
     (age / 3).clamp(cx.settings.build_poll_min, cx.settings.build_poll_max)
 }
 
 /// Dispatches the first active workflow file that accepts `workflow_dispatch`; the run it started.
 /// GitHub also lists dynamic workflows (Dependabot, CodeQL default setup) whose path is not under
 /// `.github/workflows/`: they are not the template's build and cannot be dispatched.
-async fn dispatch_build(cx: &Cx<'_>, repo: &Repo) -> Result<Option<(u64, String)>, ProviderError> {
+async fn dispatch_build(cx: &Cx<'_>, repo: &RepoOutput) -> Result<Option<(u64, String)>, ProviderError> {
     let github = &cx.providers.github;
     let branch = cx.branch.as_str();
-    let workflows = github.list_workflows(&repo.owner, &repo.name).await?;
+    let workflows = github.list_workflows(repo.owner(), repo.name()).await?;
     for workflow in
         workflows.iter().filter(|w| w.path.starts_with(".github/workflows/") && w.state == "active")
     {
-        match github.dispatch_workflow(&repo.owner, &repo.name, workflow.file_name(), branch).await {
+        match github.dispatch_workflow(repo.owner(), repo.name(), workflow.file_name(), branch).await {
             Ok(DispatchOutcome::Started { run_id, html_url }) => return Ok(Some((run_id, html_url))),
             Ok(DispatchOutcome::Accepted) => {
                 let runs = github
-                    .list_runs(&repo.owner, &repo.name, Some(branch), Some("workflow_dispatch"))
+                    .list_runs(repo.owner(), repo.name(), Some(branch), Some("workflow_dispatch"))
                     .await?;
                 return Ok(runs.first().map(|r| (r.id, r.html_url.clone())));
             }

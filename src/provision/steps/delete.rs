@@ -7,6 +7,7 @@ use super::{
     Cx, Ensured, Phase, Step,
     github::{GENERATE_WINDOW, GithubRepository, is_ours_within},
     preflight::Preflight,
+    webhook::GithubWebhook,
 };
 use crate::{aws::Ownership, domain::StepName, provider::ProviderError};
 
@@ -118,7 +119,7 @@ impl Step for DeleteGithubRepository {
     const DEPENDS_ON: &'static [StepName] = &[StepName::DeleteRole, StepName::DeletePushRole];
     type Output = Teardown;
 
-    /// Deletes (or archives, when the user keeps the code) the repository whose id we recorded,
+    /// Deletes (or archives, when the user keeps the code, after removing its webhook) the repository whose id we recorded,
     /// under whatever name it has now. Without a recorded id (provisioning stopped between the
     /// create call and recording it), only a repository from our template created inside the
     /// window in which that step ran is ours; anything else is left alone and said so.
@@ -147,8 +148,14 @@ impl Step for DeleteGithubRepository {
             }
         };
         let outcome = if cx.service.keep_repository {
-            // Archived already (a drifted service someone archived): GitHub refuses the PATCH.
+            // Archived already (a drifted service someone archived): GitHub refuses the PATCH, and
+            // an archived repository runs no workflows, so its hook has nothing left to say.
             if !repo.archived {
+                // The kept repository must stop telling Shipyard about its runs; removed first,
+                // since an archived repository is read-only.
+                if let Some(hook_id) = cx.recorded::<GithubWebhook>()?.and_then(|w| w.hook_id) {
+                    github.delete_hook(&repo.owner, &repo.name, hook_id).await?;
+                }
                 github.archive_repo(&repo.owner, &repo.name).await?;
             }
             "archived"

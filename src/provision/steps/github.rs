@@ -1,4 +1,9 @@
-//! The GitHub repository: generated from the template, then always addressed by its recorded id.
+//! The GitHub repository: generated from the template, then addressed by what its creation recorded.
+//!
+//! What the later steps need of the repository (ids, the `sub` claim prefix, the Actions key) is
+//! recorded here once, so later steps read the repository only where a rename matters: the secrets
+//! are sent to the name the recorded id has at that moment (a repository that took over the old
+//! name must never receive them), and the first build follows them there.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -6,7 +11,7 @@ use time::OffsetDateTime;
 use super::{Cx, Ensured, Phase, Step, taken};
 use crate::{
     domain::{StepName, Visibility},
-    github::Repo,
+    github::{ActionsKey, Repo},
     provider::{ErrorKind, ProviderError, System},
 };
 
@@ -30,6 +35,25 @@ pub struct RepoOutput {
     pub clone_url: String,
     pub default_branch: String,
     pub owner_id: u64,
+    /// Read while generation copied the content; none in rows recorded before it was, or when the
+    /// read failed (then `oidc_subject` reads it and reports the failure as its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_claim_prefix: Option<String>,
+    /// Read at the same time, for `actions_secrets` (which fetches it when it is missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_key: Option<ActionsKey>,
+}
+
+impl RepoOutput {
+    /// The owner part of `full_name`.
+    pub fn owner(&self) -> &str {
+        self.full_name.split_once('/').map_or("", |(owner, _)| owner)
+    }
+
+    /// The repository name part of `full_name`.
+    pub fn name(&self) -> &str {
+        self.full_name.split_once('/').map_or(&self.full_name, |(_, name)| name)
+    }
 }
 
 impl Step for GithubRepository {
@@ -40,64 +64,71 @@ impl Step for GithubRepository {
     type Output = RepoOutput;
 
     /// Generates the repository from the template (or adopts ours), waits for its content, applies
-    /// the visibility and the default branch the form asked for.
+    /// the visibility and the default branch the form asked for. The `sub` claim prefix and the
+    /// Actions key need only the repository's ids, so they are read while the content lands.
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<RepoOutput>, ProviderError> {
         let github = &cx.providers.github;
-        let (org, name) = (cx.org(), cx.name.as_str());
-        let visibility = cx.service.visibility;
-        // A window that is still open: this run may be the one that creates it.
-        let window_end = OffsetDateTime::now_utc() + GENERATE_WINDOW;
-        let repo = match github.find_repo(org, name).await? {
-            Some(repo) if is_ours_within(&repo, cx, window_end) => repo,
-            Some(repo) => {
-                return Err(taken(
-                    System::GitHub,
-                    format!("the repository {} already exists", repo.full_name),
-                ));
+        let repo = generate_or_adopt(cx).await?;
+        // From here on the repository is addressed as created: whatever takes the name later is not ours.
+        let (owner, repo_name) = (repo.owner.as_str(), repo.name.as_str());
+        let content = async {
+            if cx.service.visibility == Visibility::Internal && repo.visibility != "internal" {
+                github.set_visibility(owner, repo_name, "internal").await?;
             }
-            None => {
-                let description = Some(cx.service.description.as_str()).filter(|d| !d.is_empty());
-                let private = visibility != Visibility::Public;
-                match github
-                    .generate_repo(&cx.template.owner, &cx.template.name, org, name, description, private)
-                    .await
-                {
-                    Ok(repo) => repo,
-                    // A timed-out generate may have succeeded: look once more and adopt it if it is ours.
-                    Err(e) if e.kind == ErrorKind::Conflict => match github.find_repo(org, name).await? {
-                        Some(repo) if is_ours_within(&repo, cx, window_end) => repo,
-                        _ => return Err(e),
-                    },
-                    Err(e) => return Err(e),
-                }
+            let wanted = cx.branch.as_str();
+            github
+                .wait_for_branch(owner, repo_name, &repo.default_branch, cx.settings.generate_timeout)
+                .await?;
+            // Read again after the content landed: the 201 may report the organization's default
+            // branch setting before the template's content (and its branch) arrived.
+            let landed = find_by_id(cx, repo.id).await?;
+            if landed.default_branch == wanted {
+                return Ok(landed);
             }
+            github.rename_branch(owner, repo_name, &landed.default_branch, wanted).await?;
+            github.wait_for_branch(owner, repo_name, wanted, cx.settings.generate_timeout).await?;
+            find_by_id(cx, repo.id).await
         };
-        // From here on the repository is addressed by id: whatever holds the name now is not ours.
-        let (owner, repo_name) = (repo.owner.clone(), repo.name.clone());
-        if visibility == Visibility::Internal && repo.visibility != "internal" {
-            github.set_visibility(&owner, &repo_name, "internal").await?;
-        }
-        let wanted = cx.branch.as_str();
-        github
-            .wait_for_branch(&owner, &repo_name, &repo.default_branch, cx.settings.generate_timeout)
-            .await?;
-        // Read again after the content landed: the 201 may report the organization's default
-        // branch setting before the template's content (and its branch) arrived.
-        let landed = find_by_id(cx, repo.id).await?;
-        if landed.default_branch != wanted {
-            github.rename_branch(&owner, &repo_name, &landed.default_branch, wanted).await?;
-            github.wait_for_branch(&owner, &repo_name, wanted, cx.settings.generate_timeout).await?;
-        }
-        let repo = if landed.default_branch == wanted { landed } else { find_by_id(cx, repo.id).await? };
+        let (landed, sub_claim_prefix, actions_key) = tokio::join!(
+            content,
+            github.oidc_sub_claim_prefix(&repo),
+            github.actions_public_key(owner, repo_name)
+        );
+        let landed = landed?;
         Ok(Ensured::Done(RepoOutput {
-            id: repo.id,
-            full_name: repo.full_name,
-            html_url: repo.html_url,
-            ssh_url: repo.ssh_url,
-            clone_url: repo.clone_url,
-            default_branch: repo.default_branch,
-            owner_id: repo.owner_id,
+            id: landed.id,
+            full_name: landed.full_name,
+            html_url: landed.html_url,
+            ssh_url: landed.ssh_url,
+            clone_url: landed.clone_url,
+            default_branch: landed.default_branch,
+            owner_id: landed.owner_id,
+            sub_claim_prefix: sub_claim_prefix.ok(),
+            actions_key: actions_key.ok(),
         }))
+    }
+}
+
+/// Generates the repository, or adopts ours when the name is taken. Preflight has just found the
+/// name free, so the create goes first: a taken name (a retry after a crash, or someone quicker)
+/// answers 422, and only then is the holder looked at, adopted when it is ours and refused if not.
+async fn generate_or_adopt(cx: &Cx<'_>) -> Result<Repo, ProviderError> {
+    let github = &cx.providers.github;
+    let (org, name) = (cx.org(), cx.name.as_str());
+    // A window that is still open: this run may be the one that creates it.
+    let window_end = OffsetDateTime::now_utc() + GENERATE_WINDOW;
+    let description = Some(cx.service.description.as_str()).filter(|d| !d.is_empty());
+    let private = cx.service.visibility != Visibility::Public;
+    match github.generate_repo(&cx.template.owner, &cx.template.name, org, name, description, private).await {
+        Ok(repo) => Ok(repo),
+        Err(e) if e.kind == ErrorKind::Conflict => match github.find_repo(org, name).await? {
+            Some(repo) if is_ours_within(&repo, cx, window_end) => Ok(repo),
+            Some(repo) => {
+                Err(taken(System::GitHub, format!("the repository {} already exists", repo.full_name)))
+            }
+            None => Err(e),
+        },
+        Err(e) => Err(e),
     }
 }
 
@@ -116,9 +147,12 @@ impl Step for OidcSubject {
     const DEPENDS_ON: &'static [StepName] = &[StepName::GithubRepository];
     type Output = OidcSubjectOutput;
 
+    /// Usually recorded by `github_repository` already; read here when it could not be.
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<OidcSubjectOutput>, ProviderError> {
-        let repo = our_repo(cx).await?;
-        let sub_claim_prefix = cx.providers.github.oidc_sub_claim_prefix(&repo).await?;
+        let sub_claim_prefix = match cx.output::<GithubRepository>()?.sub_claim_prefix {
+            Some(prefix) => prefix,
+            None => cx.providers.github.oidc_sub_claim_prefix(&our_repo(cx).await?).await?,
+        };
         Ok(Ensured::Done(OidcSubjectOutput { sub_claim_prefix }))
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Cx, Ensured, Phase, Step,
     aws::{EcrRepository, IamRole},
-    github::our_repo,
+    github::{GithubRepository, our_repo},
 };
 use crate::{domain::StepName, provider::ProviderError};
 
@@ -20,6 +20,9 @@ pub struct ActionsSecrets;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecretsOutput {
     pub names: Vec<String>,
+    /// Where they went: the repository's name when they were sent (the first build goes there too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
 }
 
 impl Step for ActionsSecrets {
@@ -39,8 +42,14 @@ impl Step for ActionsSecrets {
         ];
         let sealed: Vec<(&str, SecretString)> =
             values.iter().map(|(n, v)| (*n, SecretString::from(v.clone()))).collect();
+        let github = &cx.providers.github;
+        // By id, now: whatever holds the recorded name may not be ours any more.
         let repo = our_repo(cx).await?;
-        cx.providers.github.put_secrets(&repo.owner, &repo.name, &sealed).await?;
-        Ok(Ensured::Done(SecretsOutput { names: values.iter().map(|(n, _)| (*n).to_owned()).collect() }))
+        match cx.output::<GithubRepository>()?.actions_key {
+            Some(key) => github.put_sealed_secrets(&repo.owner, &repo.name, &key, &sealed).await?,
+            None => github.put_secrets(&repo.owner, &repo.name, &sealed).await?,
+        }
+        let names = values.iter().map(|(n, _)| (*n).to_owned()).collect();
+        Ok(Ensured::Done(SecretsOutput { names, full_name: Some(repo.full_name) }))
     }
 }

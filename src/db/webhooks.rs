@@ -1,0 +1,79 @@
+//! What a GitHub webhook delivery may touch: the service its repository belongs to, the record that the
+//! delivery was acted on (so a redelivery changes nothing), and the wake-up of a parked first build.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// The live service whose `github_repository` step recorded repository `repository_id`.
+#[tracing::instrument(skip_all)]
+pub async fn find_service_by_repository_id(
+    db: impl PgExecutor<'_>,
+    repository_id: i64,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        r#"
+        select st.service_id from step st join service s using (service_id)
+        where st.step = 'github_repository' and (st.outputs ->> 'id')::bigint = $1 and s.status <> 'deleted'
+        order by s.created_at desc
+        limit 1
+        "#,
+        repository_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Records that delivery `delivery_id` was acted on; false when it already was (a redelivery).
+#[tracing::instrument(skip_all)]
+pub async fn record_delivery(
+    db: impl PgExecutor<'_>,
+    delivery_id: &str,
+    service_id: Uuid,
+    event: &str,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query!(
+        r#"
+        insert into webhook_delivery (delivery_id, service_id, event) values ($1, $2, $3)
+        on conflict on constraint webhook_delivery_pkey do nothing
+        "#,
+        delivery_id,
+        service_id,
+        event
+    )
+    .execute(db)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Makes the service's parked first build due now and wakes the reconcilers, as a delete request
+/// clears parking. False (and nothing changed) when the first build is not parked.
+#[tracing::instrument(skip_all)]
+pub async fn wake_first_build(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sqlx::Result<bool> {
+    let woken = sqlx::query!(
+        r#"
+        update step set wake_at = now()
+        where service_id = $1 and step = 'first_build' and status = 'waiting'
+        "#,
+        service_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    if woken.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query!(
+        r#"
+        update service set not_before = null, idle_claims = 0
+        where service_id = $1 and status = 'provisioning'
+        "#,
+        service_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The status did not change, so the trigger stays quiet: notify as it would.
+    // `from`: a bare `select pg_notify(..)` yields a `void` column, which has no Rust type.
+    sqlx::query!("select from pg_notify('shipyard_service_work', $1)", service_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(true)
+}

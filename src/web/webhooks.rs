@@ -1,0 +1,74 @@
+//! `POST /webhooks/github`: GitHub's `workflow_run` deliveries wake a service's parked first build at
+//! once, so polling is only a slow safety net.
+//!
+//! No session and no CSRF token: the signature is the authentication. A delivery names its repository
+//! (`X-GitHub-Hook-Installation-Target-ID`), the repository names the service, the service id and the
+//! server key give the secret, and the body must carry its HMAC (`X-Hub-Signature-256`). Anything that
+//! does not verify is a 401 that changed nothing, whatever is wrong (unknown repository, missing or bad
+//! signature), so a prober learns nothing. A delivery id seen before (`X-GitHub-Delivery`) is a 200
+//! that changes nothing: GitHub redelivers with the same id.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::post,
+};
+use serde::Deserialize;
+
+use crate::{config::WEBHOOK_PATH, db, error::AppError, github::webhooks::verify_signature, web::AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(WEBHOOK_PATH, post(receive))
+}
+
+/// The part of a `workflow_run` payload that decides anything.
+#[derive(Deserialize)]
+struct WorkflowRunEvent {
+    action: String,
+}
+
+type Answer = (StatusCode, &'static str);
+
+const REFUSED: Answer = (StatusCode::UNAUTHORIZED, "the delivery's signature does not verify");
+
+#[tracing::instrument(skip_all, fields(event, delivery))]
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Answer, AppError> {
+    let Some(webhooks) = &state.config.webhooks else {
+        return Ok((StatusCode::NOT_FOUND, "webhooks are not enabled"));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (event, delivery) = (header("x-github-event"), header("x-github-delivery"));
+    tracing::Span::current().record("event", event).record("delivery", delivery);
+    let repository_id = match header("x-github-hook-installation-target-type") {
+        "repository" => header("x-github-hook-installation-target-id").parse::<i64>().ok(),
+        _ => None,
+    };
+    let Some(repository_id) = repository_id else { return Ok(REFUSED) };
+    let Some(service_id) = db::webhooks::find_service_by_repository_id(&state.db, repository_id).await?
+    else {
+        return Ok(REFUSED);
+    };
+    let secret = crate::github::webhooks::service_secret(&webhooks.key, service_id);
+    if !verify_signature(&secret, &body, header("x-hub-signature-256")) {
+        tracing::warn!("refused a webhook delivery whose signature does not verify");
+        return Ok(REFUSED);
+    }
+    if delivery.is_empty() || event.is_empty() {
+        return Ok((StatusCode::BAD_REQUEST, "X-GitHub-Event and X-GitHub-Delivery are required"));
+    }
+    let mut tx = state.db.begin().await?;
+    if !db::webhooks::record_delivery(&mut *tx, delivery, service_id, event).await? {
+        return Ok((StatusCode::OK, "already delivered"));
+    }
+    // Only a run that finished can change what the first build decides; the rest are noted and ignored.
+    let finished = event == "workflow_run"
+        && serde_json::from_slice::<WorkflowRunEvent>(&body).is_ok_and(|e| e.action == "completed");
+    let woken = finished && db::webhooks::wake_first_build(&mut tx, service_id).await?;
+    tx.commit().await?;
+    if woken {
+        tracing::info!(%service_id, "a finished run woke the first build");
+    }
+    Ok((StatusCode::OK, if woken { "woken" } else { "noted" }))
+}

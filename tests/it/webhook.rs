@@ -1,0 +1,235 @@
+//! `workflow_run` webhooks: with `SHIPYARD_WEBHOOK_URL` set, each repository gets a hook whose
+//! deliveries wake the parked first build; forged and repeated deliveries change nothing; a kept
+//! (archived) repository loses its hook on delete.
+
+use std::time::Duration;
+
+use github_sim::SimConfig;
+use hmac::{Hmac, Mac as _};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use shipyard::{
+    config::{WEBHOOK_PATH, WebhookConfig},
+    domain::ServiceStatus,
+    github::webhooks::service_secret,
+};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::common::app::{TestApp, unique_name};
+
+const BOT: &str = "ghp_sandbox_shipyard_bot";
+const KEY: &str = "a-test-webhook-key-of-at-least-32-characters";
+
+/// Shipyard with webhooks on (pointed at itself), and a sim whose runs take `run_duration` and whose
+/// API shows a re-run at once (so every look after the first is one a delivery asked for).
+async fn app_with_webhooks(db: PgPool, run_duration: Duration) -> TestApp {
+    let sim = SimConfig { run_duration, rerun_visibility_lag: Duration::ZERO, ..SimConfig::default() };
+    TestApp::spawn_with(db, sim, |config| {
+        let url = format!("{}{WEBHOOK_PATH}", config.public_url.as_str().trim_end_matches('/'));
+        config.webhooks = Some(WebhookConfig { url: url.parse().unwrap(), key: SecretString::from(KEY) });
+    })
+    .await
+}
+
+/// The service's id, its repository's id, and its first build's (status, wake_at, looks).
+async fn first_build(app: &TestApp, name: &str) -> (Uuid, i64, String, Option<OffsetDateTime>, i64) {
+    let row: (Uuid, Option<i64>, String, Option<OffsetDateTime>, Option<i64>) = sqlx::query_as(
+        "select s.service_id, (r.outputs->>'id')::bigint, b.status, b.wake_at, (b.outputs->>'looks')::bigint \
+         from service s join step r on r.service_id = s.service_id and r.step = 'github_repository' \
+         join step b on b.service_id = s.service_id and b.step = 'first_build' where s.name = $1",
+    )
+    .bind(name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    (row.0, row.1.unwrap_or_default(), row.2, row.3, row.4.unwrap_or_default())
+}
+
+/// A service provisioned until its first build is parked (the sim's run takes minutes).
+async fn parked_service(app: &TestApp) -> String {
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("hooked");
+    app.create_service(&browser, &name).await;
+    app.reconciler().run_until_idle().await.unwrap();
+    let (_, _, status, wake_at, _) = first_build(app, &name).await;
+    assert_eq!(status, "waiting", "the first build is parked");
+    assert!(
+        wake_at.unwrap() > OffsetDateTime::now_utc() + Duration::from_secs(60),
+        "for the slow safety net"
+    );
+    name
+}
+
+fn sign(secret: &SecretString, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// POSTs a `workflow_run` delivery as GitHub would; `signature` None sends none.
+async fn deliver(
+    app: &TestApp,
+    repository_id: i64,
+    delivery: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> StatusCode {
+    let mut request = reqwest::Client::new()
+        .post(app.at(WEBHOOK_PATH))
+        .header("content-type", "application/json")
+        .header("user-agent", "GitHub-Hookshot/abc1234")
+        .header("x-github-event", "workflow_run")
+        .header("x-github-delivery", delivery)
+        .header("x-github-hook-id", "1")
+        .header("x-github-hook-installation-target-type", "repository")
+        .header("x-github-hook-installation-target-id", repository_id.to_string());
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request.body(body.to_vec()).send().await.unwrap().status()
+}
+
+fn completed() -> Vec<u8> {
+    json!({"action": "completed", "workflow_run": {"id": 1}}).to_string().into_bytes()
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_delivery_that_does_not_verify_is_refused_and_wakes_nothing(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (service_id, repository_id, _, parked_until, _) = first_build(&app, &name).await;
+    let body = completed();
+    let someone_elses =
+        service_secret(&SecretString::from("another-key-another-key-another-key"), service_id);
+
+    let mut forged = Vec::new();
+    for (what, signature) in [
+        ("no signature", None),
+        (
+            "a signature of other bytes",
+            Some(sign(&service_secret(&SecretString::from(KEY), service_id), b"{}")),
+        ),
+        ("a signature with another key", Some(sign(&someone_elses, &body))),
+        ("a malformed signature", Some("sha256=zz".to_owned())),
+    ] {
+        let delivery = Uuid::new_v4().to_string();
+        let status = deliver(&app, repository_id, &delivery, signature.as_deref(), &body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+        forged.push(delivery);
+    }
+    forged.push("unknown-repository".to_owned());
+    let good = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    assert_eq!(
+        deliver(&app, repository_id + 1_000_000, "unknown-repository", Some(&good), &body).await,
+        StatusCode::UNAUTHORIZED,
+        "a repository Shipyard does not know"
+    );
+
+    let (_, _, status, wake_at, _) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), wake_at), ("waiting", parked_until), "the first build is still parked");
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from webhook_delivery where delivery_id = any($1)")
+            .bind(&forged)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(recorded, 0, "none of the refused deliveries was recorded");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (service_id, repository_id, _, _, looks) = first_build(&app, &name).await;
+    let body = completed();
+    let signature = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    let delivery = Uuid::new_v4().to_string();
+
+    assert_eq!(deliver(&app, repository_id, &delivery, Some(&signature), &body).await, StatusCode::OK);
+    let (_, _, _, woken_at, _) = first_build(&app, &name).await;
+    assert!(woken_at.unwrap() <= OffsetDateTime::now_utc(), "the first build is due now");
+    // Woken, it looks once (the run is still going) and parks again.
+    app.reconciler().run_until_idle().await.unwrap();
+    let (_, _, status, parked_until, looks_after) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), looks_after), ("waiting", looks + 1));
+
+    assert_eq!(deliver(&app, repository_id, &delivery, Some(&signature), &body).await, StatusCode::OK);
+    let (_, _, status, wake_at, _) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), wake_at), ("waiting", parked_until), "the redelivery woke nothing");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn with_webhooks_a_service_is_ready_as_soon_as_its_build_finishes(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(3)).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("hooked");
+    app.create_service(&browser, &name).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.reconciler().run(async move {
+        let _ = stopped.await;
+    }));
+    // Safety polls come every two minutes: only the webhook can make it ready this soon.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while app.status_of(&name).await.is_in_progress() {
+        assert!(tokio::time::Instant::now() < deadline, "{name} is not ready after 45 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);
+
+    let (_, _, status, _, looks) = first_build(&app, &name).await;
+    assert_eq!(status, "done");
+    // The start; the initial run (still going then) announced failed, so re-run; one look to see the
+    // re-run's attempt; its announced end. Polling every 20..200 ms would have looked dozens of times.
+    assert!(looks <= 4, "the build was looked at {looks} times");
+    let hooks: Value = app.github_client_json(&format!("/repos/acme/{name}/hooks")).await;
+    assert_eq!(hooks.as_array().map(Vec::len), Some(1), "one hook: {hooks}");
+    assert_eq!(hooks[0]["events"], json!(["workflow_run"]));
+    assert_eq!(hooks[0]["config"]["url"], app.at(WEBHOOK_PATH));
+    assert_eq!(hooks[0]["config"]["content_type"], "json");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn deleting_a_service_that_keeps_its_code_removes_the_hook(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::ZERO).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("hooked");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
+    let path = format!("/repos/acme/{name}/hooks");
+    assert_eq!(app.github_client_json(&path).await.as_array().map(Vec::len), Some(1));
+
+    let token = app.csrf_token(&browser).await;
+    let response = browser
+        .post(app.at(&format!("/services/{name}/delete")))
+        .form(&[("csrf_token", token.as_str()), ("confirm_name", name.as_str()), ("keep_repository", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
+
+    assert!(app.sim().repo("acme", &name).is_some_and(|r| r.archived), "the code is kept, archived");
+    assert_eq!(app.github_client_json(&path).await, json!([]), "and it has no hook any more");
+}
+
+impl TestApp {
+    /// `GET path` at github-sim with the server's token.
+    async fn github_client_json(&self, path: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.github.url()))
+            .bearer_auth(BOT)
+            .header("user-agent", "shipyard-tests")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
