@@ -118,7 +118,7 @@ async fn a_member_uses_every_route_with_a_bearer_token_and_no_csrf_header(db: Db
         .collect();
     assert_eq!(
         steps.len(),
-        shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create).len()
+        shipyard::provision::steps::service_steps(shipyard::provision::Phase::Create).len()
     );
     assert_eq!(steps[0], ("preflight", "pending"));
     assert_eq!(steps.last(), Some(&("first_build", "pending")));

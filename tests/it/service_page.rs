@@ -358,7 +358,7 @@ async fn a_ready_service_shows_how_to_clone_build_and_deploy(db: Db) {
     assert!(body.contains("arn:aws:iam::123456789012:role/gha.acme.payments.dev.main"));
     assert!(attrs(&html, "#steps", "data-progress-url").is_empty(), "a ready page does not poll");
     assert!(attrs(&html, "a#refresh", "href").is_empty());
-    let create_steps = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create).len();
+    let create_steps = shipyard::provision::steps::service_steps(shipyard::provision::Phase::Create).len();
     assert_eq!(texts(&html, "#steps li [data-part=status]"), vec!["done"; create_steps]);
 
     let api: Value =

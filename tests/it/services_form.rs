@@ -93,7 +93,7 @@ async fn post_json(app: &TestApp, browser: &Client, body: &Value) -> Response {
 /// Rows a create writes: services, steps, and audit events other than sign-ins.
 /// How many step rows one new service has: one per create step.
 fn create_steps() -> i64 {
-    shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create).len() as i64
+    shipyard::provision::steps::service_steps(shipyard::provision::Phase::Create).len() as i64
 }
 
 async fn written(db: &PgPool) -> (i64, i64, i64) {

@@ -30,7 +30,7 @@ async fn provision_all_but_the_build(app: &TestApp, name: &str) {
     let bob = app.signed_in("bob").await;
     app.create_service(&bob, name).await;
     // Every create step but the build.
-    let steps = shipyard::provision::steps::phase_steps(shipyard::provision::Phase::Create).len() - 1;
+    let steps = shipyard::provision::steps::service_steps(shipyard::provision::Phase::Create).len() - 1;
     app.reconciler().stopping_after_steps(steps).run_until_idle().await.unwrap();
     let pending: String = sqlx::query_scalar(
         "select st.status from step st join service s using (service_id) where s.name = $1 and st.step = 'first_build'",
