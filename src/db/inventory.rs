@@ -43,7 +43,7 @@ impl SortDir {
 }
 
 /// Which live services to list: every filter that is set must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filters {
     /// Part of the name, matched case-insensitively (`%` and `_` match themselves).
     pub text: Option<String>,
@@ -102,6 +102,17 @@ pub enum Seek {
 pub struct Matching(i64);
 
 impl Matching {
+    /// Exactly `n` (a page that shows every match counts them itself).
+    pub fn exactly(n: i64) -> Self {
+        Self(n)
+    }
+
+    /// This count, or `n` when a page proves at least that many match (a count read a moment ago
+    /// can lag a service created since).
+    pub fn at_least_as_many_as(self, n: i64) -> Self {
+        Self(self.0.max(n))
+    }
+
     /// The exact number, when it is at most [`COUNT_CAP`].
     pub fn exact(self) -> Option<i64> {
         (self.0 <= COUNT_CAP).then_some(self.0)
@@ -135,11 +146,17 @@ fn thousands(n: i64) -> String {
 
 /// One page of services, in the order asked for, and whether there are rows on either side.
 #[derive(Debug, Clone)]
-pub struct Listing {
+pub struct Page {
     pub services: Vec<Service>,
     pub more_before: bool,
     pub more_after: bool,
-    pub matching: Matching,
+}
+
+impl Page {
+    /// How many match, when this page alone says so: it shows them all.
+    pub fn whole(&self) -> Option<Matching> {
+        (!self.more_before && !self.more_after).then(|| Matching(self.services.len() as i64))
+    }
 }
 
 /// `text` as an `ilike` pattern that matches it anywhere, with LIKE's wildcards taken literally.
@@ -153,6 +170,16 @@ struct Bound<'a> {
     pattern: Option<String>,
     environment: Option<&'a str>,
     status: Option<ServiceStatus>,
+}
+
+impl<'a> Bound<'a> {
+    fn of(filters: &'a Filters) -> Self {
+        Self {
+            pattern: filters.text.as_deref().map(contains_pattern),
+            environment: filters.environment.as_deref(),
+            status: filters.status,
+        }
+    }
 }
 
 /// Live services matching `$f`'s filters, then `$tail` (a keyset condition, the order and the
@@ -179,6 +206,89 @@ macro_rules! live_page {
     };
 }
 
+/// Live services in `$tail`'s order from `$tail`'s keyset condition, for the unfiltered page:
+/// no filter parameters and a literal LIMIT (see [`fetch_unfiltered_page`]).
+macro_rules! unfiltered_page {
+    ($tail:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Service,
+            r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
+                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
+                    s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
+                    u.login as created_by_login, u.avatar_url as created_by_avatar,
+                    s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
+                    s.role_arn, s.error_step as "error_step: StepName", s.error_message
+             from service s join app_user u on u.user_id = s.created_by
+             where s.status <> 'deleted' "#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
+
+/// Rows an inventory page reads: one more than it shows says whether there is more. The unfiltered
+/// page's SQL spells it out as `limit 51`.
+const PAGE_FETCH: i64 = INVENTORY_PAGE_SIZE + 1;
+const _: () = assert!(PAGE_FETCH == 51, "fetch_unfiltered_page's SQL says `limit 51`");
+
+/// The first page, or the page after (`Asc`/`Desc` from) a boundary, of every live service: what
+/// nearly every inventory request asks for, in statements Postgres plans once per connection. With
+/// no filter parameters and a literal LIMIT, a generic plan costs what a custom one does, so after
+/// five executions Postgres stops planning each one; the filtered statements' `$n is null or ...`
+/// conditions and parameter LIMIT keep a plan per execution (right for a search, which wants the
+/// trigram index for its text), and planning the page costs about what running it does.
+async fn fetch_unfiltered_page(
+    db: &PgPool,
+    key: SortKey,
+    dir: SortDir,
+    after: Option<&Boundary>,
+) -> sqlx::Result<Vec<Service>> {
+    use SortDir::{Asc, Desc};
+    match (after, key, dir) {
+        (None, SortKey::Name, Asc) => {
+            unfiltered_page!("order by s.name, s.service_id limit 51").fetch_all(db).await
+        }
+        (None, SortKey::Name, Desc) => {
+            unfiltered_page!("order by s.name desc, s.service_id desc limit 51").fetch_all(db).await
+        }
+        (None, SortKey::Created, Asc) => {
+            unfiltered_page!("order by s.created_at, s.service_id limit 51").fetch_all(db).await
+        }
+        (None, SortKey::Created, Desc) => {
+            unfiltered_page!("order by s.created_at desc, s.service_id desc limit 51").fetch_all(db).await
+        }
+        (Some(Boundary::Name { name, service_id }), _, Asc) => unfiltered_page!(
+            "and (s.name, s.service_id) > ($1, $2) order by s.name, s.service_id limit 51",
+            name,
+            service_id
+        )
+        .fetch_all(db)
+        .await,
+        (Some(Boundary::Name { name, service_id }), _, Desc) => unfiltered_page!(
+            "and (s.name, s.service_id) < ($1, $2) order by s.name desc, s.service_id desc limit 51",
+            name,
+            service_id
+        )
+        .fetch_all(db)
+        .await,
+        (Some(Boundary::Created { created_at, service_id }), _, Asc) => unfiltered_page!(
+            "and (s.created_at, s.service_id) > ($1, $2) order by s.created_at, s.service_id limit 51",
+            created_at,
+            service_id
+        )
+        .fetch_all(db)
+        .await,
+        (Some(Boundary::Created { created_at, service_id }), _, Desc) => unfiltered_page!(
+            "and (s.created_at, s.service_id) < ($1, $2)
+             order by s.created_at desc, s.service_id desc limit 51",
+            created_at,
+            service_id
+        )
+        .fetch_all(db)
+        .await,
+    }
+}
+
 /// Up to `limit` rows in `(key, dir)` order from `start`: an offset, or just after `after` (whose
 /// kind fixes the column).
 async fn fetch(
@@ -190,6 +300,10 @@ async fn fetch(
     offset: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Service>> {
+    let unfiltered = f.pattern.is_none() && f.environment.is_none() && f.status.is_none();
+    if unfiltered && limit == PAGE_FETCH && offset == 0 {
+        return fetch_unfiltered_page(db, key, dir, after).await;
+    }
     use SortDir::{Asc, Desc};
     match (after, key, dir) {
         (None, SortKey::Name, Asc) => {
@@ -260,9 +374,11 @@ async fn fetch(
     }
 }
 
-/// How many live services match, up to [`COUNT_CAP`] + 1: an index range of at most that many
-/// entries instead of every live row.
-async fn count_capped(db: &PgPool, f: &Bound<'_>) -> sqlx::Result<Matching> {
+/// How many live services match `filters`, up to [`COUNT_CAP`] + 1: an index range of at most that
+/// many entries instead of every live row.
+#[tracing::instrument(skip_all)]
+pub async fn count_live_services(db: &PgPool, filters: &Filters) -> sqlx::Result<Matching> {
+    let f = Bound::of(filters);
     let n = sqlx::query_scalar!(
         r#"
         select count(*) as "count!" from (
@@ -283,7 +399,7 @@ async fn count_capped(db: &PgPool, f: &Bound<'_>) -> sqlx::Result<Matching> {
 }
 
 /// Up to `limit` live services matching `filters` in `(key, dir)` order from `seek`, with whether
-/// more lie before and after them. A `Before`/`After` boundary sorts by its own column (callers
+/// more lie before and after them (not how many: see [`count_live_services`]). A `Before`/`After` boundary sorts by its own column (callers
 /// check it is `key`'s).
 #[tracing::instrument(skip_all, fields(?key, ?dir, limit))]
 pub async fn list_live_services(
@@ -293,12 +409,8 @@ pub async fn list_live_services(
     dir: SortDir,
     seek: &Seek,
     limit: i64,
-) -> sqlx::Result<Listing> {
-    let f = Bound {
-        pattern: filters.text.as_deref().map(contains_pattern),
-        environment: filters.environment.as_deref(),
-        status: filters.status,
-    };
+) -> sqlx::Result<Page> {
+    let f = Bound::of(filters);
     // One row more than the page says whether there is more in the direction read.
     let (services, more_before, more_after) = match seek {
         Seek::Offset(offset) => {
@@ -325,8 +437,7 @@ pub async fn list_live_services(
             (rows, more, boundary.is_some())
         }
     };
-    let matching = count_capped(db, &f).await?;
-    Ok(Listing { services, more_before, more_after, matching })
+    Ok(Page { services, more_before, more_after })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub struct SessionRecord {
     pub org_role: OrgRole,
     /// When GitHub last confirmed the membership (at sign-in, then at each re-check).
     pub membership_checked_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 #[tracing::instrument(skip_all)]
@@ -45,7 +46,7 @@ pub async fn find_session(
     let row = sqlx::query!(
         r#"
         select u.user_id, u.github_id, u.login, u.name, u.avatar_url, s.org_role as "org_role: OrgRole",
-            s.membership_checked_at
+            s.membership_checked_at, s.expires_at
         from session s join app_user u using (user_id)
         where s.session_id_hash = $1 and s.expires_at > now()
         "#,
@@ -64,6 +65,7 @@ pub async fn find_session(
         },
         org_role: r.org_role,
         membership_checked_at: r.membership_checked_at,
+        expires_at: r.expires_at,
     }))
 }
 

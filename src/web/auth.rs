@@ -113,7 +113,7 @@ async fn callback(
             // A new session id at every sign-in (no fixation); an older session in this browser ends.
             // (Found by its cookie alone: ending it needs no word from GitHub on its membership.)
             if let Some(old) = session::session_hash(&state, &jar) {
-                db::sessions::delete_session(&state.db, old).await?;
+                state.sessions.end(&state.db, old).await?;
             }
             let cookie = session::start_session(&state, &user, org_role).await?;
             audit(&state, Some(user), Outcome::Success, String::new(), rid).await?;
@@ -278,7 +278,7 @@ async fn logout(
     jar: CookieJar,
     CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
 ) -> Result<(CookieJar, Redirect), AppError> {
-    db::sessions::delete_session(&state.db, user.session_hash.clone()).await?;
+    state.sessions.end(&state.db, user.session_hash.clone()).await?;
     db::audit::insert_audit_event(
         &state.db,
         &NewAuditEvent {

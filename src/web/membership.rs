@@ -35,14 +35,14 @@ pub async fn current_role(state: &AppState, record: &SessionRecord) -> Result<Op
     match github.member_of(&config.github_org, &user.login).await {
         Ok(membership) => match membership.as_ref().and_then(|m| m.admitted_role()) {
             Some(role) => {
-                db::sessions::record_membership_check(&state.db, user.user_id, role).await?;
+                state.sessions.record_membership_check(&state.db, user.user_id, role).await?;
                 if role != record.org_role {
                     tracing::info!(from = %record.org_role, to = %role, "organization role changed on GitHub");
                 }
                 Ok(Some(role))
             }
             None => {
-                let ended = db::sessions::delete_user_sessions(&state.db, user.user_id).await?;
+                let ended = state.sessions.end_all_of(&state.db, user.user_id).await?;
                 let detail = match membership {
                     Some(m) => format!("GitHub reports a {} {} membership: sessions ended", m.state, m.role),
                     None => "no longer a member of the organization on GitHub: sessions ended".to_owned(),

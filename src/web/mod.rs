@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod errors;
 pub mod health;
 pub mod limits;
+pub mod listing;
 pub mod membership;
 pub mod metrics;
 pub mod pages;

@@ -1,6 +1,12 @@
 //! Sessions: an opaque random cookie whose SHA-256 is the database key, and the CSRF token
 //! derived from it. The cookie value exists only in the browser; the database never sees it.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+use std::time::Duration;
+
 use axum::{
     extract::{FromRequest, Request, State},
     http::{HeaderMap, Method, header},
@@ -9,6 +15,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use moka::future::Cache;
 use rand::RngCore;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -16,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::{bearer, membership};
 use crate::{
-    db::{self, users::User},
+    db::{self, sessions::SessionRecord, users::User},
     domain::OrgRole,
     error::AppError,
     web::AppState,
@@ -36,6 +43,84 @@ pub enum AuthMethod {
     /// `Authorization: Bearer <GitHub token>` on the API. A browser never adds it by itself, so a
     /// forged cross-site request cannot carry it: no CSRF token needed (see `bearer.rs`).
     Bearer,
+}
+
+/// How long a session read from the database is reused without reading it again. This process's
+/// own sign-outs and membership changes take effect at once (they go through [`SessionCache`]);
+/// another replica's take up to this long here.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Live sessions recently read, keyed by the cookie's SHA-256 (never the cookie), so a page load
+/// costs no session query. Every change to sessions goes through its methods, which drop what they
+/// change from it.
+#[derive(Clone)]
+pub struct SessionCache {
+    recent: Cache<Vec<u8>, SessionRecord>,
+    /// Bumped by every change: a read that raced one is not kept.
+    changes: Arc<AtomicU64>,
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self {
+            recent: Cache::builder().max_capacity(10_000).time_to_live(SESSION_CACHE_TTL).build(),
+            changes: Arc::default(),
+        }
+    }
+}
+
+impl SessionCache {
+    /// The live session with this hash, if any.
+    pub async fn find(&self, db: &sqlx::PgPool, hash: &[u8]) -> sqlx::Result<Option<SessionRecord>> {
+        let now = time::OffsetDateTime::now_utc();
+        if let Some(record) = self.recent.get(hash).await.filter(|r| r.expires_at > now) {
+            return Ok(Some(record));
+        }
+        let before = self.changes.load(Ordering::Acquire);
+        let Some(record) = db::sessions::find_session(db, hash.to_vec()).await? else {
+            return Ok(None);
+        };
+        self.recent.insert(hash.to_vec(), record.clone()).await;
+        // A change that landed while the row was read may be older than the row or newer; drop
+        // what was kept rather than guess (the change's own removal may have run before the insert).
+        if self.changes.load(Ordering::Acquire) != before {
+            self.recent.invalidate(hash).await;
+        }
+        Ok(Some(record))
+    }
+
+    /// Ends one session (sign-out, or a new sign-in in the same browser).
+    pub async fn end(&self, db: &sqlx::PgPool, hash: Vec<u8>) -> sqlx::Result<bool> {
+        let ended = db::sessions::delete_session(db, hash.clone()).await?;
+        self.changed().await;
+        Ok(ended)
+    }
+
+    /// Ends every session of a user (GitHub says they are no longer an active member).
+    pub async fn end_all_of(&self, db: &sqlx::PgPool, user_id: uuid::Uuid) -> sqlx::Result<u64> {
+        let ended = db::sessions::delete_user_sessions(db, user_id).await?;
+        self.changed().await;
+        Ok(ended)
+    }
+
+    /// Records GitHub's latest word on a user's membership on every session of theirs.
+    pub async fn record_membership_check(
+        &self,
+        db: &sqlx::PgPool,
+        user_id: uuid::Uuid,
+        org_role: OrgRole,
+    ) -> sqlx::Result<()> {
+        db::sessions::record_membership_check(db, user_id, org_role).await?;
+        self.changed().await;
+        Ok(())
+    }
+
+    /// Changes are rare (a sign-out, a membership re-check), so each forgets every kept session
+    /// rather than finding the user's.
+    async fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        self.recent.invalidate_all();
+    }
 }
 
 /// The signed-in user of this request, put in the request extensions by [`require_session`].
@@ -139,7 +224,7 @@ async fn user_for_cookie(state: &AppState, cookie: Option<String>) -> Result<Opt
         return Ok(None);
     };
     let hash = sha256(&value);
-    let Some(record) = db::sessions::find_session(&state.db, hash.clone()).await? else {
+    let Some(record) = state.sessions.find(&state.db, &hash).await? else {
         return Ok(None);
     };
     let Some(org_role) = membership::current_role(state, &record).await? else {

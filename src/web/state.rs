@@ -10,7 +10,7 @@ use crate::{aws::Aws, config::Config, github::client::GitHub, github::oauth::OAu
 pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
-    pub oauth: OAuth,
+    pub oauth: Arc<OAuth>,
     /// The server's own GitHub client; `as_token` gives a per-user view for identity checks.
     pub github: GitHub,
     /// GitHub's recent verdicts on API bearer tokens (keyed by hash, never the token).
@@ -21,14 +21,29 @@ pub struct AppState {
     pub aws: Arc<Aws>,
     /// Recent runs and image look-ups per service, so page reloads cost no provider calls.
     pub live: super::services::live::LiveCache,
+    /// Recent counts of live services per inventory filter.
+    pub counts: super::listing::LiveCounts,
+    /// Recently read sessions, so a page load costs no session query.
+    pub sessions: super::session::SessionCache,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config, github: GitHub, aws: Arc<Aws>) -> anyhow::Result<Self> {
-        let oauth = OAuth::new(&config)?;
+        let oauth = Arc::new(OAuth::new(&config)?);
         let limiter = super::limits::AddressLimiter::new(&config.edge);
         let config = Arc::new(config);
         let tokens = Default::default();
-        Ok(Self { db, config, oauth, github, tokens, limiter, aws, live: Default::default() })
+        Ok(Self {
+            db,
+            config,
+            oauth,
+            github,
+            tokens,
+            limiter,
+            aws,
+            live: Default::default(),
+            counts: Default::default(),
+            sessions: Default::default(),
+        })
     }
 }

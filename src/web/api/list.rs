@@ -3,7 +3,8 @@
 //! (`after=` / `before=`, see [`crate::web::cursor`]), so every page costs what the first does and
 //! a client paging through misses and repeats nothing while services are created; `page=N` still
 //! works for old links. `total` is exact up to 1,000 matches and null past that
-//! (`total_at_least` says 1000): counting every live row on each request is what cursors avoid.
+//! (`total_at_least` says 1000): counting every live row on each request is what cursors avoid, and a
+//! count is reused for a moment ([`crate::web::listing`]).
 
 use std::collections::BTreeMap;
 
@@ -17,14 +18,12 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
-    db::{
-        self,
-        inventory::{Boundary, Filters, Seek, SortDir, SortKey},
-    },
+    db::inventory::{Boundary, Filters, Seek, SortDir, SortKey},
     domain::ServiceStatus,
     error::AppError,
     web::AppState,
     web::cursor::{self, Cursor},
+    web::listing,
 };
 
 pub const DEFAULT_PER_PAGE: i64 = 30;
@@ -163,11 +162,10 @@ pub async fn list(
 ) -> Result<(HeaderMap, Json<Value>), AppError> {
     let params = parse_params(query.as_deref())?;
     let filters = Filters { text: None, environment: params.environment.clone(), status: params.status };
-    let listing = db::inventory::list_live_services(
-        &state.db,
+    let listing = listing::list_live(
+        &state,
         &filters,
-        SortKey::Created,
-        SortDir::Desc,
+        (SortKey::Created, SortDir::Desc),
         &seek(&params.at, params.per_page),
         params.per_page,
     )

@@ -9,14 +9,14 @@ use serde::Deserialize;
 use super::view;
 use crate::{
     db::{
-        self,
-        inventory::{Boundary, Filters, INVENTORY_PAGE_SIZE, Listing, Seek, SortDir, SortKey},
+        inventory::{Boundary, Filters, INVENTORY_PAGE_SIZE, Seek, SortDir, SortKey},
         services::Service,
     },
     domain::ServiceStatus,
     error::AppError,
     web::AppState,
     web::cursor::{self, Cursor},
+    web::listing::{self, Listing},
     web::pages::{InventoryPage, InventoryRow, Layout},
     web::session::CurrentUser,
 };
@@ -303,11 +303,10 @@ pub async fn inventory(
     let environments = &state.config.environments;
     let query =
         parse_inventory_query(raw.as_deref().unwrap_or(""), environments).map_err(AppError::BadRequest)?;
-    let listing = db::inventory::list_live_services(
-        &state.db,
+    let listing = listing::list_live(
+        &state,
         &query.filters,
-        query.sort,
-        query.dir,
+        (query.sort, query.dir),
         &seek(&query.at),
         INVENTORY_PAGE_SIZE,
     )
