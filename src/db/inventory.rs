@@ -102,11 +102,6 @@ pub enum Seek {
 pub struct Matching(i64);
 
 impl Matching {
-    /// Exactly `n` (a page that shows every match counts them itself).
-    pub fn exactly(n: i64) -> Self {
-        Self(n)
-    }
-
     /// This count, or `n` when a page proves at least that many match (a count read a moment ago
     /// can lag a service created since).
     pub fn at_least_as_many_as(self, n: i64) -> Self {
@@ -155,7 +150,8 @@ pub struct Page {
 impl Page {
     /// How many match, when this page alone says so: it shows them all.
     pub fn whole(&self) -> Option<Matching> {
-        (!self.more_before && !self.more_after).then(|| Matching(self.services.len() as i64))
+        // Every match is on this page: it counts them itself.
+        (!self.more_before && !self.more_after).then_some(Matching(self.services.len() as i64))
     }
 }
 
@@ -257,35 +253,43 @@ async fn fetch_unfiltered_page(
         (None, SortKey::Created, Desc) => {
             unfiltered_page!("order by s.created_at desc, s.service_id desc limit 51").fetch_all(db).await
         }
-        (Some(Boundary::Name { name, service_id }), _, Asc) => unfiltered_page!(
-            "and (s.name, s.service_id) > ($1, $2) order by s.name, s.service_id limit 51",
-            name,
-            service_id
-        )
-        .fetch_all(db)
-        .await,
-        (Some(Boundary::Name { name, service_id }), _, Desc) => unfiltered_page!(
-            "and (s.name, s.service_id) < ($1, $2) order by s.name desc, s.service_id desc limit 51",
-            name,
-            service_id
-        )
-        .fetch_all(db)
-        .await,
-        (Some(Boundary::Created { created_at, service_id }), _, Asc) => unfiltered_page!(
-            "and (s.created_at, s.service_id) > ($1, $2) order by s.created_at, s.service_id limit 51",
-            created_at,
-            service_id
-        )
-        .fetch_all(db)
-        .await,
-        (Some(Boundary::Created { created_at, service_id }), _, Desc) => unfiltered_page!(
-            "and (s.created_at, s.service_id) < ($1, $2)
+        (Some(Boundary::Name { name, service_id }), _, Asc) => {
+            unfiltered_page!(
+                "and (s.name, s.service_id) > ($1, $2) order by s.name, s.service_id limit 51",
+                name,
+                service_id
+            )
+            .fetch_all(db)
+            .await
+        }
+        (Some(Boundary::Name { name, service_id }), _, Desc) => {
+            unfiltered_page!(
+                "and (s.name, s.service_id) < ($1, $2) order by s.name desc, s.service_id desc limit 51",
+                name,
+                service_id
+            )
+            .fetch_all(db)
+            .await
+        }
+        (Some(Boundary::Created { created_at, service_id }), _, Asc) => {
+            unfiltered_page!(
+                "and (s.created_at, s.service_id) > ($1, $2) order by s.created_at, s.service_id limit 51",
+                created_at,
+                service_id
+            )
+            .fetch_all(db)
+            .await
+        }
+        (Some(Boundary::Created { created_at, service_id }), _, Desc) => {
+            unfiltered_page!(
+                "and (s.created_at, s.service_id) < ($1, $2)
              order by s.created_at desc, s.service_id desc limit 51",
-            created_at,
-            service_id
-        )
-        .fetch_all(db)
-        .await,
+                created_at,
+                service_id
+            )
+            .fetch_all(db)
+            .await
+        }
     }
 }
 

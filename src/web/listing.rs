@@ -5,7 +5,8 @@
 //! shows every match and otherwise remembered per filter for [`COUNT_TTL`]: a busy inventory
 //! counts each filter once every two seconds instead of on every request, and concurrent misses
 //! share one count. A remembered count is never shown below what the page proves (a service
-//! created a moment ago is counted on the page that shows it).
+//! created a moment ago is counted on the page that shows it); the last page, which numbers its
+//! rows from the end, counts afresh.
 
 use std::time::Duration;
 
@@ -55,29 +56,48 @@ pub async fn list_live(
     limit: i64,
 ) -> Result<Listing, AppError> {
     let page = db::inventory::list_live_services(&state.db, filters, key, dir, seek, limit).await?;
-    let matching = match page.whole() {
-        Some(exact) => exact,
-        None => {
+    let matching = match (page.whole(), seek) {
+        (Some(exact), _) => exact,
+        // The last page numbers its rows from the end: from a count of now.
+        (None, Seek::End) => db::inventory::count_live_services(&state.db, filters).await?,
+        (None, _) => {
             let counted = state
                 .counts
                 .0
                 .try_get_with_by_ref(filters, db::inventory::count_live_services(&state.db, filters))
                 .await
                 .map_err(|e| AppError::Internal(anyhow::anyhow!(e).context("database: counting services")))?;
-            counted.at_least_as_many_as(proven(&page, seek))
+            let shown = page.services.len() as i64;
+            counted.at_least_as_many_as(proven(shown, page.more_before, page.more_after, seek))
         }
     };
     let Page { services, more_before, more_after } = page;
     Ok(Listing { services, more_before, more_after, matching })
 }
 
-/// How many matches `page` proves exist: its rows, one more on either side where there is more, and
-/// the rows an offset skipped to reach a row (a cursor's claimed position is the client's word, so it
-/// proves nothing).
-fn proven(page: &Page, seek: &Seek) -> i64 {
+/// How many matches a page of `shown` rows proves exist: its rows, one more on either side where
+/// there is more, and the rows an offset skipped to reach a row (a cursor's claimed position is the
+/// client's word, so it proves nothing).
+fn proven(shown: i64, more_before: bool, more_after: bool, seek: &Seek) -> i64 {
     let skipped = match seek {
-        Seek::Offset(offset) if !page.services.is_empty() => *offset,
-        _ => i64::from(page.more_before),
+        Seek::Offset(offset) if shown > 0 => *offset,
+        _ => i64::from(more_before),
     };
-    skipped + page.services.len() as i64 + i64::from(page.more_after)
+    skipped + shown + i64::from(more_after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_proves_its_rows_its_neighbours_and_the_rows_an_offset_skipped() {
+        assert_eq!(proven(50, false, true, &Seek::Offset(0)), 51);
+        assert_eq!(proven(50, true, true, &Seek::Offset(100)), 151);
+        assert_eq!(proven(20, true, false, &Seek::Offset(100)), 120);
+        // Past the end: the offset reached no row, so only "something before" is proven.
+        assert_eq!(proven(0, true, false, &Seek::Offset(400)), 1);
+        let anywhere = Seek::End;
+        assert_eq!(proven(50, true, false, &anywhere), 51);
+    }
 }

@@ -58,9 +58,9 @@ pub struct ErrorPage {
 /// `web::services::inventory`, which also makes every link so they keep the filters).
 #[derive(Template, WebTemplate)]
 #[template(path = "services/index.html")]
-pub struct InventoryPage {
+pub struct InventoryPage<'a> {
     pub layout: Layout,
-    pub services: Vec<InventoryRow>,
+    pub services: Vec<InventoryRow<'a>>,
     pub environments: Vec<String>,
     /// (value, label) for the status filter.
     pub statuses: Vec<(&'static str, String)>,
@@ -85,7 +85,7 @@ pub struct InventoryPage {
     pub last_page_url: String,
 }
 
-impl InventoryPage {
+impl InventoryPage<'_> {
     /// Whether `env` is the chosen environment filter (to select it in the form).
     pub fn is_environment(&self, env: &str) -> bool {
         self.environment == env
@@ -105,21 +105,22 @@ impl InventoryPage {
     }
 }
 
+/// One service of the page, borrowed from the row read (a page is fifty of them).
 #[derive(Debug, Clone)]
-pub struct InventoryRow {
-    pub name: String,
-    pub description: String,
-    pub environment: String,
+pub struct InventoryRow<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub environment: &'a str,
     pub status: ServiceStatus,
     pub status_label: String,
-    pub created_by_login: String,
-    pub created_by_avatar: String,
+    pub created_by_login: &'a str,
+    pub created_by_avatar: &'a str,
     pub created_at: String,
     pub created_at_iso: String,
     /// Only http(s) URLs: these become links.
-    pub html_url: Option<String>,
+    pub html_url: Option<&'a str>,
     pub actions_url: Option<String>,
-    pub ecr_repository_uri: Option<String>,
+    pub ecr_repository_uri: Option<&'a str>,
 }
 
 /// The create form, blank or coming back with the typed values and a message per bad field.

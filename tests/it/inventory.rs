@@ -297,6 +297,27 @@ async fn cursor_pages_show_every_service_once_while_services_are_added(db: Db) {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_count_from_a_moment_ago_never_contradicts_the_page_it_is_on(db: Db) {
+    let (app, browser, bob) = app_as_bob(db).await;
+    for g in 1..=60 {
+        add(&app, bob, &format!("svc-{g:03}"), "dev", "ready", 120 - g).await;
+    }
+    let oldest_first = "/services?sort=created&dir=asc";
+    let first = Html::parse_document(&page(&app, &browser, oldest_first).await.1);
+    assert_eq!(texts(&first, "[data-testid=count]"), ["Showing 1–50 of 60 services."]);
+    // Five newer services land at the end of this order, on the page after.
+    for g in 61..=65 {
+        add(&app, bob, &format!("svc-{g:03}"), "dev", "ready", 0).await;
+    }
+    let second = Html::parse_document(&page(&app, &browser, &pager_link(&first, "next").unwrap()).await.1);
+    assert_eq!(names(&second).len(), 15);
+    assert_eq!(texts(&second, "[data-testid=count]"), ["Showing 51–65 of 65 services."]);
+    assert_eq!(texts(&second, "[data-testid=page-of]"), ["Page 2 of 2"]);
+    let last = Html::parse_document(&page(&app, &browser, &format!("{oldest_first}&before=end")).await.1);
+    assert_eq!(texts(&last, "[data-testid=count]"), ["Showing 16–65 of 65 services."]);
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn past_a_thousand_matches_the_count_stops_and_says_so(db: Db) {
     let (app, browser, bob) = app_as_bob(db).await;
     sqlx::query(

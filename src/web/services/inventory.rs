@@ -4,6 +4,7 @@
 
 use axum::Extension;
 use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::view;
@@ -211,40 +212,47 @@ fn first_shown(at: &At, listing: &Listing) -> Option<i64> {
     }
 }
 
-fn row(service: &Service) -> InventoryRow {
-    let outputs = view::outputs(service, &[]);
+fn row(service: &Service) -> InventoryRow<'_> {
     let created = service.created_at.to_offset(time::UtcOffset::UTC);
+    let html_url = service.html_url.as_deref().filter(|u| view::is_web_url(u));
     InventoryRow {
-        name: service.name.clone(),
-        description: service.description.clone(),
-        environment: service.environment.clone(),
+        name: &service.name,
+        description: &service.description,
+        environment: &service.environment,
         status: service.status,
         status_label: service.status.label(),
-        created_by_login: service.created_by_login.clone(),
-        created_by_avatar: service.created_by_avatar.clone(),
+        created_by_login: &service.created_by_login,
+        created_by_avatar: &service.created_by_avatar,
         created_at: created
             .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
             .unwrap_or_default(),
         created_at_iso: created.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        html_url: outputs.html_url,
-        actions_url: outputs.actions_url,
-        ecr_repository_uri: outputs.ecr_repository_uri,
+        html_url,
+        actions_url: html_url.map(view::actions_url),
+        ecr_repository_uri: service.ecr_repository_uri.as_deref(),
     }
 }
 
-fn inventory_page(
+fn inventory_page<'a>(
     user: &CurrentUser,
     environments: &[String],
     query: InventoryQuery,
-    listing: &Listing,
-) -> InventoryPage {
+    listing: &'a Listing,
+) -> InventoryPage<'a> {
     let shown = listing.services.len() as i64;
     let first = first_shown(&query.at, listing);
     let cursor_at = |service: &Service, position: Option<i64>| Cursor {
         boundary: Boundary::of(service, query.sort),
         position: position.and_then(|p| u32::try_from(p).ok()).filter(|p| *p >= 1),
     };
-    let matching = listing.matching;
+    // A count read a moment ago (web::listing) may lag services created since: what this page shows
+    // of its place and its neighbours wins.
+    let matching = match first {
+        Some(first) if shown > 0 => {
+            listing.matching.at_least_as_many_as(first + shown - 1 + i64::from(listing.more_after))
+        }
+        _ => listing.matching,
+    };
     let noun = if matching.exact() == Some(1) { "service" } else { "services" };
     let count = match first {
         Some(first) => format!("Showing {first}–{} of {} {noun}.", first + shown - 1, matching.label()),
@@ -299,7 +307,7 @@ pub async fn inventory(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     RawQuery(raw): RawQuery,
-) -> Result<InventoryPage, AppError> {
+) -> Result<Response, AppError> {
     let environments = &state.config.environments;
     let query =
         parse_inventory_query(raw.as_deref().unwrap_or(""), environments).map_err(AppError::BadRequest)?;
@@ -311,7 +319,7 @@ pub async fn inventory(
         INVENTORY_PAGE_SIZE,
     )
     .await?;
-    Ok(inventory_page(&user, environments, query, &listing))
+    Ok(inventory_page(&user, environments, query, &listing).into_response())
 }
 
 #[cfg(test)]

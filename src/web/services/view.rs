@@ -107,7 +107,17 @@ pub(super) fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
 
 /// A value we are about to put in an `href`: only web URLs, never `javascript:` or the like.
 pub(super) fn web_url(url: Option<String>) -> Option<String> {
-    url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+    url.filter(|u| is_web_url(u))
+}
+
+/// Only http(s) URLs become links.
+pub(super) fn is_web_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// A repository's Actions page.
+pub(super) fn actions_url(html_url: &str) -> String {
+    format!("{}/actions", html_url.trim_end_matches('/'))
 }
 
 /// The outputs, preferring the copies on the service row and falling back to the step outputs.
@@ -120,7 +130,7 @@ pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
         .then(|| recorded::<FirstBuild>(steps))
         .flatten();
     Outputs {
-        actions_url: html_url.as_ref().map(|u| format!("{}/actions", u.trim_end_matches('/'))),
+        actions_url: html_url.as_deref().map(actions_url),
         html_url,
         ssh_url: service.ssh_url.clone().or_else(|| repo.as_ref().map(|r| r.ssh_url.clone())),
         clone_url: repo.map(|r| r.clone_url).filter(|u| !u.is_empty()),
