@@ -201,12 +201,24 @@ async fn signing_in_again_replaces_the_session(db: Db) {
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn sign_out_ends_the_session(db: Db) {
     let app = TestApp::spawn(db).await;
-    let browser = app.signed_in("bob").await;
+    let browser = app.browser();
+    let response = app.sign_in(&browser, "bob").await;
+    let cookie = response.cookies().find(|c| c.name() == "shipyard_session").expect("a session cookie");
+    let replay = format!("shipyard_session={}", cookie.value());
+    let stranger = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let with_old_cookie = || stranger.get(app.at("/services")).header("cookie", &replay).send();
+    // Just read, so the server has it in mind (sessions are remembered for a few seconds).
+    assert_eq!(with_old_cookie().await.unwrap().status(), StatusCode::OK);
     let token = app.csrf_token(&browser).await;
     let response = browser.post(app.at("/logout")).form(&[("csrf_token", token)]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/");
     assert_eq!(browser.get(app.at("/services")).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        with_old_cookie().await.unwrap().status(),
+        StatusCode::SEE_OTHER,
+        "a copy of the old cookie is signed out at once too"
+    );
     let sessions: i64 = sqlx::query_scalar("select count(*) from session").fetch_one(&app.db).await.unwrap();
     assert_eq!(sessions, 0, "the session is gone server-side, not only from the browser");
     assert!(app.audit_actions().await.contains(&("logout".into(), "success".into(), Some("bob".into()))));
