@@ -64,7 +64,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             stop.cancel();
         }
     });
-    tokio::spawn(delete_expired_sessions(pool, stop.clone()));
+    tokio::spawn(delete_expired_records(pool, stop.clone()));
     // The drift check only reads; it stops with the rest but does not stop them.
     tokio::spawn(app.drift.run(stop.clone().cancelled_owned()));
     let web = shipyard::web::serve::serve(listener, app.router, edge, stop.clone());
@@ -87,14 +87,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sessions and sign-in attempts past their expiry are already refused; this removes their rows.
-async fn delete_expired_sessions(db: sqlx::PgPool, stop: CancellationToken) {
+/// Sessions and sign-in attempts past their expiry are already refused, and webhook deliveries past
+/// GitHub's redelivery window cannot come again; this removes their rows.
+async fn delete_expired_records(db: sqlx::PgPool, stop: CancellationToken) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
     loop {
         match db::sessions::delete_expired(&db).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
+        }
+        match db::webhooks::delete_old_deliveries(&db).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "old webhook delivery records removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not remove old webhook delivery records"),
         }
         tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(EVERY) => {} }
     }

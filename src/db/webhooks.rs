@@ -45,6 +45,22 @@ pub async fn record_delivery(
     Ok(inserted.rows_affected() == 1)
 }
 
+/// How long a delivery's record is kept: GitHub redelivers (on request) deliveries of the past three
+/// days, so a week covers every redelivery with room to spare.
+pub const DELIVERY_RECORD_DAYS: i32 = 7;
+
+/// Removes the records of deliveries older than [`DELIVERY_RECORD_DAYS`]; run periodically.
+#[tracing::instrument(skip_all)]
+pub async fn delete_old_deliveries(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "delete from webhook_delivery where received_at < now() - make_interval(days => $1)",
+        DELIVERY_RECORD_DAYS
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Makes the service's parked first build due now and wakes the reconcilers, as a delete request
 /// clears parking. False (and nothing changed) when the first build is not parked.
 #[tracing::instrument(skip_all)]

@@ -163,6 +163,35 @@ async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(d
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn delivery_records_go_after_a_week_and_a_redelivery_within_it_still_does_nothing(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (service_id, repository_id, _, _, _) = first_build(&app, &name).await;
+    let body = completed();
+    let signature = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    let (recent, old) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    for delivery in [&recent, &old] {
+        assert_eq!(deliver(&app, repository_id, delivery, Some(&signature), &body).await, StatusCode::OK);
+    }
+    sqlx::query("update webhook_delivery set received_at = now() - interval '8 days' where delivery_id = $1")
+        .bind(&old)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    assert_eq!(shipyard::db::webhooks::delete_old_deliveries(&app.db).await.unwrap(), 1);
+    let kept: Vec<String> =
+        sqlx::query_scalar("select delivery_id from webhook_delivery").fetch_all(&app.db).await.unwrap();
+    // (github-sim's own deliveries of the run's progress are recorded too.)
+    assert!(kept.contains(&recent) && !kept.contains(&old), "{kept:?}");
+    app.reconciler().run_until_idle().await.unwrap();
+    let (_, _, status, parked_until, _) = first_build(&app, &name).await;
+    assert_eq!(deliver(&app, repository_id, &recent, Some(&signature), &body).await, StatusCode::OK);
+    let (_, _, _, wake_at, _) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), wake_at), ("waiting", parked_until), "the redelivery woke nothing");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn with_webhooks_a_service_is_ready_as_soon_as_its_build_finishes(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(3)).await;
     let browser = app.signed_in("bob").await;
