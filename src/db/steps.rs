@@ -77,25 +77,30 @@ pub enum StepResult<'a> {
     Failed(&'a str),
 }
 
-/// Records the step's result. False when the claim no longer holds the lease.
+/// Records the step's result: `None` when the claim no longer holds the lease, else when the step is
+/// due again. A step that parks stays due at the earlier of its own time and a wake-up that came
+/// while it ran (`start_step` clears `wake_at`, so one set since is such a wake-up: a webhook
+/// delivery that landed during the look would otherwise be lost).
 pub async fn finish_step(
     db: &PgPool,
     claim: &Claim,
     step: StepName,
     instance: &str,
     result: StepResult<'_>,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<Option<OffsetDateTime>>> {
     let (status, outputs, error, wake_at) = match result {
         StepResult::Done(outputs) => (StepStatus::Done, Some(outputs), None, None),
         StepResult::Waiting { state, wake_at } => (StepStatus::Waiting, Some(state), None, Some(wake_at)),
         StepResult::Failed(message) => (StepStatus::Failed, None, Some(message), None),
     };
-    let done = sqlx::query!(
+    sqlx::query_scalar!(
         r#"
-        update step set status = $4, outputs = coalesce($5, outputs), error = $6, wake_at = $7, unfinished_starts = 0,
+        update step set status = $4, outputs = coalesce($5, outputs), error = $6, unfinished_starts = 0,
+            wake_at = case when $4 = 'waiting' and step.status = 'running' then least(step.wake_at, $7) else $7 end,
             finished_at = case when $4 = 'waiting' then null else now() end
         where service_id = $1 and step = $3 and instance = $8
           and exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
+        returning wake_at
         "#,
         claim.service_id,
         claim.token,
@@ -106,9 +111,8 @@ pub async fn finish_step(
         wake_at,
         instance
     )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_optional(db)
+    .await
 }
 
 /// Makes these steps pending again (a row for each, kept outputs and all): what Repair re-runs.

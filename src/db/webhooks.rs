@@ -62,13 +62,15 @@ pub async fn delete_old_deliveries(db: impl PgExecutor<'_>) -> sqlx::Result<u64>
 }
 
 /// Makes the service's parked first build due now and wakes the reconcilers, as a delete request
-/// clears parking. False (and nothing changed) when the first build is not parked.
+/// clears parking; a first build being looked at right now is marked so that it looks again at once
+/// instead of parking (`steps::finish_step`). False (and nothing changed) when the first build is
+/// neither parked nor running.
 #[tracing::instrument(skip_all)]
 pub async fn wake_first_build(tx: &mut sqlx::PgConnection, service_id: Uuid) -> sqlx::Result<bool> {
     let woken = sqlx::query!(
         r#"
         update step set wake_at = now()
-        where service_id = $1 and step = 'first_build' and status = 'waiting'
+        where service_id = $1 and step = 'first_build' and status in ('waiting', 'running')
         "#,
         service_id
     )

@@ -392,25 +392,30 @@ impl Reconciler {
             (Some(outputs), _, None) => StepResult::Done(outputs),
             (None, error, _) => StepResult::Failed(error.as_deref().unwrap_or("the step failed")),
         };
-        let (ok, status, error) = match steps::finish_step(&self.db, claim, step, &key.instance, attempt)
-            .await
-        {
-            Ok(ok) => (ok, status, error),
-            Err(e) if !is_connection_error(&e) => {
-                tracing::error!(step = %key, error = %e, "the step's result could not be recorded");
-                let message =
-                    format!("Shipyard could not record this step's result ({e}); retry the service");
-                let message = sanitize_message(&message);
-                let ok =
-                    steps::finish_step(&self.db, claim, step, &key.instance, StepResult::Failed(&message))
-                        .await?;
-                (ok, StepStatus::Failed, Some(message))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !ok {
+        let (recorded, status, error) =
+            match steps::finish_step(&self.db, claim, step, &key.instance, attempt).await {
+                Ok(recorded) => (recorded, status, error),
+                Err(e) if !is_connection_error(&e) => {
+                    tracing::error!(step = %key, error = %e, "the step's result could not be recorded");
+                    let message =
+                        format!("Shipyard could not record this step's result ({e}); retry the service");
+                    let message = sanitize_message(&message);
+                    let recorded = steps::finish_step(
+                        &self.db,
+                        claim,
+                        step,
+                        &key.instance,
+                        StepResult::Failed(&message),
+                    )
+                    .await?;
+                    (recorded, StepStatus::Failed, Some(message))
+                }
+                Err(e) => return Err(e.into()),
+            };
+        // When it is due again: its own time, or sooner if it was woken while it ran.
+        let Some(wake_at) = recorded else {
             return Ok(false);
-        }
+        };
         if let Some(row) = rows.iter_mut().find(|r| key.is(r)) {
             row.status = status;
             row.wake_at = wake_at;

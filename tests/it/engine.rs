@@ -204,13 +204,13 @@ async fn of_two_claims_on_one_expired_lease_only_the_fresh_claim_writes(db: PgPo
     let stale_result = json!({"role_name": "from-the-stale-claim", "policy_name": "x"});
     let written =
         steps::finish_step(&app.db, &stale, StepName::Preflight, "", StepResult::Done(&stale_result));
-    assert!(!written.await.unwrap(), "stale result refused");
+    assert!(written.await.unwrap().is_none(), "stale result refused");
     let from = ServiceStatus::Provisioning;
     assert!(!services::set_service_status(&app.db, &stale, from, ServiceStatus::Failed, None).await.unwrap());
     let fresh_result = json!({"role_name": "from-the-fresh-claim", "policy_name": "x"});
     let written =
         steps::finish_step(&app.db, &fresh, StepName::Preflight, "", StepResult::Done(&fresh_result));
-    assert!(written.await.unwrap());
+    assert!(written.await.unwrap().is_some());
     services::release_lease(&app.db, &stale, Release::Progressed).await.unwrap();
     let (status, outputs, leased): (String, Value, bool) = sqlx::query_as(
         "select st.status, st.outputs, s.lease_token is not null from step st join service s using (service_id)

@@ -163,6 +163,42 @@ async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(d
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_delivery_that_lands_while_the_build_is_being_looked_at_is_not_lost(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (service_id, repository_id, _, _, looks) = first_build(&app, &name).await;
+    let body = completed();
+    let signature = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    assert_eq!(
+        deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
+        StatusCode::OK
+    );
+    // The woken look takes a while (GitHub is slow today); a second run finishes during it.
+    app.sim().set_latency(Some("GET"), "/repos/*/*/actions/runs/**", Duration::from_millis(1500));
+    let pass = tokio::spawn({
+        let reconciler = app.reconciler();
+        async move { reconciler.run_until_idle().await.unwrap() }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while first_build(&app, &name).await.2 != "running" {
+        assert!(tokio::time::Instant::now() < deadline, "the first build never started its look");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
+        StatusCode::OK
+    );
+    pass.await.unwrap();
+    let (_, _, status, _, looks_after) = first_build(&app, &name).await;
+    // The run the sim has is still going, so each look parks; the second delivery asked for one more.
+    assert_eq!(
+        (status.as_str(), looks_after),
+        ("waiting", looks + 2),
+        "the delivery during the look was lost"
+    );
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn delivery_records_go_after_a_week_and_a_redelivery_within_it_still_does_nothing(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
