@@ -18,6 +18,13 @@ use crate::seed::SeedOAuthApp;
 /// What [`Sim::new`] hands `build` to start the background runner with: its queue and the AWS endpoint.
 pub(crate) type RunnerParts = (tokio::sync::mpsc::UnboundedReceiver<PushJob>, String);
 
+/// A repository webhook as a test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoHook {
+    pub url: String,
+    pub events: Vec<String>,
+}
+
 /// Cheap, cloneable handle onto the simulator's shared state.
 #[derive(Clone)]
 pub struct Sim {
@@ -192,6 +199,19 @@ impl Sim {
         let world = self.world();
         let Some(i) = world.repo_index(owner, repo) else { return Vec::new() };
         world.repos[i].environments.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// The repository's webhooks (where each posts, and for which events), oldest first.
+    pub fn hooks(&self, owner: &str, repo: &str) -> Vec<RepoHook> {
+        let world = self.world();
+        let Some(i) = world.repo_index(owner, repo) else { return Vec::new() };
+        let repo_id = world.repos[i].id;
+        world
+            .hooks
+            .iter()
+            .filter(|h| h.repo_id == repo_id)
+            .map(|h| RepoHook { url: h.url.clone(), events: h.events.clone() })
+            .collect()
     }
 
     /// The secret values the newest attempt of run `run_id` captured when it was queued (what its job

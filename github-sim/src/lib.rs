@@ -44,7 +44,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use faults::Fault;
-pub use handle::{RepoView, RunView, Sim};
+pub use handle::{RepoHook, RepoView, RunView, Sim};
 pub use oidc::GITHUB_COM_ISSUER;
 pub use secondary::SecondaryLimits;
 pub use seed::{

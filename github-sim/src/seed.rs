@@ -310,6 +310,7 @@ impl Seed {
             ("environments", "write"),
             ("members", "read"),
             ("metadata", "read"),
+            ("repository_hooks", "write"),
             ("secrets", "write"),
         ]
         .into_iter()

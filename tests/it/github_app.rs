@@ -14,7 +14,11 @@ use crate::common::{
 use github_sim::{SANDBOX_APP_PRIVATE_KEY, SimConfig};
 use reqwest::StatusCode;
 use secrecy::SecretString;
-use shipyard::{config::GitHubCredential, github::GitHub, provider::RetryPolicy};
+use shipyard::{
+    config::{GitHubCredential, WEBHOOK_PATH, WebhookConfig},
+    github::GitHub,
+    provider::RetryPolicy,
+};
 use sqlx::PgPool;
 
 /// The sandbox App (github-sim's seed): id 424242, installed on acme with the README's permissions.
@@ -131,6 +135,58 @@ async fn a_permission_the_installation_lacks_is_a_clear_provisioning_error(db: P
     assert!(message.contains("needs the permission secrets=read"), "{message}");
     let (_, html) = page(&app, &browser, &format!("/services/{name}")).await;
     assert!(html.contains("needs the permission secrets=read"), "the page shows why");
+}
+
+/// The App credential with webhooks on (pointed at this Shipyard).
+async fn spawn_as_app_with_webhooks(db: PgPool, sim: SimConfig) -> TestApp {
+    TestApp::spawn_with(db, sim, |c| {
+        c.github_credential = sandbox_app();
+        let url = format!("{}{WEBHOOK_PATH}", c.public_url.as_str().trim_end_matches('/'));
+        let key = SecretString::from("a-test-webhook-key-of-at-least-32-characters");
+        c.webhooks = Some(WebhookConfig { url: url.parse().unwrap(), key });
+    })
+    .await
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn the_installation_creates_the_webhook_with_its_webhooks_permission(db: PgPool) {
+    let app = spawn_as_app_with_webhooks(db, SimConfig::default()).await;
+    app.sim().set_rate_limit("shipyard-bot", 0, Duration::from_secs(3600));
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("app-hooked");
+    app.create_service(&browser, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
+    let hooks = app.sim().hooks("acme", &name);
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0].events, ["workflow_run"]);
+    assert_eq!(hooks[0].url, app.at(WEBHOOK_PATH));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_installation_without_the_webhooks_permission_still_provisions_and_says_why(db: PgPool) {
+    let mut sim = SimConfig::default();
+    sim.seed.apps[0].installations[0].permissions.remove("repository_hooks");
+    let app = spawn_as_app_with_webhooks(db, sim).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("app-unhooked");
+    app.create_service(&browser, &name).await;
+    assert_eq!(
+        app.settle(&app.reconciler(), &name).await,
+        ServiceStatus::Ready,
+        "the build is polled instead"
+    );
+    assert!(app.sim().hooks("acme", &name).is_empty());
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("select st.status, st.error from step st join service s using (service_id) where s.name = $1 and st.step = 'github_webhook'")
+            .bind(&name)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let error = error.unwrap_or_default();
+    assert_eq!(status, "failed");
+    assert!(error.contains("needs the permission repository_hooks="), "{error}");
+    let (_, html) = page(&app, &browser, &format!("/services/{name}")).await;
+    assert!(html.contains("needs the permission repository_hooks="), "the page shows why");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
