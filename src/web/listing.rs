@@ -5,8 +5,7 @@
 //! shows every match and otherwise remembered per filter for [`COUNT_TTL`]: a busy inventory
 //! counts each filter once every two seconds instead of on every request, and concurrent misses
 //! share one count. A remembered count is never shown below what the page proves (a service
-//! created a moment ago is counted on the page that shows it); the last page, which numbers its
-//! rows from the end, counts afresh.
+//! created a moment ago is counted on the page that shows it); a last page counts afresh.
 
 use std::time::Duration;
 
@@ -58,8 +57,11 @@ pub async fn list_live(
     let page = db::inventory::list_live_services(&state.db, filters, key, dir, seek, limit).await?;
     let matching = match (page.whole(), seek) {
         (Some(exact), _) => exact,
-        // The last page numbers its rows from the end: from a count of now.
-        (None, Seek::End) => db::inventory::count_live_services(&state.db, filters).await?,
+        // A last page (nothing after it) is where a count read a moment ago shows most, and the
+        // `before=end` page numbers its rows from the count: these count afresh.
+        (None, _) if !page.more_after || matches!(seek, Seek::End) => {
+            db::inventory::count_live_services(&state.db, filters).await?
+        }
         (None, _) => {
             let counted = state
                 .counts

@@ -52,7 +52,7 @@ pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Live sessions recently read, keyed by the cookie's SHA-256 (never the cookie), so a page load
 /// costs no session query. Every change to sessions goes through its methods, which drop what they
-/// change from it.
+/// change from it; a read that raced any change is not kept (the `changes` counter).
 #[derive(Clone)]
 pub struct SessionCache {
     recent: Cache<Vec<u8>, SessionRecord>,
@@ -63,7 +63,11 @@ pub struct SessionCache {
 impl Default for SessionCache {
     fn default() -> Self {
         Self {
-            recent: Cache::builder().max_capacity(10_000).time_to_live(SESSION_CACHE_TTL).build(),
+            recent: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SESSION_CACHE_TTL)
+                .support_invalidation_closures()
+                .build(),
             changes: Arc::default(),
         }
     }
@@ -92,14 +96,15 @@ impl SessionCache {
     /// Ends one session (sign-out, or a new sign-in in the same browser).
     pub async fn end(&self, db: &sqlx::PgPool, hash: Vec<u8>) -> sqlx::Result<bool> {
         let ended = db::sessions::delete_session(db, hash.clone()).await?;
-        self.changed().await;
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        self.recent.invalidate(&hash).await;
         Ok(ended)
     }
 
     /// Ends every session of a user (GitHub says they are no longer an active member).
     pub async fn end_all_of(&self, db: &sqlx::PgPool, user_id: uuid::Uuid) -> sqlx::Result<u64> {
         let ended = db::sessions::delete_user_sessions(db, user_id).await?;
-        self.changed().await;
+        self.forget_user(user_id);
         Ok(ended)
     }
 
@@ -111,15 +116,18 @@ impl SessionCache {
         org_role: OrgRole,
     ) -> sqlx::Result<()> {
         db::sessions::record_membership_check(db, user_id, org_role).await?;
-        self.changed().await;
+        self.forget_user(user_id);
         Ok(())
     }
 
-    /// Changes are rare (a sign-out, a membership re-check), so each forgets every kept session
-    /// rather than finding the user's.
-    async fn changed(&self) {
+    /// Forgets every kept session of `user_id` (each user's re-check comes every
+    /// `SHIPYARD_MEMBERSHIP_TTL_SECS`, so forgetting everyone's would empty the cache all the time).
+    fn forget_user(&self, user_id: uuid::Uuid) {
         self.changes.fetch_add(1, Ordering::AcqRel);
-        self.recent.invalidate_all();
+        // Refused only when the cache was built without invalidation closures, which `default` enables.
+        if self.recent.invalidate_entries_if(move |_, record| record.user.user_id == user_id).is_err() {
+            self.recent.invalidate_all();
+        }
     }
 }
 

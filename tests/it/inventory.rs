@@ -315,6 +315,16 @@ async fn a_count_from_a_moment_ago_never_contradicts_the_page_it_is_on(db: Db) {
     assert_eq!(texts(&second, "[data-testid=page-of]"), ["Page 2 of 2"]);
     let last = Html::parse_document(&page(&app, &browser, &format!("{oldest_first}&before=end")).await.1);
     assert_eq!(texts(&last, "[data-testid=count]"), ["Showing 16–65 of 65 services."]);
+
+    // And thirteen deleted: the page after the first now ends the list, and says how long it is.
+    sqlx::query("update service set status = 'deleted', deleted_at = now() where name > 'svc-052'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let second = Html::parse_document(&page(&app, &browser, &pager_link(&first, "next").unwrap()).await.1);
+    assert_eq!(names(&second), ["svc-051", "svc-052"]);
+    assert_eq!(texts(&second, "[data-testid=count]"), ["Showing 51–52 of 52 services."]);
+    assert_eq!(texts(&second, "[data-testid=page-of]"), ["Page 2 of 2"]);
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

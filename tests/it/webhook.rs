@@ -209,11 +209,14 @@ async fn delivery_records_go_after_a_week_and_a_redelivery_within_it_still_does_
     for delivery in [&recent, &old] {
         assert_eq!(deliver(&app, repository_id, delivery, Some(&signature), &body).await, StatusCode::OK);
     }
-    sqlx::query("update webhook_delivery set received_at = now() - interval '8 days' where delivery_id = $1")
-        .bind(&old)
-        .execute(&app.db)
-        .await
-        .unwrap();
+    for (delivery, age) in [(&old, "8 days"), (&recent, "6 days")] {
+        sqlx::query("update webhook_delivery set received_at = now() - $2::interval where delivery_id = $1")
+            .bind(delivery)
+            .bind(age)
+            .execute(&app.db)
+            .await
+            .unwrap();
+    }
 
     assert_eq!(shipyard::db::webhooks::delete_old_deliveries(&app.db).await.unwrap(), 1);
     let kept: Vec<String> =

@@ -246,7 +246,8 @@ fn inventory_page<'a>(
         position: position.and_then(|p| u32::try_from(p).ok()).filter(|p| *p >= 1),
     };
     // A count read a moment ago (web::listing) may lag services created since: what this page shows
-    // of its place and its neighbours wins.
+    // of its place and its neighbours wins. (The place may come from the cursor's position label,
+    // which is the client's word: it only ever shapes that client's own numbering.)
     let matching = match first {
         Some(first) if shown > 0 => {
             listing.matching.at_least_as_many_as(first + shown - 1 + i64::from(listing.more_after))
