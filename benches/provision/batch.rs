@@ -84,13 +84,9 @@ impl Bench {
             self.providers.clone(),
             setup::settings(mode.parallel_steps, mode.concurrency),
         );
-        let work = async {
-            if mode.concurrency <= 1 {
-                reconciler.run_until_idle().await.map(|_| ())
-            } else {
-                reconciler.run(wait_until_settled(&self.db, &names)).await
-            }
-        };
+        // The background loop, not `run_until_idle`: a first build that waits parks the service and
+        // releases it, and only the loop comes back for it when it is due.
+        let work = reconciler.run(wait_until_settled(&self.db, &names));
         let limit = Duration::from_secs(60 + 10 * count as u64);
         tokio::time::timeout(limit, work)
             .await
