@@ -166,11 +166,14 @@ struct Bound<'a> {
     pattern: Option<String>,
     environment: Option<&'a str>,
     status: Option<ServiceStatus>,
+    /// Some filter is set ([`Filters::any`]).
+    filtered: bool,
 }
 
 impl<'a> Bound<'a> {
     fn of(filters: &'a Filters) -> Self {
         Self {
+            filtered: filters.any(),
             pattern: filters.text.as_deref().map(contains_pattern),
             environment: filters.environment.as_deref(),
             status: filters.status,
@@ -178,34 +181,10 @@ impl<'a> Bound<'a> {
     }
 }
 
-/// Live services matching `$f`'s filters, then `$tail` (a keyset condition, the order and the
-/// limit), one compile-checked query per order so each walks its index.
-macro_rules! live_page {
-    ($f:expr, $tail:literal $(, $arg:expr)* $(,)?) => {
-        sqlx::query_as!(
-            Service,
-            r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
-                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
-                    s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
-                    u.login as created_by_login, u.avatar_url as created_by_avatar,
-                    s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,
-                    s.role_arn, s.error_step as "error_step: StepName", s.error_message
-             from service s join app_user u on u.user_id = s.created_by
-             where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
-               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3) "#
-                + $tail,
-            $f.pattern.as_deref(),
-            $f.environment,
-            $f.status as Option<ServiceStatus>
-            $(, $arg)*
-        )
-    };
-}
-
-/// Live services in `$tail`'s order from `$tail`'s keyset condition, for the unfiltered page:
-/// no filter parameters and a literal LIMIT (see [`fetch_unfiltered_page`]).
-macro_rules! unfiltered_page {
-    ($tail:literal $(, $arg:expr)* $(,)?) => {
+/// Live services (with their creator's login and avatar) meeting `$conditions`, then `$tail` (a keyset
+/// condition, the order and the limit): one compile-checked query per order so each walks its index.
+macro_rules! live_services {
+    ($conditions:literal, $tail:literal $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             Service,
             r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
@@ -216,9 +195,33 @@ macro_rules! unfiltered_page {
                     s.role_arn, s.error_step as "error_step: StepName", s.error_message
              from service s join app_user u on u.user_id = s.created_by
              where s.status <> 'deleted' "#
+                + $conditions
                 + $tail
             $(, $arg)*
         )
+    };
+}
+
+/// Live services matching `$f`'s filters ($1..$3), then `$tail`.
+macro_rules! live_page {
+    ($f:expr, $tail:literal $(, $arg:expr)* $(,)?) => {
+        live_services!(
+            "and ($1::text is null or s.name ilike $1)
+               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3) ",
+            $tail,
+            $f.pattern.as_deref(),
+            $f.environment,
+            $f.status as Option<ServiceStatus>
+            $(, $arg)*
+        )
+    };
+}
+
+/// Every live service, then `$tail`: no filter parameters and a literal LIMIT (see
+/// [`fetch_unfiltered_page`]).
+macro_rules! unfiltered_page {
+    ($tail:literal $(, $arg:expr)* $(,)?) => {
+        live_services!("", $tail $(, $arg)*)
     };
 }
 
@@ -304,8 +307,7 @@ async fn fetch(
     offset: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Service>> {
-    let unfiltered = f.pattern.is_none() && f.environment.is_none() && f.status.is_none();
-    if unfiltered && limit == PAGE_FETCH && offset == 0 {
+    if !f.filtered && limit == PAGE_FETCH && offset == 0 {
         return fetch_unfiltered_page(db, key, dir, after).await;
     }
     use SortDir::{Asc, Desc};
