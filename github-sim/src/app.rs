@@ -189,6 +189,15 @@ type Need = Option<(&'static str, &'static str)>;
 /// for GitHub Apps"). First match wins; a route not listed is not open to installation tokens.
 const ROUTE_PERMISSIONS: &[(&str, &str, Need)] = &[
     ("GET", "/orgs/*/memberships/*", Some(("members", "read"))),
+    ("PUT", "/orgs/*/teams/*/repos/*/*", Some(("administration", "write"))),
+    ("DELETE", "/orgs/*/teams/*/repos/*/*", Some(("administration", "write"))),
+    ("GET", "/orgs/*/teams/**", Some(("members", "read"))),
+    ("GET", "/orgs/*/teams", Some(("members", "read"))),
+    ("GET", "/repos/*/*/collaborators/**", Some(("metadata", "read"))),
+    ("GET", "/repos/*/*/collaborators", Some(("metadata", "read"))),
+    ("PUT", "/repos/*/*/collaborators/*", Some(("administration", "write"))),
+    ("DELETE", "/repos/*/*/collaborators/*", Some(("administration", "write"))),
+    ("GET", "/repos/*/*/teams", Some(("metadata", "read"))),
     ("GET", "/orgs/*/members/**", Some(("members", "read"))),
     ("GET", "/orgs/*/repos", Some(("metadata", "read"))),
     ("GET", "/orgs/*", Some(("metadata", "read"))),

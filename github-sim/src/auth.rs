@@ -48,6 +48,16 @@ impl Caller {
             || self.scopes.iter().any(|granted| granted == scope || implied_by(granted).contains(&scope))
     }
 
+    /// The level (`read`, `write`, `admin`) an installation token holds of `permission`.
+    pub fn installation_permission(&self, permission: &str) -> Option<&str> {
+        match &self.integration {
+            Some(Integration::Installation { permissions, .. }) => {
+                permissions.get(permission).map(String::as_str)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this is an installation token of an App installed on `account_id`.
     pub fn installed_on(&self, account_id: u64) -> bool {
         matches!(&self.integration, Some(Integration::Installation { account_id: a, .. }) if *a == account_id)

@@ -11,10 +11,12 @@ use crate::model::{Org, Repo, User, World, ts};
 mod app;
 mod git;
 mod repo;
+mod team;
 
 pub(crate) use app::{installation, integration};
 pub(crate) use git::branch;
 pub(crate) use repo::{full_repo, minimal_repo, repo_in_list};
+pub(crate) use team::{collaborator, team, team_full, team_membership, team_repository};
 
 /// An account for rendering: users and organizations share the `simple-user` shape.
 pub(crate) struct Account<'a> {
@@ -144,8 +146,18 @@ pub(crate) fn org(base: &str, org: &Org) -> Value {
     })
 }
 
-/// `organization-full` (GET /orgs/{org}): the simple shape plus counts and settings anyone may see.
-pub(crate) fn org_full(base: &str, world: &World, org: &Org) -> Value {
+/// What of an organization's settings a caller may see on `GET /orgs/{org}`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct OrgDetails {
+    /// Owner-only settings (`default_repository_permission`, private repository counts, ...).
+    pub settings: bool,
+    /// `plan`.
+    pub plan: bool,
+}
+
+/// `organization-full` (GET /orgs/{org}): the simple shape plus counts and settings anyone may see, and
+/// the owner-only settings and plan when `details` says the caller may see them.
+pub(crate) fn org_full(base: &str, world: &World, org: &Org, details: OrgDetails) -> Value {
     let mut body = crate::json::org(base, org);
     let public_repos = world.repos.iter().filter(|r| r.owner_id == org.id && !r.private).count();
     // The schema types `company`, `email` and `location` as non-null strings: unset ones are left out.
@@ -165,6 +177,32 @@ pub(crate) fn org_full(base: &str, world: &World, org: &Org) -> Value {
             "archived_at": null,
         }),
     );
+    if details.settings {
+        let private = world.repos.iter().filter(|r| r.owner_id == org.id && r.private).count();
+        merge(
+            &mut body,
+            json!({
+                "default_repository_permission": org.default_repository_permission,
+                "members_can_create_repositories": true,
+                "two_factor_requirement_enabled": false,
+                "total_private_repos": private,
+                "owned_private_repos": private,
+                "collaborators": 0,
+                "billing_email": null,
+            }),
+        );
+    }
+    if details.plan {
+        let seats = org.members.iter().filter(|m| m.state == "active").count();
+        let plan = json!({
+            "name": org.plan,
+            "space": 976562499,
+            "private_repos": 999999,
+            "filled_seats": seats,
+            "seats": if org.plan == "free" { 0 } else { seats },
+        });
+        merge(&mut body, json!({ "plan": plan }));
+    }
     body
 }
 

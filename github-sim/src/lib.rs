@@ -12,6 +12,7 @@ mod admin;
 mod app;
 mod auth;
 mod branches;
+mod collaborators;
 mod conditional;
 mod environments;
 mod error;
@@ -35,6 +36,7 @@ mod runs;
 mod secondary;
 mod secrets;
 mod seed;
+mod teams;
 mod users;
 
 use std::time::Duration;
@@ -49,7 +51,7 @@ pub use oidc::GITHUB_COM_ISSUER;
 pub use secondary::SecondaryLimits;
 pub use seed::{
     SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedAwsPush, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg,
-    SeedRepo, SeedToken, SeedUser, SeedWorkflow,
+    SeedRepo, SeedTeam, SeedTeamMember, SeedToken, SeedUser, SeedWorkflow,
 };
 
 /// How the simulator behaves. Build with [`SimConfig::new`] and adjust fields.
@@ -197,6 +199,8 @@ fn router(sim: Sim) -> Router {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(hooks::router())
+        .merge(teams::router())
+        .merge(collaborators::router())
         .merge(oidc::routes::router())
         .layer(from_fn(conditional::etag))
         .layer(from_fn_with_state(sim.clone(), auth::authenticate))

@@ -96,6 +96,49 @@ pub struct SeedOrg {
     pub id: u64,
     pub name: String,
     pub members: Vec<SeedMember>,
+    /// GitHub plan: `free`, `team` or `enterprise` (what `GET /orgs/{org}` shows owners as `plan.name`).
+    /// Rulesets on private repositories need `team` or better.
+    #[serde(default = "SeedOrg::free")]
+    pub plan: String,
+    /// Base permission every member has on every repository: `none`, `read`, `write` or `admin`
+    /// (GitHub's default for a new organization is `read`).
+    #[serde(default = "SeedOrg::read")]
+    pub default_repository_permission: String,
+    /// Whether the organization has GitHub Secret Protection (Advanced Security) licences: without them,
+    /// secret scanning cannot be enabled on private repositories.
+    #[serde(default)]
+    pub secret_protection: bool,
+    #[serde(default)]
+    pub teams: Vec<SeedTeam>,
+}
+
+impl SeedOrg {
+    fn free() -> String {
+        "free".into()
+    }
+
+    fn read() -> String {
+        "read".into()
+    }
+}
+
+/// A team of an organization (visible to every member, GitHub's `closed` privacy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedTeam {
+    pub slug: String,
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Members and their team role (`member` or `maintainer`).
+    pub members: Vec<SeedTeamMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedTeamMember {
+    pub login: String,
+    /// `member` or `maintainer`.
+    pub role: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,7 +241,8 @@ impl Seed {
         serde_json::from_str(&text).with_context(|| format!("parsing seed {}", path.display()))
     }
 
-    /// The sandbox world: org `acme`, users alice/bob/carol/mallory, the provisioning bot, three templates
+    /// The sandbox world: org `acme` (Team plan, base permission `read`, Secret Protection, teams `payments`
+    /// with bob and `platform` with alice as maintainer), users alice/bob/carol/mallory, the provisioning bot, three templates
     /// (one with a build and a lint workflow), and the `shipyard-sandbox` App installed on `acme` with the
     /// permissions Shipyard documents.
     pub fn sandbox() -> Self {
@@ -215,6 +259,16 @@ impl Seed {
             login: login.into(),
             role: role.into(),
             state: state.into(),
+        };
+        let team = |slug: &str, id: u64, name: &str, members: &[(&str, &str)]| SeedTeam {
+            slug: slug.into(),
+            id,
+            name: name.into(),
+            description: None,
+            members: members
+                .iter()
+                .map(|(login, role)| SeedTeamMember { login: (*login).into(), role: (*role).into() })
+                .collect(),
         };
         let person_scopes = ["repo", "read:org", "delete_repo"];
         let template = |name: &str, id: u64, workflows: Vec<SeedWorkflow>| SeedRepo {
@@ -264,6 +318,13 @@ impl Seed {
                     member("bob", "member", "active"),
                     member("carol", "member", "pending"),
                     member("shipyard-bot", "member", "active"),
+                ],
+                plan: "team".into(),
+                default_repository_permission: "read".into(),
+                secret_protection: true,
+                teams: vec![
+                    team("payments", 3001, "Payments", &[("bob", "member")]),
+                    team("platform", 3002, "Platform", &[("alice", "maintainer")]),
                 ],
             }],
             repos: vec![

@@ -12,6 +12,7 @@ use crate::Sim;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{self, Account};
+use crate::model::level_covers;
 
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
@@ -147,11 +148,38 @@ async fn list_orgs(State(sim): State<Sim>, Extension(auth): Extension<Auth>) -> 
     Ok(Json(orgs).into_response())
 }
 
+/// Anyone sees the public shape; an active owner with `admin:org` also the settings and plan; an
+/// installation on the org the settings with `organization_administration: read` and the plan with
+/// `organization_plan: read` (GitHub's documented rules).
 #[tracing::instrument(skip_all, fields(org = %org))]
-async fn get_org(State(sim): State<Sim>, Path(org): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_org(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let org = world.org(&org).ok_or_else(ApiError::not_found)?;
-    Ok(Json(json::org_full(sim.base_url(), &world, org)))
+    let details = match &auth.0 {
+        None => json::OrgDetails::default(),
+        Some(caller) if caller.integration.is_some() => {
+            let granted = |name: &str| {
+                caller.installed_on(org.id)
+                    && caller.installation_permission(name).is_some_and(|l| level_covers(l, "read"))
+            };
+            json::OrgDetails {
+                settings: granted("organization_administration"),
+                plan: granted("organization_plan"),
+            }
+        }
+        Some(caller) => {
+            let owner = world
+                .membership(org.id, caller.user_id)
+                .is_some_and(|m| m.state == "active" && m.role == "admin");
+            let full = owner && caller.scopes.iter().any(|s| s == "admin:org");
+            json::OrgDetails { settings: full, plan: full }
+        }
+    };
+    Ok(Json(json::org_full(sim.base_url(), &world, org, details)))
 }
 
 fn with_accepted_scopes(mut response: Response, scopes: &'static str) -> Response {

@@ -25,6 +25,50 @@ const COVERED: &[(&str, &str, &str)] = &[
     ("GET", "/user/orgs", "GET /user/orgs"),
     ("GET", "/orgs/{org}", "GET /orgs/{org}"),
     ("GET", "/orgs/{org}/repos", "GET /orgs/{org}/repos"),
+    ("GET", "/orgs/{org}/teams", "GET /orgs/{org}/teams"),
+    ("GET", "/orgs/{org}/teams/{team_slug}", "GET /orgs/{org}/teams/{team_slug}"),
+    (
+        "GET",
+        "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+        "GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
+    ),
+    (
+        "GET",
+        "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+        "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+    ),
+    (
+        "PUT",
+        "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+        "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+    ),
+    (
+        "DELETE",
+        "/orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+        "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}",
+    ),
+    ("GET", "/repos/{owner}/{repo}/teams", "GET /repos/{owner}/{repo}/teams"),
+    ("GET", "/repos/{owner}/{repo}/collaborators", "GET /repos/{owner}/{repo}/collaborators"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{username}",
+        "GET /repos/{owner}/{repo}/collaborators/{username}",
+    ),
+    (
+        "PUT",
+        "/repos/{owner}/{repo}/collaborators/{username}",
+        "PUT /repos/{owner}/{repo}/collaborators/{username}",
+    ),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/collaborators/{username}",
+        "DELETE /repos/{owner}/{repo}/collaborators/{username}",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
+    ),
     ("GET", "/repos/{owner}/{repo}", "GET /repos/{owner}/{repo}"),
     // Not in the published description, but GitHub serves it: it is where GitHub's own 301 for a
     // renamed repository points. Its body is the same `full-repository`, checked with that schema.
@@ -348,6 +392,11 @@ impl Schemas {
     fn schema(&self, op: &str, status: u16) -> Result<Option<Value>, String> {
         let responses = self.operations.get(op).ok_or_else(|| format!("{op} not in schemas.json"))?;
         match responses.get(status.to_string().as_str()) {
+            // api.github.com answers errors it describes as bodiless (a 404 "if the user is not a member")
+            // with its usual `basic-error` all the same.
+            Some(Value::Null) if status >= 400 => {
+                Ok(Some(self.rooted(json!({"$ref": "#/components/schemas/basic-error"}))))
+            }
             Some(Value::Null) => Ok(None),
             Some(schema) => Ok(Some(self.rooted(schema.clone()))),
             None if status == 422 => {
@@ -381,6 +430,10 @@ struct Walk {
 impl Walk {
     fn new(sim: &RunningSim) -> Self {
         Walk { base: sim.url(), schemas: Schemas::load(), failures: Vec::new(), exercised: BTreeMap::new() }
+    }
+
+    fn sim_url(&self) -> String {
+        self.base.clone()
     }
 
     fn switch_to(&mut self, sim: &RunningSim) {
@@ -659,6 +712,8 @@ async fn every_answer_validates_against_githubs_schema() {
     oidc_customization_answers(&mut w).await;
     environment_answers(&mut w).await;
     app_answers(&mut w, &none_scoped).await;
+    let org_admin = oauth_token(&sim, "alice", "admin:org repo").await;
+    owners_answers(&mut w, &org_admin).await;
 
     // Deleting.
     let op = "DELETE /repos/{owner}/{repo}";
@@ -887,6 +942,83 @@ async fn app_answers(w: &mut Walk, none_scoped: &str) {
     w.call(op, M::GET, "/orgs/acme/memberships/mallory", Some(BOT), None, 404).await;
     w.call(op, M::GET, "/orgs/nope/memberships/alice", Some(BOT), None, 404).await;
     w.call(op, M::GET, "/orgs/acme/memberships/alice", None, None, 401).await;
+}
+
+/// The organization's plan and settings, teams, team grants and collaborators (on `svc`, which the bot
+/// created and administers).
+async fn owners_answers(w: &mut Walk, org_admin: &str) {
+    let op = "GET /orgs/{org}";
+    let full = w.call(op, M::GET, "/orgs/acme", Some(org_admin), None, 200).await;
+    assert_eq!(
+        (full["plan"]["name"].as_str(), full["default_repository_permission"].as_str()),
+        (Some("team"), Some("read")),
+        "an owner with admin:org sees the plan and base permission: {full}"
+    );
+    let public = w.call(op, M::GET, "/orgs/acme", Some(BOB), None, 200).await;
+    assert!(
+        public.get("plan").is_none() && public.get("default_repository_permission").is_none(),
+        "{public}"
+    );
+
+    let op = "GET /orgs/{org}/teams";
+    w.call(op, M::GET, "/orgs/acme/teams", Some(BOB), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/teams", Some(MALLORY), None, 403).await;
+    let op = "GET /orgs/{org}/teams/{team_slug}";
+    w.call(op, M::GET, "/orgs/acme/teams/payments", Some(BOB), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/teams/nope", Some(BOB), None, 404).await;
+    w.call(op, M::GET, "/orgs/acme/teams/payments", Some(MALLORY), None, 404).await;
+    let op = "GET /orgs/{org}/teams/{team_slug}/memberships/{username}";
+    w.call(op, M::GET, "/orgs/acme/teams/payments/memberships/bob", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/teams/platform/memberships/alice", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/teams/payments/memberships/alice", Some(BOT), None, 404).await;
+
+    let grant = "/orgs/acme/teams/payments/repos/acme/svc";
+    let op = "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}";
+    w.call(op, M::PUT, grant, Some(BOT), Some(json!({"permission": "maintain"})), 204).await;
+    w.call(op, M::PUT, grant, Some(BOT), Some(json!({"permission": "owner"})), 422).await;
+    w.call(op, M::PUT, grant, Some(BOB), Some(json!({"permission": "admin"})), 403).await;
+    w.call(op, M::PUT, "/orgs/acme/teams/nope/repos/acme/svc", Some(BOT), None, 404).await;
+    let op = "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}";
+    w.call(op, M::GET, grant, Some(BOT), None, 204).await;
+    let request = common::http()
+        .get(format!("{}{grant}", w.sim_url()))
+        .bearer_auth(BOT)
+        .header("accept", "application/vnd.github.v3.repository+json")
+        .header("user-agent", "github-sim-tests");
+    let repo = w.check(op, &M::GET, grant, request, 200).await;
+    assert_eq!(repo["role_name"], "maintain", "{repo}");
+    w.call(op, M::GET, "/orgs/acme/teams/platform/repos/acme/svc", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/teams";
+    let teams = w.call(op, M::GET, "/repos/acme/svc/teams", Some(BOT), None, 200).await;
+    assert_eq!(teams[0]["permission"], "maintain", "{teams}");
+    w.call(op, M::GET, "/repos/acme/svc/teams", Some(MALLORY), None, 404).await;
+
+    let op = "GET /repos/{owner}/{repo}/collaborators/{username}/permission";
+    let bob = w.call(op, M::GET, "/repos/acme/svc/collaborators/bob/permission", Some(BOT), None, 200).await;
+    assert_eq!((bob["permission"].as_str(), bob["role_name"].as_str()), (Some("write"), Some("maintain")));
+    w.call(op, M::GET, "/repos/acme/svc/collaborators/mallory/permission", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/collaborators/nobody/permission", Some(BOT), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/svc/collaborators/bob/permission", Some(MALLORY), None, 404).await;
+    let op = "PUT /repos/{owner}/{repo}/collaborators/{username}";
+    let direct = "/repos/acme/svc/collaborators/carol";
+    w.call(op, M::PUT, direct, Some(BOT), Some(json!({"permission": "triage"})), 201).await;
+    w.call(op, M::PUT, "/repos/acme/svc/collaborators/shipyard-bot", Some(BOT), None, 204).await;
+    w.call(op, M::PUT, direct, Some(BOT), Some(json!({"permission": "root"})), 422).await;
+    w.call(op, M::PUT, direct, Some(BOB), Some(json!({"permission": "pull"})), 403).await;
+    let op = "GET /repos/{owner}/{repo}/collaborators";
+    w.call(op, M::GET, "/repos/acme/svc/collaborators", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/collaborators?affiliation=direct", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/collaborators", Some(MALLORY), None, 404).await;
+    w.call(op, M::GET, "/repos/acme/service-template/collaborators", Some(BOB), None, 403).await;
+    let op = "GET /repos/{owner}/{repo}/collaborators/{username}";
+    w.call(op, M::GET, "/repos/acme/svc/collaborators/bob", Some(BOT), None, 204).await;
+    w.call(op, M::GET, "/repos/acme/svc/collaborators/mallory", Some(BOT), None, 404).await;
+    let op = "DELETE /repos/{owner}/{repo}/collaborators/{username}";
+    w.call(op, M::DELETE, direct, Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, direct, Some(BOB), None, 403).await;
+    let op = "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}";
+    w.call(op, M::DELETE, grant, Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, grant, Some(BOB), None, 403).await;
 }
 
 /// GHES without the subject customization endpoints answers 404 on all four.

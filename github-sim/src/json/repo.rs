@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{merge, node_id, owner, simple_user};
-use crate::access::{Access, access};
+use crate::access::access;
 use crate::auth::Auth;
 use crate::model::{Repo, World, ts};
 
@@ -74,7 +74,7 @@ pub(crate) fn minimal_repo(base: &str, world: &World, repo: &Repo) -> Value {
 }
 
 /// `repository`: the minimal shape plus clone URLs, counters, flags and timestamps.
-fn repository(base: &str, world: &World, repo: &Repo) -> Value {
+pub(crate) fn repository(base: &str, world: &World, repo: &Repo) -> Value {
     let full = repo.full_name();
     let host = base.split("://").nth(1).unwrap_or(base).split([':', '/']).next().unwrap_or("localhost");
     let mut body = minimal_repo(base, world, repo);
@@ -121,14 +121,7 @@ fn repository(base: &str, world: &World, repo: &Repo) -> Value {
 
 /// The caller's rights, as GitHub adds them for authenticated callers.
 fn permissions(world: &World, repo: &Repo, auth: &Auth) -> Value {
-    let level = access(world, repo, auth);
-    json!({
-        "admin": level >= Access::Admin,
-        "maintain": level >= Access::Admin,
-        "push": level >= Access::Push,
-        "triage": level >= Access::Push,
-        "pull": level >= Access::Pull,
-    })
+    access(world, repo, auth).permissions_json()
 }
 
 /// A `repository` in a list (`GET /orgs/{org}/repos`), with the caller's `permissions`.

@@ -42,6 +42,26 @@ pub(crate) struct Org {
     pub name: String,
     pub members: Vec<Membership>,
     pub created_at: OffsetDateTime,
+    /// `free`, `team` or `enterprise`.
+    pub plan: String,
+    /// Members' base permission on every repository: `none`, `read`, `write`, `admin`.
+    pub default_repository_permission: String,
+    /// GitHub Secret Protection licences: secret scanning on private repositories.
+    pub secret_protection: bool,
+}
+
+/// A team: its members (with team role) and the repositories it was granted, by repository id.
+pub(crate) struct Team {
+    pub id: u64,
+    pub org_id: u64,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// (user id, `member` or `maintainer`).
+    pub members: Vec<(u64, String)>,
+    /// Repository id → permission (`pull`, `triage`, `push`, `maintain`, `admin`).
+    pub repos: BTreeMap<u64, String>,
+    pub created_at: OffsetDateTime,
 }
 
 /// A token's identity and granted scopes.
@@ -172,6 +192,11 @@ pub(crate) struct Repo {
     pub tags: BTreeMap<String, String>,
     /// Deployment environments, oldest first; deleted with the repository.
     pub environments: Vec<Environment>,
+    /// Direct collaborators: user id → permission (`pull`, `triage`, `push`, `maintain`, `admin`).
+    pub collaborators: BTreeMap<u64, String>,
+    /// Pending invitations of people outside the organization: (invitation id, user id, permission,
+    /// inviter id, when). They give no access until accepted.
+    pub invitations: Vec<(u64, u64, String, u64, OffsetDateTime)>,
 }
 
 impl Repo {
@@ -269,6 +294,7 @@ pub(crate) struct Budget {
 pub(crate) struct World {
     pub users: Vec<User>,
     pub orgs: Vec<Org>,
+    pub teams: Vec<Team>,
     pub tokens: BTreeMap<String, Grant>,
     pub codes: BTreeMap<String, PendingCode>,
     pub repos: Vec<Repo>,
@@ -335,9 +361,32 @@ impl World {
                         })
                     })
                     .collect(),
+                plan: o.plan.clone(),
+                default_repository_permission: o.default_repository_permission.clone(),
+                secret_protection: o.secret_protection,
+            })
+            .collect();
+        let teams = seed
+            .orgs
+            .iter()
+            .flat_map(|o| o.teams.iter().map(move |t| (o.id, t)))
+            .map(|(org_id, t)| Team {
+                id: t.id,
+                org_id,
+                slug: t.slug.clone(),
+                name: t.name.clone(),
+                description: t.description.clone(),
+                members: t
+                    .members
+                    .iter()
+                    .filter_map(|m| Some((user_id(&m.login)?, m.role.clone())))
+                    .collect(),
+                repos: BTreeMap::new(),
+                created_at: now,
             })
             .collect();
         let mut world = World {
+            teams,
             users,
             orgs,
             tokens,
@@ -538,6 +587,8 @@ pub(crate) fn new_repo(
         runs: Vec::new(),
         tags: BTreeMap::new(),
         environments: Vec::new(),
+        collaborators: BTreeMap::new(),
+        invitations: Vec::new(),
     }
 }
 
