@@ -47,7 +47,7 @@ use tokio::net::TcpListener;
 
 pub use faults::Fault;
 pub use handle::{RepoHook, RepoView, RunView, Sim};
-pub use oidc::GITHUB_COM_ISSUER;
+pub use oidc::{AWS_GITHUB_CLAIM_KEYS, GITHUB_COM_ISSUER, trust_context};
 pub use secondary::SecondaryLimits;
 pub use seed::{
     SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedAwsPush, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg,

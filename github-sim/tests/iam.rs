@@ -1,18 +1,26 @@
 //! The IAM evaluator the runner uses in place of STS/IAM authorization: trust and identity policies.
 
 use github_sim::iam::{Context, Decision, Policy, Request, evaluate};
+use github_sim::trust_context;
 use serde_json::json;
 
 const PROVIDER: &str = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
 const SUB: &str = "token.actions.githubusercontent.com:sub";
 const AUD: &str = "token.actions.githubusercontent.com:aud";
+const REPO_ID: &str = "token.actions.githubusercontent.com:repository_id";
+const OWNER_ID: &str = "token.actions.githubusercontent.com:repository_owner_id";
 const REPO: &str = "arn:aws:ecr:us-east-1:123456789012:repository/payments";
 
+/// The context STS evaluates for a token of `acme/payments` (owner 1000, id 42) on `main` with `sub`.
 fn token(sub: &str) -> Context {
-    let mut context = Context::default();
-    context.insert(SUB, sub);
-    context.insert(AUD, "sts.amazonaws.com");
-    context
+    let claims = json!({
+        "sub": sub, "aud": "sts.amazonaws.com", "iss": "https://token.actions.githubusercontent.com",
+        "repository": "acme/payments", "repository_id": "42", "repository_owner": "acme",
+        "repository_owner_id": "1000", "ref": "refs/heads/main", "workflow": "build",
+        "job_workflow_ref": "acme/payments/.github/workflows/build.yml@refs/heads/main",
+        "actor": "bob", "actor_id": "7", "run_id": "99", "sha": "abc",
+    });
+    trust_context("token.actions.githubusercontent.com", claims.as_object().unwrap())
 }
 
 fn assume(policy: &serde_json::Value, context: &Context) -> Decision {
@@ -60,18 +68,47 @@ fn trust_policies_allow_exactly_the_subjects_their_conditions_name() {
         (json!({"StringEquals": {"TOKEN.ACTIONS.GITHUBUSERCONTENT.COM:SUB": main}}), main, true),
         (json!({"StringEquals": {SUB: main.to_uppercase()}}), main, false),
         (json!({"stringEquals": {SUB: main}}), main, false),
-        // AWS knows no `repository` key for GitHub's provider: a condition on it never holds.
+        // Since 2026 STS evaluates GitHub's own claims as condition keys, from the token's values.
         (
             json!({"StringEquals": {"token.actions.githubusercontent.com:repository": "acme/payments"}}),
             main,
-            false,
+            true,
         ),
+        (json!({"StringEquals": {AUD: "sts.amazonaws.com", REPO_ID: "42"}}), main, true),
+        (json!({"StringEquals": {AUD: "sts.amazonaws.com", REPO_ID: "43"}}), main, false),
+        (json!({"StringEquals": {OWNER_ID: "1000", "token.actions.githubusercontent.com:ref": "refs/heads/main"}}), main, true),
+        (json!({"StringEquals": {"token.actions.githubusercontent.com:ref": "refs/heads/dev"}}), main, false),
+        (json!({"StringEquals": {"token.actions.githubusercontent.com:actor_id": "7"}}), main, true),
+        // Not a job in an environment: the key is absent, so a positive condition on it fails.
+        (json!({"StringEquals": {"token.actions.githubusercontent.com:environment": "production"}}), main, false),
+        (json!({"StringEqualsIfExists": {"token.actions.githubusercontent.com:environment": "production"}}), main, true),
+        // Claims AWS does not take as condition keys stay absent.
+        (json!({"StringEquals": {"token.actions.githubusercontent.com:run_id": "99"}}), main, false),
         (json!({"ForAnyValue:StringEquals": {AUD: ["x", "sts.amazonaws.com"]}}), main, true),
     ];
     for (condition, sub, allowed) in table {
         let decision = assume(&trust_with(condition.clone()), &token(sub));
         assert_eq!(decision == Decision::Allow, allowed, "{condition} with sub {sub}: {decision:?}");
     }
+}
+
+#[test]
+fn a_guard_deny_on_the_owner_id_applies_only_to_other_owners() {
+    let policy = json!({"Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "Action": "sts:AssumeRoleWithWebIdentity"},
+        {"Sid": "OnlyAcme", "Effect": "Deny", "Principal": {"Federated": PROVIDER}, "Action": "sts:*",
+         "Condition": {"StringNotEquals": {OWNER_ID: "1000"}}},
+    ]});
+    assert_eq!(assume(&policy, &token("repo:acme/payments:ref:refs/heads/main")), Decision::Allow);
+    let foreign = json!({"Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": PROVIDER}, "Action": "sts:AssumeRoleWithWebIdentity"},
+        {"Sid": "OnlyOther", "Effect": "Deny", "Principal": {"Federated": PROVIDER}, "Action": "sts:*",
+         "Condition": {"StringNotEquals": {OWNER_ID: "2000"}}},
+    ]});
+    assert_eq!(
+        assume(&foreign, &token("repo:acme/payments:ref:refs/heads/main")),
+        Decision::ExplicitDeny("statement OnlyOther".into())
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! own address, since it cannot answer for the real host.
 
 mod claims;
+mod condition_keys;
 pub(crate) mod routes;
 
 use anyhow::Context as _;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
 pub(crate) use claims::{RunContext, claims};
+pub use condition_keys::{AWS_GITHUB_CLAIM_KEYS, trust_context};
 
 /// github.com's Actions token issuer.
 pub const GITHUB_COM_ISSUER: &str = "https://token.actions.githubusercontent.com";

@@ -18,7 +18,7 @@ use sha2::Digest as _;
 
 use super::{LOGIN, META, PUSH, PushJob};
 use crate::iam::{Context, Decision, Policy, Request, evaluate};
-use crate::oidc::{AWS_AUDIENCE, Issuer};
+use crate::oidc::{AWS_AUDIENCE, Issuer, trust_context};
 
 /// SDK clients for the sim's own reads (IAM, STS) and the configuration assumed-role clients start from.
 #[derive(Clone)]
@@ -195,9 +195,7 @@ async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &R
         )));
     }
 
-    let mut context = Context::default();
-    context.insert(&format!("{}:sub", issuer.host_path()), &job.sub);
-    context.insert(&format!("{}:aud", issuer.host_path()), AWS_AUDIENCE);
+    let context = trust_context(issuer.host_path(), &job.claims);
     let request = Request {
         action: "sts:AssumeRoleWithWebIdentity",
         resource: None,

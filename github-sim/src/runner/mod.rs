@@ -31,7 +31,8 @@ pub(crate) struct PushJob {
     pub region: String,
     pub repository_url: String,
     pub token: String,
-    pub sub: String,
+    /// The token's claims: STS evaluates the trust with `sub`, `aud` and GitHub's own claim keys.
+    pub claims: serde_json::Map<String, serde_json::Value>,
     pub tags: Vec<String>,
 }
 
@@ -120,7 +121,7 @@ fn start(world: &mut World, sim: &Sim, ri: usize, ki: usize) {
         region: secret(&push.region_secret),
         repository_url: secret(&push.repository_secret),
         token,
-        sub: claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+        claims,
         tags,
     };
     world.repos[ri].runs[ki].attempts[index].phase = Phase::Running;
