@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Validates the deployment files offline: the Kubernetes manifests in deploy/kubernetes/ against the schemas of a
-# pinned Kubernetes version, strictly (an unknown or misspelt field is an error), and the IAM policy in deploy/aws/
-# as a well-formed policy document. kubernetes-validate bundles its schemas, so nothing but pip touches the network
-# (and only the first time, to install it into the project's virtualenv, .venv, beside moto).
+# pinned Kubernetes version, strictly (an unknown or misspelt field is an error), and Shipyard's IAM policy and its
+# roles' permissions boundary in deploy/aws/ as well-formed policy documents that keep the boundary's guarantees.
+# kubernetes-validate bundles its schemas, so nothing but pip touches the network (and only the first time, to
+# install it into the project's virtualenv, .venv, beside moto).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -26,36 +27,73 @@ fi
 log "kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION): deploy/kubernetes/"
 "$VENV/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" deploy/kubernetes/*.yaml
 
-log "IAM policy document: deploy/aws/shipyard-policy.json"
-"$VENV/bin/python" - deploy/aws/shipyard-policy.json <<'PY'
+log "IAM policy documents: deploy/aws/shipyard-policy.json, deploy/aws/shipyard-boundary.json"
+"$VENV/bin/python" - deploy/aws/shipyard-policy.json deploy/aws/shipyard-boundary.json <<'PY'
 import json, re, sys
 
-path = sys.argv[1]
-with open(path) as f:
-    policy = json.load(f)
+policy_path, boundary_path = sys.argv[1], sys.argv[2]
+BOUNDARY_ARN = "arn:aws:iam::ACCOUNT_ID:policy/shipyard-boundary"
 problems = []
-if policy.get("Version") != "2012-10-17":
-    problems.append('Version must be "2012-10-17"')
-sids = set()
-for i, statement in enumerate(policy.get("Statement", [])):
-    where = f"statement {statement.get('Sid', i)}"
-    if statement.get("Sid") in sids:
-        problems.append(f"{where}: duplicate Sid")
-    sids.add(statement.get("Sid"))
-    if statement.get("Effect") not in ("Allow", "Deny"):
-        problems.append(f"{where}: Effect must be Allow or Deny")
-    for action in statement.get("Action", []):
-        if not re.fullmatch(r"(iam|ecr|sts):[A-Z][A-Za-z]+", action):
-            problems.append(f"{where}: {action!r} is not a service:Action name")
-    for resource in statement.get("Resource", []):
-        if resource != "*" and not re.fullmatch(r"arn:aws:iam::[^:]+:[a-z-]+/.+|arn:aws:ecr:[^:]+:[^:]+:repository/.+", resource):
-            problems.append(f"{where}: {resource!r} is not an IAM or ECR resource ARN")
-    unknown = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
-    if unknown:
-        problems.append(f"{where}: unexpected keys {sorted(unknown)}")
-if not policy.get("Statement"):
-    problems.append("no statements")
+
+
+def well_formed(path):
+    """The document is a policy: Version, unique Sids, Allow/Deny, service:Action names, IAM/ECR ARNs."""
+    with open(path) as f:
+        policy = json.load(f)
+    if policy.get("Version") != "2012-10-17":
+        problems.append(f'{path}: Version must be "2012-10-17"')
+    sids = set()
+    for i, statement in enumerate(policy.get("Statement", [])):
+        where = f"{path}: statement {statement.get('Sid', i)}"
+        if statement.get("Sid") in sids:
+            problems.append(f"{where}: duplicate Sid")
+        sids.add(statement.get("Sid"))
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            problems.append(f"{where}: Effect must be Allow or Deny")
+        for action in statement.get("Action", []):
+            if not re.fullmatch(r"(iam|ecr|sts):[A-Z][A-Za-z]+", action):
+                problems.append(f"{where}: {action!r} is not a service:Action name")
+        for resource in statement.get("Resource", []):
+            if resource != "*" and not re.fullmatch(r"arn:aws:iam::[^:]+:[a-z-]+/.+|arn:aws:ecr:[^:]+:[^:]+:repository/.+", resource):
+                problems.append(f"{where}: {resource!r} is not an IAM or ECR resource ARN")
+        unknown = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
+        if unknown:
+            problems.append(f"{where}: unexpected keys {sorted(unknown)}")
+    if not policy.get("Statement"):
+        problems.append(f"{path}: no statements")
+    return policy
+
+
+policy = well_formed(policy_path)
+boundary = well_formed(boundary_path)
+allows = [s for s in policy.get("Statement", []) if s.get("Effect") == "Allow"]
+denies = [s for s in policy.get("Statement", []) if s.get("Effect") == "Deny"]
+# Shipyard's policy: a role only with the boundary, a policy attached only to a bounded role, no boundary ever
+# set or removed, and the boundary policy itself out of reach.
+for s in allows:
+    actions = s.get("Action", [])
+    for action in actions:
+        if "PermissionsBoundary" in action or "*" in action:
+            problems.append(f"{policy_path}: {s.get('Sid')} allows {action}")
+    condition = s.get("Condition", {}).get("StringEquals", {}).get("iam:PermissionsBoundary")
+    for needs in ("iam:CreateRole", "iam:AttachRolePolicy", "iam:PutRolePolicy"):
+        if needs in actions and condition != BOUNDARY_ARN:
+            problems.append(f"{policy_path}: {s.get('Sid')} allows {needs} without iam:PermissionsBoundary = {BOUNDARY_ARN}")
+    for resource in s.get("Resource", []):
+        if resource == BOUNDARY_ARN:
+            problems.append(f"{policy_path}: {s.get('Sid')} names the boundary policy")
+denied = {a for s in denies for a in s.get("Action", [])}
+for action in ("iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion"):
+    if action not in denied:
+        problems.append(f"{policy_path}: no Deny statement names {action}")
+# The boundary: ECR login and push, nothing else.
+push = {"ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"}
+for s in boundary.get("Statement", []):
+    extra = set(s.get("Action", [])) - push
+    if s.get("Effect") != "Allow" or extra or "NotAction" in s:
+        problems.append(f"{boundary_path}: {s.get('Sid')} allows more than the ECR push actions: {sorted(extra)}")
 if problems:
-    sys.exit(f"{path}:\n  " + "\n  ".join(problems))
+    sys.exit("\n  ".join(["deploy/aws:"] + problems))
 PY
 log "deployment files are valid"

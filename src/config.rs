@@ -74,6 +74,12 @@ pub struct Config {
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
     pub client_ip_header: Option<axum::http::HeaderName>,
+    /// `SHIPYARD_PERMISSIONS_BOUNDARY` (required): the ARN of the IAM policy every role Shipyard creates
+    /// carries as its permissions boundary, e.g. `arn:aws:iam::ACCOUNT:policy/shipyard-boundary`
+    /// (`deploy/aws/shipyard-boundary.json`). It must lie outside `/shipyard/`, the path Shipyard writes.
+    /// There is no default: the deploy policy refuses `CreateRole` without it, so a missing value would
+    /// only surface later as every service failing.
+    pub permissions_boundary: crate::aws::PermissionsBoundary,
 }
 
 /// The server's GitHub credential.
@@ -235,6 +241,18 @@ impl Config {
                         )
                     })?)
                 }
+            },
+            permissions_boundary: {
+                let raw = env.required("SHIPYARD_PERMISSIONS_BOUNDARY").map_err(|_| {
+                    env.invalid(
+                        "SHIPYARD_PERMISSIONS_BOUNDARY",
+                        "is not set: expected the ARN of the boundary policy every role gets \
+                         (deploy/aws/shipyard-boundary.json), e.g. arn:aws:iam::ACCOUNT:policy/shipyard-boundary",
+                    )
+                })?;
+                crate::aws::PermissionsBoundary::parse(&raw).map_err(|why| {
+                    env.invalid("SHIPYARD_PERMISSIONS_BOUNDARY", &format!("is malformed: {why}"))
+                })?
             },
         })
     }
@@ -498,6 +516,7 @@ mod tests {
             ("GITHUB_OAUTH_CLIENT_ID", "client"),
             ("GITHUB_OAUTH_CLIENT_SECRET", "client-secret-value"),
             ("SHIPYARD_TEMPLATES", "acme/service-template"),
+            ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard-boundary"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -619,6 +638,8 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("SHIPYARD_CLIENT_IP_HEADER", "not a header"),
             ("SHIPYARD_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("SHIPYARD_PERMISSIONS_BOUNDARY", "shipyard-boundary"),
+            ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard/boundary"),
         ] {
             let err = Config::from_vars(&with(var, value)).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?} gave {err}");
@@ -638,5 +659,16 @@ mod tests {
     fn an_https_public_url_makes_cookies_secure() {
         let config = Config::from_vars(&with("PUBLIC_URL", "https://shipyard.example.com")).unwrap();
         assert!(config.cookies_secure());
+    }
+
+    #[test]
+    fn the_permissions_boundary_is_required() {
+        let mut vars = sandbox();
+        vars.remove("SHIPYARD_PERMISSIONS_BOUNDARY");
+        let err = Config::from_vars(&vars).unwrap_err();
+        assert_eq!(err.var, "SHIPYARD_PERMISSIONS_BOUNDARY");
+        assert!(err.to_string().contains("is not set"), "{err}");
+        let config = Config::from_vars(&sandbox()).unwrap();
+        assert_eq!(config.permissions_boundary.arn(), "arn:aws:iam::123456789012:policy/shipyard-boundary");
     }
 }

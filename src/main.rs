@@ -50,7 +50,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let aws = Aws::from_env(config.retry)
         .await
         .context("configuring AWS")?
-        .with_oidc_issuer(config.github_oidc_issuer.clone());
+        .with_oidc_issuer(config.github_oidc_issuer.clone())
+        .with_permissions_boundary(config.permissions_boundary.clone());
     let settings = Settings::from_config(&config);
     let edge = config.edge;
     let app = Application::build(pool.clone(), config, Arc::new(aws), settings)?;

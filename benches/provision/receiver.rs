@@ -39,6 +39,7 @@ pub async fn serve_webhooks(
         ("SHIPYARD_TEMPLATES", TEMPLATE),
         ("SHIPYARD_WEBHOOK_URL", url.as_str()),
         ("SHIPYARD_WEBHOOK_KEY", "a-bench-webhook-key-of-at-least-32-characters"),
+        ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard-boundary"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

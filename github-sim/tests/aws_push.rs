@@ -23,6 +23,8 @@ struct Setup {
     role_arn: String,
     /// The default subject for `main`.
     sub: String,
+    /// The permissions boundary `wire` gives the role, if any.
+    boundary: Option<String>,
 }
 
 async fn setup(adjust: impl FnOnce(&mut SimConfig)) -> Setup {
@@ -47,13 +49,14 @@ async fn setup(adjust: impl FnOnce(&mut SimConfig)) -> Setup {
         ecr_arn,
         role_name: unique("gha"),
         role_arn: String::new(),
+        boundary: None,
     }
 }
 
 impl Setup {
     /// Creates the role with `trust`, optionally the push policy (attached or not), and writes the secrets.
     async fn wire(&mut self, trust: &str, policy: Option<(&str, bool)>) {
-        self.role_arn = self.aws.create_role(&self.role_name, trust).await;
+        self.role_arn = self.aws.create_bounded_role(&self.role_name, trust, self.boundary.as_deref()).await;
         if let Some((resource, attach)) = policy {
             let document = push_policy(resource);
             let role = attach.then_some(self.role_name.as_str());
@@ -214,4 +217,44 @@ async fn a_customized_subject_no_longer_matches_a_trust_built_for_the_default_on
     let presented =
         format!("{sub}:job_workflow_ref:acme/{}/.github/workflows/build.yml@refs/heads/main", s.repo);
     s.assert_denied(&format!("{GITHUB_HOST}:sub = {presented} does not match {sub}")).await;
+}
+
+/// A boundary allowing ECR login and push to `resource` (the shape of `deploy/aws/shipyard-boundary.json`).
+fn boundary_document(push_resource: &str) -> String {
+    serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"], "Resource": push_resource},
+    ]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_push_the_role_policy_allows_but_its_permissions_boundary_does_not_fails() {
+    let mut s = setup(|_| {}).await;
+    let provider = s.aws.ensure_provider(GITHUB_HOST, &[AUDIENCE]).await;
+    let elsewhere = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{}", unique("elsewhere"));
+    s.boundary = Some(s.aws.create_policy(&unique("boundary"), &boundary_document(&elsewhere), None).await);
+    let (sub, arn) = (s.sub.clone(), s.ecr_arn.clone());
+    s.wire(&trust(&provider, GITHUB_HOST, &sub), Some((&arn, true))).await;
+    let masked_arn = s.ecr_arn.replace(REGION, "***");
+    s.assert_denied(&format!(
+        "is not authorized to perform: ecr:BatchCheckLayerAvailability on resource: {masked_arn} because no \
+         permissions boundary allows the ecr:BatchCheckLayerAvailability action"
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_push_allowed_by_both_the_role_policy_and_its_boundary_succeeds() {
+    let mut s = setup(|_| {}).await;
+    let provider = s.aws.ensure_provider(GITHUB_HOST, &[AUDIENCE]).await;
+    let every_repository = format!("arn:aws:ecr:*:{ACCOUNT}:repository/*");
+    s.boundary =
+        Some(s.aws.create_policy(&unique("boundary"), &boundary_document(&every_repository), None).await);
+    let (sub, arn) = (s.sub.clone(), s.ecr_arn.clone());
+    s.wire(&trust(&provider, GITHUB_HOST, &sub), Some((&arn, true))).await;
+    let (run, log) = s.build().await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "{log}");
+    assert_eq!(s.aws.image_tags(&s.ecr_name).await.len(), 2, "main and sha- tags were pushed");
 }

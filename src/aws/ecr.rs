@@ -171,7 +171,11 @@ impl Aws {
             .await?;
             repo.scan_on_push = true;
         }
-        let ecr_tags = ecr_tags(tags)?;
+        // Only the descriptive tags: the service-id tag is there already (that is what made it ours),
+        // and Shipyard's policy refuses `TagResource` with any `shipyard:` key, so that tagging can never
+        // make someone else's repository deletable by Shipyard (only `CreateRepository` sets it).
+        let ecr_tags: Vec<Tag> =
+            ecr_tags(tags)?.into_iter().filter(|t| !t.key().starts_with("shipyard:")).collect();
         self.call(System::Ecr, "ecr:TagResource", || {
             self.ecr.tag_resource().resource_arn(&repo.arn).set_tags(Some(ecr_tags.clone())).send()
         })

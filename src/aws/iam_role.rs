@@ -28,6 +28,8 @@ pub struct RoleView {
     pub trust_policy: Value,
     pub tags: BTreeMap<String, String>,
     pub attached_policy_arns: Vec<String>,
+    /// The ARN of the role's permissions boundary, if it has one.
+    pub permissions_boundary: Option<String>,
 }
 
 impl Aws {
@@ -103,8 +105,14 @@ impl Aws {
         })
     }
 
-    /// Creates the role with `trust` and our tags, or adopts ours (correcting its trust policy
-    /// and tags). Someone else's role is a conflict. Returns the role ARN.
+    /// Creates the role with `trust`, our tags and the configured permissions boundary, or adopts
+    /// ours (correcting its trust policy and tags). Someone else's role is a conflict. Returns the
+    /// role ARN.
+    ///
+    /// Our role whose boundary is missing or another is deleted and created again (same name and
+    /// path, so the same ARN; its attachments are made again by the attachment step that follows):
+    /// Shipyard's own policy never allows `PutRolePermissionsBoundary`, since an identity that may set
+    /// a boundary may also set a wider one.
     #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn ensure_role(
         &self,
@@ -113,8 +121,21 @@ impl Aws {
         tags: &ResourceTags,
     ) -> Result<String, ProviderError> {
         let iam_tags = iam_tags(tags)?;
-        for _ in 0..2 {
+        let boundary = self.permissions_boundary().map(|b| b.arn().to_owned());
+        for _ in 0..3 {
             if let Some(existing) = self.get_role(name).await? {
+                if boundary.is_some()
+                    && existing.permissions_boundary != boundary
+                    && self.is_ours(&existing, tags)
+                {
+                    tracing::warn!(
+                        role = name,
+                        found = existing.permissions_boundary.as_deref().unwrap_or("none"),
+                        "the role's permissions boundary is not the configured one: deleting and recreating it"
+                    );
+                    self.delete_role(name, tags.service_id).await?;
+                    continue;
+                }
                 return self.adopt_role(name, existing, trust, &iam_tags, tags.service_id).await;
             }
             let created = self
@@ -129,6 +150,7 @@ impl Aws {
                             tags.service
                         ))
                         .max_session_duration(MAX_SESSION_SECONDS)
+                        .set_permissions_boundary(boundary.clone())
                         .set_tags(Some(iam_tags.clone()))
                         .send()
                 })
@@ -142,6 +164,11 @@ impl Aws {
             }
         }
         Err(foreign(System::Iam, "IAM role", name))
+    }
+
+    fn is_ours(&self, role: &RoleView, tags: &ResourceTags) -> bool {
+        Ownership::of_existing(role.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), tags.service_id)
+            == Ownership::Ours
     }
 
     async fn adopt_role(
@@ -275,6 +302,7 @@ impl Aws {
             trust_policy,
             tags: tag_map(tags.iter().map(|t| (t.key(), t.value()))),
             attached_policy_arns: self.attached_policy_arns(name).await?,
+            permissions_boundary: role.permissions_boundary.and_then(|b| b.permissions_boundary_arn),
         }))
     }
 

@@ -5,6 +5,7 @@
 //! touch anything else. Every SDK call goes through [`retry_transient`] with the SDK's own retries
 //! off, so a test can count attempts and the retry budget is ours.
 
+mod boundary;
 mod ecr;
 mod error;
 mod iam_policy;
@@ -21,6 +22,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+pub use boundary::PermissionsBoundary;
 pub use ecr::{EcrImage, EcrRepository};
 pub use iam_role::RoleView;
 
@@ -86,6 +88,9 @@ pub struct Aws {
     /// Whose tokens the account's OIDC provider trusts (github.com's unless configured).
     oidc_issuer: policy::OidcIssuer,
     account: OnceCell<policy::Account>,
+    /// The boundary every role is created with and drift expects (`None`: roles carry none, for
+    /// tools and tests that talk to moto without Shipyard's configuration).
+    permissions_boundary: Option<PermissionsBoundary>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -117,6 +122,7 @@ impl Aws {
             retry,
             oidc_issuer: policy::OidcIssuer::github_com(),
             account: OnceCell::new(),
+            permissions_boundary: None,
         }
     }
 
@@ -124,6 +130,17 @@ impl Aws {
     pub fn with_oidc_issuer(mut self, issuer: policy::OidcIssuer) -> Self {
         self.oidc_issuer = issuer;
         self
+    }
+
+    /// Create every role with `boundary` as its permissions boundary, and expect it on every role.
+    pub fn with_permissions_boundary(mut self, boundary: PermissionsBoundary) -> Self {
+        self.permissions_boundary = Some(boundary);
+        self
+    }
+
+    /// The boundary roles are created with, when configured.
+    pub fn permissions_boundary(&self) -> Option<&PermissionsBoundary> {
+        self.permissions_boundary.as_ref()
     }
 
     pub fn oidc_issuer(&self) -> &policy::OidcIssuer {

@@ -215,6 +215,7 @@ mod tests {
             ("GITHUB_OAUTH_CLIENT_ID", "id"),
             ("GITHUB_OAUTH_CLIENT_SECRET", "secret"),
             ("SHIPYARD_TEMPLATES", "acme/service-template"),
+            ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard-boundary"),
         ];
         Config::from_vars(&vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).unwrap()
     }

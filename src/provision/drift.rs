@@ -36,6 +36,7 @@ text_enum! {
         TrustChanged = "trust_changed",
         NotAttached = "not_attached",
         DocumentChanged = "document_changed",
+        BoundaryChanged = "boundary_changed",
     }
 }
 
@@ -84,12 +85,16 @@ impl Finding {
             (S::IamRole, Problem::NotOurs) => &[],
             // A new role may have a new ARN: the secret that carries it is written again.
             (S::IamRole, Problem::Missing) => &[S::IamRole, S::IamAttachment, S::ActionsSecrets],
+            // The ensure deletes the role and creates it again with the boundary (same ARN), so the
+            // policy is attached again; Shipyard may not put a boundary on an existing role.
+            (S::IamRole, Problem::BoundaryChanged) => &[S::IamRole, S::IamAttachment],
             (S::IamRole, _) => &[S::IamRole],
             (S::IamPolicy, _) => &[S::IamPolicy, S::IamAttachment],
             (S::IamAttachment, _) => &[S::IamAttachment],
             (S::ActionsSecrets, _) => &[S::ActionsSecrets],
             (S::PushRole, Problem::NotOurs) => &[],
             (S::PushRole, Problem::Missing) => &[S::PushRole, S::PushRoleAttachment, S::PushRoleSecret],
+            (S::PushRole, Problem::BoundaryChanged) => &[S::PushRole, S::PushRoleAttachment],
             (S::PushRole, _) => &[S::PushRole],
             (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
             (S::PushRoleSecret, _) => &[S::PushRoleSecret],
@@ -249,6 +254,18 @@ mod tests {
         assert_eq!(
             names(repair_steps(&[role]).unwrap()),
             ["push_role (tag-v)", "push_role_attachment (tag-v)", "push_role_secret (tag-v)"]
+        );
+    }
+
+    #[test]
+    fn a_wrong_boundary_recreates_the_role_and_attaches_its_policy_again() {
+        let names = |keys: Vec<StepKey>| keys.into_iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let steps = repair_steps(&[finding(StepName::IamRole, Problem::BoundaryChanged)]).unwrap();
+        assert_eq!(names(steps), ["iam_role", "iam_attachment"]);
+        let role = finding(StepName::PushRole, Problem::BoundaryChanged).for_role("tag-v");
+        assert_eq!(
+            names(repair_steps(&[role]).unwrap()),
+            ["push_role (tag-v)", "push_role_attachment (tag-v)"]
         );
     }
 

@@ -11,8 +11,15 @@ use sqlx::PgPool;
 use crate::common::{
     app::{TestApp, unique_name},
     aws_faults::Call,
-    fixtures::create_foreign_role,
+    fixtures::{BOUNDARY_ARN, create_foreign_role},
 };
+
+/// The keys of an ECR request's `tags` (what IAM sees as `aws:TagKeys`).
+fn tag_keys(call: &Call) -> Result<Vec<String>, String> {
+    let Some(tags) = call.params.get("tags") else { return Ok(Vec::new()) };
+    let tags: Vec<serde_json::Value> = serde_json::from_str(tags).map_err(|e| e.to_string())?;
+    Ok(tags.iter().filter_map(|t| t["Key"].as_str().map(str::to_owned)).collect())
+}
 
 /// IAM calls on a role name authorize against the role's ARN, which carries its path when it exists
 /// (`role/shipyard/NAME`) and is `role/NAME` while it does not (preflight's look-ups): the read-only
@@ -45,7 +52,13 @@ fn authorized_as(call: &Call, account: &str, region: &str) -> Result<Vec<(String
             let name = p("RoleName")?;
             vec![(role(&name, "/"), Context::default()), (role(&name, "/shipyard/"), Context::default())]
         }
-        ("iam", "CreateRole") => plain(role(&p("RoleName")?, &p("Path").unwrap_or_else(|_| "/".into()))),
+        ("iam", "CreateRole") => {
+            let mut context = Context::default();
+            if let Ok(boundary) = p("PermissionsBoundary") {
+                context.insert("iam:PermissionsBoundary", &boundary);
+            }
+            vec![(role(&p("RoleName")?, &p("Path").unwrap_or_else(|_| "/".into())), context)]
+        }
         (
             "iam",
             "TagRole" | "UpdateAssumeRolePolicy" | "ListRolePolicies" | "DeleteRolePolicy" | "DeleteRole",
@@ -53,6 +66,9 @@ fn authorized_as(call: &Call, account: &str, region: &str) -> Result<Vec<(String
         ("iam", "AttachRolePolicy" | "DetachRolePolicy") => {
             let mut context = Context::default();
             context.insert("iam:PolicyARN", &p("PolicyArn")?);
+            // IAM asks the role's boundary; every role here was created by Shipyard, and the test
+            // requires each CreateRole to have been allowed, which it is only with the boundary.
+            context.insert("iam:PermissionsBoundary", BOUNDARY_ARN);
             vec![(role(&p("RoleName")?, "/shipyard/"), context)]
         }
         ("iam", "CreatePolicy") => {
@@ -76,7 +92,21 @@ fn authorized_as(call: &Call, account: &str, region: &str) -> Result<Vec<(String
                 serde_json::from_str(&p("repositoryNames")?).map_err(|e| e.to_string())?;
             names.iter().map(|n| (ecr_repo(n), Context::default())).collect()
         }
-        ("ecr", "CreateRepository" | "PutImageScanningConfiguration" | "DescribeImages" | "ListImages") => {
+        ("ecr", "CreateRepository") => {
+            let mut context = Context::default();
+            for key in tag_keys(call)? {
+                context.insert("aws:TagKeys", &key);
+            }
+            vec![(ecr_repo(&p("repositoryName")?), context)]
+        }
+        ("ecr", "TagResource") => {
+            let mut context = Context::default();
+            for key in tag_keys(call)? {
+                context.insert("aws:TagKeys", &key);
+            }
+            vec![(p("resourceArn")?, context)]
+        }
+        ("ecr", "PutImageScanningConfiguration" | "DescribeImages" | "ListImages") => {
             plain(ecr_repo(&p("repositoryName")?))
         }
         ("ecr", "DeleteRepository") => {
@@ -85,7 +115,7 @@ fn authorized_as(call: &Call, account: &str, region: &str) -> Result<Vec<(String
             context.insert("aws:ResourceTag/shipyard:service-id", "present");
             vec![(ecr_repo(&p("repositoryName")?), context)]
         }
-        ("ecr", "TagResource" | "ListTagsForResource") => plain(p("resourceArn")?),
+        ("ecr", "ListTagsForResource") => plain(p("resourceArn")?),
         (service, op) => {
             return Err(format!("{service}:{op} has no resource mapping in aws_permissions.rs; add one"));
         }
@@ -148,6 +178,12 @@ async fn the_deploy_policy_allows_every_aws_call_shipyard_makes(db: PgPool) {
     refused.sort();
     refused.dedup();
     assert!(refused.is_empty(), "calls the deploy policy does not allow:\n{}", refused.join("\n"));
+    let created: Vec<Option<&str>> = calls
+        .iter()
+        .filter(|c| c.operation == "CreateRole")
+        .map(|c| c.params.get("PermissionsBoundary").map(String::as_str))
+        .collect();
+    assert!(!created.is_empty() && created.iter().all(|b| *b == Some(BOUNDARY_ARN)), "{created:?}");
     for expected in [
         "iam:CreateRole",
         "iam:AttachRolePolicy",
@@ -195,4 +231,117 @@ fn a_call_outside_shipyards_paths_is_refused() {
         Decision::Allow,
         "untagged"
     );
+}
+
+const ACCOUNT: &str = "123456789012";
+
+/// A deploy/aws document with the account and region filled in.
+fn deploy_document(file: &str) -> Policy {
+    let path = format!("{}/deploy/aws/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Policy::parse(&text.replace("ACCOUNT_ID", ACCOUNT).replace("REGION", "us-east-1")).expect("parses")
+}
+
+/// Whether `policies` allow `action` on `resource` with the context `keys` (a key may repeat).
+fn allows(policies: &[Policy], action: &str, resource: &str, keys: &[(&str, &str)]) -> Decision {
+    let mut context = Context::default();
+    for (key, value) in keys {
+        context.insert(key, value);
+    }
+    evaluate(policies, &Request { action, resource: Some(resource), principal: None, context: &context })
+}
+
+/// What a role may do, as AWS decides for a role with a permissions boundary: its identity policies
+/// must allow the action and so must the boundary (github-sim's runner decides a push the same way).
+fn role_may(identity: &Policy, boundary: &Policy, action: &str, resource: &str) -> bool {
+    allows(std::slice::from_ref(identity), action, resource, &[]) == Decision::Allow
+        && allows(std::slice::from_ref(boundary), action, resource, &[]) == Decision::Allow
+}
+
+const ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// The review's escalation sequences (security.md N1, N3), each step judged against Shipyard's policy.
+#[test]
+fn the_reviews_escalation_sequences_are_refused() {
+    let shipyard = [deploy_document("shipyard-policy.json")];
+    let boundary = deploy_document("shipyard-boundary.json");
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/shipyard/x");
+    let admin_policy = format!("arn:aws:iam::{ACCOUNT}:policy/shipyard/x");
+    let allowed = |action, resource: &str, keys: &[(&str, &str)]| allows(&shipyard, action, resource, keys);
+
+    // (A) An admin policy and a role for an outside account. Writing the policy is allowed (Shipyard
+    // writes its push policies so) ...
+    assert_eq!(allowed("iam:CreatePolicy", &admin_policy, &[]), Decision::Allow);
+    // ... but no role without the boundary, nor with a boundary of Shipyard's own making.
+    assert_ne!(allowed("iam:CreateRole", &role, &[]), Decision::Allow, "a role without a boundary");
+    assert_ne!(
+        allowed("iam:CreateRole", &role, &[("iam:PermissionsBoundary", &admin_policy)]),
+        Decision::Allow,
+        "a role whose boundary is a policy Shipyard wrote"
+    );
+    // Nor may it attach its policies to a role without that boundary (Shipyard's own, or any other).
+    let unbounded = [("iam:PolicyARN", admin_policy.as_str())];
+    assert_ne!(allowed("iam:AttachRolePolicy", &role, &unbounded), Decision::Allow);
+    // With the boundary the role and the attachment are allowed (the trust is Shipyard's to write) ...
+    let bounded = [("iam:PolicyARN", admin_policy.as_str()), ("iam:PermissionsBoundary", BOUNDARY_ARN)];
+    assert_eq!(
+        allowed("iam:CreateRole", &role, &[("iam:PermissionsBoundary", BOUNDARY_ARN)]),
+        Decision::Allow
+    );
+    assert_eq!(allowed("iam:AttachRolePolicy", &role, &bounded), Decision::Allow);
+    // ... and the admin role can do nothing but log in to ECR and push.
+    let admin = Policy::parse(ADMIN).unwrap();
+    for (action, resource) in [
+        ("iam:CreateUser", format!("arn:aws:iam::{ACCOUNT}:user/x")),
+        ("iam:AttachRolePolicy", role.clone()),
+        ("iam:PutRolePermissionsBoundary", role.clone()),
+        ("sts:AssumeRole", format!("arn:aws:iam::{ACCOUNT}:role/admin")),
+        ("s3:GetObject", "arn:aws:s3:::payroll/2026.csv".to_owned()),
+        ("ecr:DeleteRepository", format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/x")),
+        ("ecr:BatchGetImage", format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/x")),
+    ] {
+        assert!(!role_may(&admin, &boundary, action, &resource), "{action} on {resource} stays out of reach");
+    }
+    assert!(role_may(
+        &admin,
+        &boundary,
+        "ecr:PutImage",
+        &format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/x")
+    ));
+    // A boundary is never set, changed or removed, and the boundary policy itself is out of reach.
+    for action in ["iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary"] {
+        assert!(matches!(allowed(action, &role, &[]), Decision::ExplicitDeny(_)), "{action}");
+    }
+    for action in ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy"] {
+        assert!(matches!(allowed(action, BOUNDARY_ARN, &[]), Decision::ExplicitDeny(_)), "{action}");
+    }
+
+    // (B) An admin version of an existing push policy: allowed (Repair rewrites a changed document
+    // so), and worthless, since every role it is attached to is bounded: identity ∩ boundary.
+    let push_policy = format!("arn:aws:iam::{ACCOUNT}:policy/shipyard/gha.acme.svc.dev.main-ecr-push");
+    assert_eq!(allowed("iam:CreatePolicyVersion", &push_policy, &[]), Decision::Allow);
+    assert!(!role_may(&admin, &boundary, "iam:CreateRole", &role));
+    assert!(!role_may(&admin, &boundary, "ec2:RunInstances", "*"));
+
+    // (C) Tag a foreign repository as Shipyard's, then delete it: the tag is refused (any casing), and
+    // so is the delete of an untagged repository. Descriptive tags are still allowed.
+    let foreign = format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/someone-elses");
+    for key in ["shipyard:service-id", "Shipyard:Service-Id", "shipyard:anything"] {
+        let keys = [("aws:TagKeys", key)];
+        assert_ne!(allowed("ecr:TagResource", &foreign, &keys), Decision::Allow, "{key}");
+        let mixed = [("aws:TagKeys", "Service"), ("aws:TagKeys", key)];
+        assert_ne!(allowed("ecr:TagResource", &foreign, &mixed), Decision::Allow, "Service + {key}");
+    }
+    assert_ne!(
+        allowed("ecr:UntagResource", &foreign, &[("aws:TagKeys", "shipyard:service-id")]),
+        Decision::Allow
+    );
+    assert_ne!(allowed("ecr:DeleteRepository", &foreign, &[]), Decision::Allow);
+    let descriptive =
+        [("aws:TagKeys", "Service"), ("aws:TagKeys", "Environment"), ("aws:TagKeys", "Managed-By")];
+    assert_eq!(allowed("ecr:TagResource", &foreign, &descriptive), Decision::Allow);
+    // Creating a repository with the tag stays allowed: that is how Shipyard's own get it.
+    let keys = [("aws:TagKeys", "shipyard:service-id")];
+    assert_eq!(allowed("ecr:CreateRepository", &foreign, &keys), Decision::Allow);
 }

@@ -6,7 +6,8 @@
 //!    audience; the role's trust policy must allow `sts:AssumeRoleWithWebIdentity` for that provider with the
 //!    token's `<issuer>:sub` / `<issuer>:aud` (AWS supports no other GitHub claims as condition keys).
 //! 2. The role's managed (default version) and inline policies must allow `ecr:GetAuthorizationToken` on `*`
-//!    and the layer-upload actions and `ecr:PutImage` on the repository's ARN.
+//!    and the layer-upload actions and `ecr:PutImage` on the repository's ARN, and so must the role's
+//!    permissions boundary when it has one (AWS grants the intersection of the two).
 //! 3. `PutImage` with a fresh manifest, once per tag.
 //!
 //! Each failed check ends the job with one `Error:` line that names it.
@@ -151,7 +152,7 @@ fn parse_role_arn(arn: &str) -> Step<RoleArn> {
 }
 
 /// STS's checks for `AssumeRoleWithWebIdentity`; on success, the role's identity policies for later steps.
-async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &RoleArn) -> Step<Vec<Policy>> {
+async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &RoleArn) -> Step<Grants> {
     let denied =
         |why: &str| failed(format!("Not authorized to perform sts:AssumeRoleWithWebIdentity: {why}"));
     let found = clients.iam.get_role().role_name(&role.name).send().await;
@@ -217,7 +218,35 @@ async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &R
             }));
         }
     }
-    role_policies(clients, &role.name).await
+    let boundary = match found.permissions_boundary().and_then(|b| b.permissions_boundary_arn()) {
+        Some(arn) => Some(boundary_policy(clients, arn).await?),
+        None => None,
+    };
+    Ok(Grants { identity: role_policies(clients, &role.name).await?, boundary })
+}
+
+/// What the assumed role may do: what its identity policies allow, within its boundary (if any).
+struct Grants {
+    identity: Vec<Policy>,
+    boundary: Option<Policy>,
+}
+
+/// The default version of the managed policy a role has as its permissions boundary.
+async fn boundary_policy(clients: &Clients, arn: &str) -> Step<Policy> {
+    let iam = &clients.iam;
+    let policy = iam.get_policy().policy_arn(arn).send().await.map_err(|e| {
+        failed(format!("the role's permissions boundary {arn}: {}", sdk_message("GetPolicy", &e)))
+    })?;
+    let version = policy.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
+    let version = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| failed(sdk_message("GetPolicyVersion", &e)))?;
+    let document = decode(version.policy_version().and_then(|v| v.document()).unwrap_or_default());
+    Policy::parse(&document).map_err(|e| failed(format!("the role's permissions boundary is not valid: {e}")))
 }
 
 /// The assumed-role credentials, from the endpoint's own `AssumeRoleWithWebIdentity` (moto grants it).
@@ -290,12 +319,23 @@ async fn role_policies(clients: &Clients, role: &str) -> Step<Vec<Policy>> {
         .collect()
 }
 
-/// IAM's verdict on one action, in the words AWS uses for an AccessDenied.
-fn authorize(policies: &[Policy], caller: &str, action: &str, resource: &str) -> Step<()> {
+/// IAM's verdict on one action, in the words AWS uses for an AccessDenied: the identity policies must
+/// allow it, and so must the permissions boundary.
+fn authorize(grants: &Grants, caller: &str, action: &str, resource: &str) -> Step<()> {
     let context = Context::default();
     let request = Request { action, resource: Some(resource), principal: None, context: &context };
-    let why = match evaluate(policies, &request) {
-        Decision::Allow => return Ok(()),
+    let why = match evaluate(&grants.identity, &request) {
+        Decision::Allow => {
+            match grants.boundary.as_ref().map(|b| evaluate(std::slice::from_ref(b), &request)) {
+                None | Some(Decision::Allow) => return Ok(()),
+                Some(Decision::ExplicitDeny(_)) => {
+                    "with an explicit deny in a permissions boundary".to_string()
+                }
+                Some(Decision::ImplicitDeny(_)) => {
+                    format!("because no permissions boundary allows the {action} action")
+                }
+            }
+        }
         Decision::ExplicitDeny(_) => "with an explicit deny in an identity-based policy".to_string(),
         Decision::ImplicitDeny(Some(reason)) => {
             format!("because no identity-based policy allows it ({reason})")

@@ -103,8 +103,20 @@ impl Aws {
     }
 
     pub async fn create_role(&self, name: &str, trust: &str) -> String {
-        let role =
-            self.iam.create_role().role_name(name).assume_role_policy_document(trust).send().await.unwrap();
+        self.create_bounded_role(name, trust, None).await
+    }
+
+    /// Creates a role, with `boundary` (a managed policy ARN) as its permissions boundary when given.
+    pub async fn create_bounded_role(&self, name: &str, trust: &str, boundary: Option<&str>) -> String {
+        let role = self
+            .iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust)
+            .set_permissions_boundary(boundary.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
         role.role().unwrap().arn().to_string()
     }
 

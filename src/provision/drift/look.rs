@@ -62,6 +62,9 @@ async fn push_role(
         );
         return Ok(());
     }
+    if let Some(finding) = boundary(cx, StepName::PushRole, found.permissions_boundary.as_deref()) {
+        findings.push(finding.for_role(name));
+    }
     let spec = role.spec();
     let subject = spec.subject(&cx.output::<OidcSubject>()?.sub_claim_prefix);
     let provider = cx.output::<OidcProvider>()?.arn;
@@ -197,6 +200,7 @@ async fn role_and_attachment(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result
         ));
         return Ok(());
     }
+    findings.extend(boundary(cx, StepName::IamRole, role.permissions_boundary.as_deref()));
     // What `IamRole` would write now.
     let trust = policy::trust_policy(
         &cx.output::<OidcProvider>()?.arn,
@@ -222,6 +226,14 @@ async fn role_and_attachment(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result
         findings.push(Finding::new(StepName::IamAttachment, Problem::NotAttached, policy_arn, found));
     }
     Ok(())
+}
+
+/// A role whose permissions boundary is not the configured one (none, or another policy).
+fn boundary(cx: &Cx<'_>, step: StepName, found: Option<&str>) -> Option<Finding> {
+    let wanted = cx.providers.aws.permissions_boundary()?.arn();
+    (found != Some(wanted)).then(|| {
+        Finding::new(step, Problem::BoundaryChanged, wanted, found.unwrap_or("no permissions boundary"))
+    })
 }
 
 async fn policy_document(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {

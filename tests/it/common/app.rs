@@ -56,6 +56,7 @@ pub fn test_vars(app_url: &str, sim_url: &str) -> HashMap<String, String> {
         ("GITHUB_WEB_URL", sim_url),
         ("SHIPYARD_TEMPLATES", "acme/service-template,acme/worker-template"),
         ("SHIPYARD_IAM_PROPAGATION_DELAY_SECS", "0"),
+        ("SHIPYARD_PERMISSIONS_BOUNDARY", super::fixtures::BOUNDARY_ARN),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -97,7 +98,12 @@ impl TestApp {
         tweak(&mut config);
         let aws_faults = super::aws_faults::Faults::default();
         let sdk = super::aws_faults::moto_sdk_config(&aws_faults).await;
-        let aws = Arc::new(Aws::new(&sdk, config.retry).with_oidc_issuer(config.github_oidc_issuer.clone()));
+        super::fixtures::ensure_boundary_policy().await;
+        let aws = Arc::new(
+            Aws::new(&sdk, config.retry)
+                .with_oidc_issuer(config.github_oidc_issuer.clone())
+                .with_permissions_boundary(config.permissions_boundary.clone()),
+        );
         let settings = test_settings(&config);
         let app =
             Application::build(db.clone(), config.clone(), aws.clone(), settings).expect("the app builds");

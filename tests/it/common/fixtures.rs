@@ -102,3 +102,28 @@ pub async fn create_foreign_role(role_name: &str) -> Value {
         .unwrap();
     trust
 }
+
+/// The sandbox's permissions boundary (`SHIPYARD_PERMISSIONS_BOUNDARY` in every test), in moto's
+/// default account.
+pub const BOUNDARY_ARN: &str = "arn:aws:iam::123456789012:policy/shipyard-boundary";
+
+/// Creates the boundary policy of `deploy/aws/shipyard-boundary.json` in moto, as the platform team
+/// does once per account (and `make dev` does in the sandbox); already there is fine. It is made
+/// behind Shipyard's back, so it is not among the calls Shipyard is recorded making.
+pub async fn ensure_boundary_policy() {
+    let document =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/aws/shipyard-boundary.json"))
+            .expect("deploy/aws/shipyard-boundary.json")
+            .replace("ACCOUNT_ID", "123456789012");
+    let sdk = moto_sdk_config(&Default::default()).await;
+    let created = aws_sdk_iam::Client::new(&sdk)
+        .create_policy()
+        .policy_name("shipyard-boundary")
+        .policy_document(document)
+        .send()
+        .await;
+    if let Err(e) = created {
+        use aws_sdk_iam::error::ProvideErrorMetadata as _;
+        assert_eq!(e.code(), Some("EntityAlreadyExists"), "creating the boundary policy in moto: {e:?}");
+    }
+}
