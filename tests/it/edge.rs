@@ -367,7 +367,7 @@ async fn a_github_outage_answers_503_within_the_check_deadline(db: Db) {
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
     let app = TestApp::spawn_with(db, SimConfig::default(), |config| {
-        config.edge.unauthenticated_burst = 3.try_into().unwrap();
+        config.edge.unauthenticated_burst = 4.try_into().unwrap();
         config.edge.unauthenticated_per_minute = 1.try_into().unwrap();
     })
     .await;
@@ -377,7 +377,8 @@ async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
     let user_calls = || app.sim().request_count("GET", "/user");
     let api = |token: &str| plain_client().get(app.at("/api/v1/services")).bearer_auth(token).send();
 
-    // Budget: 3. A script's token (checked once, then remembered) and a browser sign-in spend 2.
+    // Budget: 4. A script's token (checked once, then remembered) spends 1, a browser sign-in 2
+    // (its start and its callback); the session it starts is known, so its pages spend nothing.
     assert_eq!(api(BOB).await.unwrap().status(), StatusCode::OK);
     let browser = app.signed_in("bob").await;
 
@@ -409,6 +410,17 @@ async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
         assert_eq!(browser.get(app.at("/services")).send().await.unwrap().status(), StatusCode::OK);
     }
     assert_eq!(api(BOB).await.unwrap().status(), StatusCode::OK, "a remembered token is free");
+
+    // Callbacks and made-up session cookies are refused before they cost a query.
+    let refused = plain_client().get(app.at("/auth/callback?state=forged&code=x")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let forged = plain_client()
+        .get(app.at("/services"))
+        .header(header::COOKIE, "shipyard_session=made-up-cookie-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
