@@ -96,4 +96,37 @@ for s in boundary.get("Statement", []):
 if problems:
     sys.exit("\n  ".join(["deploy/aws:"] + problems))
 PY
+log "NetworkPolicy: the portal's pods admit only the ingress namespace on their port"
+"$VENV/bin/python" - deploy/kubernetes/*.yaml <<'PY'
+import sys, yaml
+
+docs = [d for path in sys.argv[1:] for d in yaml.safe_load_all(open(path)) if d]
+pods = [d["spec"]["template"]["metadata"]["labels"] for d in docs if d["kind"] == "Deployment"]
+policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+problems = []
+for labels in pods:
+    selecting = [p for p in policies
+                 if all(labels.get(k) == v for k, v in p["spec"]["podSelector"].get("matchLabels", {}).items())]
+    if not selecting:
+        problems.append(f"no NetworkPolicy selects the pods labelled {labels}")
+    for policy in selecting:
+        name = policy["metadata"]["name"]
+        if "Ingress" not in policy["spec"].get("policyTypes", []):
+            problems.append(f"{name}: does not restrict Ingress")
+        for rule in policy["spec"].get("ingress", []):
+            sources = rule.get("from", [])
+            if not sources:
+                problems.append(f"{name}: a rule admits every source")
+            for source in sources:
+                if "podSelector" in source and "namespaceSelector" not in source:
+                    problems.append(f"{name}: admits pods of its own namespace")
+                selector = source.get("namespaceSelector")
+                if selector is not None and not selector.get("matchLabels"):
+                    problems.append(f"{name}: admits every namespace")
+            if not rule.get("ports"):
+                problems.append(f"{name}: a rule admits every port")
+if problems:
+    sys.exit("\n  ".join(["NetworkPolicy:"] + problems))
+PY
+
 log "deployment files are valid"

@@ -29,6 +29,19 @@ impl Application {
     /// Builds everything from `config`, the database and an AWS client (the SDK's own chain in
     /// production; tests pass one pointed at moto), with the reconciler's `settings`.
     pub fn build(db: PgPool, config: Config, aws: Arc<Aws>, settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_worker_pool(db.clone(), db, config, aws, settings)
+    }
+
+    /// As [`Application::build`], with the reconciler and the drift check on their own pool
+    /// (`worker_db`), so a flood of web requests holding every web connection cannot delay a lease
+    /// renewal (a missed renewal abandons the steps in flight). Production does this.
+    pub fn build_with_worker_pool(
+        db: PgPool,
+        worker_db: PgPool,
+        config: Config,
+        aws: Arc<Aws>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
         let github = GitHub::for_credential(
             config.github_api_url.as_str(),
             &config.github_credential,
@@ -38,8 +51,8 @@ impl Application {
         .with_budget(config.github_budget);
         let providers = Providers { github: github.clone(), aws: aws.clone() };
         let state = AppState::new(db.clone(), config, github, aws)?;
-        let drift = DriftCheck::new(db.clone(), providers.clone(), settings.clone());
-        let reconciler = Reconciler::new(db, providers.clone(), settings);
+        let drift = DriftCheck::new(worker_db.clone(), providers.clone(), settings.clone());
+        let reconciler = Reconciler::new(worker_db, providers.clone(), settings);
         Ok(Self { router: web::router(state.clone()), reconciler, drift, state, providers })
     }
 }

@@ -226,6 +226,11 @@ impl Config {
                     )?
                     .get(),
                 ),
+                connections_per_peer: env.parse::<NonZeroU32>(
+                    "SHIPYARD_MAX_CONNECTIONS_PER_PEER",
+                    Some("512"),
+                    "a whole number of connections, at least 1",
+                )?,
                 ..Default::default()
             },
             webhooks: env.webhooks()?,
@@ -491,6 +496,10 @@ pub struct EdgeLimits {
     pub unauthenticated_burst: NonZeroU32,
     /// ... and the rate at which that allowance refills.
     pub unauthenticated_per_minute: NonZeroU32,
+    /// At most this many connections from one TCP peer address at once (`SHIPYARD_MAX_CONNECTIONS_PER_PEER`),
+    /// so one client cannot take every slot of the global cap. Behind an ingress every connection
+    /// comes from its few pods: this must exceed the ingress's upstream keep-alive pool per pod.
+    pub connections_per_peer: NonZeroU32,
 }
 
 impl Default for EdgeLimits {
@@ -499,6 +508,7 @@ impl Default for EdgeLimits {
             header_read_timeout: Duration::from_secs(10),
             unauthenticated_burst: NonZeroU32::new(20).expect("not zero"),
             unauthenticated_per_minute: NonZeroU32::new(30).expect("not zero"),
+            connections_per_peer: NonZeroU32::new(512).expect("not zero"),
         }
     }
 }

@@ -54,7 +54,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_permissions_boundary(config.permissions_boundary.clone());
     let settings = Settings::from_config(&config);
     let edge = config.edge;
-    let app = Application::build(pool.clone(), config, Arc::new(aws), settings)?;
+    let worker_pool = db::connect_worker(config.database_url.expose_secret(), config.reconciler_concurrency)
+        .await
+        .context("connecting the reconciler to the database")?;
+    let app =
+        Application::build_with_worker_pool(pool.clone(), worker_pool, config, Arc::new(aws), settings)?;
 
     // The web server and the reconciler run side by side; either ending (or a signal) stops both.
     let stop = CancellationToken::new();

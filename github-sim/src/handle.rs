@@ -23,6 +23,8 @@ pub(crate) type RunnerParts = (tokio::sync::mpsc::UnboundedReceiver<PushJob>, St
 pub struct RepoHook {
     pub url: String,
     pub events: Vec<String>,
+    /// What signs its deliveries (GitHub's API never shows it; the sandbox's owner may look).
+    pub secret: Option<String>,
 }
 
 /// Cheap, cloneable handle onto the simulator's shared state.
@@ -210,7 +212,7 @@ impl Sim {
             .hooks
             .iter()
             .filter(|h| h.repo_id == repo_id)
-            .map(|h| RepoHook { url: h.url.clone(), events: h.events.clone() })
+            .map(|h| RepoHook { url: h.url.clone(), events: h.events.clone(), secret: h.secret.clone() })
             .collect()
     }
 

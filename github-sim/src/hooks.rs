@@ -70,7 +70,7 @@ const EVENTS: &[&str] = &[
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
         .route("/repos/{owner}/{repo}/hooks", get(list_hooks).post(create_hook))
-        .route("/repos/{owner}/{repo}/hooks/{hook_id}", get(get_hook).delete(delete_hook))
+        .route("/repos/{owner}/{repo}/hooks/{hook_id}", get(get_hook).patch(update_hook).delete(delete_hook))
 }
 
 #[derive(Deserialize)]
@@ -203,6 +203,71 @@ async fn get_hook(
     let hook =
         world.hooks.iter().find(|h| h.repo_id == r.id && h.id == hook_id).ok_or_else(ApiError::not_found)?;
     Ok(Json(hook_json(sim.base_url(), r, hook)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateHook {
+    config: Option<HookConfig>,
+    events: Option<Vec<String>>,
+    add_events: Option<Vec<String>>,
+    remove_events: Option<Vec<String>>,
+    active: Option<bool>,
+}
+
+/// "Update a repository webhook": `200` with the hook. A `config` replaces the whole config (GitHub:
+/// its `url` is required, and a secret left out is removed); `events` replaces the list.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), hook = hook_id))]
+async fn update_hook(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, hook_id)): Path<(String, String, u64)>,
+    Body(request): Body<UpdateHook>,
+) -> ApiResult<Json<Value>> {
+    auth.require()?;
+    let mut world = sim.world();
+    let i = admin_repo(&world, &owner, &repo, &auth)?;
+    let repo_id = world.repos[i].id;
+    let j = world.hooks.iter().position(|h| h.repo_id == repo_id && h.id == hook_id);
+    let j = j.ok_or_else(ApiError::not_found)?;
+    let mut hook = world.hooks[j].clone();
+    if let Some(config) = request.config {
+        let url = parse_url(config.url.as_deref())?;
+        if world.hooks.iter().any(|h| h.repo_id == repo_id && h.id != hook_id && h.url == url) {
+            return Err(hook_invalid("Hook already exists on this repository"));
+        }
+        let content_type = config.content_type.unwrap_or_else(|| "form".into());
+        if content_type != "json" && content_type != "form" {
+            return Err(hook_invalid("Config content_type must be json or form"));
+        }
+        hook.insecure_ssl = parse_insecure_ssl(config.insecure_ssl.as_ref())?;
+        hook.url = url;
+        hook.content_type = content_type;
+        hook.secret = config.secret.filter(|s| !s.is_empty());
+    }
+    if let Some(events) = request.events {
+        hook.events = events;
+    }
+    for event in request.add_events.unwrap_or_default() {
+        if !hook.events.contains(&event) {
+            hook.events.push(event);
+        }
+    }
+    let removed = request.remove_events.unwrap_or_default();
+    hook.events.retain(|e| !removed.contains(e));
+    if hook.events.is_empty() {
+        return Err(hook_invalid("Events must not be empty"));
+    }
+    if let Some(unknown) = hook.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(hook_invalid(&format!("{unknown} is not a valid event name")));
+    }
+    if let Some(active) = request.active {
+        hook.active = active;
+    }
+    hook.updated_at = now();
+    let body = hook_json(sim.base_url(), &world.repos[i], &hook);
+    world.hooks[j] = hook;
+    Ok(Json(body))
 }
 
 /// `204`; GitHub lets an admin remove the hooks of an archived repository too.

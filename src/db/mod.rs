@@ -21,6 +21,13 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await
 }
 
+/// The reconciler's own pool, apart from the web's, so web traffic cannot starve lease renewals:
+/// a connection per concurrent job plus a few for claiming, renewing and the drift check.
+pub async fn connect_worker(url: &str, concurrency: usize) -> Result<PgPool, sqlx::Error> {
+    let size = u32::try_from(concurrency).unwrap_or(u32::MAX).saturating_add(4);
+    PgPoolOptions::new().max_connections(size).acquire_timeout(Duration::from_secs(3)).connect(url).await
+}
+
 /// Whether `e` is the violation of the named constraint (to turn it into a precise message).
 pub fn violates(e: &sqlx::Error, constraint: &str) -> bool {
     e.as_database_error().and_then(|d| d.constraint()) == Some(constraint)

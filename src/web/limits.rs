@@ -1,11 +1,14 @@
 //! Limits at the HTTP edge: request bodies, the header-read timeout (applied in `serve.rs`), and a
 //! per-client-address rate limit on the work anyone can make us do without signing in.
 //!
-//! Two requests cost Shipyard something before it knows who is asking: `GET /login` inserts a
-//! sign-in attempt row, and an API request with a bearer token the cache does not know costs two
-//! calls to GitHub (and spends the shared egress address's GitHub budget). Both are limited per
-//! client address with GCRA (the `governor` crate): a burst, then a steady refill. Everything else
-//! is either free (static files, health) or needs a session or a verified token, and is not limited.
+//! These requests cost Shipyard something before it knows who is asking: `GET /login` inserts a
+//! sign-in attempt row, `/auth/callback` deletes one, a session cookie that was not a live session
+//! lately costs a session query, and an API request with a bearer token the cache does not know costs
+//! two calls to GitHub (and spends the shared egress address's GitHub budget). All are limited per
+//! client address with GCRA (the `governor` crate): a burst, then a steady refill. Webhook deliveries
+//! are verified by HMAC before any SQL (`web/webhooks.rs`) and come from GitHub's few addresses, so
+//! they are not limited here. Everything else is free (static files, health) or needs a session or a
+//! verified token, and is not limited.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -70,6 +73,15 @@ fn unauthenticated_work(state: &AppState, request: &Request) -> Option<&'static 
     let path = request.uri().path();
     if path == "/login" {
         return Some("login");
+    }
+    if path == "/auth/callback" {
+        return Some("callback");
+    }
+    let jar = axum_extra::extract::cookie::CookieJar::from_headers(request.headers());
+    if let Some(cookie) = jar.get(super::session::session_cookie_name(state))
+        && !state.sessions.seen_lately(&super::session::sha256(cookie.value()))
+    {
+        return Some("session");
     }
     let token = bearer::bearer_token(request.headers()).filter(|_| path.starts_with("/api/"))?;
     (!state.tokens.knows(&token)).then_some("bearer")

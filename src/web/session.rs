@@ -56,6 +56,10 @@ pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct SessionCache {
     recent: Cache<Vec<u8>, SessionRecord>,
+    /// Hashes of cookies that were live sessions within the last [`SEEN_TTL`]: only the rate limit
+    /// reads it (a cookie not in it costs a budget unit, so random cookies cannot make unlimited
+    /// session queries), never authentication.
+    seen: Cache<Vec<u8>, ()>,
     /// Bumped by every change: a read that raced one is not kept.
     changes: Arc<AtomicU64>,
 }
@@ -69,9 +73,13 @@ impl Default for SessionCache {
                 .support_invalidation_closures()
                 .build(),
             changes: Arc::default(),
+            seen: Cache::builder().max_capacity(100_000).time_to_live(SEEN_TTL).build(),
         }
     }
 }
+
+/// How long a cookie that was a live session stays exempt from the unauthenticated-work limit.
+const SEEN_TTL: Duration = Duration::from_secs(60 * 60);
 
 impl SessionCache {
     /// The live session with this hash, if any.
@@ -84,6 +92,7 @@ impl SessionCache {
         let Some(record) = db::sessions::find_session(db, hash.to_vec()).await? else {
             return Ok(None);
         };
+        self.seen.insert(hash.to_vec(), ()).await;
         self.recent.insert(hash.to_vec(), record.clone()).await;
         // A change that landed while the row was read may be older than the row or newer; drop
         // what was kept rather than guess (the change's own removal may have run before the insert).
@@ -91,6 +100,16 @@ impl SessionCache {
             self.recent.invalidate(hash).await;
         }
         Ok(Some(record))
+    }
+
+    /// Whether a cookie with this hash was a live session lately (for the rate limit only).
+    pub fn seen_lately(&self, hash: &[u8]) -> bool {
+        self.seen.contains_key(hash)
+    }
+
+    /// Notes a session just started, so its first requests are not counted as unauthenticated work.
+    pub async fn started(&self, hash: Vec<u8>) {
+        self.seen.insert(hash, ()).await;
     }
 
     /// Ends one session (sign-out, or a new sign-in in the same browser).
@@ -191,7 +210,8 @@ pub async fn start_session(
     let value = random_token();
     let expires_at = time::OffsetDateTime::now_utc() + SESSION_LIFETIME;
     let hash = sha256(&value);
-    db::sessions::insert_session(&state.db, hash, user.user_id, org_role, expires_at).await?;
+    db::sessions::insert_session(&state.db, hash.clone(), user.user_id, org_role, expires_at).await?;
+    state.sessions.started(hash).await;
     Ok(Cookie::build((session_cookie_name(state), value))
         .path("/")
         .http_only(true)

@@ -2,10 +2,11 @@
 //! once, so polling is only a slow safety net.
 //!
 //! No session and no CSRF token: the signature is the authentication. A delivery names its repository
-//! (`X-GitHub-Hook-Installation-Target-ID`), the repository names the service, the service id and the
-//! server key give the secret, and the body must carry its HMAC (`X-Hub-Signature-256`). Anything that
-//! does not verify is a 401 that changed nothing, whatever is wrong (unknown repository, missing or bad
-//! signature), so a prober learns nothing. A delivery id seen before (`X-GitHub-Delivery`) is a 200
+//! (`X-GitHub-Hook-Installation-Target-ID`), its id and the server key give the secret, and the body
+//! must carry its HMAC (`X-Hub-Signature-256`): checked before any SQL, so unsigned deliveries cost no
+//! database work. Only then does the repository name the service. Anything that does not verify is a
+//! 401 that changed nothing, whatever is wrong (unknown repository, missing or bad signature), so a
+//! prober learns nothing. A delivery id seen before (`X-GitHub-Delivery`) is a 200
 //! that changes nothing: GitHub redelivers with the same id.
 
 use axum::{
@@ -17,7 +18,13 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::WEBHOOK_PATH, db, error::AppError, github::webhooks::verify_signature, web::AppState};
+use crate::{
+    config::WEBHOOK_PATH,
+    db,
+    error::AppError,
+    github::webhooks::{repository_secret, verify_signature},
+    web::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route(WEBHOOK_PATH, post(receive))
@@ -45,16 +52,16 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         "repository" => header("x-github-hook-installation-target-id").parse::<i64>().ok(),
         _ => None,
     };
-    let Some(repository_id) = repository_id else { return Ok(REFUSED) };
-    let Some(service_id) = db::webhooks::find_service_by_repository_id(&state.db, repository_id).await?
-    else {
-        return Ok(REFUSED);
-    };
-    let secret = crate::github::webhooks::service_secret(&webhooks.key, service_id);
+    let Some(repository_id) = repository_id.filter(|&id| id > 0) else { return Ok(REFUSED) };
+    let secret = repository_secret(&webhooks.key, repository_id.unsigned_abs());
     if !verify_signature(&secret, &body, header("x-hub-signature-256")) {
         tracing::warn!("refused a webhook delivery whose signature does not verify");
         return Ok(REFUSED);
     }
+    let Some(service_id) = db::webhooks::find_service_by_repository_id(&state.db, repository_id).await?
+    else {
+        return Ok(REFUSED);
+    };
     if delivery.is_empty() || event.is_empty() {
         return Ok((StatusCode::BAD_REQUEST, "X-GitHub-Event and X-GitHub-Delivery are required"));
     }

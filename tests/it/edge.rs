@@ -367,7 +367,7 @@ async fn a_github_outage_answers_503_within_the_check_deadline(db: Db) {
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
     let app = TestApp::spawn_with(db, SimConfig::default(), |config| {
-        config.edge.unauthenticated_burst = 3.try_into().unwrap();
+        config.edge.unauthenticated_burst = 4.try_into().unwrap();
         config.edge.unauthenticated_per_minute = 1.try_into().unwrap();
     })
     .await;
@@ -377,7 +377,8 @@ async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
     let user_calls = || app.sim().request_count("GET", "/user");
     let api = |token: &str| plain_client().get(app.at("/api/v1/services")).bearer_auth(token).send();
 
-    // Budget: 3. A script's token (checked once, then remembered) and a browser sign-in spend 2.
+    // Budget: 4. A script's token (checked once, then remembered) spends 1, a browser sign-in 2
+    // (its start and its callback); the session it starts is known, so its pages spend nothing.
     assert_eq!(api(BOB).await.unwrap().status(), StatusCode::OK);
     let browser = app.signed_in("bob").await;
 
@@ -409,6 +410,17 @@ async fn a_burst_of_unauthenticated_work_from_one_address_gets_429(db: Db) {
         assert_eq!(browser.get(app.at("/services")).send().await.unwrap().status(), StatusCode::OK);
     }
     assert_eq!(api(BOB).await.unwrap().status(), StatusCode::OK, "a remembered token is free");
+
+    // Callbacks and made-up session cookies are refused before they cost a query.
+    let refused = plain_client().get(app.at("/auth/callback?state=forged&code=x")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let forged = plain_client()
+        .get(app.at("/services"))
+        .header(header::COOKIE, "shipyard_session=made-up-cookie-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -444,4 +456,85 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout(d
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest)).await;
     assert!(matches!(closed, Ok(Ok(0))), "closed without another byte: {closed:?} {rest:?}");
+}
+
+/// Sends `head` on a fresh connection and returns the status line's code (None: closed without one).
+async fn status_of_raw(address: &str, head: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    // The server may answer and close before it has read all of an oversized head.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received)).await;
+    let text = String::from_utf8_lossy(&received);
+    text.strip_prefix("HTTP/1.1 ").and_then(|rest| rest.get(..3)).and_then(|code| code.parse().ok())
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_oversized_or_overlong_request_head_gets_431(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    let ok = "GET /healthz HTTP/1.1\r\nHost: shipyard\r\nConnection: close\r\n\r\n";
+    assert_eq!(status_of_raw(&address, ok).await, Some(200));
+
+    // One 20 KiB header: past the 16 KiB buffer (hyper's default took ~400 KiB).
+    let big = format!("GET /healthz HTTP/1.1\r\nHost: shipyard\r\nX-Big: {}\r\n\r\n", "a".repeat(20 * 1024));
+    assert_eq!(status_of_raw(&address, &big).await, Some(431));
+
+    // 80 small headers: under the byte limit, over the count of 64 (hyper's default allowed 100).
+    let many: String = (0..80).map(|n| format!("X-H{n}: v\r\n")).collect();
+    let many = format!("GET /healthz HTTP/1.1\r\nHost: shipyard\r\n{many}\r\n");
+    assert!(many.len() < 16 * 1024);
+    assert_eq!(status_of_raw(&address, &many).await, Some(431));
+
+    // The server is unharmed.
+    assert_eq!(status_of_raw(&address, ok).await, Some(200));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn one_peer_cannot_hold_more_than_its_connections(db: Db) {
+    let app = TestApp::spawn_with(db, SimConfig::default(), |config| {
+        config.edge.connections_per_peer = 3.try_into().unwrap();
+    })
+    .await;
+    let address: std::net::SocketAddr = app.url.trim_start_matches("http://").parse().unwrap();
+    let from = async |source: &str| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        socket.connect(address).await.unwrap()
+    };
+    // Three idle connections from 127.0.0.1 (half-sent requests, as a slow client's).
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = from("127.0.0.1").await;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        held.push(stream);
+    }
+    // A fourth from the same address is closed without an answer.
+    let mut fourth = from("127.0.0.1").await;
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: s\r\n\r\n").await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), fourth.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "closed at once, not left waiting");
+    assert!(received.is_empty(), "{:?}", String::from_utf8_lossy(&received));
+
+    // Another address is served meanwhile.
+    let mut other = from("127.0.0.2").await;
+    assert_eq!(exchange(&mut other, "/healthz").await.0, 200);
+
+    // Once one of the three hangs up, the address may connect again.
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut stream = from("127.0.0.1").await;
+        let request = b"GET /healthz HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n";
+        let _ = stream.write_all(request).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        if answer.starts_with(b"HTTP/1.1 200") {
+            again = Some(());
+            break;
+        }
+    }
+    assert!(again.is_some(), "a freed slot is usable again");
 }

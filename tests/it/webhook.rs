@@ -13,7 +13,7 @@ use sha2::Sha256;
 use shipyard::{
     config::{WEBHOOK_PATH, WebhookConfig},
     domain::ServiceStatus,
-    github::webhooks::service_secret,
+    github::webhooks::repository_secret,
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -64,6 +64,11 @@ async fn parked_service(app: &TestApp) -> String {
     name
 }
 
+/// The secret Shipyard gives the hook of the repository with this id.
+fn secret_of(repository_id: i64) -> SecretString {
+    repository_secret(&SecretString::from(KEY), repository_id as u64)
+}
+
 fn sign(secret: &SecretString, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).unwrap();
     mac.update(body);
@@ -101,18 +106,15 @@ fn completed() -> Vec<u8> {
 async fn a_delivery_that_does_not_verify_is_refused_and_wakes_nothing(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
-    let (service_id, repository_id, _, parked_until, _) = first_build(&app, &name).await;
+    let (_, repository_id, _, parked_until, _) = first_build(&app, &name).await;
     let body = completed();
     let someone_elses =
-        service_secret(&SecretString::from("another-key-another-key-another-key"), service_id);
+        repository_secret(&SecretString::from("another-key-another-key-another-key"), repository_id as u64);
 
     let mut forged = Vec::new();
     for (what, signature) in [
         ("no signature", None),
-        (
-            "a signature of other bytes",
-            Some(sign(&service_secret(&SecretString::from(KEY), service_id), b"{}")),
-        ),
+        ("a signature of other bytes", Some(sign(&secret_of(repository_id), b"{}"))),
         ("a signature with another key", Some(sign(&someone_elses, &body))),
         ("a malformed signature", Some("sha256=zz".to_owned())),
     ] {
@@ -122,7 +124,8 @@ async fn a_delivery_that_does_not_verify_is_refused_and_wakes_nothing(db: PgPool
         forged.push(delivery);
     }
     forged.push("unknown-repository".to_owned());
-    let good = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    // Signed as GitHub would for that repository, had it a hook with Shipyard's secret.
+    let good = sign(&secret_of(repository_id + 1_000_000), &body);
     assert_eq!(
         deliver(&app, repository_id + 1_000_000, "unknown-repository", Some(&good), &body).await,
         StatusCode::UNAUTHORIZED,
@@ -144,9 +147,9 @@ async fn a_delivery_that_does_not_verify_is_refused_and_wakes_nothing(db: PgPool
 async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
-    let (service_id, repository_id, _, _, looks) = first_build(&app, &name).await;
+    let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
     let body = completed();
-    let signature = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    let signature = sign(&secret_of(repository_id), &body);
     let delivery = Uuid::new_v4().to_string();
 
     assert_eq!(deliver(&app, repository_id, &delivery, Some(&signature), &body).await, StatusCode::OK);
@@ -166,9 +169,9 @@ async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(d
 async fn a_delivery_that_lands_while_the_build_is_being_looked_at_is_not_lost(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
-    let (service_id, repository_id, _, _, looks) = first_build(&app, &name).await;
+    let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
     let body = completed();
-    let signature = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    let signature = sign(&secret_of(repository_id), &body);
     assert_eq!(
         deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
         StatusCode::OK
@@ -202,9 +205,9 @@ async fn a_delivery_that_lands_while_the_build_is_being_looked_at_is_not_lost(db
 async fn delivery_records_go_after_a_week_and_a_redelivery_within_it_still_does_nothing(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
-    let (service_id, repository_id, _, _, _) = first_build(&app, &name).await;
+    let (_, repository_id, _, _, _) = first_build(&app, &name).await;
     let body = completed();
-    let signature = sign(&service_secret(&SecretString::from(KEY), service_id), &body);
+    let signature = sign(&secret_of(repository_id), &body);
     let (recent, old) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
     for delivery in [&recent, &old] {
         assert_eq!(deliver(&app, repository_id, delivery, Some(&signature), &body).await, StatusCode::OK);
@@ -284,6 +287,38 @@ async fn deleting_a_service_that_keeps_its_code_removes_the_hook(db: PgPool) {
 
     assert!(app.sim().repo("acme", &name).is_some_and(|r| r.archived), "the code is kept, archived");
     assert_eq!(app.github_client_json(&path).await, json!([]), "and it has no hook any more");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn the_hook_is_signed_with_its_repository_s_secret_and_an_adopted_hook_gets_it(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (_, repository_id, _, _, _) = first_build(&app, &name).await;
+    let secret_on_github = || app.sim().hooks("acme", &name)[0].secret.clone();
+    // Derived from what every delivery says (its target id), so it is checked before any SQL.
+    assert_eq!(secret_on_github().as_deref(), Some(secret_of(repository_id).expose_secret()));
+
+    // A hook made under the old derivation (or edited by hand) is adopted by its URL and re-keyed.
+    let hooks = app.github_client_json(&format!("/repos/acme/{name}/hooks")).await;
+    let hook_id = hooks[0]["id"].as_u64().unwrap();
+    let patched = reqwest::Client::new()
+        .patch(format!("{}/repos/acme/{name}/hooks/{hook_id}", app.github.url()))
+        .bearer_auth(BOT)
+        .header("user-agent", "shipyard-tests")
+        .json(&json!({"config": {"url": app.at(WEBHOOK_PATH), "content_type": "json", "secret": "old"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    assert_eq!(secret_on_github().as_deref(), Some("old"));
+    let ensured = app
+        .github_client()
+        .ensure_workflow_run_hook("acme", &name, &app.at(WEBHOOK_PATH), &secret_of(repository_id))
+        .await
+        .unwrap();
+    assert_eq!(ensured, hook_id, "the same hook, not a second one");
+    assert_eq!(app.sim().hooks("acme", &name).len(), 1);
+    assert_eq!(secret_on_github().as_deref(), Some(secret_of(repository_id).expose_secret()));
 }
 
 impl TestApp {

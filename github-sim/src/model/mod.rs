@@ -129,6 +129,7 @@ pub(crate) struct Branch {
 }
 
 /// A repository webhook (`POST /repos/{owner}/{repo}/hooks`).
+#[derive(Clone)]
 pub(crate) struct Hook {
     pub id: u64,
     pub repo_id: u64,

@@ -1,11 +1,11 @@
 //! The repository's `workflow_run` webhook: where GitHub can reach Shipyard (`SHIPYARD_WEBHOOK_URL`),
 //! a finished run wakes the parked first build at once instead of at its next look. Its secret is
-//! derived from the server key and the service id (`github::webhooks`), so it is never recorded.
+//! derived from the server key and the repository's id (`github::webhooks`), so it is never recorded.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Ensured, Phase, Step, github::GithubRepository};
-use crate::{domain::StepName, github::webhooks::service_secret, provider::ProviderError};
+use crate::{domain::StepName, github::webhooks::repository_secret, provider::ProviderError};
 
 pub struct GithubWebhook;
 
@@ -34,7 +34,7 @@ impl Step for GithubWebhook {
             return Ok(Ensured::Done(WebhookOutput { hook_id: None, note }));
         };
         let repo = cx.output::<GithubRepository>()?;
-        let secret = service_secret(&webhooks.key, cx.service.service_id);
+        let secret = repository_secret(&webhooks.key, repo.id);
         let url = webhooks.url.as_str();
         let id =
             cx.providers.github.ensure_workflow_run_hook(repo.owner(), repo.name(), url, &secret).await?;
