@@ -76,12 +76,24 @@ fn trust_policies_allow_exactly_the_subjects_their_conditions_name() {
         ),
         (json!({"StringEquals": {AUD: "sts.amazonaws.com", REPO_ID: "42"}}), main, true),
         (json!({"StringEquals": {AUD: "sts.amazonaws.com", REPO_ID: "43"}}), main, false),
-        (json!({"StringEquals": {OWNER_ID: "1000", "token.actions.githubusercontent.com:ref": "refs/heads/main"}}), main, true),
+        (
+            json!({"StringEquals": {OWNER_ID: "1000", "token.actions.githubusercontent.com:ref": "refs/heads/main"}}),
+            main,
+            true,
+        ),
         (json!({"StringEquals": {"token.actions.githubusercontent.com:ref": "refs/heads/dev"}}), main, false),
         (json!({"StringEquals": {"token.actions.githubusercontent.com:actor_id": "7"}}), main, true),
         // Not a job in an environment: the key is absent, so a positive condition on it fails.
-        (json!({"StringEquals": {"token.actions.githubusercontent.com:environment": "production"}}), main, false),
-        (json!({"StringEqualsIfExists": {"token.actions.githubusercontent.com:environment": "production"}}), main, true),
+        (
+            json!({"StringEquals": {"token.actions.githubusercontent.com:environment": "production"}}),
+            main,
+            false,
+        ),
+        (
+            json!({"StringEqualsIfExists": {"token.actions.githubusercontent.com:environment": "production"}}),
+            main,
+            true,
+        ),
         // Claims AWS does not take as condition keys stay absent.
         (json!({"StringEquals": {"token.actions.githubusercontent.com:run_id": "99"}}), main, false),
         (json!({"ForAnyValue:StringEquals": {AUD: ["x", "sts.amazonaws.com"]}}), main, true),

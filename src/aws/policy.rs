@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::{PushRoleSpec, SubjectPrefix};
+
 /// github.com's Actions OIDC issuer (GHES uses `https://HOST/_services/token`, a GHEC enterprise with
 /// its own issuer `https://token.actions.githubusercontent.com/SLUG`; see [`OidcIssuer`]).
 pub const GITHUB_OIDC_URL: &str = "https://token.actions.githubusercontent.com";
@@ -90,33 +92,49 @@ const ECR_PUSH_ACTIONS: [&str; 7] = [
 
 /// Trust policy that lets only GitHub Actions runs on `branch` of one repository assume the role.
 ///
-/// `sub_claim_prefix` is what GitHub's `oidc/customization/sub` endpoint says the repository's
-/// subject starts with (for example `repo:acme/api` or the immutable `repo:acme@1/api@2` form).
-/// Exact `StringEquals` on both `sub` and `aud`: a wildcard here would let other repositories in.
-pub fn trust_policy(provider_arn: &str, issuer: &OidcIssuer, sub_claim_prefix: &str, branch: &str) -> Value {
-    let subject = format!("{sub_claim_prefix}:ref:refs/heads/{branch}");
-    trust_document("GitHubActionsDefaultBranchOnly", provider_arn, issuer, &subject, false)
+/// The repository is named by its checked [`SubjectPrefix`]: for immutable subjects by its ids only
+/// (`StringLike sub = repo:*@OWNER_ID/*@REPO_ID:ref:refs/heads/BRANCH` and `StringEquals
+/// repository_id`), so a rename of the repository or its organization keeps the trust; for the
+/// legacy `repo:OWNER/NAME` form by exact `StringEquals` on the names. `aud` is always exact.
+pub fn trust_policy(provider_arn: &str, issuer: &OidcIssuer, prefix: &SubjectPrefix, branch: &str) -> Value {
+    let subject = prefix.subject(&format!("ref:refs/heads/{branch}"));
+    trust_document("GitHubActionsDefaultBranchOnly", provider_arn, issuer, prefix, &subject, false)
 }
 
-/// Trust policy of an extra push role: only runs whose `sub` is `subject` (one branch, a deployment
-/// environment) or, with `pattern`, matches it (`...:ref:refs/tags/v*`, the one place a wildcard is
-/// allowed, always after the repository's full prefix). `aud` stays exact.
+/// Trust policy of an extra push role: only the runs `spec` admits (one branch, a deployment
+/// environment, or tags matching a pattern: `...:ref:refs/tags/v*`, where the trailing `*` is the one
+/// wildcard a value may bring). The repository is pinned as in [`trust_policy`].
 pub fn push_role_trust_policy(
     provider_arn: &str,
     issuer: &OidcIssuer,
+    prefix: &SubjectPrefix,
+    spec: &PushRoleSpec,
+) -> Value {
+    let subject = prefix.subject(&spec.context());
+    trust_document("GitHubActionsPushRole", provider_arn, issuer, prefix, &subject, spec.is_pattern())
+}
+
+fn trust_document(
+    sid: &str,
+    provider_arn: &str,
+    issuer: &OidcIssuer,
+    prefix: &SubjectPrefix,
     subject: &str,
     pattern: bool,
 ) -> Value {
-    trust_document("GitHubActionsPushRole", provider_arn, issuer, subject, pattern)
-}
-
-fn trust_document(sid: &str, provider_arn: &str, issuer: &OidcIssuer, subject: &str, pattern: bool) -> Value {
     let key = issuer.key();
     let (sub, aud) = (format!("{key}:sub"), format!("{key}:aud"));
-    let condition = if pattern {
-        json!({ "StringEquals": { aud: GITHUB_OIDC_AUDIENCE }, "StringLike": { sub: subject } })
+    let mut exact = serde_json::Map::new();
+    exact.insert(aud, json!(GITHUB_OIDC_AUDIENCE));
+    if let Some(id) = prefix.repository_id() {
+        // The id is in the token whatever the subject template says, and a name can never fake it.
+        exact.insert(format!("{key}:repository_id"), json!(id.to_string()));
+    }
+    let condition = if pattern || prefix.is_pattern() {
+        json!({ "StringEquals": exact, "StringLike": { sub: subject } })
     } else {
-        json!({ "StringEquals": { sub: subject, aud: GITHUB_OIDC_AUDIENCE } })
+        exact.insert(sub, json!(subject));
+        json!({ "StringEquals": exact })
     };
     json!({
         "Version": "2012-10-17",
@@ -207,16 +225,112 @@ mod tests {
                 }
             }]
         });
-        assert_eq!(trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme/api", "main"), expected);
+        assert_eq!(
+            trust_policy(PROVIDER, &OidcIssuer::github_com(), &legacy("acme", "api"), "main"),
+            expected
+        );
+    }
+
+    fn legacy(owner: &str, name: &str) -> SubjectPrefix {
+        SubjectPrefix::Legacy { owner: owner.into(), name: name.into() }
+    }
+
+    const IMMUTABLE: SubjectPrefix = SubjectPrefix::Immutable { owner_id: 1000, repo_id: 42 };
+
+    #[test]
+    fn an_immutable_subject_is_pinned_on_the_ids_not_the_names() {
+        let policy = trust_policy(PROVIDER, &OidcIssuer::github_com(), &IMMUTABLE, "trunk");
+        assert_eq!(
+            policy["Statement"][0]["Condition"],
+            json!({
+                "StringEquals": {
+                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                    "token.actions.githubusercontent.com:repository_id": "42",
+                },
+                "StringLike": {
+                    "token.actions.githubusercontent.com:sub": "repo:*@1000/*@42:ref:refs/heads/trunk",
+                },
+            })
+        );
+    }
+
+    /// STS's verdict on `trust` for a token with `sub` and `repository_id`, by github-sim's evaluator.
+    fn admits(trust: &Value, sub: &str, repository_id: &str) -> bool {
+        use github_sim::iam::{Decision, Policy, Request, evaluate};
+        let claims = json!({ "sub": sub, "aud": "sts.amazonaws.com", "repository_id": repository_id });
+        let context =
+            github_sim::trust_context("token.actions.githubusercontent.com", claims.as_object().unwrap());
+        let request = Request {
+            action: "sts:AssumeRoleWithWebIdentity",
+            resource: None,
+            principal: Some(("Federated", PROVIDER)),
+            context: &context,
+        };
+        evaluate(&[Policy::parse(&trust.to_string()).unwrap()], &request) == Decision::Allow
+    }
+
+    /// The `*`s stand for names, and a name cannot contain `@`, `/` or `:`: so whatever other
+    /// repository, owner, branch or environment a token comes from, its default subject does not
+    /// match, even with the ids of ours spelled into its names or branch. Renames do match.
+    #[test]
+    fn the_id_pinned_subject_admits_renames_and_nothing_else() {
+        let issuer = OidcIssuer::github_com();
+        let main = trust_policy(PROVIDER, &issuer, &IMMUTABLE, "main");
+        let production = PushRoleSpec::parse(crate::domain::RoleKind::Environment, "production").unwrap();
+        let env = push_role_trust_policy(PROVIDER, &issuer, &IMMUTABLE, &production);
+        for renamed in ["repo:acme@1000/api@42", "repo:acme-corp@1000/api-v2@42", "repo:x@1000/y.z_w@42"] {
+            assert!(admits(&main, &format!("{renamed}:ref:refs/heads/main"), "42"), "{renamed}");
+            assert!(admits(&env, &format!("{renamed}:environment:production"), "42"), "{renamed}");
+        }
+        // Owners, names and branches an attacker can choose (some not even valid on GitHub), with ids.
+        let owners = ["acme", "evil", "acme-1000", "x1000", "acme.evil"];
+        let names = ["api", "api-42", "42", "x@42", "api.42", "evil"];
+        let refs = [
+            "refs/heads/main",
+            "refs/heads/dev",
+            "refs/heads/main@42",
+            "refs/heads/x@1000/y@42",
+            "refs/heads/@1000/@42",
+            "refs/tags/main",
+            "refs/heads/mainx",
+        ];
+        let ids = [("1000", "43"), ("1001", "42"), ("2000", "7"), ("10000", "420"), ("100", "4")];
+        let mut tried = 0;
+        for owner in owners {
+            for name in names {
+                for (oid, rid) in ids {
+                    for git_ref in refs {
+                        for sub in [
+                            format!("repo:{owner}@{oid}/{name}@{rid}:ref:{git_ref}"),
+                            format!("repo:{owner}/{name}:ref:{git_ref}"),
+                        ] {
+                            // Ours by id only on the exact branch; the names may be anything.
+                            let ours = oid == "1000" && rid == "42" && git_ref == "refs/heads/main";
+                            assert!(!admits(&main, &sub, rid) || ours, "{sub} was admitted");
+                            tried += 1;
+                        }
+                    }
+                    let sub = format!("repo:{owner}@{oid}/{name}@{rid}:environment:production");
+                    assert!(!admits(&main, &sub, rid), "{sub} was admitted by the branch role");
+                    assert_eq!(admits(&env, &sub, rid), oid == "1000" && rid == "42", "{sub}");
+                }
+            }
+        }
+        assert!(tried > 1000);
+        // A subject the pattern alone would take: a customized template on another repository that
+        // spells our ids into free text (a workflow name may contain anything). The token's
+        // repository id is its own, so the trust refuses it.
+        let crafted = "repo:evil@5/x@6:workflow:y@1000/z@42:ref:refs/heads/main";
+        assert!(!admits(&main, crafted, "6"));
+        assert!(admits(&main, crafted, "42"), "only the repository_id condition refuses it");
     }
 
     #[test]
-    fn trust_policy_keeps_an_immutable_subject_prefix_verbatim() {
-        let policy = trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme@1000/api@42", "trunk");
-        let sub =
-            &policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
-        assert_eq!(sub, "repo:acme@1000/api@42:ref:refs/heads/trunk");
-        assert!(!policy.to_string().contains('*'), "no wildcard may appear in a trust policy");
+    fn a_legacy_subject_keeps_the_names_exactly() {
+        let policy = trust_policy(PROVIDER, &OidcIssuer::github_com(), &legacy("acme", "api"), "main");
+        assert!(!policy.to_string().contains('*'), "no wildcard for a legacy prefix");
+        assert!(admits(&policy, "repo:acme/api:ref:refs/heads/main", "42"));
+        assert!(!admits(&policy, "repo:acme/api2:ref:refs/heads/main", "42"));
     }
 
     #[test]
@@ -277,7 +391,7 @@ mod tests {
         let policy = trust_policy(
             "arn:aws:iam::1:oidc-provider/github.example.com/_services/token",
             &ghes,
-            "repo:o/r",
+            &legacy("o", "r"),
             "main",
         );
         let conditions = &policy["Statement"][0]["Condition"]["StringEquals"];
@@ -310,10 +424,10 @@ mod tests {
 
     #[test]
     fn a_different_branch_or_resource_is_not_equivalent() {
-        let main = trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme/api", "main");
+        let main = trust_policy(PROVIDER, &OidcIssuer::github_com(), &legacy("acme", "api"), "main");
         assert!(!policies_equivalent(
             &main,
-            &trust_policy(PROVIDER, &OidcIssuer::github_com(), "repo:acme/api", "dev")
+            &trust_policy(PROVIDER, &OidcIssuer::github_com(), &legacy("acme", "api"), "dev")
         ));
         let api = ecr_push_policy("arn:aws:ecr:us-east-1:1:repository/api");
         assert!(!policies_equivalent(&api, &ecr_push_policy("arn:aws:ecr:us-east-1:1:repository/web")));

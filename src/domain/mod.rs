@@ -4,9 +4,11 @@ mod names;
 mod org_role;
 pub mod push_role;
 pub(crate) mod status;
+mod subject;
 
 pub(crate) use names::iam_clean;
 pub use names::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility};
 pub use org_role::OrgRole;
 pub use push_role::PushRoleSpec;
 pub use status::{AuditAction, Desired, Outcome, RoleKind, ServiceStatus, StepName, StepStatus};
+pub use subject::SubjectPrefix;

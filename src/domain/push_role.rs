@@ -57,16 +57,21 @@ impl PushRoleSpec {
         }
     }
 
-    /// The `sub` claim the trust admits, after the repository's subject prefix.
-    pub fn subject(&self, sub_claim_prefix: &str) -> String {
+    /// The part of the `sub` claim after the repository's subject prefix that the trust admits.
+    pub fn context(&self) -> String {
         match self.kind {
-            RoleKind::Branch => format!("{sub_claim_prefix}:ref:refs/heads/{}", self.value),
-            RoleKind::Tag => format!("{sub_claim_prefix}:ref:refs/tags/{}", self.value),
-            RoleKind::Environment => format!("{sub_claim_prefix}:environment:{}", self.value),
+            RoleKind::Branch => format!("ref:refs/heads/{}", self.value),
+            RoleKind::Tag => format!("ref:refs/tags/{}", self.value),
+            RoleKind::Environment => format!("environment:{}", self.value),
         }
     }
 
-    /// Only a tag pattern is matched as a pattern (`StringLike`); everything else is exact.
+    /// The `sub` claim the trust admits, after the repository's subject prefix.
+    pub fn subject(&self, sub_claim_prefix: &str) -> String {
+        format!("{sub_claim_prefix}:{}", self.context())
+    }
+
+    /// Only a tag pattern brings a wildcard of its own (`StringLike`); everything else is exact.
     pub fn is_pattern(&self) -> bool {
         self.kind == RoleKind::Tag && self.value.ends_with('*')
     }

@@ -169,6 +169,15 @@ impl GitHub {
             };
         }
         let sub: SubClaimJson = reply.json("OIDC subject customization")?;
+        let prefix = self.prefix_of(repo, sub)?;
+        // Never verbatim: a wildcard or another repository's ids would widen every trust (H2).
+        crate::domain::SubjectPrefix::parse(&prefix, repo.owner_id, repo.id)
+            .map_err(|why| error(ErrorKind::Invalid, why))?;
+        Ok(prefix)
+    }
+
+    /// The prefix GitHub's answer names, before it is checked.
+    fn prefix_of(&self, repo: &Repo, sub: SubClaimJson) -> Result<String, ProviderError> {
         // github.com reports a `sub_claim_prefix` even for a customized template, so the template
         // is checked first: its tokens carry other claims after the prefix, which the trust would miss.
         match sub {

@@ -15,6 +15,7 @@ mod github;
 mod preflight;
 mod roles;
 mod secrets;
+pub(crate) mod trust;
 mod webhook;
 
 use std::{collections::HashMap, future::Future, sync::LazyLock, time::Duration};

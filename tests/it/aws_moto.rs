@@ -40,7 +40,7 @@ impl Moto {
         policy::trust_policy(
             &provider,
             &policy::OidcIssuer::github_com(),
-            &format!("repo:acme/{repo}"),
+            &shipyard::domain::SubjectPrefix::Legacy { owner: "acme".into(), name: repo.into() },
             branch,
         )
     }

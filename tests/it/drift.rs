@@ -171,12 +171,11 @@ async fn each_change_is_found_and_repair_puts_it_right(db: PgPool) {
     let role_view = app.aws.get_role(&role).await.unwrap().unwrap();
     let mut loose = role_view.trust_policy.clone();
     let condition = &mut loose["Statement"][0]["Condition"];
-    let sub = condition["StringEquals"].as_object_mut().unwrap();
+    let sub = condition["StringLike"].as_object_mut().unwrap();
     let (sub_key, sub_value) =
         sub.iter().find(|(k, _)| k.ends_with(":sub")).map(|(k, v)| (k.clone(), v.clone())).unwrap();
-    sub.remove(&sub_key);
     let wildcard = sub_value.as_str().unwrap().replace(":ref:refs/heads/main", ":*");
-    condition["StringLike"] = json!({ sub_key: wildcard });
+    sub.insert(sub_key, json!(wildcard));
     iam.update_assume_role_policy().role_name(&role).policy_document(loose.to_string()).send().await.unwrap();
     let body = check_now(&app, &bob, &name).await;
     assert_eq!(body["status"], "drifted");

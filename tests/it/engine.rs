@@ -254,6 +254,42 @@ async fn a_repository_renamed_after_creation_keeps_receiving_its_secrets_by_id(d
         "the renamed repository got its secrets: {secrets:?}"
     );
     assert!(app.sim().secrets("acme", &name).is_empty(), "the repository now at the old name got nothing");
+    // The trust is pinned on the ids, so the renamed repository's build (its `sub` carries the new
+    // name) assumed the role and pushed.
+    assert_eq!(first_build(&app, &name).await, ("done".to_owned(), None));
+}
+
+/// The first build step's status and error.
+async fn first_build(app: &TestApp, name: &str) -> (String, Option<String>) {
+    sqlx::query_as(
+        "select st.status, st.error from step st join service s using (service_id)
+         where s.name = $1 and st.step = 'first_build'",
+    )
+    .bind(name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_repository_renamed_after_ready_keeps_a_green_next_build(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let name = unique_name("later");
+    app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
+    assert_eq!(first_build(&app, &name).await, ("done".to_owned(), None));
+
+    let moved = format!("{name}-renamed");
+    let (status, _) =
+        github(&app, Method::PATCH, &format!("/repos/acme/{name}"), json!({"name": moved})).await;
+    assert_eq!(status, StatusCode::OK);
+    // The next build of the renamed repository presents `repo:acme@1000/{moved}@ID:...`.
+    let id = app.sim().dispatch("acme", &moved, "build.yml", "main").expect("build.yml can be dispatched");
+    let run = app.sim().wait_for_run("acme", &moved, id, Duration::from_secs(30)).await.unwrap();
+    let log = app.sim().job_log("acme", &moved, id).unwrap_or_default();
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "{log}");
+    assert!(log.contains("Authenticated as assumedRoleId"), "{log}");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

@@ -59,8 +59,8 @@ async fn another_default_branch_is_applied_to_the_repository_and_the_trust(db: P
     assert_eq!(repo.default_branch, "trunk");
     assert!(!repo.private);
     let role = app.aws.get_role(&format!("gha.acme.{name}.prod.trunk")).await.unwrap().unwrap();
-    let sub = &role.trust_policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"];
-    assert_eq!(sub, &json!(format!("repo:acme@1000/{name}@{}:ref:refs/heads/trunk", repo.id)));
+    let sub = &role.trust_policy["Statement"][0]["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"];
+    assert_eq!(sub, &json!(format!("repo:*@1000/*@{}:ref:refs/heads/trunk", repo.id)));
     // The initial run ran on `main` before the rename; re-running it would present a `main`
     // subject the role does not trust, so the workflow is dispatched on `trunk` instead.
     let runs = app.sim().runs("acme", &name);

@@ -142,7 +142,8 @@ async fn branch_tag_and_environment_roles_each_admit_only_their_own_runs(db: PgP
     let names: Vec<&str> = listed.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["main", "release", "tag-v", "env-production"]);
     let repo_id = app.sim().repo("acme", &name).unwrap().id;
-    let prefix = format!("repo:acme@1000/{name}@{repo_id}");
+    // Pinned on the ids: a rename of the repository or the organization keeps every trust.
+    let prefix = format!("repo:*@1000/*@{repo_id}");
     for (role_name, kind, subject, secret) in [
         ("main", "branch", format!("{prefix}:ref:refs/heads/main"), "GHA_DEFAULT_ROLE_ARN"),
         ("release", "branch", format!("{prefix}:ref:refs/heads/release"), "GHA_BRANCH_RELEASE_ROLE_ARN"),
@@ -161,7 +162,7 @@ async fn branch_tag_and_environment_roles_each_admit_only_their_own_runs(db: PgP
     }
     let arn = |role_name: &str| role(&listed, role_name)["arn"].as_str().unwrap().to_owned();
 
-    // The tag role is the one place with a wildcard: StringLike on sub, aud still exact.
+    // The tag role's pattern is matched with StringLike, aud and the repository id stay exact.
     let tag_role = app.aws.get_role(&format!("gha.acme.{name}.dev.tag-v")).await.unwrap().unwrap();
     let condition = &tag_role.trust_policy["Statement"][0]["Condition"];
     assert_eq!(
@@ -169,6 +170,10 @@ async fn branch_tag_and_environment_roles_each_admit_only_their_own_runs(db: PgP
         json!(format!("{prefix}:ref:refs/tags/v*"))
     );
     assert_eq!(condition["StringEquals"]["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
+    assert_eq!(
+        condition["StringEquals"]["token.actions.githubusercontent.com:repository_id"],
+        json!(repo_id.to_string())
+    );
     // Every extra role is attached to the service's one push policy.
     let push_policy = format!("gha.acme.{name}.dev.main-ecr-push");
     for role_name in ["release", "tag-v", "env-production"] {

@@ -83,7 +83,12 @@ async fn set_trust(name: &str, trust: &Value) {
 
 /// The trust with one condition value replaced.
 fn with_condition(mut trust: Value, key_suffix: &str, value: &str) -> Value {
-    let conditions = trust["Statement"][0]["Condition"]["StringEquals"].as_object_mut().unwrap();
+    let operators = trust["Statement"][0]["Condition"].as_object_mut().unwrap();
+    let conditions = operators
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .find(|c| c.keys().any(|k| k.ends_with(key_suffix)))
+        .unwrap();
     let key = conditions.keys().find(|k| k.ends_with(key_suffix)).unwrap().clone();
     conditions.insert(key, json!(value));
     trust
@@ -147,7 +152,7 @@ async fn a_trust_for_another_branch_fails_the_first_build(db: PgPool) {
     let name = unique_name("otherbranch");
     provision_all_but_the_build(&app, &name).await;
     let trust = trust_of(&name).await;
-    let sub = trust["Statement"][0]["Condition"]["StringEquals"]
+    let sub = trust["Statement"][0]["Condition"]["StringLike"]
         .as_object()
         .unwrap()
         .iter()

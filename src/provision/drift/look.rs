@@ -13,9 +13,7 @@ use crate::{
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     provider::ProviderError,
-    provision::steps::{
-        ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, OidcSubject,
-    },
+    provision::steps::{ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, trust},
 };
 
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
@@ -66,9 +64,8 @@ async fn push_role(
         findings.push(finding.for_role(name));
     }
     let spec = role.spec();
-    let subject = spec.subject(&cx.output::<OidcSubject>()?.sub_claim_prefix);
-    let provider = cx.output::<OidcProvider>()?.arn;
-    let trust = policy::push_role_trust_policy(&provider, aws.oidc_issuer(), &subject, spec.is_pattern());
+    // What `PushRole` would write now: pinned on the repository's ids.
+    let (trust, _) = trust::push_role(cx, &spec)?;
     if !policy::policies_equivalent(&found.trust_policy, &trust) {
         let (expected, got) = (trust.to_string(), found.trust_policy.to_string());
         findings.push(Finding::new(StepName::PushRole, Problem::TrustChanged, expected, got).for_role(name));
@@ -201,13 +198,9 @@ async fn role_and_attachment(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result
         return Ok(());
     }
     findings.extend(boundary(cx, StepName::IamRole, role.permissions_boundary.as_deref()));
-    // What `IamRole` would write now.
-    let trust = policy::trust_policy(
-        &cx.output::<OidcProvider>()?.arn,
-        aws.oidc_issuer(),
-        &cx.output::<OidcSubject>()?.sub_claim_prefix,
-        cx.branch.as_str(),
-    );
+    // What `IamRole` would write now: pinned on the repository's ids, so a trust still naming the
+    // repository as it was called before a rename is a difference Repair rewrites.
+    let trust = trust::default_role(cx)?;
     if !policy::policies_equivalent(&role.trust_policy, &trust) {
         findings.push(Finding::new(
             StepName::IamRole,

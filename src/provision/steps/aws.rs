@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Ensured, Phase, Step, github::OidcSubject};
-use crate::{aws::policy, domain::StepName, provider::ProviderError};
+use super::{Cx, Ensured, Phase, Step};
+use crate::{domain::StepName, provider::ProviderError};
 
 pub struct OidcProvider;
 
@@ -80,12 +80,7 @@ impl Step for IamRole {
     type Output = NamedArnOutput;
 
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<NamedArnOutput>, ProviderError> {
-        let trust = policy::trust_policy(
-            &cx.output::<OidcProvider>()?.arn,
-            cx.providers.aws.oidc_issuer(),
-            &cx.output::<OidcSubject>()?.sub_claim_prefix,
-            cx.branch.as_str(),
-        );
+        let trust = super::trust::default_role(cx)?;
         let arn = cx.providers.aws.ensure_role(&cx.iam.role, &trust, &cx.tags).await?;
         Ok(Ensured::Done(NamedArnOutput { name: cx.iam.role.clone(), arn }))
     }

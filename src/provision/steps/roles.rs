@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Cx, Ensured, Phase, Scope, Step,
-    aws::{IamPolicy, OidcProvider},
+    aws::IamPolicy,
     delete::Teardown,
-    github::{GithubRepository, OidcSubject, our_repo},
+    github::{GithubRepository, our_repo},
 };
 use crate::{
-    aws::{Ownership, policy},
+    aws::Ownership,
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     provider::{ErrorKind, ProviderError},
@@ -39,15 +39,8 @@ impl Step for PushRole {
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<PushRoleOutput>, ProviderError> {
         let role = cx.role()?;
         let spec = role.spec();
-        let subject = spec.subject(&cx.output::<OidcSubject>()?.sub_claim_prefix);
-        let aws = &cx.providers.aws;
-        let trust = policy::push_role_trust_policy(
-            &cx.output::<OidcProvider>()?.arn,
-            aws.oidc_issuer(),
-            &subject,
-            spec.is_pattern(),
-        );
-        let arn = aws.ensure_role(&role.iam_role, &trust, &cx.tags).await?;
+        let (trust, subject) = super::trust::push_role(cx, &spec)?;
+        let arn = cx.providers.aws.ensure_role(&role.iam_role, &trust, &cx.tags).await?;
         Ok(Ensured::Done(PushRoleOutput { name: role.iam_role.clone(), arn, subject }))
     }
 }

@@ -16,9 +16,9 @@ use crate::{
         roles::{RoleInput, add_role, remove_role},
     },
     db::{roles::ServiceRole, services::Service, steps::Step},
-    domain::{Desired, RoleKind, StepName, StepStatus, iam_clean},
+    domain::{Desired, RoleKind, StepName, StepStatus, SubjectPrefix, iam_clean},
     error::AppError,
-    provision::steps::{OidcSubject, ROLE_SECRET},
+    provision::steps::{GithubRepository, OidcSubject, ROLE_SECRET},
     web::{
         AppState,
         errors::request_id,
@@ -72,12 +72,15 @@ fn output(steps: &[Step], step: StepName, instance: &str, field: &str) -> Option
 }
 
 pub fn role_views(service: &Service, roles: &[ServiceRole], steps: &[Step]) -> Vec<RoleView> {
-    let prefix = super::view::recorded::<OidcSubject>(steps).map(|s| s.sub_claim_prefix);
+    // The subject as the trust admits it: the recorded prefix checked against the recorded ids.
+    let prefix =
+        super::view::recorded::<OidcSubject>(steps).zip(super::view::recorded::<GithubRepository>(steps));
+    let prefix = prefix.and_then(|(s, r)| SubjectPrefix::parse(&s.sub_claim_prefix, r.owner_id, r.id).ok());
     let default = RoleView {
         name: iam_clean(&service.default_branch),
         kind: RoleKind::Branch,
         admits: format!("branch {} (the default)", service.default_branch),
-        subject: prefix.as_ref().map(|p| format!("{p}:ref:refs/heads/{}", service.default_branch)),
+        subject: prefix.as_ref().map(|p| p.subject(&format!("ref:refs/heads/{}", service.default_branch))),
         arn: service.role_arn.clone().or_else(|| output(steps, StepName::IamRole, "", "arn")),
         secret: ROLE_SECRET.to_owned(),
         environment: None,
@@ -92,7 +95,7 @@ pub fn role_views(service: &Service, roles: &[ServiceRole], steps: &[Step]) -> V
             kind: role.kind,
             admits: spec.describe(),
             subject: output(steps, StepName::PushRole, &role.name, "subject")
-                .or_else(|| prefix.as_ref().map(|p| spec.subject(p))),
+                .or_else(|| prefix.as_ref().map(|p| p.subject(&spec.context()))),
             arn: output(steps, StepName::PushRole, &role.name, "arn"),
             secret: role.secret.clone(),
             environment: (role.kind == RoleKind::Environment).then(|| role.value.clone()),

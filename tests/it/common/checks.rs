@@ -39,22 +39,25 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     let service_id = service_id(app, name).await;
     assert_eq!(ecr.tags.get("shipyard:service-id"), Some(&service_id.to_string()));
 
-    // IAM: the role trusts exactly this repository's immutable subject on main, and nothing else.
+    // IAM: the role trusts exactly this repository, by its ids (so a rename keeps it), on main.
     let role = app.aws.get_role(&role_name).await.unwrap().expect("the role exists");
     let issuer = app.aws.oidc_issuer().key();
     let provider_arn = account.oidc_provider_arn(app.aws.oidc_issuer());
     assert_eq!(provider_arn, format!("arn:aws:iam::{}:oidc-provider/{issuer}", account.id));
-    let subject = format!("repo:acme@1000/{name}@{}:ref:refs/heads/main", repo.id);
+    let subject = format!("repo:*@1000/*@{}:ref:refs/heads/main", repo.id);
     let statement = &role.trust_policy["Statement"][0];
     assert_eq!(statement["Effect"], "Allow");
     assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
     assert_eq!(statement["Principal"], json!({ "Federated": provider_arn }));
     assert_eq!(
         statement["Condition"],
-        json!({ "StringEquals": {
-            format!("{issuer}:sub"): subject,
-            format!("{issuer}:aud"): "sts.amazonaws.com",
-        }})
+        json!({
+            "StringEquals": {
+                format!("{issuer}:aud"): "sts.amazonaws.com",
+                format!("{issuer}:repository_id"): repo.id.to_string(),
+            },
+            "StringLike": { format!("{issuer}:sub"): subject },
+        })
     );
     assert_eq!(role.trust_policy["Statement"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -62,7 +65,7 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
         policy::trust_policy(
             &provider_arn,
             app.aws.oidc_issuer(),
-            &format!("repo:acme@1000/{name}@{}", repo.id),
+            &shipyard::domain::SubjectPrefix::Immutable { owner_id: 1000, repo_id: repo.id },
             "main"
         )
     );
