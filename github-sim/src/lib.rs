@@ -31,6 +31,7 @@ mod oidc;
 mod pages;
 mod redirect;
 mod repos;
+mod rulesets;
 mod runner;
 mod runs;
 mod secondary;
@@ -201,6 +202,7 @@ fn router(sim: Sim) -> Router {
         .merge(hooks::router())
         .merge(teams::router())
         .merge(collaborators::router())
+        .merge(rulesets::router())
         .merge(oidc::routes::router())
         .layer(from_fn(conditional::etag))
         .layer(from_fn_with_state(sim.clone(), auth::authenticate))

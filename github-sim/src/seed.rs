@@ -105,7 +105,8 @@ pub struct SeedOrg {
     #[serde(default = "SeedOrg::read")]
     pub default_repository_permission: String,
     /// Whether the organization has GitHub Secret Protection (Advanced Security) licences: without them,
-    /// secret scanning cannot be enabled on private repositories.
+    /// secret scanning cannot be enabled on private repositories. (Not yet read: the sim does not serve
+    /// `security_and_analysis` yet.)
     #[serde(default)]
     pub secret_protection: bool,
     #[serde(default)]

@@ -69,6 +69,20 @@ const COVERED: &[(&str, &str, &str)] = &[
         "/repos/{owner}/{repo}/collaborators/{username}/permission",
         "GET /repos/{owner}/{repo}/collaborators/{username}/permission",
     ),
+    ("GET", "/repos/{owner}/{repo}/rulesets", "GET /repos/{owner}/{repo}/rulesets"),
+    ("POST", "/repos/{owner}/{repo}/rulesets", "POST /repos/{owner}/{repo}/rulesets"),
+    ("GET", "/repos/{owner}/{repo}/rulesets/{ruleset_id}", "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"),
+    ("PUT", "/repos/{owner}/{repo}/rulesets/{ruleset_id}", "PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"),
+    (
+        "DELETE",
+        "/repos/{owner}/{repo}/rulesets/{ruleset_id}",
+        "DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/rules/branches/{*branch}",
+        "GET /repos/{owner}/{repo}/rules/branches/{branch}",
+    ),
     ("GET", "/repos/{owner}/{repo}", "GET /repos/{owner}/{repo}"),
     // Not in the published description, but GitHub serves it: it is where GitHub's own 301 for a
     // renamed repository points. Its body is the same `full-repository`, checked with that schema.
@@ -714,6 +728,7 @@ async fn every_answer_validates_against_githubs_schema() {
     app_answers(&mut w, &none_scoped).await;
     let org_admin = oauth_token(&sim, "alice", "admin:org repo").await;
     owners_answers(&mut w, &org_admin).await;
+    ruleset_answers(&mut w, &sim).await;
 
     // Deleting.
     let op = "DELETE /repos/{owner}/{repo}";
@@ -1019,6 +1034,57 @@ async fn owners_answers(w: &mut Walk, org_admin: &str) {
     let op = "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}";
     w.call(op, M::DELETE, grant, Some(BOT), None, 204).await;
     w.call(op, M::DELETE, grant, Some(BOB), None, 403).await;
+}
+
+/// A default-branch ruleset on `svc`: created, read, listed, updated, its rules on `main`, deleted; and
+/// GitHub's refusals. On a sim of its own (the main walk's writes would hit the secondary rate limit),
+/// then back to `main`.
+async fn ruleset_answers(w: &mut Walk, main: &RunningSim) {
+    let sim = start().await;
+    assert_eq!(generate(&sim, BOT, "service-template", "svc").await.status(), 201);
+    w.switch_to(&sim);
+    let ruleset = json!({
+        "name": "protect-default", "target": "branch", "enforcement": "active",
+        "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+        "rules": [
+            {"type": "deletion"}, {"type": "non_fast_forward"},
+            {"type": "pull_request", "parameters": {
+                "required_approving_review_count": 1, "require_code_owner_review": true,
+                "dismiss_stale_reviews_on_push": false, "require_last_push_approval": false,
+                "required_review_thread_resolution": false}},
+        ],
+    });
+    let op = "POST /repos/{owner}/{repo}/rulesets";
+    let created =
+        w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOT), Some(ruleset.clone()), 201).await;
+    w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOT), Some(ruleset.clone()), 422).await;
+    let bad = json!({"name": "x", "enforcement": "active", "rules": [{"type": "pull_request"}]});
+    w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOT), Some(bad), 422).await;
+    w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOT), Some(json!({"enforcement": "active"})), 422)
+        .await;
+    w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOB), Some(ruleset.clone()), 403).await;
+    w.call(op, M::POST, "/repos/acme/nope/rulesets", Some(BOT), Some(ruleset), 404).await;
+    let one = format!("/repos/acme/svc/rulesets/{}", created["id"]);
+    let op = "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}";
+    w.call(op, M::GET, &one, Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/rulesets/1", Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/rulesets";
+    w.call(op, M::GET, "/repos/acme/svc/rulesets", Some(BOT), None, 200).await;
+    w.call(op, M::GET, "/repos/acme/svc/rulesets", Some(MALLORY), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/rules/branches/{branch}";
+    let rules = w.call(op, M::GET, "/repos/acme/svc/rules/branches/main", Some(BOT), None, 200).await;
+    assert_eq!(rules.as_array().map(Vec::len), Some(3), "{rules}");
+    let none = w.call(op, M::GET, "/repos/acme/svc/rules/branches/feature", Some(BOT), None, 200).await;
+    assert_eq!(none, json!([]));
+    let op = "PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}";
+    w.call(op, M::PUT, &one, Some(BOT), Some(json!({"enforcement": "disabled"})), 200).await;
+    w.call(op, M::PUT, &one, Some(BOT), Some(json!({"enforcement": "sometimes"})), 422).await;
+    w.call(op, M::PUT, "/repos/acme/svc/rulesets/1", Some(BOT), Some(json!({})), 404).await;
+    let op = "DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}";
+    w.call(op, M::DELETE, &one, Some(BOB), None, 403).await;
+    w.call(op, M::DELETE, &one, Some(BOT), None, 204).await;
+    w.call(op, M::DELETE, &one, Some(BOT), None, 404).await;
+    w.switch_to(main);
 }
 
 /// GHES without the subject customization endpoints answers 404 on all four.

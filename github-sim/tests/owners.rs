@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn permission(sim: &github_sim::RunningSim, repo: &str, login: &str) -> (String, String) {
-    let body = get_json(sim, &format!("/repos/acme/{repo}/collaborators/{login}/permission"), BOT).await;
+    let body = get_json(sim, &format!("/repos/acme/{repo}/collaborators/{login}/permission"), ALICE).await;
     (body["permission"].as_str().unwrap_or("?").into(), body["role_name"].as_str().unwrap_or("?").into())
 }
 
@@ -65,7 +65,9 @@ async fn the_base_permission_comes_from_the_seed() {
     assert_eq!(generate(&sim, BOT, "service-template", "svc").await.status(), 201);
     assert_eq!(permission(&sim, "svc", "bob").await, ("write".into(), "write".into()));
     let sim = start_with(|c| c.seed.orgs[0].default_repository_permission = "none".into()).await;
-    assert_eq!(generate(&sim, BOT, "service-template", "svc").await.status(), 201);
+    let template = generate(&sim, BOT, "service-template", "svc").await;
+    assert_eq!(template.status(), 404, "with no base permission the bot cannot see the private template");
+    assert_eq!(generate(&sim, ALICE, "service-template", "svc").await.status(), 201);
     assert_eq!(permission(&sim, "svc", "bob").await.0, "none");
     let hidden = api(Method::GET, &sim, "/repos/acme/svc", BOB).send().await.unwrap();
     assert_eq!(hidden.status(), 404, "no base permission, no grant: the private repository is invisible");

@@ -46,8 +46,22 @@ pub(crate) struct Org {
     pub plan: String,
     /// Members' base permission on every repository: `none`, `read`, `write`, `admin`.
     pub default_repository_permission: String,
-    /// GitHub Secret Protection licences: secret scanning on private repositories.
-    pub secret_protection: bool,
+}
+
+/// A repository ruleset (`POST /repos/{o}/{r}/rulesets`); rules are kept as GitHub's JSON.
+#[derive(Clone)]
+pub(crate) struct Ruleset {
+    pub id: u64,
+    pub name: String,
+    /// `branch`, `tag` or `push`.
+    pub target: String,
+    /// `disabled`, `active` or `evaluate`.
+    pub enforcement: String,
+    pub bypass_actors: Vec<serde_json::Value>,
+    pub conditions: serde_json::Value,
+    pub rules: Vec<serde_json::Value>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
 /// A team: its members (with team role) and the repositories it was granted, by repository id.
@@ -198,6 +212,7 @@ pub(crate) struct Repo {
     /// Pending invitations of people outside the organization: (invitation id, user id, permission,
     /// inviter id, when). They give no access until accepted.
     pub invitations: Vec<(u64, u64, String, u64, OffsetDateTime)>,
+    pub rulesets: Vec<Ruleset>,
 }
 
 impl Repo {
@@ -364,7 +379,6 @@ impl World {
                     .collect(),
                 plan: o.plan.clone(),
                 default_repository_permission: o.default_repository_permission.clone(),
-                secret_protection: o.secret_protection,
             })
             .collect();
         let teams = seed
@@ -590,6 +604,7 @@ pub(crate) fn new_repo(
         environments: Vec::new(),
         collaborators: BTreeMap::new(),
         invitations: Vec::new(),
+        rulesets: Vec::new(),
     }
 }
 
