@@ -373,3 +373,31 @@ async fn a_deleted_repository_cannot_be_repaired_and_the_service_can_still_be_de
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Deleted);
     assert!(app.aws.get_role(&role_name(&name)).await.unwrap().is_none(), "the role is gone too");
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_trust_that_still_names_the_repository_is_drift_and_repair_pins_it_on_the_ids(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let name = ready_service(&app, &bob, "byname").await;
+    let role = role_name(&name);
+    let pinned = app.aws.get_role(&role).await.unwrap().unwrap().trust_policy;
+    // The trust Shipyard wrote before it pinned ids: the names, which a rename breaks.
+    let id = app.sim().repo("acme", &name).unwrap().id;
+    let mut by_name = pinned.clone();
+    by_name["Statement"][0]["Condition"] = json!({ "StringEquals": {
+        "token.actions.githubusercontent.com:sub": format!("repo:acme@1000/{name}@{id}:ref:refs/heads/main"),
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+    }});
+    let iam = iam().await;
+    iam.update_assume_role_policy()
+        .role_name(&role)
+        .policy_document(by_name.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body = check_now(&app, &bob, &name).await;
+    assert_eq!(body["status"], "drifted");
+    assert_eq!(findings(&body), pair("iam_role", "trust_changed"));
+    repair_via_api(&app, &bob, &name).await;
+    assert_eq!(app.aws.get_role(&role).await.unwrap().unwrap().trust_policy, pinned);
+}
