@@ -65,6 +65,7 @@ export SHIPYARD_ENVIRONMENTS="${SHIPYARD_ENVIRONMENTS:-dev,staging,prod}"
 export SHIPYARD_ADMINS="${SHIPYARD_ADMINS:-}"
 export SHIPYARD_IAM_PROPAGATION_DELAY_SECS="${SHIPYARD_IAM_PROPAGATION_DELAY_SECS:-2}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
+export SHIPYARD_PERMISSIONS_BOUNDARY="${SHIPYARD_PERMISSIONS_BOUNDARY:-arn:aws:iam::123456789012:policy/shipyard-boundary}"
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://$MOTO_HOST:$MOTO_PORT}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
@@ -95,6 +96,24 @@ if [ -e "$STATE_DIR/started/github-sim" ]; then stop_pid github-sim github-sim; 
 # --- peers ---------------------------------------------------------------------------------------------------
 bash scripts/ensure-postgres.sh shipyard
 bash scripts/ensure-moto.sh
+# The boundary every role gets, as the platform team creates it once per account (already there is fine).
+log "ensuring the permissions boundary $SHIPYARD_PERMISSIONS_BOUNDARY in moto"
+"$VENV/bin/python" - deploy/aws/shipyard-boundary.json <<'PY'
+import os, sys
+import boto3
+
+arn = os.environ["SHIPYARD_PERMISSIONS_BOUNDARY"]
+account, name = arn.split(":")[4], arn.rsplit("/", 1)[-1]
+path = "/" + arn.split(":policy/", 1)[1].rsplit(name, 1)[0].lstrip("/")
+iam = boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
+with open(sys.argv[1]) as f:
+    document = f.read().replace("ACCOUNT_ID", account)
+try:
+    iam.create_policy(PolicyName=name, Path=path, PolicyDocument=document,
+                      Description="Permissions boundary of every role Shipyard creates")
+except iam.exceptions.EntityAlreadyExistsException:
+    pass
+PY
 
 log "building shipyard and github-sim"
 cargo build -p shipyard -p github-sim --bin shipyard --bin github-sim

@@ -401,3 +401,30 @@ async fn a_trust_that_still_names_the_repository_is_drift_and_repair_pins_it_on_
     repair_via_api(&app, &bob, &name).await;
     assert_eq!(app.aws.get_role(&role).await.unwrap().unwrap().trust_policy, pinned);
 }
+
+/// A role whose permissions boundary was removed (by someone allowed to; Shipyard's policy never
+/// allows it) is drift, and Repair recreates the role with the boundary under the same ARN.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_role_without_its_permissions_boundary_is_found_and_repair_recreates_it(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let name = ready_service(&app, &bob, "unbounded").await;
+    let role = role_name(&name);
+    let before = app.aws.get_role(&role).await.unwrap().unwrap();
+    let boundary = app.config.permissions_boundary.arn().to_owned();
+    assert_eq!(before.permissions_boundary.as_deref(), Some(boundary.as_str()), "created with the boundary");
+
+    iam().await.delete_role_permissions_boundary().role_name(&role).send().await.unwrap();
+    let body = check_now(&app, &bob, &name).await;
+    assert_eq!(body["status"], "drifted");
+    assert_eq!(findings(&body), pair("iam_role", "boundary_changed"));
+    assert_eq!(body["drift"]["findings"][0]["expected"], json!(boundary));
+    assert_eq!(body["drift"]["findings"][0]["found"], "no permissions boundary");
+    assert_eq!(body["drift"]["repairable"], true);
+    repair_via_api(&app, &bob, &name).await;
+
+    let after = app.aws.get_role(&role).await.unwrap().unwrap();
+    assert_eq!(after.permissions_boundary.as_deref(), Some(boundary.as_str()));
+    assert_eq!(after.arn, before.arn, "the same ARN, so the stored secret still names it");
+    assert_eq!(after.attached_policy_arns, before.attached_policy_arns);
+}
