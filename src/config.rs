@@ -74,6 +74,12 @@ pub struct Config {
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
     pub client_ip_header: Option<axum::http::HeaderName>,
+    /// `SHIPYARD_CHECK_COOLDOWN_SECS` (default 60): a Check now within this long of the service's last
+    /// drift check answers with that check's result instead of reading IAM, ECR and GitHub again
+    /// (IAM's control plane is throttled per account, so unthrottled checks slow everyone down).
+    pub check_cooldown: Duration,
+    /// `SHIPYARD_CHECKS_PER_USER_PER_MINUTE` (default 10, also the burst): Check nows one user may run.
+    pub checks_per_user_per_minute: NonZeroU32,
 }
 
 /// The server's GitHub credential.
@@ -241,6 +247,12 @@ impl Config {
                     })?)
                 }
             },
+            check_cooldown: env.seconds("SHIPYARD_CHECK_COOLDOWN_SECS", "60")?,
+            checks_per_user_per_minute: env.parse(
+                "SHIPYARD_CHECKS_PER_USER_PER_MINUTE",
+                Some("10"),
+                "a whole number of checks, at least 1",
+            )?,
         })
     }
 
