@@ -80,6 +80,12 @@ pub struct Config {
     /// There is no default: the deploy policy refuses `CreateRole` without it, so a missing value would
     /// only surface later as every service failing.
     pub permissions_boundary: crate::aws::PermissionsBoundary,
+    /// `SHIPYARD_CHECK_COOLDOWN_SECS` (default 60): a Check now within this long of the service's last
+    /// drift check answers with that check's result instead of reading IAM, ECR and GitHub again
+    /// (IAM's control plane is throttled per account, so unthrottled checks slow everyone down).
+    pub check_cooldown: Duration,
+    /// `SHIPYARD_CHECKS_PER_USER_PER_MINUTE` (default 10, also the burst): Check nows one user may run.
+    pub checks_per_user_per_minute: NonZeroU32,
 }
 
 /// The server's GitHub credential.
@@ -259,6 +265,12 @@ impl Config {
                     env.invalid("SHIPYARD_PERMISSIONS_BOUNDARY", &format!("is malformed: {why}"))
                 })?
             },
+            check_cooldown: env.seconds("SHIPYARD_CHECK_COOLDOWN_SECS", "60")?,
+            checks_per_user_per_minute: env.parse(
+                "SHIPYARD_CHECKS_PER_USER_PER_MINUTE",
+                Some("10"),
+                "a whole number of checks, at least 1",
+            )?,
         })
     }
 

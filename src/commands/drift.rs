@@ -11,12 +11,14 @@ use crate::{
     provision::drift::{Checked, DriftCheck, Finding, repair_steps},
 };
 
-/// Runs the drift check for `service` now; returns the service as it then stands.
+/// Runs the drift check for `service` now; returns the service as it then stands. Within `cooldown`
+/// of its last check, that check's result is the answer (no provider is asked again).
 #[tracing::instrument(skip_all, fields(service = %service.name))]
 pub async fn check_now(
     db: &sqlx::PgPool,
     check: &DriftCheck,
     service: &Service,
+    cooldown: std::time::Duration,
 ) -> Result<Service, AppError> {
     if !matches!(service.status, ServiceStatus::Ready | ServiceStatus::Drifted) {
         return Err(AppError::Conflict(format!(
@@ -24,6 +26,10 @@ pub async fn check_now(
             service.name,
             service.status.label()
         )));
+    }
+    let (_, last) = db::drift::last_check(db, service.service_id).await?;
+    if last.is_some_and(|at| time::OffsetDateTime::now_utc() - at < cooldown) {
+        return find_by_id(db, service.service_id).await;
     }
     match check.check_service(service.service_id).await {
         Ok(Checked::Found(_)) => {}

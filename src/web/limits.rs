@@ -68,6 +68,31 @@ impl AddressLimiter {
     }
 }
 
+/// Check nows per user (`SHIPYARD_CHECKS_PER_USER_PER_MINUTE`): each one reads IAM, ECR and GitHub,
+/// so a loop over many services would throttle the whole AWS account's IAM control plane.
+#[derive(Clone)]
+pub struct CheckLimiter {
+    budgets: Arc<DefaultKeyedRateLimiter<uuid::Uuid>>,
+}
+
+impl CheckLimiter {
+    pub fn new(per_minute: std::num::NonZeroU32) -> Self {
+        Self { budgets: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))) }
+    }
+
+    /// Spends one of `user_id`'s checks, or refuses with 429 and how long to wait.
+    pub fn spend(&self, user_id: uuid::Uuid) -> Result<(), AppError> {
+        if self.budgets.len() > TRACKED_ADDRESSES {
+            self.budgets.retain_recent();
+        }
+        self.budgets.check_key(&user_id).map_err(|not_until| {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "work" => "check").increment(1);
+            let wait = not_until.wait_time_from(self.budgets.clock().now());
+            AppError::TooManyRequests { retry_after_secs: wait.as_secs() + 1 }
+        })
+    }
+}
+
 /// Which kind of unauthenticated work a request is, if any (also the metric's label).
 fn unauthenticated_work(state: &AppState, request: &Request) -> Option<&'static str> {
     let path = request.uri().path();

@@ -25,12 +25,15 @@ pub struct AppState {
     pub counts: super::listing::LiveCounts,
     /// Recently read sessions, so a page load costs no session query.
     pub sessions: super::session::SessionCache,
+    /// Check nows per user.
+    pub checks: super::limits::CheckLimiter,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config, github: GitHub, aws: Arc<Aws>) -> anyhow::Result<Self> {
         let oauth = Arc::new(OAuth::new(&config)?);
         let limiter = super::limits::AddressLimiter::new(&config.edge);
+        let checks = super::limits::CheckLimiter::new(config.checks_per_user_per_minute);
         let config = Arc::new(config);
         let tokens = Default::default();
         Ok(Self {
@@ -44,6 +47,7 @@ impl AppState {
             live: Default::default(),
             counts: Default::default(),
             sessions: Default::default(),
+            checks,
         })
     }
 }

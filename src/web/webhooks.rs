@@ -36,6 +36,18 @@ struct WorkflowRunEvent {
     action: String,
 }
 
+/// Every repository event names its repository; it must be the one the headers name (and the
+/// signature was checked for), or a delivery copied from another repository could be replayed here.
+#[derive(Deserialize)]
+struct RepositoryOf {
+    repository: RepositoryId,
+}
+
+#[derive(Deserialize)]
+struct RepositoryId {
+    id: i64,
+}
+
 type Answer = (StatusCode, &'static str);
 
 const REFUSED: Answer = (StatusCode::UNAUTHORIZED, "the delivery's signature does not verify");
@@ -56,6 +68,11 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let secret = repository_secret(&webhooks.key, repository_id.unsigned_abs());
     if !verify_signature(&secret, &body, header("x-hub-signature-256")) {
         tracing::warn!("refused a webhook delivery whose signature does not verify");
+        return Ok(REFUSED);
+    }
+    let named = serde_json::from_slice::<RepositoryOf>(&body).ok().map(|e| e.repository.id);
+    if named != Some(repository_id) {
+        tracing::warn!("refused a webhook delivery whose body names another repository");
         return Ok(REFUSED);
     }
     let Some(service_id) = db::webhooks::find_service_by_repository_id(&state.db, repository_id).await?

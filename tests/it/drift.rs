@@ -428,3 +428,50 @@ async fn a_role_without_its_permissions_boundary_is_found_and_repair_recreates_i
     assert_eq!(after.arn, before.arn, "the same ARN, so the stored secret still names it");
     assert_eq!(after.attached_policy_arns, before.attached_policy_arns);
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn check_now_answers_with_the_last_result_within_the_cooldown_and_is_limited_per_user(db: PgPool) {
+    let app = TestApp::spawn_with(db, github_sim::SimConfig::default(), |config| {
+        config.check_cooldown = std::time::Duration::from_secs(60);
+        config.checks_per_user_per_minute = 3.try_into().unwrap();
+    })
+    .await;
+    let bob = app.signed_in("bob").await;
+    let name = ready_service(&app, &bob, "cooled").await;
+    let first = check_now(&app, &bob, &name).await;
+    assert_eq!(findings(&first), vec![]);
+    let checked_at = first["drift"]["checked_at"].clone();
+    assert!(checked_at.is_string(), "{first}");
+
+    // Drift now, but a second Check now within the cooldown asks no provider: the last result stands.
+    let role = role_name(&name);
+    let policy_arn = app.aws.account().await.unwrap().policy_arn(&format!("{role}-ecr-push"));
+    iam().await.detach_role_policy().role_name(&role).policy_arn(&policy_arn).send().await.unwrap();
+    let before = github_requests(&app);
+    let cooled = check_now(&app, &bob, &name).await;
+    assert_eq!(findings(&cooled), vec![]);
+    assert_eq!(cooled["drift"]["checked_at"], checked_at, "the last check's result");
+    assert_eq!(github_requests(&app), before, "no GitHub call within the cooldown");
+
+    // Once the cooldown has passed (the last check a minute old), Check now reads everything again.
+    sqlx::query("update service set drift_checked_at = now() - interval '61 seconds' where name = $1")
+        .bind(&name)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let fresh = check_now(&app, &bob, &name).await;
+    assert_eq!(findings(&fresh), pair("iam_attachment", "not_attached"));
+
+    // Three checks a minute per user: bob's fourth is a 429 with Retry-After, alice still has hers.
+    let token = app.csrf_token(&bob).await;
+    let refused = bob
+        .post(app.at(&format!("/api/v1/services/{name}/check")))
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let alice = app.signed_in("alice").await;
+    check_now(&app, &alice, &name).await;
+}

@@ -98,8 +98,11 @@ async fn deliver(
     request.body(body.to_vec()).send().await.unwrap().status()
 }
 
-fn completed() -> Vec<u8> {
-    json!({"action": "completed", "workflow_run": {"id": 1}}).to_string().into_bytes()
+/// A finished run's delivery for the repository with this id.
+fn completed(repository_id: i64) -> Vec<u8> {
+    json!({"action": "completed", "workflow_run": {"id": 1}, "repository": {"id": repository_id}})
+        .to_string()
+        .into_bytes()
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -107,7 +110,7 @@ async fn a_delivery_that_does_not_verify_is_refused_and_wakes_nothing(db: PgPool
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, parked_until, _) = first_build(&app, &name).await;
-    let body = completed();
+    let body = completed(repository_id);
     let someone_elses =
         repository_secret(&SecretString::from("another-key-another-key-another-key"), repository_id as u64);
 
@@ -148,7 +151,7 @@ async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(d
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
-    let body = completed();
+    let body = completed(repository_id);
     let signature = sign(&secret_of(repository_id), &body);
     let delivery = Uuid::new_v4().to_string();
 
@@ -170,7 +173,7 @@ async fn a_delivery_that_lands_while_the_build_is_being_looked_at_is_not_lost(db
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
-    let body = completed();
+    let body = completed(repository_id);
     let signature = sign(&secret_of(repository_id), &body);
     assert_eq!(
         deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
@@ -206,7 +209,7 @@ async fn delivery_records_go_after_a_week_and_a_redelivery_within_it_still_does_
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, _, _) = first_build(&app, &name).await;
-    let body = completed();
+    let body = completed(repository_id);
     let signature = sign(&secret_of(repository_id), &body);
     let (recent, old) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
     for delivery in [&recent, &old] {
@@ -319,6 +322,24 @@ async fn the_hook_is_signed_with_its_repository_s_secret_and_an_adopted_hook_get
     assert_eq!(ensured, hook_id, "the same hook, not a second one");
     assert_eq!(app.sim().hooks("acme", &name).len(), 1);
     assert_eq!(secret_on_github().as_deref(), Some(secret_of(repository_id).expose_secret()));
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_signed_delivery_replayed_under_another_repository_s_id_wakes_nothing(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (_, repository_id, _, parked_until, _) = first_build(&app, &name).await;
+    // A body that names another repository is refused, even signed with the header's repository's secret.
+    let body = completed(repository_id + 7);
+    let signature = sign(&secret_of(repository_id), &body);
+    let status = deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let missing = json!({"action": "completed", "workflow_run": {"id": 1}}).to_string().into_bytes();
+    let signature = sign(&secret_of(repository_id), &missing);
+    let status = deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &missing).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a body without its repository");
+    let (_, _, status, wake_at, _) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), wake_at), ("waiting", parked_until), "nothing was woken");
 }
 
 impl TestApp {

@@ -42,8 +42,14 @@ pub async fn repair(
 }
 
 #[tracing::instrument(skip_all, fields(service = %name))]
-pub async fn check(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+pub async fn check(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let service = commands::find(&state.db, &name).await?;
-    let service = commands::drift::check_now(&state.db, &drift_check(&state), &service).await?;
+    state.checks.spend(user.user.user_id)?;
+    let cooldown = state.config.check_cooldown;
+    let service = commands::drift::check_now(&state.db, &drift_check(&state), &service, cooldown).await?;
     Ok(Json(with_drift(&state, &service).await?))
 }

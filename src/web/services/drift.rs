@@ -93,10 +93,12 @@ async fn repair_from_page(
 async fn check_from_page(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    CsrfForm(_user, NoFields {}): CsrfForm<NoFields>,
+    CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, AppError> {
     let service = commands::find(&state.db, &name).await?;
-    commands::drift::check_now(&state.db, &drift_check(&state), &service).await?;
+    state.checks.spend(user.user.user_id)?;
+    commands::drift::check_now(&state.db, &drift_check(&state), &service, state.config.check_cooldown)
+        .await?;
     Ok(Redirect::to(&format!("/services/{}", service.name)))
 }
 

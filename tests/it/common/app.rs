@@ -57,6 +57,8 @@ pub fn test_vars(app_url: &str, sim_url: &str) -> HashMap<String, String> {
         ("SHIPYARD_TEMPLATES", "acme/service-template,acme/worker-template"),
         ("SHIPYARD_IAM_PROPAGATION_DELAY_SECS", "0"),
         ("SHIPYARD_PERMISSIONS_BOUNDARY", super::fixtures::BOUNDARY_ARN),
+        // Tests check again right after a change; the cooldown's own test sets it.
+        ("SHIPYARD_CHECK_COOLDOWN_SECS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
