@@ -74,6 +74,11 @@ pub struct Config {
     /// `SHIPYARD_CLIENT_IP_HEADER` (unset: the TCP peer): a header in which the reverse proxy in front
     /// of Shipyard puts the client's address (its last value counts), for per-client rate limits.
     pub client_ip_header: Option<axum::http::HeaderName>,
+    /// `SHIPYARD_ALLOWED_VISIBILITIES` (default `private,internal`): the visibilities members may
+    /// choose; an organization admin may choose any (a public repository is the org's decision).
+    pub allowed_visibilities: Vec<crate::domain::Visibility>,
+    /// `SHIPYARD_MAX_SERVICES_PER_USER` (default 50): live services one person may have created.
+    pub max_services_per_user: u32,
 }
 
 /// The server's GitHub credential.
@@ -236,6 +241,21 @@ impl Config {
                     })?)
                 }
             },
+            allowed_visibilities: env
+                .list(
+                    "SHIPYARD_ALLOWED_VISIBILITIES",
+                    Some("private,internal"),
+                    |v| crate::domain::Visibility::parse(v).is_some(),
+                    "visibilities (private, internal, public)",
+                )?
+                .iter()
+                .filter_map(|v| crate::domain::Visibility::parse(v))
+                .collect(),
+            max_services_per_user: env.parse(
+                "SHIPYARD_MAX_SERVICES_PER_USER",
+                Some("50"),
+                "a whole number of services",
+            )?,
         })
     }
 

@@ -42,8 +42,15 @@ pub async fn repair(
 }
 
 #[tracing::instrument(skip_all, fields(service = %name))]
-pub async fn check(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+pub async fn check(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, AppError> {
     let service = commands::find(&state.db, &name).await?;
+    commands::drift::check_may_check(&state.db, &state.config, user.actor(&request_id(&headers)), &service)
+        .await?;
     let service = commands::drift::check_now(&state.db, &drift_check(&state), &service).await?;
     Ok(Json(with_drift(&state, &service).await?))
 }
