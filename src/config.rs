@@ -86,6 +86,11 @@ pub struct Config {
     pub check_cooldown: Duration,
     /// `SHIPYARD_CHECKS_PER_USER_PER_MINUTE` (default 10, also the burst): Check nows one user may run.
     pub checks_per_user_per_minute: NonZeroU32,
+    /// `SHIPYARD_ALLOWED_VISIBILITIES` (default `private,internal`): the visibilities members may
+    /// choose; an organization admin may choose any (a public repository is the org's decision).
+    pub allowed_visibilities: Vec<crate::domain::Visibility>,
+    /// `SHIPYARD_MAX_SERVICES_PER_USER` (default 50): live services one person may have created.
+    pub max_services_per_user: u32,
 }
 
 /// The server's GitHub credential.
@@ -270,6 +275,21 @@ impl Config {
                 "SHIPYARD_CHECKS_PER_USER_PER_MINUTE",
                 Some("10"),
                 "a whole number of checks, at least 1",
+            )?,
+            allowed_visibilities: env
+                .list(
+                    "SHIPYARD_ALLOWED_VISIBILITIES",
+                    Some("private,internal"),
+                    |v| crate::domain::Visibility::parse(v).is_some(),
+                    "visibilities (private, internal, public)",
+                )?
+                .iter()
+                .filter_map(|v| crate::domain::Visibility::parse(v))
+                .collect(),
+            max_services_per_user: env.parse(
+                "SHIPYARD_MAX_SERVICES_PER_USER",
+                Some("50"),
+                "a whole number of services",
             )?,
         })
     }

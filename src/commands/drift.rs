@@ -1,8 +1,8 @@
 //! Check now and Repair: the drift check run at once for one service, and the ensures of its
-//! drifted resources run again. Repair follows the delete permission rule, since it rewrites the
-//! service's IAM and secrets; Check now changes no resource, so any member may ask.
+//! drifted resources run again. Both follow the delete permission rule: Repair rewrites the
+//! service's IAM and secrets, and Check now spends the account's IAM and GitHub budgets.
 
-use super::{Actor, audit, delete_refusal, find_by_id};
+use super::{Actor, NOT_AN_OWNER, audit, delete_refusal, find_by_id, owner_refusal};
 use crate::{
     config::Config,
     db::{self, audit::AuditAction, audit::Outcome, services::Service},
@@ -39,6 +39,20 @@ pub async fn check_now(
         Err(e) => return Err(AppError::Internal(e.context("the drift check could not read every resource"))),
     }
     find_by_id(db, service.service_id).await
+}
+
+/// Check now is for the people who may delete the service: a refusal is a 403 written to the
+/// audit trail. Call before [`check_now`].
+pub async fn check_may_check(
+    db: &sqlx::PgPool,
+    config: &Config,
+    actor: Actor<'_>,
+    service: &Service,
+) -> Result<(), AppError> {
+    let Some(reason) = owner_refusal(config, &actor, service, "check it now") else { return Ok(()) };
+    let (id, name) = (service.service_id, service.name.as_str());
+    audit(db, actor, AuditAction::DriftCheckRequested, id, name, Outcome::Denied, NOT_AN_OWNER).await?;
+    Err(AppError::Forbidden(reason))
 }
 
 /// Why Repair cannot put these findings right, in words; `None` when it can.

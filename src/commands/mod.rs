@@ -16,7 +16,7 @@ use crate::{
         audit::{AuditAction, NewAuditEvent, Outcome},
         services::{LIVE_NAME_CONSTRAINT, NewService, Service},
     },
-    domain::ServiceStatus,
+    domain::{ServiceStatus, Visibility},
     error::AppError,
     provision::{Phase, steps::service_steps},
 };
@@ -34,13 +34,20 @@ pub struct Actor<'a> {
     pub request_id: &'a str,
 }
 
+/// The visibilities `actor` may choose: `SHIPYARD_ALLOWED_VISIBILITIES`, or any for an organization
+/// admin (making the organization's code public is theirs to decide).
+pub fn visibilities_for(config: &Config, actor: &Actor<'_>) -> Vec<Visibility> {
+    if actor.is_org_admin { Visibility::ALL.to_vec() } else { config.allowed_visibilities.clone() }
+}
+
 fn name_taken(name: &str) -> FieldErrors {
     FieldErrors::from([("name".to_owned(), format!("A service named {name} already exists."))])
 }
 
-/// Parses the input, refuses a name a live service holds, then records the service (its pending
-/// create steps come with it) and the audit row. Invalid input is [`AppError::Invalid`] and
-/// writes nothing.
+/// Parses the input, refuses a visibility this person may not choose (422 naming `visibility`), a
+/// name a live service holds, and a creator at `SHIPYARD_MAX_SERVICES_PER_USER` live services (409),
+/// then records the service (its pending create steps come with it) and the audit row. Invalid
+/// input is [`AppError::Invalid`] and writes nothing.
 #[tracing::instrument(skip_all, fields(service = %input.name.trim()))]
 pub async fn create_service(
     db: &sqlx::PgPool,
@@ -49,10 +56,28 @@ pub async fn create_service(
     input: &ServiceInput,
 ) -> Result<Service, AppError> {
     let request = parse_service_request(config, input).map_err(AppError::Invalid)?;
+    let allowed = visibilities_for(config, &actor);
+    if !allowed.contains(&request.visibility) {
+        let offered = allowed.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ");
+        let message = format!(
+            "Only an organization admin may create a {} repository here; choose {offered}.",
+            request.visibility.as_str()
+        );
+        return Err(AppError::Invalid(FieldErrors::from([("visibility".to_owned(), message)])));
+    }
     let name = request.name.as_str();
     if db::services::find_service_by_name(db, name).await?.is_some_and(|s| s.status != ServiceStatus::Deleted)
     {
         return Err(AppError::Invalid(name_taken(name)));
+    }
+    // Checked before the insert: requests racing each other can pass it together, which is fine
+    // for a cap meant to stop a runaway script, not to count exactly.
+    let live = db::services::count_live_created_by(db, actor.user_id).await?;
+    if live >= i64::from(config.max_services_per_user) {
+        return Err(AppError::Conflict(format!(
+            "You have {live} services; Shipyard allows {} per person. Delete one you no longer need, or ask a Shipyard admin.",
+            config.max_services_per_user
+        )));
     }
     let mut tx = db.begin().await?;
     let new = NewService {
@@ -81,13 +106,25 @@ pub async fn create_service(
     find_by_id(db, service_id).await
 }
 
-/// Resumes a failed service from the step that failed. Anything but a failed service is a 409:
-/// retrying a service that is running or ready would do nothing useful.
+/// Resumes a failed service from the step that failed. Only the people who may delete it may
+/// (403, audited): a Retry re-runs steps that adopt what carries the service's name, so it is as
+/// much the owner's act as a Delete. Anything but a failed service is a 409: retrying a service
+/// that is running or ready would do nothing useful.
 #[tracing::instrument(skip_all, fields(service = name))]
-pub async fn retry_service(db: &sqlx::PgPool, actor: Actor<'_>, name: &str) -> Result<Service, AppError> {
+pub async fn retry_service(
+    db: &sqlx::PgPool,
+    config: &Config,
+    actor: Actor<'_>,
+    name: &str,
+) -> Result<Service, AppError> {
     let service = find(db, name).await?;
+    let id = service.service_id;
+    if let Some(reason) = owner_refusal(config, &actor, &service, "retry it") {
+        audit(db, actor, AuditAction::Retry, id, name, Outcome::Denied, NOT_AN_OWNER).await?;
+        return Err(AppError::Forbidden(reason));
+    }
     let mut tx = db.begin().await?;
-    if !db::services::retry_service(&mut tx, service.service_id).await? {
+    if !db::services::retry_service(&mut tx, id).await? {
         return Err(AppError::Conflict(format!(
             "Only a failed service can be retried; {name} is {}.",
             service.status.label()
@@ -99,15 +136,25 @@ pub async fn retry_service(db: &sqlx::PgPool, actor: Actor<'_>, name: &str) -> R
     find_by_id(db, service.service_id).await
 }
 
+/// The audit detail of a refusal by [`owner_refusal`].
+pub const NOT_AN_OWNER: &str = "not the creator, an organization admin or a Shipyard admin";
+
 /// Only the creator, an organization admin or someone in `SHIPYARD_ADMINS` may delete a service.
 /// `None` when this person may; otherwise the reason, in words.
 pub fn delete_refusal(config: &Config, actor: &Actor<'_>, service: &Service) -> Option<String> {
+    owner_refusal(config, actor, service, "delete it")
+}
+
+/// The one rule for acting on a service as its owner (delete, retry, repair, check, role changes):
+/// the creator, an organization admin or a Shipyard admin. `None` when this person may; otherwise
+/// the reason, ending in `what` ("retry it").
+pub fn owner_refusal(config: &Config, actor: &Actor<'_>, service: &Service, what: &str) -> Option<String> {
     let allowed = service.created_by == actor.user_id
         || actor.is_org_admin
         || config.is_shipyard_admin(actor.github_id, actor.login);
     (!allowed).then(|| {
         format!(
-            "Only {} (who created {}), an organization admin or a Shipyard admin can delete it.",
+            "Only {} (who created {}), an organization admin or a Shipyard admin can {what}.",
             service.created_by_login, service.name
         )
     })

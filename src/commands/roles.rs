@@ -10,7 +10,10 @@ use crate::{
     db::{
         self,
         audit::{AuditAction, Outcome},
-        roles::{ENVIRONMENT_CONSTRAINT, NAME_CONSTRAINT, NewRole, SECRET_CONSTRAINT, ServiceRole},
+        roles::{
+            ENVIRONMENT_CONSTRAINT, IAM_ROLE_CONSTRAINT, NAME_CONSTRAINT, NewRole, SECRET_CONSTRAINT,
+            ServiceRole,
+        },
         services::Service,
     },
     domain::{
@@ -90,7 +93,8 @@ pub fn check_role(
             iam_role.len() - IamNames::ROLE_MAX
         ));
     }
-    if iam_role == default_role_name(config, name, environment, default_branch) {
+    // IAM role names are unique regardless of case: `Main` beside `main` would be the default role.
+    if iam_role.eq_ignore_ascii_case(&default_role_name(config, name, environment, default_branch)) {
         return refuse(format!("Its IAM role would be the default branch's ({iam_role}); choose another."));
     }
     Ok(CheckedRole { spec, iam_role })
@@ -128,6 +132,10 @@ pub async fn insert_checked(
         Err(e) if db::violates(&e, SECRET_CONSTRAINT) => Err(collides(format!(
             "Its secret {} is already another role's; choose a branch or pattern that differs in more than case or punctuation.",
             role.spec.secret()
+        ))),
+        Err(e) if db::violates(&e, IAM_ROLE_CONSTRAINT) => Err(collides(format!(
+            "Its IAM role {} differs from another role's only in case; IAM names ignore case, so choose another.",
+            role.iam_role
         ))),
         Err(e) if db::violates(&e, ENVIRONMENT_CONSTRAINT) => {
             Err(collides(format!("The service already has a role for environment {}.", role.spec.value)))
@@ -184,8 +192,10 @@ pub async fn add_role(
     let role = check_role(config, &service_name, &service.environment, &service.default_branch, input, "")
         .map_err(AppError::Invalid)?;
     check_changeable(service)?;
-    if let Some(existing) =
-        db::roles::list_roles(db, id).await?.into_iter().find(|r| r.name == role.spec.name())
+    if let Some(existing) = db::roles::list_roles(db, id)
+        .await?
+        .into_iter()
+        .find(|r| r.iam_role.eq_ignore_ascii_case(&role.iam_role))
         && existing.desired == Desired::Absent
     {
         return Err(AppError::Conflict(format!(

@@ -10,6 +10,8 @@ use crate::domain::{Desired, PushRoleSpec, RoleKind};
 pub const NAME_CONSTRAINT: &str = "service_role_pkey";
 pub const SECRET_CONSTRAINT: &str = "service_role_secret_key";
 pub const ENVIRONMENT_CONSTRAINT: &str = "service_role_environment_key";
+/// IAM role names ignore case: `(service_id, lower(iam_role))`.
+pub const IAM_ROLE_CONSTRAINT: &str = "service_role_iam_role_key";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRole {

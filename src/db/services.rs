@@ -281,6 +281,16 @@ pub async fn set_service_outputs(
     Ok(())
 }
 
+/// How many live (not deleted) services `user_id` created: what the per-person cap counts.
+pub async fn count_live_created_by(db: impl sqlx::PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "count!" from service where created_by = $1 and status <> 'deleted'"#,
+        user_id
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// Resumes a failed service from its failed step: the failed steps become pending again.
 /// Returns false when the service was not in a failed state (nothing changes then).
 #[tracing::instrument(skip_all)]

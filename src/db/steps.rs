@@ -18,6 +18,8 @@ pub struct Step {
     /// Starts since a result was last recorded: more than one means a run died mid-step.
     pub unfinished_starts: i32,
     pub started_at: Option<OffsetDateTime>,
+    /// When the step first started; Retry and Repair keep it (the adoption window's anchor).
+    pub first_started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     /// When a waiting step is to be looked at again.
     pub wake_at: Option<OffsetDateTime>,
@@ -31,7 +33,7 @@ pub async fn list_steps(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Resu
         Step,
         r#"
         select step as "step: StepName", instance, status as "status: StepStatus", attempts, unfinished_starts,
-            started_at, finished_at,
+            started_at, first_started_at, finished_at,
             wake_at, error, outputs
         from step where service_id = $1
         "#,
@@ -46,14 +48,14 @@ pub async fn list_steps(db: impl PgExecutor<'_>, service_id: Uuid) -> sqlx::Resu
 pub async fn start_step(db: &PgPool, claim: &Claim, step: StepName, instance: &str) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"
-        insert into step (service_id, step, instance, status, attempts, unfinished_starts, started_at)
-        select $1, $3, $4, 'running', 1, 1, now()
+        insert into step (service_id, step, instance, status, attempts, unfinished_starts, started_at, first_started_at)
+        select $1, $3, $4, 'running', 1, 1, now(), now()
         where exists (select 1 from service where service_id = $1 and lease_token = $2 and lease_until > now())
         on conflict on constraint step_pkey do update
         set status = 'running', unfinished_starts = step.unfinished_starts + 1,
             -- Resuming a parked step continues its attempt; anything else is a new one.
             attempts = step.attempts + case when step.status = 'waiting' then 0 else 1 end,
-            started_at = now(), finished_at = null,
+            started_at = now(), first_started_at = coalesce(step.first_started_at, now()), finished_at = null,
             wake_at = null, error = null
         "#,
         claim.service_id,

@@ -139,6 +139,10 @@ impl BranchName {
         if s.contains("..") || s.contains("@{") || s.contains("//") {
             return bad("no \"..\", \"@{\" or \"//\"");
         }
+        // Git allows it, but the value lands in an IAM trust policy, where `${...}` is a policy variable.
+        if s.contains("${") {
+            return bad("no \"${\" (IAM would read it as a policy variable)");
+        }
         if s == "@" || s.starts_with('/') || s.ends_with('/') || s.ends_with('.') || s.starts_with('-') {
             return bad("it cannot be \"@\", start with / or -, or end with / or .");
         }
@@ -211,6 +215,26 @@ impl IamNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default branch lands in the trust policy and in API paths: no policy variables, no dot segments.
+    #[test]
+    fn branch_names_refuse_policy_variables_and_dot_segments() {
+        for (raw, accepted) in [
+            ("${aws:username}", false),
+            ("main${x}", false),
+            (".", false),
+            ("..", false),
+            (".main", false),
+            ("a/..", false),
+            ("a/./b", false),
+            ("main", true),
+            ("release/1.2", true),
+            ("cost$", true),
+            ("{braces}", true),
+        ] {
+            assert_eq!(BranchName::parse(raw).is_ok(), accepted, "{raw:?}");
+        }
+    }
 
     #[test]
     fn a_plain_lower_case_name_is_accepted() {

@@ -129,6 +129,11 @@ fn parse_environment(s: &str) -> Result<String, String> {
     if !s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
         return Err("Use letters, digits, . _ and - only.".into());
     }
+    // The name is a path segment of GitHub API calls: `.` and `..` would be resolved away by the
+    // HTTP client and steer the call to another endpoint.
+    if s.starts_with('.') {
+        return Err("An environment name cannot start with . (nor be . or ..).".into());
+    }
     Ok(s.to_owned())
 }
 
@@ -182,5 +187,37 @@ mod tests {
         assert!(PushRoleSpec::parse(RoleKind::Environment, "prod*").is_err());
         assert!(PushRoleSpec::parse(RoleKind::Environment, "").is_err());
         assert!(PushRoleSpec::parse(RoleKind::Branch, "a b").is_err());
+    }
+
+    /// Values that would be a policy variable in the trust policy or a dot segment in a GitHub API
+    /// path are refused, whatever the kind; their neighbours that are harmless are accepted.
+    #[test]
+    fn policy_variables_and_dot_segments_are_refused() {
+        let cases: &[(RoleKind, &str, bool)] = &[
+            (RoleKind::Branch, "${aws:username}", false),
+            (RoleKind::Branch, "release-${x}", false),
+            (RoleKind::Branch, ".", false),
+            (RoleKind::Branch, "..", false),
+            (RoleKind::Branch, ".hidden", false),
+            (RoleKind::Branch, "a/.b", false),
+            (RoleKind::Branch, "a/../b", false),
+            (RoleKind::Branch, "price$5", true),
+            (RoleKind::Branch, "release/1.2", true),
+            (RoleKind::Tag, "${x}*", false),
+            (RoleKind::Tag, "v${x}*", false),
+            (RoleKind::Tag, ".v*", false),
+            (RoleKind::Tag, "..*", false),
+            (RoleKind::Tag, "release-*", true),
+            (RoleKind::Environment, ".", false),
+            (RoleKind::Environment, "..", false),
+            (RoleKind::Environment, ".prod", false),
+            (RoleKind::Environment, "${x}", false),
+            (RoleKind::Environment, "prod.eu", true),
+            (RoleKind::Environment, "prod.", true),
+        ];
+        for (kind, value, accepted) in cases {
+            let parsed = PushRoleSpec::parse(*kind, value);
+            assert_eq!(parsed.is_ok(), *accepted, "{kind:?} {value:?}: {parsed:?}");
+        }
     }
 }

@@ -219,6 +219,8 @@ text_enum! {
         RoleRequested = "role_requested",
         /// A person asked for an extra push role to be removed.
         RoleRemovalRequested = "role_removal_requested",
+        /// A person asked for Check now (recorded when refused: it changes nothing).
+        DriftCheckRequested = "drift_check_requested",
     }
 }
 

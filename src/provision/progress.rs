@@ -140,6 +140,7 @@ mod tests {
             attempts: 1,
             unfinished_starts: 0,
             started_at: None,
+            first_started_at: None,
             finished_at: None,
             wake_at: None,
             error: None,

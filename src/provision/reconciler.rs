@@ -550,6 +550,7 @@ fn mark_started(rows: &mut Vec<StepRow>, key: &StepKey) {
             row.status = StepStatus::Running;
             row.unfinished_starts += 1;
             row.started_at = now;
+            row.first_started_at = row.first_started_at.or(now);
             row.finished_at = None;
         }
         None => rows.push(StepRow {
@@ -559,6 +560,7 @@ fn mark_started(rows: &mut Vec<StepRow>, key: &StepKey) {
             attempts: 1,
             unfinished_starts: 1,
             started_at: now,
+            first_started_at: now,
             finished_at: None,
             wake_at: None,
             error: None,

@@ -359,6 +359,11 @@ impl<'a> Cx<'a> {
         self.rows.get(&self.key(name)).and_then(|r| r.started_at)
     }
 
+    /// When the step `name` first started (Retry and Repair keep it), if it has.
+    pub fn first_started_at(&self, name: StepName) -> Option<OffsetDateTime> {
+        self.rows.get(&self.key(name)).and_then(|r| r.first_started_at)
+    }
+
     pub fn org(&self) -> &str {
         &self.service.org
     }

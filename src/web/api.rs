@@ -200,7 +200,7 @@ async fn retry(
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let request_id = request_id(&headers);
-    let service = commands::retry_service(&state.db, user.actor(&request_id), &name).await?;
+    let service = commands::retry_service(&state.db, &state.config, user.actor(&request_id), &name).await?;
     Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 

@@ -134,12 +134,19 @@ pub struct NewServicePage {
     pub values: crate::commands::request::ServiceInput,
     pub errors: crate::commands::request::FieldErrors,
     pub description_max: usize,
+    /// The visibilities this person may choose (`SHIPYARD_ALLOWED_VISIBILITIES`; all for an org admin).
+    pub visibilities: Vec<crate::domain::Visibility>,
 }
 
 impl NewServicePage {
     /// The message for `field`, if it was refused.
     pub fn error(&self, field: &str) -> Option<&str> {
         self.errors.get(field).map(String::as_str)
+    }
+
+    /// Whether the visibility radio `value` is offered to this person.
+    pub fn offers(&self, value: &str) -> bool {
+        self.visibilities.iter().any(|v| v.as_str() == value)
     }
 
     /// Whether the visibility radio `value` is the chosen one (private when nothing was chosen).

@@ -56,6 +56,7 @@ fn form_page(
         values,
         errors,
         description_max: DESCRIPTION_MAX,
+        visibilities: commands::visibilities_for(&state.config, &user.actor("")),
     }
 }
 
@@ -144,6 +145,6 @@ async fn retry(
     CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, AppError> {
     let request_id = request_id(&headers);
-    let service = commands::retry_service(&state.db, user.actor(&request_id), &name).await?;
+    let service = commands::retry_service(&state.db, &state.config, user.actor(&request_id), &name).await?;
     Ok(Redirect::to(&format!("/services/{}", service.name)))
 }

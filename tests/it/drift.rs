@@ -293,8 +293,19 @@ async fn a_drifted_service_comes_back_to_ready_by_itself_and_others_may_not_repa
     let iam = iam().await;
     let policy_arn = app.aws.account().await.unwrap().policy_arn(&format!("{role}-ecr-push"));
     iam.detach_role_policy().role_name(&role).policy_arn(&policy_arn).send().await.unwrap();
-    // Any member may ask for a check; it changes no resource.
-    let body = check_now(&app, &bob, &name).await;
+    // Check now follows the owner rule too (it spends the account's IAM budget): bob is refused
+    // and audited, alice (the creator) checks.
+    let (status, _) = api_post(&app, &bob, &format!("/api/v1/services/{name}/check")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let refused_checks: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where action = 'drift_check_requested' and outcome = 'denied' and actor_login = 'bob'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(refused_checks, 1);
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready, "the refused check found nothing");
+    let body = check_now(&app, &alice, &name).await;
     assert_eq!(findings(&body), pair("iam_attachment", "not_attached"));
 
     let (status, _) = api_post(&app, &bob, &format!("/api/v1/services/{name}/repair")).await;

@@ -323,3 +323,72 @@ async fn a_later_repository_from_the_same_template_outside_the_window_is_not_del
     .unwrap();
     assert_eq!(outcome["outcome"], "left alone: not created by Shipyard for this service", "{outcome}");
 }
+
+/// Issue 16 (N2): a member who generates a repository with a failed service's name from the same
+/// template, then presses Retry, must not get the service's identity. The failed generate was an
+/// hour ago; the adoption window is anchored to that first request, so the newcomer is refused.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_same_template_repository_generated_before_a_retry_is_refused_not_adopted(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    app.sim().inject_fault(Fault::new("/repos/acme/service-template/generate", 403).times(1));
+    let name = unique_name("squat");
+    app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    sqlx::query(
+        "update step set first_started_at = first_started_at - interval '1 hour',
+                started_at = started_at - interval '1 hour', finished_at = finished_at - interval '1 hour'
+         from service s where s.service_id = step.service_id and s.name = $1",
+    )
+    .bind(&name)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("update service set created_at = created_at - interval '1 hour' where name = $1")
+        .bind(&name)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    // Someone else generates the name from the same template, then the service is retried.
+    let body = json!({"owner": "acme", "name": name, "private": true});
+    let (status, created) = github(&app, Method::POST, "/repos/acme/service-template/generate", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(retry_via_form(&app, &bob, &name).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+
+    let (_, step, message) = service_failure(&app, &name).await;
+    assert_eq!(step, "github_repository");
+    assert!(message.contains(&format!("acme/{name} already exists")), "{message}");
+    let recorded: Value = sqlx::query_scalar(
+        "select st.outputs from step st join service s using (service_id) where s.name = $1 and st.step = 'github_repository'",
+    )
+    .bind(&name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(recorded.get("id").is_none(), "the foreign repository's id was not recorded: {recorded}");
+    let repo = app.sim().repo("acme", &name).unwrap();
+    assert_eq!(repo.id, created["id"].as_u64().unwrap());
+    assert!(app.sim().secrets("acme", &name).is_empty(), "the foreign repository got no secrets");
+    assert!(app.sim().hooks("acme", &name).is_empty(), "nor a webhook");
+    assert!(app.aws.get_role(&format!("gha.acme.{name}.dev.main")).await.unwrap().is_none(), "nor a role");
+}
+
+/// Before the service's generate step has started, any repository with its name is someone
+/// else's, even one generated from the same template moments before the request.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_same_template_repository_made_just_before_the_request_fails_preflight(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let name = unique_name("early");
+    let body = json!({"owner": "acme", "name": name, "private": true});
+    let (status, _) = github(&app, Method::POST, "/repos/acme/service-template/generate", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
+    let (_, step, message) = service_failure(&app, &name).await;
+    assert_eq!(step, "preflight");
+    assert!(message.contains(&format!("acme/{name} already exists")), "{message}");
+    assert_eq!(app.sim().request_count("POST", "/repos/*/*/generate"), 1, "only the other person's");
+}

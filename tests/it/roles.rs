@@ -316,6 +316,14 @@ async fn bad_role_input_is_a_422_naming_the_field_and_changes_nothing(db: PgPool
         (json!({"tag_pattern": "v..1*"}), "tag_pattern", "Not a valid tag prefix"),
         (json!({"environment": "prod env"}), "environment", "letters, digits"),
         (json!({"branch": "main"}), "branch", "default branch"),
+        // IAM role names ignore case: `Main` would be the default branch's role.
+        (json!({"branch": "Main"}), "branch", "default branch"),
+        // Policy variables in the trust policy, dot segments in GitHub API paths.
+        (json!({"branch": "release-${x}"}), "branch", "policy variable"),
+        (json!({"tag_pattern": "v${x}*"}), "tag_pattern", "policy variable"),
+        (json!({"environment": ".."}), "environment", "cannot start with ."),
+        (json!({"environment": "."}), "environment", "cannot start with ."),
+        (json!({"environment": ".prod"}), "environment", "cannot start with ."),
         (json!({"tag_pattern": "v*"}), "tag_pattern", "already has a role named tag-v"),
         (json!({"branch": long}), "branch", "IAM allows 64"),
         (json!({}), "role", "Give one of"),
@@ -339,9 +347,15 @@ async fn bad_role_input_is_a_422_naming_the_field_and_changes_nothing(db: PgPool
         problem["errors"]["branch"].as_str().unwrap().contains("GHA_BRANCH_RELEASE_1_ROLE_ARN"),
         "{problem}"
     );
+    // Two roles whose IAM names differ only in case would be one IAM role: the second is refused.
+    assert_eq!(add_role(&app, &name, json!({"branch": "env-Prod"})).await.status(), StatusCode::ACCEPTED);
+    let clash = add_role(&app, &name, json!({"environment": "prod"})).await;
+    assert_eq!(clash.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = clash.json().await.unwrap();
+    assert!(problem["errors"]["environment"].as_str().unwrap().contains("only in case"), "{problem}");
     let stored: Vec<String> =
         sqlx::query_scalar("select name from service_role order by name").fetch_all(&app.db).await.unwrap();
-    assert_eq!(stored, ["release-1", "tag-v"], "nothing else was recorded");
+    assert_eq!(stored, ["env-Prod", "release-1", "tag-v"], "nothing else was recorded");
 
     // On a new service: the role's error names `roles[i].field` and no service is made.
     let other = unique_name("badnew");

@@ -334,6 +334,48 @@ async fn retrying_a_service_that_has_not_failed_is_a_409_and_changes_nothing(db:
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
+/// The Retry refusals in the audit trail: (actor, outcome, service).
+async fn denied_retries(app: &TestApp) -> Vec<(Option<String>, String, Option<String>)> {
+    sqlx::query_as(
+        "select actor_login, outcome, service_name from audit_event where action = 'retry' order by audit_event_id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn another_members_retry_of_bobs_failed_service_is_a_403_and_audited_on_the_page_and_the_api(db: Db) {
+    let (app, _bob) = app_with_service(db).await;
+    fail_at_github_repository(&app).await;
+    app.sim().set_membership("acme", "carol", "member", "active");
+    let carol = app.signed_in("carol").await;
+    let token = app.csrf_token(&carol).await;
+
+    let from_page = post_retry_form(&app, &carol, &token).await;
+    assert_eq!(from_page.status(), StatusCode::FORBIDDEN);
+    let body = from_page.text().await.unwrap();
+    assert!(body.contains("Only bob (who created payments)") && body.contains("can retry it"), "{body}");
+    let from_api = post_retry_api(&app, &carol, &token).await;
+    assert_eq!(from_api.status(), StatusCode::FORBIDDEN);
+    let problem: Value = from_api.json().await.unwrap();
+    assert_eq!(problem["code"], "forbidden", "{problem}");
+
+    // Nothing moved: still failed at the same step, and each refusal is on record.
+    assert_eq!(
+        service_state(&app).await,
+        ("failed".into(), Some("github_repository".into()), "failed".into(), Some(HOSTILE_ERROR.into()))
+    );
+    let denied = (Some("carol".to_owned()), "denied".to_owned(), Some("payments".to_owned()));
+    assert_eq!(denied_retries(&app).await, [denied.clone(), denied]);
+
+    // An organization admin may (alice), as may the creator.
+    let alice = app.signed_in("alice").await;
+    let token = app.csrf_token(&alice).await;
+    assert_eq!(post_retry_form(&app, &alice, &token).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(service_state(&app).await.0, "provisioning");
+}
+
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_ready_service_shows_how_to_clone_build_and_deploy(db: Db) {
     let (app, browser) = app_with_service(db).await;

@@ -433,3 +433,91 @@ async fn simultaneous_creates_of_one_name_make_one_service_and_name_errors(db: D
     );
     assert_eq!(written(&app.db).await, (1, create_steps(), 1));
 }
+
+fn visibility_radios(html: &Html) -> Vec<String> {
+    html.select(&Selector::parse("input[name=visibility]").unwrap())
+        .map(|e| e.value().attr("value").unwrap().to_owned())
+        .collect()
+}
+
+/// `public` is for organization admins unless `SHIPYARD_ALLOWED_VISIBILITIES` allows it: a member's
+/// form does not offer it, and the form and the API refuse it naming `visibility`, writing nothing.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn public_visibility_is_an_org_admins_choice_by_default(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let form =
+        Html::parse_document(&bob.get(app.at("/services/new")).send().await.unwrap().text().await.unwrap());
+    assert_eq!(visibility_radios(&form), ["private", "internal"]);
+
+    let public = fields_of(&case(&[("visibility", "public")], "visibility", ""));
+    let response = post_form(&app, &bob, &public).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = Html::parse_document(&response.text().await.unwrap());
+    let error = select_one(&html, "#visibility-error").expect("an error next to visibility");
+    assert!(error.text().collect::<String>().contains("organization admin"), "{}", error.html());
+    let body: serde_json::Map<String, Value> =
+        public.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+    let response = post_json(&app, &bob, &Value::Object(body.clone())).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["errors"]["visibility"].as_str().unwrap().contains("choose private, internal"),
+        "{problem}"
+    );
+    assert_eq!(written(&app.db).await, (0, 0, 0));
+
+    let alice = app.signed_in("alice").await;
+    let form =
+        Html::parse_document(&alice.get(app.at("/services/new")).send().await.unwrap().text().await.unwrap());
+    assert_eq!(visibility_radios(&form), ["private", "internal", "public"]);
+    let response = post_json(&app, &alice, &Value::Object(body)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.json::<Value>().await.unwrap()["visibility"], "public");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_organization_that_allows_public_offers_it_to_members(db: Db) {
+    use shipyard::domain::Visibility;
+    let app = TestApp::spawn_with(db, github_sim::SimConfig::default(), |c| {
+        c.allowed_visibilities = Visibility::ALL.to_vec();
+    })
+    .await;
+    let bob = app.signed_in("bob").await;
+    let form =
+        Html::parse_document(&bob.get(app.at("/services/new")).send().await.unwrap().text().await.unwrap());
+    assert_eq!(visibility_radios(&form), ["private", "internal", "public"]);
+    let public = fields_of(&case(&[("visibility", "public")], "visibility", ""));
+    assert_eq!(post_form(&app, &bob, &public).await.status(), StatusCode::SEE_OTHER);
+}
+
+/// `SHIPYARD_MAX_SERVICES_PER_USER` caps a person's live services: one more is a 409 saying so,
+/// from the form and the API; a deleted service no longer counts, and others are not affected.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_person_at_the_service_cap_is_refused_until_one_is_deleted(db: Db) {
+    let app =
+        TestApp::spawn_with(db, github_sim::SimConfig::default(), |c| c.max_services_per_user = 2).await;
+    let bob = app.signed_in("bob").await;
+    let create =
+        |name: &'static str| json!({"name": name, "environment": "dev", "template": "acme/service-template"});
+    for name in ["one", "two"] {
+        assert_eq!(post_json(&app, &bob, &create(name)).await.status(), StatusCode::ACCEPTED);
+    }
+    let refused = post_json(&app, &bob, &create("three")).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("Shipyard allows 2 per person"), "{problem}");
+    let three = fields_of(&case(&[("name", "three")], "name", ""));
+    let from_form = post_form(&app, &bob, &three).await;
+    assert_eq!(from_form.status(), StatusCode::CONFLICT);
+    assert!(from_form.text().await.unwrap().contains("Shipyard allows 2 per person"));
+    assert_eq!(written(&app.db).await.0, 2, "no third service");
+
+    let alice = app.signed_in("alice").await;
+    assert_eq!(post_json(&app, &alice, &create("alices")).await.status(), StatusCode::ACCEPTED);
+    sqlx::query("update service set status = 'deleted', deleted_at = now() where name = 'one'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(post_json(&app, &bob, &create("three")).await.status(), StatusCode::ACCEPTED);
+}

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// Ours when our repository was generated from our template within this window before the
-/// service row was written (clock skew between GitHub and us).
+/// first generate request was recorded (clock skew between GitHub and us).
 const OWNERSHIP_SKEW: time::Duration = time::Duration::seconds(60);
 
 /// How long a generate call can take to create the repository on GitHub's side (its request
@@ -115,14 +115,16 @@ impl Step for GithubRepository {
 async fn generate_or_adopt(cx: &Cx<'_>) -> Result<Repo, ProviderError> {
     let github = &cx.providers.github;
     let (org, name) = (cx.org(), cx.name.as_str());
-    // A window that is still open: this run may be the one that creates it.
-    let window_end = OffsetDateTime::now_utc() + GENERATE_WINDOW;
+    // The window opens at the first generate request (recorded when this step first started, before
+    // any request was sent) and closes when that request could no longer have created anything: a
+    // Retry much later must not adopt a repository someone else generated under the name meanwhile.
+    let first = cx.first_started_at(StepName::GithubRepository).unwrap_or_else(OffsetDateTime::now_utc);
     let description = Some(cx.service.description.as_str()).filter(|d| !d.is_empty());
     let private = cx.service.visibility != Visibility::Public;
     match github.generate_repo(&cx.template.owner, &cx.template.name, org, name, description, private).await {
         Ok(repo) => Ok(repo),
         Err(e) if e.kind == ErrorKind::Conflict => match github.find_repo(org, name).await? {
-            Some(repo) if is_ours_within(&repo, cx, window_end) => Ok(repo),
+            Some(repo) if is_ours_within(&repo, cx, first + GENERATE_WINDOW) => Ok(repo),
             Some(repo) => {
                 Err(taken(System::GitHub, format!("the repository {} already exists", repo.full_name)))
             }
@@ -157,18 +159,22 @@ impl Step for OidcSubject {
     }
 }
 
-/// Ours: generated from our template, no earlier than our row, and no later than `window_end`
-/// (a crash may have hit between the create call and recording it; anything made after that
-/// window was made by someone else). Anything else with the name belongs to someone else.
+/// Ours: generated from our template, no earlier than our first generate request (less the skew),
+/// and no later than `window_end` (a crash may have hit between the create call and recording it;
+/// anything made after that window was made by someone else). Without a first generate request
+/// nothing can be ours. Anything else with the name belongs to someone else.
 pub(super) fn is_ours_within(repo: &Repo, cx: &Cx<'_>, window_end: OffsetDateTime) -> bool {
+    let Some(first) = cx.first_started_at(StepName::GithubRepository) else { return false };
     repo.template_full_name.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(&cx.template.full_name()))
-        && repo.created_at.is_some_and(|at| at >= cx.service.created_at - OWNERSHIP_SKEW && at <= window_end)
+        && repo.created_at.is_some_and(|at| at >= first - OWNERSHIP_SKEW && at <= window_end)
 }
 
-/// Ours for preflight: a repository from our template made since our row (a retried preflight
-/// may find the one an earlier pass made).
+/// Ours for preflight: only once the generate step has started (a re-run preflight may find the
+/// repository an earlier generate made), and inside that first request's window. Before it has
+/// started, any repository with the name is someone else's, whatever template it came from.
 pub(super) fn is_ours(repo: &Repo, cx: &Cx<'_>) -> bool {
-    is_ours_within(repo, cx, OffsetDateTime::now_utc() + GENERATE_WINDOW)
+    cx.first_started_at(StepName::GithubRepository)
+        .is_some_and(|first| is_ours_within(repo, cx, first + GENERATE_WINDOW))
 }
 
 /// Our repository, found by the id `github_repository` recorded, under whatever name it has now.

@@ -45,9 +45,12 @@ pub async fn repair(
 pub async fn check(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let service = commands::find(&state.db, &name).await?;
+    commands::drift::check_may_check(&state.db, &state.config, user.actor(&request_id(&headers)), &service)
+        .await?;
     state.checks.spend(user.user.user_id)?;
     let cooldown = state.config.check_cooldown;
     let service = commands::drift::check_now(&state.db, &drift_check(&state), &service, cooldown).await?;

@@ -92,10 +92,13 @@ async fn repair_from_page(
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn check_from_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(name): Path<String>,
     CsrfForm(user, NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Redirect, AppError> {
     let service = commands::find(&state.db, &name).await?;
+    commands::drift::check_may_check(&state.db, &state.config, user.actor(&request_id(&headers)), &service)
+        .await?;
     state.checks.spend(user.user.user_id)?;
     commands::drift::check_now(&state.db, &drift_check(&state), &service, state.config.check_cooldown)
         .await?;
