@@ -1,4 +1,4 @@
-//! Repository webhooks: `POST`/`GET /repos/{owner}/{repo}/hooks` and `GET`/`DELETE .../hooks/{hook_id}`,
+//! Repository webhooks: `POST`/`GET /repos/{owner}/{repo}/hooks` and `GET`/`PATCH`/`DELETE .../hooks/{hook_id}`,
 //! validated as GitHub validates them (422 for an unknown event, a URL that is not http(s), a content type
 //! other than `json` or `form`, a `name` other than `web`). Creating a hook sends it a `ping`; runs'
 //! transitions are delivered by [`crate::hook_delivery`].

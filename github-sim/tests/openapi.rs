@@ -128,6 +128,7 @@ const COVERED: &[(&str, &str, &str)] = &[
     ("GET", "/repos/{owner}/{repo}/hooks", "GET /repos/{owner}/{repo}/hooks"),
     ("POST", "/repos/{owner}/{repo}/hooks", "POST /repos/{owner}/{repo}/hooks"),
     ("GET", "/repos/{owner}/{repo}/hooks/{hook_id}", "GET /repos/{owner}/{repo}/hooks/{hook_id}"),
+    ("PATCH", "/repos/{owner}/{repo}/hooks/{hook_id}", "PATCH /repos/{owner}/{repo}/hooks/{hook_id}"),
     ("DELETE", "/repos/{owner}/{repo}/hooks/{hook_id}", "DELETE /repos/{owner}/{repo}/hooks/{hook_id}"),
     ("GET", "/repos/{owner}/{repo}/actions/workflows", "GET /repos/{owner}/{repo}/actions/workflows"),
     (
@@ -774,6 +775,13 @@ async fn hook_answers(w: &mut Walk) {
     let got = w.call(op, M::GET, &one, Some(BOT), None, 200).await;
     assert_eq!(got["config"]["secret"], "********", "GitHub never shows a hook's secret: {got}");
     w.call(op, M::GET, "/repos/acme/svc/hooks/1", Some(BOT), None, 404).await;
+    let op = "PATCH /repos/{owner}/{repo}/hooks/{hook_id}";
+    let config = json!({"config": {"url": url, "content_type": "json", "secret": "s3cret"}, "active": true});
+    let got = w.call(op, M::PATCH, &one, Some(BOT), Some(config.clone()), 200).await;
+    assert_eq!(got["config"]["secret"], "********", "GitHub never shows a hook's secret: {got}");
+    w.call(op, M::PATCH, &one, Some(BOT), Some(json!({"events": []})), 422).await;
+    w.call(op, M::PATCH, &one, Some(BOB), Some(config.clone()), 403).await;
+    w.call(op, M::PATCH, "/repos/acme/svc/hooks/1", Some(BOT), Some(config), 404).await;
     let op = "DELETE /repos/{owner}/{repo}/hooks/{hook_id}";
     w.call(op, M::DELETE, &one, Some(BOT), None, 204).await;
     w.call(op, M::DELETE, &one, Some(BOT), None, 404).await;

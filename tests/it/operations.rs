@@ -75,13 +75,14 @@ fn run_shipyard_with(vars: &[(&str, &str)]) -> std::process::Output {
     command.output().expect("the shipyard binary runs")
 }
 
-const VALID: [(&str, &str); 6] = [
+const VALID: [(&str, &str); 7] = [
     ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
     ("GITHUB_ORG", "acme"),
     ("GITHUB_TOKEN", "ghp_do_not_print_me"),
     ("GITHUB_OAUTH_CLIENT_ID", "client"),
     ("GITHUB_OAUTH_CLIENT_SECRET", "oauth_secret_do_not_print_me"),
     ("SHIPYARD_TEMPLATES", "acme/service-template"),
+    ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard-boundary"),
 ];
 
 #[test]
