@@ -233,10 +233,15 @@ struct Grants {
 
 /// The default version of the managed policy a role has as its permissions boundary.
 async fn boundary_policy(clients: &Clients, arn: &str) -> Step<Policy> {
-    let iam = &clients.iam;
-    let policy = iam.get_policy().policy_arn(arn).send().await.map_err(|e| {
-        failed(format!("the role's permissions boundary {arn}: {}", sdk_message("GetPolicy", &e)))
-    })?;
+    let document = default_version_document(&clients.iam, arn)
+        .await
+        .map_err(|e| failed(format!("the role's permissions boundary {arn}: {e}")))?;
+    Policy::parse(&document).map_err(|e| failed(format!("the role's permissions boundary is not valid: {e}")))
+}
+
+/// The document of a managed policy's default version, decoded (what IAM evaluates for it).
+async fn default_version_document(iam: &aws_sdk_iam::Client, arn: &str) -> Result<String, String> {
+    let policy = iam.get_policy().policy_arn(arn).send().await.map_err(|e| sdk_message("GetPolicy", &e))?;
     let version = policy.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
     let version = iam
         .get_policy_version()
@@ -244,9 +249,8 @@ async fn boundary_policy(clients: &Clients, arn: &str) -> Step<Policy> {
         .version_id(version)
         .send()
         .await
-        .map_err(|e| failed(sdk_message("GetPolicyVersion", &e)))?;
-    let document = decode(version.policy_version().and_then(|v| v.document()).unwrap_or_default());
-    Policy::parse(&document).map_err(|e| failed(format!("the role's permissions boundary is not valid: {e}")))
+        .map_err(|e| sdk_message("GetPolicyVersion", &e))?;
+    Ok(decode(version.policy_version().and_then(|v| v.document()).unwrap_or_default()))
 }
 
 /// The assumed-role credentials, from the endpoint's own `AssumeRoleWithWebIdentity` (moto grants it).
@@ -281,21 +285,7 @@ async fn role_policies(clients: &Clients, role: &str) -> Step<Vec<Policy>> {
         .await
         .map_err(|e| failed(sdk_message("ListAttachedRolePolicies", &e)))?;
     for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
-        let policy = iam
-            .get_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| failed(sdk_message("GetPolicy", &e)))?;
-        let version = policy.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
-        let version = iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(version)
-            .send()
-            .await
-            .map_err(|e| failed(sdk_message("GetPolicyVersion", &e)))?;
-        documents.push(decode(version.policy_version().and_then(|v| v.document()).unwrap_or_default()));
+        documents.push(default_version_document(iam, arn).await.map_err(failed)?);
     }
     let inline = iam
         .list_role_policies()
