@@ -151,6 +151,7 @@ pub async fn insert_services(
             template: TEMPLATE,
             default_branch: "main",
             description: "shipyard benchmark",
+            team: None,
             created_by: user,
         };
         insert_service(

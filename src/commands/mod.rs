@@ -88,6 +88,8 @@ pub async fn create_service(
         template: &request.template.full_name(),
         default_branch: request.default_branch.as_str(),
         description: &request.description,
+        // The owning team is wired from the request by the teams change (issue 15).
+        team: None,
         created_by: actor.user_id,
     };
     // Two people submitting the same name at once both pass the check above; the unique index

@@ -188,7 +188,7 @@ macro_rules! live_services {
         sqlx::query_as!(
             Service,
             r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
-                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
+                    s.template, s.default_branch, s.description, s.team, s.desired as "desired: Desired",
                     s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
                     u.login as created_by_login, u.avatar_url as created_by_avatar,
                     s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,

@@ -17,6 +17,8 @@ pub struct Service {
     pub template: String,
     pub default_branch: String,
     pub description: String,
+    /// The slug of the owning GitHub team (none for services made before teams, or when not required).
+    pub team: Option<String>,
     pub desired: Desired,
     pub status: ServiceStatus,
     pub keep_repository: bool,
@@ -43,6 +45,7 @@ pub struct NewService<'a> {
     pub template: &'a str,
     pub default_branch: &'a str,
     pub description: &'a str,
+    pub team: Option<&'a str>,
     pub created_by: Uuid,
 }
 
@@ -66,8 +69,8 @@ pub async fn insert_service(
 ) -> sqlx::Result<Uuid> {
     let service_id = sqlx::query_scalar!(
         r#"
-        insert into service (name, org, environment, visibility, template, default_branch, description, created_by)
-        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        insert into service (name, org, environment, visibility, template, default_branch, description, team, created_by)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         returning service_id
         "#,
         new.name,
@@ -77,6 +80,7 @@ pub async fn insert_service(
         new.template,
         new.default_branch,
         new.description,
+        new.team,
         new.created_by
     )
     .fetch_one(&mut *tx)
@@ -106,7 +110,7 @@ macro_rules! select_service {
         sqlx::query_as!(
             Service,
             r#"select s.service_id, s.name, s.org, s.environment, s.visibility as "visibility: Visibility",
-                    s.template, s.default_branch, s.description, s.desired as "desired: Desired",
+                    s.template, s.default_branch, s.description, s.team, s.desired as "desired: Desired",
                     s.status as "status: ServiceStatus", s.keep_repository, s.created_by,
                     u.login as created_by_login, u.avatar_url as created_by_avatar,
                     s.created_at, s.updated_at, s.deleted_at, s.html_url, s.ssh_url, s.ecr_repository_uri,

@@ -221,6 +221,8 @@ text_enum! {
         RoleRemovalRequested = "role_removal_requested",
         /// A person asked for Check now (recorded when refused: it changes nothing).
         DriftCheckRequested = "drift_check_requested",
+        /// A person moved a service to another owning team.
+        TeamChanged = "team_changed",
     }
 }
 
