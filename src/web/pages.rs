@@ -175,8 +175,9 @@ pub struct ServicePage {
     pub live: Option<crate::web::services::live::Live>,
     /// What the last drift check found, for a ready or drifted service.
     pub drift: Option<crate::web::services::drift::DriftView>,
-    /// Why this person may not press Repair (the delete rule).
-    pub repair_refusal: Option<String>,
+    /// Why this person may not press Retry, Repair or Check now (the delete rule); the page offers
+    /// none of them then, and says why.
+    pub owner_refusal: Option<String>,
     /// The push roles, and the forms to change them.
     pub roles: crate::web::services::roles::RolesSection,
 }

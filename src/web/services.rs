@@ -114,7 +114,7 @@ async fn service_page(
         events: super::audit::service_events(&state.db, service.service_id).await?,
         live: live::look_up(state, &service, &steps).await,
         drift: drift::DriftView::load(&state.db, &service).await?,
-        repair_refusal: drift::repair_refusal(state, user, &service),
+        owner_refusal: drift::owner_refusal(state, user, &service),
         roles: roles::RolesSection {
             roles: roles::role_views(&service, &service_roles, &steps),
             refusal: commands::delete_refusal(&state.config, &user.actor(""), &service),

@@ -330,6 +330,9 @@ async fn a_drifted_service_comes_back_to_ready_by_itself_and_others_may_not_repa
         &bob.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap(),
     );
     assert_eq!(texts(&html, "[data-testid=repair-refusal]").len(), 1);
+    // Neither Repair nor Check now is offered to someone the rule refuses.
+    assert!(texts(&html, "[data-testid=repair]").is_empty());
+    assert!(texts(&html, "[data-testid=check-now]").is_empty());
     // The inventory's filter, the API's filter and the gauge know the status.
     let listed: Value =
         bob.get(app.at("/api/v1/services?status=drifted")).send().await.unwrap().json().await.unwrap();

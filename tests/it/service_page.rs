@@ -351,6 +351,13 @@ async fn another_members_retry_of_bobs_failed_service_is_a_403_and_audited_on_th
     app.sim().set_membership("acme", "carol", "member", "active");
     let carol = app.signed_in("carol").await;
     let token = app.csrf_token(&carol).await;
+    // The page offers carol no Retry button, and says who may retry.
+    let html = Html::parse_document(
+        &carol.get(app.at("/services/payments")).send().await.unwrap().text().await.unwrap(),
+    );
+    assert!(texts(&html, "[data-testid=retry]").is_empty());
+    let refusal = texts(&html, "[data-testid=retry-refusal]");
+    assert!(refusal.len() == 1 && refusal[0].contains("Only bob (who created payments)"), "{refusal:?}");
 
     let from_page = post_retry_form(&app, &carol, &token).await;
     assert_eq!(from_page.status(), StatusCode::FORBIDDEN);

@@ -105,7 +105,7 @@ async fn check_from_page(
     Ok(Redirect::to(&format!("/services/{}", service.name)))
 }
 
-/// Who may press Repair: the delete rule (`None` when `user` may).
-pub fn repair_refusal(state: &AppState, user: &CurrentUser, service: &Service) -> Option<String> {
-    commands::delete_refusal(&state.config, &user.actor(""), service)
+/// Who may press Retry, Repair and Check now: the delete rule (`None` when `user` may).
+pub fn owner_refusal(state: &AppState, user: &CurrentUser, service: &Service) -> Option<String> {
+    commands::owner_refusal(&state.config, &user.actor(""), service, "retry, repair or check it")
 }
