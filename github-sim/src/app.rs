@@ -132,6 +132,47 @@ struct TokenRequest {
     /// A subset of the installation's permissions to scope the token down to.
     #[serde(default)]
     permissions: Option<BTreeMap<String, String>>,
+    /// Repository names (without the owner) to limit the token to.
+    #[serde(default)]
+    repositories: Option<Vec<String>>,
+    /// Repository ids to limit the token to.
+    #[serde(default)]
+    repository_ids: Option<Vec<u64>>,
+}
+
+/// GitHub lists at most this many repositories in one token request.
+const MAX_TOKEN_REPOSITORIES: usize = 500;
+
+/// The ids of the repositories a token request names, each one of the installation account's, or
+/// GitHub's 422. `None` when it names none (the token covers every repository).
+fn requested_repositories(
+    world: &World,
+    account_id: u64,
+    request: &TokenRequest,
+) -> ApiResult<Option<std::collections::BTreeSet<u64>>> {
+    if request.repositories.is_none() && request.repository_ids.is_none() {
+        return Ok(None);
+    }
+    let inaccessible = || {
+        ApiError::invalid(
+            "There is at least one repository that does not exist or is not accessible to the parent installation.",
+        )
+    };
+    let names = request.repositories.iter().flatten();
+    let ids = request.repository_ids.iter().flatten();
+    if names.clone().count() + ids.clone().count() > MAX_TOKEN_REPOSITORIES {
+        return Err(ApiError::invalid("Too many repositories were requested; the maximum is 500."));
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for name in names {
+        let repo = world.repos.iter().find(|r| r.owner_id == account_id && r.name.eq_ignore_ascii_case(name));
+        found.insert(repo.ok_or_else(inaccessible)?.id);
+    }
+    for id in ids {
+        let repo = world.repo_by_id(*id).filter(|r| r.owner_id == account_id);
+        found.insert(repo.ok_or_else(inaccessible)?.id);
+    }
+    Ok(Some(found))
 }
 
 /// `POST /app/installations/{id}/access_tokens`: 201 with a fresh `ghs_` token.
@@ -147,6 +188,7 @@ async fn create_access_token(
     let mut world = sim.world();
     let installation =
         world.installation(id).filter(|i| i.app_id == app_id).ok_or_else(ApiError::not_found)?;
+    let repositories = requested_repositories(&world, installation.account_id, &request)?;
     let permissions = match request.permissions {
         None => installation.permissions.clone(),
         Some(asked) => {
@@ -157,6 +199,11 @@ async fn create_access_token(
                 return Err(ApiError::invalid(
                     "The permissions requested are not granted to this installation.",
                 ));
+            }
+            // Every token can read the metadata of the repositories it reaches, asked for or not.
+            let mut asked = asked;
+            if installation.permissions.contains_key("metadata") {
+                asked.entry("metadata".into()).or_insert_with(|| "read".into());
             }
             asked
         }
@@ -169,15 +216,24 @@ async fn create_access_token(
         account_id: installation.account_id,
         bot_user_id,
         permissions: permissions.clone(),
+        repositories: repositories.clone(),
         expires_at,
     };
     world.installation_tokens.insert(token.clone(), grant);
-    let body = json!({
+    let mut body = json!({
         "token": token,
         "expires_at": ts(expires_at),
         "permissions": permissions,
-        "repository_selection": "all",
+        "repository_selection": if repositories.is_some() { "selected" } else { "all" },
     });
+    if let Some(ids) = &repositories {
+        let listed: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| world.repo_by_id(*id))
+            .map(|r| json::repository(sim.base_url(), &world, r))
+            .collect();
+        body["repositories"] = Value::Array(listed);
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -240,7 +296,15 @@ fn not_accessible() -> ApiError {
 /// Refuses a request an App credential may not make: a JWT outside the App endpoints, an installation
 /// token outside its permissions (or on the App endpoints, which want the JWT). Like GitHub, a refusal
 /// for a missing permission names it in `x-accepted-github-permissions` (`secrets=write`).
-pub(crate) fn integration_refusal(caller: &Caller, method: &Method, path: &str) -> Option<Response> {
+pub(crate) fn integration_refusal(
+    world: &World,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+) -> Option<Response> {
+    if let Some(refusal) = repository_refusal(world, caller, method, path) {
+        return Some(refusal.into_response());
+    }
     let (refusal, need) = check(caller, method, path).err()?;
     let mut response = refusal.into_response();
     if let Some((name, level)) = need
@@ -249,6 +313,28 @@ pub(crate) fn integration_refusal(caller: &Caller, method: &Method, path: &str) 
         response.headers_mut().insert("x-accepted-github-permissions", value);
     }
     Some(response)
+}
+
+/// A token limited to some repositories sees no other: a route on another repository is a 404, as if
+/// it did not exist, and it cannot create repositories (that takes a token for all of them).
+fn repository_refusal(world: &World, caller: &Caller, method: &Method, path: &str) -> Option<ApiError> {
+    let Some(Integration::Installation { repositories: Some(allowed), .. }) = &caller.integration else {
+        return None;
+    };
+    if method == Method::POST
+        && (path_matches("/repos/*/*/generate", path) || path_matches("/orgs/*/repos", path))
+    {
+        return Some(not_accessible());
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let repo_id = match segments.as_slice() {
+        ["repositories", id, ..] => id.parse().ok(),
+        ["repos", owner, name, ..] | ["orgs", _, "teams", _, "repos", owner, name, ..] => {
+            world.repo_index(owner, name).map(|i| world.repos[i].id)
+        }
+        _ => None,
+    }?;
+    (!allowed.contains(&repo_id)).then(ApiError::not_found)
 }
 
 fn check(caller: &Caller, method: &Method, path: &str) -> Result<(), (ApiError, Need)> {

@@ -37,7 +37,13 @@ pub(crate) enum Integration {
     /// The App's own JWT: only the `/app` endpoints and installation look-ups take it.
     App { app_id: u64 },
     /// An installation access token: the installation's permissions on its account's repositories.
-    Installation { installation_id: u64, account_id: u64, permissions: BTreeMap<String, String> },
+    Installation {
+        installation_id: u64,
+        account_id: u64,
+        permissions: BTreeMap<String, String>,
+        /// The repositories the token was limited to when minted (`None`: all of the installation's).
+        repositories: Option<std::collections::BTreeSet<u64>>,
+    },
 }
 
 impl Caller {
@@ -127,6 +133,7 @@ fn resolve(world: &World, token: &str) -> Result<Caller, ApiError> {
                 installation_id: grant.installation_id,
                 account_id: grant.account_id,
                 permissions: grant.permissions.clone(),
+                repositories: grant.repositories.clone(),
             }),
         });
     }
@@ -165,9 +172,9 @@ pub(crate) async fn authenticate(State(sim): State<Sim>, mut request: Request, n
     };
     let (method, path) = (request.method().to_string(), request.uri().path().to_string());
     let mut rate = charge(&sim, &key, limit);
-    let integration_refusal = caller
-        .as_ref()
-        .and_then(|c| crate::app::integration_refusal(c, request.method(), request.uri().path()));
+    let integration_refusal = caller.as_ref().and_then(|c| {
+        crate::app::integration_refusal(&sim.world(), c, request.method(), request.uri().path())
+    });
     let mut response = if let Err(refusal) = resolved {
         refusal.into_response()
     } else if rate.used > rate.limit {

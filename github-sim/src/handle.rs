@@ -276,6 +276,22 @@ impl Sim {
         self.world().latency.clear();
     }
 
+    /// Every installation token minted so far: the repositories it was limited to (by their current
+    /// names; `None` for all of the installation's) and its permissions. No token values.
+    pub fn installation_token_scopes(&self) -> Vec<(Option<Vec<String>>, BTreeMap<String, String>)> {
+        let world = self.world();
+        world
+            .installation_tokens
+            .values()
+            .map(|grant| {
+                let repositories = grant.repositories.as_ref().map(|ids| {
+                    ids.iter().filter_map(|id| world.repo_by_id(*id)).map(|r| r.name.clone()).collect()
+                });
+                (repositories, grant.permissions.clone())
+            })
+            .collect()
+    }
+
     /// Requests matching method and pattern that got past the fault layer (faulted ones and those refused by
     /// the secondary rate limit are not counted; anything GitHub itself answered is, whatever the status,
     /// 304s included: see [`Sim::charged_count`]).

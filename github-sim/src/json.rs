@@ -15,7 +15,7 @@ mod team;
 
 pub(crate) use app::{installation, integration};
 pub(crate) use git::branch;
-pub(crate) use repo::{full_repo, minimal_repo, repo_in_list};
+pub(crate) use repo::{full_repo, minimal_repo, repo_in_list, repository};
 pub(crate) use team::{collaborator, team, team_full, team_membership, team_repository};
 
 /// An account for rendering: users and organizations share the `simple-user` shape.

@@ -242,3 +242,57 @@ async fn memberships_are_steered_over_http_like_in_process() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 }
+
+#[tokio::test]
+async fn a_token_limited_to_one_repository_sees_no_other_and_cannot_create_repositories() {
+    let sim = start().await;
+    let path = format!("/app/installations/{INSTALLATION_ID}/access_tokens");
+    let mint = |body: Value| {
+        let sim = &sim;
+        let path = &path;
+        async move { api(Method::POST, sim, path, &app_jwt()).json(&body).send().await.unwrap() }
+    };
+    let minted =
+        mint(json!({"repositories": ["service-template"], "permissions": {"contents": "read"}})).await;
+    assert_eq!(minted.status(), 201);
+    let minted: Value = minted.json().await.unwrap();
+    assert_eq!(minted["repository_selection"], "selected");
+    assert_eq!(minted["repositories"][0]["name"], "service-template");
+    // GitHub adds metadata: read to every token.
+    assert_eq!(minted["permissions"], json!({"contents": "read", "metadata": "read"}));
+    let token = minted["token"].as_str().unwrap();
+
+    let own = api(Method::GET, &sim, "/repos/acme/service-template", token).send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    let id = own.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
+    let by_id = api(Method::GET, &sim, &format!("/repositories/{id}"), token).send().await.unwrap();
+    assert_eq!(by_id.status(), 200);
+    // Any other repository of the organization is as if it did not exist.
+    sim.sim().create_repo("acme", "other");
+    let other = api(Method::GET, &sim, "/repos/acme/other", token).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    // A permission the token was not minted with is refused even on its repository.
+    let secrets =
+        api(Method::GET, &sim, "/repos/acme/service-template/actions/secrets", token).send().await.unwrap();
+    assert_eq!(secrets.status(), 403);
+    // Creating a repository needs a token for all of them.
+    let wide =
+        mint(json!({"repositories": ["service-template"], "permissions": {"administration": "write"}})).await;
+    let wide: Value = wide.json().await.unwrap();
+    let generate =
+        api(Method::POST, &sim, "/repos/acme/service-template/generate", wide["token"].as_str().unwrap())
+            .json(&json!({"owner": "acme", "name": "made-with-a-narrow-token"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(generate.status(), 403);
+    assert_eq!(generate.json::<Value>().await.unwrap()["message"], "Resource not accessible by integration");
+
+    // Naming a repository the installation cannot see is refused when minting.
+    let unknown = mint(json!({"repositories": ["no-such-repository"]})).await;
+    assert_eq!(unknown.status(), 422);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["message"],
+        "There is at least one repository that does not exist or is not accessible to the parent installation."
+    );
+}

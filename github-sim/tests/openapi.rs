@@ -951,6 +951,12 @@ async fn app_answers(w: &mut Walk, none_scoped: &str) {
     let narrow = w.call(op, M::POST, &tokens, Some(&jwt), scoped(json!({"metadata": "read"})), 201).await;
     let narrow = narrow["token"].as_str().unwrap_or_default();
     w.call(op, M::POST, &tokens, Some(&jwt), scoped(json!({"members": "write"})), 422).await;
+    let one_repository =
+        Some(json!({"repositories": ["service-template"], "permissions": {"contents": "read"}}));
+    let limited = w.call(op, M::POST, &tokens, Some(&jwt), one_repository, 201).await;
+    assert_eq!(limited["repository_selection"], "selected");
+    let unknown = Some(json!({"repositories": ["no-such-repository"]}));
+    w.call(op, M::POST, &tokens, Some(&jwt), unknown, 422).await;
     w.call(op, M::POST, "/app/installations/1/access_tokens", Some(&jwt), None, 404).await;
     w.call(op, M::POST, &tokens, Some(BOT), None, 401).await;
     w.call(op, M::POST, &tokens, Some(token), None, 401).await;

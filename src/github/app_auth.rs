@@ -6,6 +6,9 @@
 //! `exp` at most 10 minutes ahead: octocrab's `create_jwt`); the 201 carries `token` and `expires_at`
 //! (one hour). A token used after `expires_at` is a 401, which would fail a step, so a new one is minted
 //! [`REFRESH_BEFORE`] ahead of time (or halfway through a shorter lifetime).
+//!
+//! Each token is minted for one [`TokenScope`]: the repository a call acts on and the permission it
+//! needs, never the installation's whole reach (see `scopes.rs`). Tokens are cached per scope.
 
 use std::time::Duration;
 
@@ -18,9 +21,13 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::{
     classify::error,
-    client::{GitHub, seg},
+    client::{GitHub, MINT, seg},
+    scopes::TokenScope,
 };
 use crate::provider::{ErrorKind, ProviderError};
+
+/// Tokens kept at once: a few scopes for each service being worked on.
+const MAX_CACHED_TOKENS: u64 = 10_000;
 
 /// How long before `expires_at` a token is replaced.
 const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
@@ -31,8 +38,11 @@ pub(super) struct AppAuth {
     key: EncodingKey,
     org: String,
     installation_id: OnceCell<u64>,
-    /// One holder at a time: concurrent steps share one refresh instead of minting a token each.
-    token: Mutex<Option<InstallationToken>>,
+    /// The current token of each scope. Bounded: a token lives an hour, and a scope unused for
+    /// longer is minted afresh when next needed.
+    tokens: moka::future::Cache<TokenScope, InstallationToken>,
+    /// One mint at a time: concurrent steps needing the same scope share one token.
+    minting: Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -73,36 +83,80 @@ impl AppAuth {
             key,
             org: org.to_owned(),
             installation_id: OnceCell::new(),
-            token: Mutex::new(None),
+            tokens: moka::future::Cache::builder()
+                .max_capacity(MAX_CACHED_TOKENS)
+                .time_to_live(Duration::from_secs(60 * 60))
+                .build(),
+            minting: Mutex::new(()),
         })
     }
 
-    /// A token that stays valid for a while, minting one when the cached one is near its end.
-    pub(super) async fn token(&self, github: &GitHub) -> Result<SecretString, ProviderError> {
-        let mut cached = self.token.lock().await;
+    /// A token for `scope` that stays valid for a while, minting one when the cached one is near its end.
+    /// `None` when the scope's repository does not exist or the installation cannot see it: GitHub
+    /// refuses to mint the token (422), and the call would have been a 404.
+    pub(super) async fn token(
+        &self,
+        github: &GitHub,
+        scope: &TokenScope,
+    ) -> Result<Option<SecretString>, ProviderError> {
+        let fresh =
+            |now| async move { self.tokens.get(scope).await.filter(|t: &InstallationToken| t.is_fresh(now)) };
+        if let Some(token) = fresh(OffsetDateTime::now_utc()).await {
+            return Ok(Some(token.value));
+        }
+        let _minting = self.minting.lock().await;
         let now = OffsetDateTime::now_utc();
-        if let Some(token) = cached.as_ref().filter(|t| t.is_fresh(now)) {
-            return Ok(token.value.clone());
+        if let Some(token) = fresh(now).await {
+            return Ok(Some(token.value));
         }
         let installation = self.installation_id(github).await?;
         let jwt = self.jwt()?;
         let path = format!("/app/installations/{installation}/access_tokens");
+        let body = scope.request_body();
+        let unknown_repository = if scope.repository.is_some() { &[422][..] } else { &[] };
         let reply =
-            github.call_as("github:installation_token", Method::POST, &path, None, &[], Some(&jwt)).await?;
+            github.call_as(MINT, Method::POST, &path, Some(&body), unknown_repository, Some(&jwt)).await?;
+        if reply.status == 422 {
+            let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if message.contains("not accessible to the parent installation") {
+                return Ok(None);
+            }
+            if message.contains("permissions requested are not granted") {
+                let needed: Vec<String> = scope.permissions.iter().map(|(p, l)| format!("{p}={l}")).collect();
+                return Err(error(
+                    ErrorKind::Denied,
+                    format!(
+                        "GitHub refused a token for this call ({}): the GitHub App's installation needs the \
+                         permission {} (see Shipyard's README, GitHub App)",
+                        message,
+                        needed.join(", ")
+                    ),
+                ));
+            }
+            return Err(reply.into_error(github.retry.max_delay));
+        }
         let minted: TokenJson = reply.json("installation token")?;
-        tracing::info!(installation, expires_at = %minted.expires_at, "GitHub App installation token minted");
+        tracing::info!(installation, expires_at = %minted.expires_at, scope = %body, "GitHub App installation token minted");
         let token = InstallationToken {
             value: SecretString::from(minted.token),
             minted_at: now,
             expires_at: minted.expires_at,
         };
-        *cached = Some(token.clone());
-        Ok(token.value)
+        self.tokens.insert(scope.clone(), token.clone()).await;
+        Ok(Some(token.value))
     }
 
-    /// Forgets the cached token (GitHub refused it), so the next call mints a new one.
-    pub(super) async fn forget_token(&self) {
-        *self.token.lock().await = None;
+    /// Forgets the cached token of `scope` (GitHub refused it), so the next call mints a new one.
+    pub(super) async fn forget_token(&self, scope: &TokenScope) {
+        self.tokens.invalidate(scope).await;
+    }
+
+    /// The organization the App is installed on.
+    pub(super) fn org(&self) -> &str {
+        &self.org
     }
 
     /// The App's installation on the organization, looked up once.

@@ -21,6 +21,7 @@ use super::{
     budget::{Budget, Spender},
     classify::{Reply, error, transport_error},
     models::{GitHubUser, Membership},
+    scopes::TokenScope,
     transport::build_octocrab,
 };
 use crate::{
@@ -29,6 +30,9 @@ use crate::{
 };
 
 pub use super::models::{DispatchOutcome, Repo, Workflow, WorkflowRun};
+
+/// The call that mints installation tokens (see `app_auth.rs`).
+pub(super) const MINT: &str = "github:installation_token";
 
 /// Characters kept as-is in a path segment (RFC 3986 unreserved); everything else is percent-encoded.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -168,7 +172,7 @@ impl GitHub {
         Box::pin(retry_transient(&self.retry, what, move || {
             let method = method.clone();
             async move {
-                let reply = self.send(method, path, body, bearer).await?;
+                let reply = self.send(what, method, path, body, bearer).await?;
                 if reply.status.is_success() || expected.contains(&reply.status.as_u16()) {
                     Ok(reply)
                 } else {
@@ -181,17 +185,33 @@ impl GitHub {
     /// One attempt, no retry, no classification of the status.
     async fn send(
         &self,
+        what: &str,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
         bearer: Option<&SecretString>,
     ) -> Result<Reply, ProviderError> {
         let mut request = http::Request::builder().method(method.clone()).uri(path);
+        // Paced before the token is chosen, so a token is never used after waiting its life away in
+        // the queue. Minting a token is authentication, not content: it is not paced as a write.
+        let pace_as = if what == MINT { Method::GET } else { method.clone() };
+        let slot = self.spender.admit(&pace_as).await;
         let installation_token = match (&self.app, bearer) {
-            (Some(app), None) => Some(app.token(self).await?),
+            (Some(app), None) => {
+                let scope = TokenScope::of(what, app.org(), path)?;
+                let Some(token) = app.token(self, &scope).await? else {
+                    // What GitHub answers a token of the whole installation for a repository it
+                    // cannot see.
+                    let body = bytes::Bytes::from_static(br#"{"message":"Not Found","status":"404"}"#);
+                    let reply =
+                        Reply { status: http::StatusCode::NOT_FOUND, headers: Default::default(), body };
+                    return Ok(reply);
+                };
+                Some((token, scope))
+            }
             _ => None,
         };
-        if let Some(token) = bearer.or(installation_token.as_ref()) {
+        if let Some(token) = bearer.or(installation_token.as_ref().map(|(token, _)| token)) {
             let mut value = http::HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
                 .map_err(|_| error(ErrorKind::Other, "a GitHub credential is not a valid header value"))?;
             value.set_sensitive(true);
@@ -206,8 +226,6 @@ impl GitHub {
             .octo
             .build_request(request, body)
             .map_err(|e| error(ErrorKind::Other, format!("could not build a GitHub request: {e}")))?;
-        // After the installation token: minting one is itself a paced request.
-        let slot = self.spender.admit(&method).await;
         let response = self.octo.execute(request).await.map_err(|e| transport_error(&e))?;
         let (mut parts, body) = response.into_parts();
         let mut body = body.collect().await.map_err(|e| transport_error(&e))?.to_bytes();
@@ -227,11 +245,11 @@ impl GitHub {
             }
         }
         if parts.status == http::StatusCode::UNAUTHORIZED
-            && installation_token.is_some()
+            && let Some((_, scope)) = &installation_token
             && let Some(app) = &self.app
         {
             // Revoked or expired early (a clock ahead of GitHub's): the next attempt mints a new one.
-            app.forget_token().await;
+            app.forget_token(scope).await;
         }
         Ok(Reply { status: parts.status, headers: parts.headers, body })
     }

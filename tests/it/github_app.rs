@@ -53,7 +53,30 @@ async fn a_service_is_provisioned_end_to_end_with_the_app_credential(db: PgPool)
         1,
         "the installation is looked up once"
     );
-    assert_eq!(tokens_minted(&app), 1, "one token serves the whole provisioning");
+    // Every token names the one repository it acts on and only the permission that call needs; the
+    // one token for all repositories is the one that creates the repository (it cannot name it yet).
+    let scopes = app.sim().installation_token_scopes();
+    // Mints that named a repository not made yet (the name check before generating) were refused.
+    assert!((scopes.len()..=scopes.len() + 2).contains(&tokens_minted(&app)), "{scopes:?}");
+    for (repositories, permissions) in &scopes {
+        let asked: Vec<&str> = permissions.keys().map(String::as_str).filter(|p| *p != "metadata").collect();
+        assert!(asked.len() <= 1, "one permission per token: {permissions:?}");
+        match repositories {
+            // The template is only read (that it exists, and its files while GitHub copies them).
+            Some(repositories) if repositories == &["service-template"] => {
+                assert!(permissions.values().all(|level| level == "read"), "{permissions:?}")
+            }
+            Some(repositories) => assert_eq!(repositories, &[name.clone()], "{permissions:?}"),
+            None => assert_eq!(asked, ["administration"], "only generating is unscoped: {permissions:?}"),
+        }
+        assert!(permissions.values().all(|level| level != "admin"), "{permissions:?}");
+    }
+    assert!(
+        scopes.iter().any(|(r, p)| r.is_some() && p.get("secrets").map(String::as_str) == Some("write")),
+        "the secrets were written with a token for this repository's secrets: {scopes:?}"
+    );
+    // Tokens are reused per scope: a dozen scopes, not one token per request.
+    assert!(scopes.len() < 16, "{scopes:?}");
 
     // Tearing down works with the App's permissions too (administration: write deletes the repository).
     let response = app.delete_via_api(&browser, &name).await;
@@ -131,7 +154,8 @@ async fn a_permission_the_installation_lacks_is_a_clear_provisioning_error(db: P
 
     let (_, step, message) = service_failure(&app, &name).await;
     assert_eq!(step, "actions_secrets");
-    assert!(message.contains("403 Resource not accessible by integration"), "{message}");
+    // GitHub refuses to mint a token with a permission the installation lacks.
+    assert!(message.contains("The permissions requested are not granted to this installation"), "{message}");
     assert!(message.contains("needs the permission secrets=read"), "{message}");
     let (_, html) = page(&app, &browser, &format!("/services/{name}")).await;
     assert!(html.contains("needs the permission secrets=read"), "the page shows why");

@@ -29,6 +29,9 @@ pub(crate) struct InstallationGrant {
     pub account_id: u64,
     pub bot_user_id: u64,
     pub permissions: BTreeMap<String, String>,
+    /// The repositories (by id, so a rename keeps them) a token minted with `repositories` or
+    /// `repository_ids` is limited to; `None` for every repository of the installation.
+    pub repositories: Option<std::collections::BTreeSet<u64>>,
     pub expires_at: OffsetDateTime,
 }
 
