@@ -362,6 +362,19 @@ impl Sim {
         org.members.push(crate::model::Membership { user_id, role: role.into(), state: state.into() });
     }
 
+    /// Renames a user account, as its owner may on github.com: the id, tokens and memberships stay, and
+    /// the old login is free for anyone to take.
+    pub fn rename_user(&self, login: &str, new_login: &str) {
+        let mut world = self.world();
+        assert!(world.user_by_login(new_login).is_none(), "github-sim: login {new_login:?} is taken");
+        let user = world
+            .users
+            .iter_mut()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+            .unwrap_or_else(|| panic!("github-sim: unknown user {login:?}"));
+        user.login = new_login.into();
+    }
+
     /// Removes `login` from `org` (no-op when not a member).
     pub fn remove_member(&self, org: &str, login: &str) {
         let mut world = self.world();
