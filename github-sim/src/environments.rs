@@ -395,8 +395,13 @@ async fn list_deployment_policies(
     let e = &world.repos[i].environments[find_environment(&world, i, &env)?];
     let per_page = paging.per_page.unwrap_or(30).clamp(1, 100);
     let page = paging.page.unwrap_or(1).max(1);
-    let policies: Vec<Value> =
-        e.deployment_policies.iter().skip((page - 1) * per_page).take(per_page).map(deployment_policy_json).collect();
+    let policies: Vec<Value> = e
+        .deployment_policies
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(deployment_policy_json)
+        .collect();
     Ok(Json(json!({ "total_count": e.deployment_policies.len(), "branch_policies": policies })))
 }
 
@@ -411,7 +416,9 @@ async fn create_deployment_policy(
     Body(body): Body<Value>,
 ) -> ApiResult<Response> {
     auth.require()?;
-    let Value::Object(fields) = body else { return Err(ApiError::invalid("Invalid request.\n\nBody is not an object.")) };
+    let Value::Object(fields) = body else {
+        return Err(ApiError::invalid("Invalid request.\n\nBody is not an object."));
+    };
     if let Some(key) = fields.keys().find(|k| !matches!(k.as_str(), "name" | "type")) {
         return Err(ApiError::invalid(format!("Invalid request.\n\n\"{key}\" is not a permitted key.")));
     }

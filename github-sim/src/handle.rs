@@ -367,17 +367,28 @@ impl Sim {
     /// for an environment's "protected branches only".
     pub fn protect_branch(&self, owner: &str, repo: &str, pattern: &str) {
         let mut world = self.world();
-        let i = world.repo_index(owner, repo).unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
         world.repos[i].branch_protections.push(pattern.to_string());
     }
 
     /// Adds a "selected branches and tags" rule to an environment (GitHub's
     /// `POST .../environments/{name}/deployment-branch-policies`); it applies while the environment's
     /// `deployment_branch_policy` has `custom_branch_policies: true`. `tag` makes it match tags.
-    pub fn add_deployment_policy(&self, owner: &str, repo: &str, environment: &str, pattern: &str, tag: bool) {
+    pub fn add_deployment_policy(
+        &self,
+        owner: &str,
+        repo: &str,
+        environment: &str,
+        pattern: &str,
+        tag: bool,
+    ) {
         let mut world = self.world();
         let id = world.next_id();
-        let i = world.repo_index(owner, repo).unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
         let e = world.repos[i]
             .environment_mut(environment)
             .unwrap_or_else(|| panic!("github-sim: no environment {environment} in {owner}/{repo}"));

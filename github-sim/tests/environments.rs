@@ -311,7 +311,8 @@ async fn app_with_refs(sim: &RunningSim) {
 async fn protected_branches_only_fails_a_job_on_an_unprotected_branch_or_a_tag_before_its_steps() {
     let sim = start_with_deploy().await;
     app_with_refs(&sim).await;
-    let only_protected = json!({"deployment_branch_policy": {"protected_branches": true, "custom_branch_policies": false}});
+    let only_protected =
+        json!({"deployment_branch_policy": {"protected_branches": true, "custom_branch_policies": false}});
     assert_eq!(put_env(&sim, "app", "prod", BOT, Some(only_protected)).await.0, 200);
     sim.sim().protect_branch("acme", "app", "main");
 
@@ -332,7 +333,8 @@ async fn protected_branches_only_fails_a_job_on_an_unprotected_branch_or_a_tag_b
 async fn protected_branches_only_lets_every_branch_deploy_while_no_branch_protection_rule_exists() {
     let sim = start_with_deploy().await;
     app_with_refs(&sim).await;
-    let only_protected = json!({"deployment_branch_policy": {"protected_branches": true, "custom_branch_policies": false}});
+    let only_protected =
+        json!({"deployment_branch_policy": {"protected_branches": true, "custom_branch_policies": false}});
     assert_eq!(put_env(&sim, "app", "prod", BOT, Some(only_protected)).await.0, 200);
     // A ruleset on the default branch is not a branch protection rule: GitHub's docs name only the latter.
     let ruleset = json!({
@@ -340,18 +342,24 @@ async fn protected_branches_only_lets_every_branch_deploy_while_no_branch_protec
         "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
         "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}],
     });
-    let created = api(Method::POST, &sim, "/repos/acme/app/rulesets", BOT).json(&ruleset).send().await.unwrap();
+    let created =
+        api(Method::POST, &sim, "/repos/acme/app/rulesets", BOT).json(&ruleset).send().await.unwrap();
     assert_eq!(created.status(), 201);
 
     let (_, conclusion, _, log) = deploy(&sim, "app", "feature").await;
-    assert_eq!(conclusion.as_deref(), Some("success"), "GitHub: no protection rule, every branch deploys\n{log}");
+    assert_eq!(
+        conclusion.as_deref(),
+        Some("success"),
+        "GitHub: no protection rule, every branch deploys\n{log}"
+    );
 }
 
 #[tokio::test]
 async fn selected_branches_and_tags_admit_only_refs_matching_a_pattern_of_their_kind() {
     let sim = start_with_deploy().await;
     app_with_refs(&sim).await;
-    let custom = json!({"deployment_branch_policy": {"protected_branches": false, "custom_branch_policies": true}});
+    let custom =
+        json!({"deployment_branch_policy": {"protected_branches": false, "custom_branch_policies": true}});
     assert_eq!(put_env(&sim, "app", "prod", BOT, Some(custom)).await.0, 200);
     let policies = "/repos/acme/app/environments/prod/deployment-branch-policies";
     for body in [json!({"name": "release/*"}), json!({"name": "v*", "type": "tag"})] {

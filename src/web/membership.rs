@@ -45,7 +45,11 @@ pub async fn current_role(state: &AppState, record: &SessionRecord) -> Result<Op
     match answer {
         // The login is only the address: an answer about another account (the login was renamed and
         // taken by someone else) says nothing about this user, and is treated as no membership.
-        Ok(membership) => match membership.as_ref().filter(|m| m.belongs_to(user.github_id)).and_then(|m| m.admitted_role()) {
+        Ok(membership) => match membership
+            .as_ref()
+            .filter(|m| m.belongs_to(user.github_id))
+            .and_then(|m| m.admitted_role())
+        {
             Some(role) => {
                 state.sessions.record_membership_check(&state.db, user.user_id, role).await?;
                 if role != record.org_role {

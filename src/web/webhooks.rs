@@ -91,7 +91,8 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     if delivery.is_empty() || event.is_empty() {
         return Ok((StatusCode::BAD_REQUEST, "X-GitHub-Event and X-GitHub-Delivery are required"));
     }
-    let run = (event == "workflow_run").then(|| serde_json::from_slice::<WorkflowRunEvent>(&body).ok()).flatten();
+    let run =
+        (event == "workflow_run").then(|| serde_json::from_slice::<WorkflowRunEvent>(&body).ok()).flatten();
     let run_event = run.as_ref().map(|e| db::webhooks::RunEvent {
         run_id: e.workflow_run.id,
         run_attempt: e.workflow_run.run_attempt,

@@ -206,11 +206,15 @@ async fn a_session_does_not_follow_its_login_to_the_account_that_takes_it_after_
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn a_secondary_limit_on_the_re_check_keeps_the_last_answer_instead_of_waiting_out_its_retry_after(db: Db) {
+async fn a_secondary_limit_on_the_re_check_keeps_the_last_answer_instead_of_waiting_out_its_retry_after(
+    db: Db,
+) {
     let app = spawn_with_ttl(db, Duration::from_secs(3600)).await;
     let browser = app.signed_in("bob").await;
-    let limited = json!({ "message": "You have exceeded a secondary rate limit. Please wait a few minutes." });
-    app.sim().inject_fault(Fault::new("/orgs/acme/memberships/*", 403).body(limited).retry_after(60).times(1));
+    let limited =
+        json!({ "message": "You have exceeded a secondary rate limit. Please wait a few minutes." });
+    app.sim()
+        .inject_fault(Fault::new("/orgs/acme/memberships/*", 403).body(limited).retry_after(60).times(1));
 
     past_the_ttl().await;
     // Waiting the 60 s GitHub asks for would end in the request timeout's bare 408.
@@ -228,11 +232,10 @@ async fn a_re_check_github_is_slow_to_answer_keeps_the_last_answer_within_the_ch
     // Without a deadline on the re-check, the request timeout's bare 408 would answer first.
     let (status, html) = page(&app, &browser, "/services").await;
     assert_eq!(status, StatusCode::OK, "within the grace, the last answer stands: {html}");
-    let checked: bool = sqlx::query_scalar(
-        "select s.membership_checked_at < now() - interval '1 second' from session s",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let checked: bool =
+        sqlx::query_scalar("select s.membership_checked_at < now() - interval '1 second' from session s")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert!(checked, "no answer from GitHub was recorded as a check");
 }

@@ -201,7 +201,9 @@ mod tests {
                     .into()
             )
         );
-        assert!(matches!(e.gate("refs/tags/main", &rules), Gate::Refused(m) if m.starts_with("Tag \"main\"")));
+        assert!(
+            matches!(e.gate("refs/tags/main", &rules), Gate::Refused(m) if m.starts_with("Tag \"main\""))
+        );
     }
 
     #[test]
