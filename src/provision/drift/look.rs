@@ -86,16 +86,15 @@ async fn push_role(
         RoleKind::Environment => {
             // The gate: an environment with no deployment rule left lets any branch assume the role.
             // A team's own rules, whatever they are, are a gate too.
-            if let Some(rules) = github.environment_rules(owner, repo_name, &role.value).await? {
-                if rules.is_unprotected() {
-                    let finding = Finding::new(
-                        StepName::PushRoleSecret,
-                        Problem::Unprotected,
-                        PROTECTED_BRANCHES_ONLY,
-                        "no deployment rules: any branch may deploy",
-                    );
-                    findings.push(finding.for_role(name));
-                }
+            let rules = github.environment_rules(owner, repo_name, &role.value).await?;
+            if rules.is_some_and(|r| r.is_unprotected()) {
+                let finding = Finding::new(
+                    StepName::PushRoleSecret,
+                    Problem::Unprotected,
+                    PROTECTED_BRANCHES_ONLY,
+                    "no deployment rules: any branch may deploy",
+                );
+                findings.push(finding.for_role(name));
             }
             github.environment_secret_names(owner, repo_name, &role.value).await?.unwrap_or_default()
         }
