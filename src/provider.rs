@@ -152,6 +152,7 @@ where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let mut waited_for_reset = Duration::ZERO;
+    let mut waited_as_told = Duration::ZERO;
     op.retry(policy.backoff())
         .sleep(tokio::time::sleep)
         .when(ProviderError::is_transient)
@@ -162,8 +163,13 @@ where
                 return (delay.is_some() && waited_for_reset <= policy.rate_limit_wait).then_some(reset);
             }
             match (e.retry_after, delay) {
-                // Honour the provider's retry-after, but never past our own deadline being spent.
-                (Some(after), Some(_)) => Some(after),
+                // Honour the provider's retry-after, but never past our own deadline: a wait that would
+                // spend it (a secondary limit's `retry-after: 60` against a person's 3 s) fails now.
+                // backon's total-delay budget does not see a delay changed here, so it is counted here.
+                (Some(after), Some(_)) => {
+                    waited_as_told += after;
+                    (waited_as_told <= policy.deadline).then_some(after)
+                }
                 (_, delay) => delay,
             }
         })
@@ -253,6 +259,34 @@ mod tests {
         .await;
         assert!(result.unwrap_err().rate_limit_reset.is_some());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_longer_than_the_deadline_fails_at_once() {
+        let calls = AtomicUsize::new(0);
+        let result: Result<(), _> = retry_transient(&RetryPolicy::interactive(), "test", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(transient().with_retry_after(Some(Duration::from_secs(60))))
+        })
+        .await;
+        assert_eq!(result.unwrap_err().retry_after, Some(Duration::from_secs(60)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no second attempt after a wait past the deadline");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_within_the_deadline_is_honoured() {
+        let calls = AtomicUsize::new(0);
+        let policy = RetryPolicy { deadline: Duration::from_secs(1), ..RetryPolicy::fast() };
+        let result = retry_transient(&policy, "test", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(transient().with_retry_after(Some(Duration::from_millis(50))))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

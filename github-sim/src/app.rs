@@ -274,6 +274,7 @@ const ROUTE_PERMISSIONS: &[(&str, &str, Need)] = &[
     ("DELETE", "/repos/*/*/environments/*/secrets/*", Some(("environments", "write"))),
     ("GET", "/repos/*/*/environments/**", Some(("actions", "read"))),
     ("PUT", "/repos/*/*/environments/*", Some(("administration", "write"))),
+    ("POST", "/repos/*/*/environments/*/deployment-branch-policies", Some(("administration", "write"))),
     ("DELETE", "/repos/*/*/environments/*", Some(("administration", "write"))),
     ("GET", "/repos/*/*/actions/**", Some(("actions", "read"))),
     ("GET", "/repos/*/*/hooks/**", Some(("repository_hooks", "read"))),

@@ -13,7 +13,7 @@ use crate::Sim;
 use crate::access::{Access, find_repo, find_writable_repo};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Body};
-use crate::model::now;
+use crate::model::{glob, now};
 
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
@@ -48,7 +48,7 @@ async fn list_branches(
             json!({
                 "name": b.name,
                 "commit": { "sha": b.sha, "url": format!("{base}/repos/{full}/commits/{}", b.sha) },
-                "protected": false,
+                "protected": r.branch_protections.iter().any(|rule| glob(rule, &b.name)),
             })
         })
         .collect();

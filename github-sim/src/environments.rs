@@ -3,8 +3,9 @@
 //! Names are case-insensitive and at most 255 characters (GitHub's documented rules). Creating or updating
 //! needs admin rights; reading needs read access. Each environment seals its secrets to a key pair of its
 //! own; the secret routes reuse `secrets.rs` (same sealed-box format, key_id check and naming rules) and
-//! answer 404 while the environment does not exist. Protection rules are stored and shown; the runner does
-//! not enforce them (no job waits for a reviewer or a timer).
+//! answer 404 while the environment does not exist. Custom deployment policies ("selected branches and
+//! tags") are listed and added under `.../deployment-branch-policies`. The runner enforces the branch
+//! policy and required reviewers ([`crate::model::Environment::gate`]); wait timers are stored only.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,7 +21,7 @@ use crate::access::{Access, find_repo, find_writable_repo};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Body};
 use crate::json::{Account, node_id, simple_user};
-use crate::model::{BranchPolicy, Environment, Repo, World, now, ts};
+use crate::model::{BranchPolicy, DeploymentPolicy, Environment, RefKind, Repo, World, now, ts};
 use crate::secrets::{PutSecret, Sealed, get_json, list_json, public_key_json, remove};
 
 /// GitHub's documented maximum environment name length.
@@ -36,6 +37,10 @@ pub(crate) fn router() -> Router<Sim> {
         .route(
             "/repos/{owner}/{repo}/environments/{environment_name}",
             get(get_environment).put(put_environment).delete(delete_environment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+            get(list_deployment_policies).post(create_deployment_policy),
         )
         .route("/repos/{owner}/{repo}/environments/{environment_name}/secrets", get(list_secrets))
         .route(
@@ -366,6 +371,100 @@ fn environment_json(base: &str, world: &World, repo: &Repo, e: &Environment) -> 
         "protection_rules": rules,
         "deployment_branch_policy": policy,
     })
+}
+
+/// The `deployment-branch-policy` schema.
+fn deployment_policy_json(p: &DeploymentPolicy) -> Value {
+    let kind = match p.kind {
+        RefKind::Branch => "branch",
+        RefKind::Tag => "tag",
+    };
+    json!({ "id": p.id, "node_id": node_id("MDE2OkdhdGVCcmFuY2hQb2xpY3k", p.id), "name": p.name, "type": kind })
+}
+
+/// `{total_count, branch_policies}`, oldest first; anyone who can read the repository may list them.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), environment = %env))]
+async fn list_deployment_policies(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, env)): Path<(String, String, String)>,
+    Query(paging): Query<Paging>,
+) -> ApiResult<Json<Value>> {
+    let world = sim.world();
+    let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
+    let e = &world.repos[i].environments[find_environment(&world, i, &env)?];
+    let per_page = paging.per_page.unwrap_or(30).clamp(1, 100);
+    let page = paging.page.unwrap_or(1).max(1);
+    let policies: Vec<Value> = e
+        .deployment_policies
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(deployment_policy_json)
+        .collect();
+    Ok(Json(json!({ "total_count": e.deployment_policies.len(), "branch_policies": policies })))
+}
+
+/// Adds a name pattern (`type` `branch`, the default, or `tag`): admin only; 404 while the environment does
+/// not exist or its `deployment_branch_policy` is not `custom_branch_policies: true` (GitHub's documented
+/// answer); 303 to the existing policy when the pattern and type are there already.
+#[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), environment = %env))]
+async fn create_deployment_policy(
+    State(sim): State<Sim>,
+    Extension(auth): Extension<Auth>,
+    Path((owner, repo, env)): Path<(String, String, String)>,
+    Body(body): Body<Value>,
+) -> ApiResult<Response> {
+    auth.require()?;
+    let Value::Object(fields) = body else {
+        return Err(ApiError::invalid("Invalid request.\n\nBody is not an object."));
+    };
+    if let Some(key) = fields.keys().find(|k| !matches!(k.as_str(), "name" | "type")) {
+        return Err(ApiError::invalid(format!("Invalid request.\n\n\"{key}\" is not a permitted key.")));
+    }
+    let name = match fields.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => name.clone(),
+        Some(other) => return Err(not_a("name", other, "a string")),
+        None => return Err(ApiError::missing_field("name")),
+    };
+    let kind = match fields.get("type") {
+        None => RefKind::Branch,
+        Some(Value::String(t)) if t == "branch" => RefKind::Branch,
+        Some(Value::String(t)) if t == "tag" => RefKind::Tag,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid request.\n\nFor 'properties/type', {other} is not a member of [\"branch\", \"tag\"]."
+            )));
+        }
+    };
+    let mut world = sim.world();
+    let i = find_writable_repo(&world, &owner, &repo, &auth, Access::Admin)?;
+    let k = find_environment(&world, i, &env)?;
+    let custom = world.repos[i].environments[k].branch_policy.is_some_and(|p| p.custom_branch_policies);
+    if !custom {
+        return Err(ApiError::not_found());
+    }
+    let id = world.next_id();
+    let e = &mut world.repos[i].environments[k];
+    if let Some(existing) = e.deployment_policies.iter().find(|p| p.name == name && p.kind == kind) {
+        let url = format!(
+            "{}/repos/{}/{}/environments/{}/deployment-branch-policies/{}",
+            sim.base_url(),
+            owner,
+            repo,
+            utf8_percent_encode(&e.name, NAME_IN_URL),
+            existing.id
+        );
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        if let Ok(value) = HeaderValue::from_str(&url) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        return Ok(response);
+    }
+    let policy = DeploymentPolicy { id, name, kind };
+    let body = deployment_policy_json(&policy);
+    e.deployment_policies.push(policy);
+    Ok(Json(body).into_response())
 }
 
 /// The index of the environment called `name` in repository `repo`, or 404.

@@ -378,6 +378,53 @@ impl Sim {
         org.members.push(crate::model::Membership { user_id, role: role.into(), state: state.into() });
     }
 
+    /// Adds a (classic) branch protection rule for the branch name pattern `pattern`, as a repository admin
+    /// would in Settings → Branches. Rulesets are separate (`/rulesets`) and do not make a branch "protected"
+    /// for an environment's "protected branches only".
+    pub fn protect_branch(&self, owner: &str, repo: &str, pattern: &str) {
+        let mut world = self.world();
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        world.repos[i].branch_protections.push(pattern.to_string());
+    }
+
+    /// Adds a "selected branches and tags" rule to an environment (GitHub's
+    /// `POST .../environments/{name}/deployment-branch-policies`); it applies while the environment's
+    /// `deployment_branch_policy` has `custom_branch_policies: true`. `tag` makes it match tags.
+    pub fn add_deployment_policy(
+        &self,
+        owner: &str,
+        repo: &str,
+        environment: &str,
+        pattern: &str,
+        tag: bool,
+    ) {
+        let mut world = self.world();
+        let id = world.next_id();
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let e = world.repos[i]
+            .environment_mut(environment)
+            .unwrap_or_else(|| panic!("github-sim: no environment {environment} in {owner}/{repo}"));
+        let kind = if tag { crate::model::RefKind::Tag } else { crate::model::RefKind::Branch };
+        e.deployment_policies.push(crate::model::DeploymentPolicy { id, name: pattern.to_string(), kind });
+    }
+
+    /// Renames a user account, as its owner may on github.com: the id, tokens and memberships stay, and
+    /// the old login is free for anyone to take.
+    pub fn rename_user(&self, login: &str, new_login: &str) {
+        let mut world = self.world();
+        assert!(world.user_by_login(new_login).is_none(), "github-sim: login {new_login:?} is taken");
+        let user = world
+            .users
+            .iter_mut()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+            .unwrap_or_else(|| panic!("github-sim: unknown user {login:?}"));
+        user.login = new_login.into();
+    }
+
     /// Removes `login` from `org` (no-op when not a member).
     pub fn remove_member(&self, org: &str, login: &str) {
         let mut world = self.world();

@@ -136,7 +136,8 @@ impl Sim {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let view = self.runs(owner, repo).into_iter().find(|r| r.id == run_id);
-            if view.as_ref().is_some_and(|v| v.status == "completed")
+            // A waiting run goes nowhere until a reviewer acts: it is as far as it will get.
+            if view.as_ref().is_some_and(|v| v.status == "completed" || v.status == "waiting")
                 || tokio::time::Instant::now() >= deadline
             {
                 return view;

@@ -41,6 +41,7 @@ fn job_json(sim: &Sim, repo: &Repo, run: &Run, index: usize) -> Value {
     let state = run.state(index, now(), sim.settings().run_duration);
     let started = run.start_at(index, sim.settings().run_duration);
     let completed = state.status == "completed";
+    let has_runner = !matches!(state.status, "queued" | "waiting");
     let steps: Vec<Value> = match attempt.outcome().filter(|_| completed) {
         Some(outcome) => outcome
             .steps
@@ -75,10 +76,11 @@ fn job_json(sim: &Sim, repo: &Repo, run: &Run, index: usize) -> Value {
         "steps": steps,
         "check_run_url": format!("{base}/repos/{full}/check-runs/{}", attempt.job_id),
         "labels": ["ubuntu-latest"],
-        "runner_id": (state.status != "queued").then_some(1),
-        "runner_name": (state.status != "queued").then_some("GitHub Actions 1"),
-        "runner_group_id": (state.status != "queued").then_some(0),
-        "runner_group_name": (state.status != "queued").then_some("GitHub Actions"),
+        // (A job waiting for its environment's reviewers has no runner yet, like a queued one.)
+        "runner_id": has_runner.then_some(1),
+        "runner_name": has_runner.then_some("GitHub Actions 1"),
+        "runner_group_id": has_runner.then_some(0),
+        "runner_group_name": has_runner.then_some("GitHub Actions"),
         "workflow_name": run.name,
     })
 }

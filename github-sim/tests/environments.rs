@@ -286,3 +286,122 @@ async fn a_job_naming_a_missing_environment_creates_it_without_secrets() {
     let env = get_json(&sim, "/repos/acme/fresh/environments/prod", BOT).await;
     assert_eq!((env["name"].as_str(), &env["protection_rules"]), (Some("prod"), &json!([])));
 }
+
+/// Dispatches `deploy.yml` on `git_ref` in `repo` and waits for it: (status, conclusion, job steps, log).
+async fn deploy(sim: &RunningSim, repo: &str, git_ref: &str) -> (String, Option<String>, Vec<Value>, String) {
+    let run = sim.sim().dispatch("acme", repo, "deploy.yml", git_ref).unwrap();
+    let done = sim.sim().wait_for_run("acme", repo, run, WAIT).await.unwrap();
+    let jobs = get_json(sim, &format!("/repos/acme/{repo}/actions/runs/{run}/jobs"), BOT).await;
+    let steps = jobs["jobs"][0]["steps"].as_array().cloned().unwrap_or_default();
+    let log = sim.sim().job_log("acme", repo, run).unwrap_or_default();
+    (done.status, done.conclusion, steps, log)
+}
+
+/// `app` from the deploy template, its secrets set, with branch `feature` and tag `v1.0` pushed.
+async fn app_with_refs(sim: &RunningSim) {
+    generate(sim, BOT, "worker-template", "app").await;
+    put_secret(sim, "app", "TOKEN", "repo-token").await;
+    put_secret(sim, "app", "PROD_ONLY", "x").await;
+    sim.sim().push_branch("acme", "app", "feature");
+    sim.sim().push_branch("acme", "app", "release/1");
+    sim.sim().push_tag("acme", "app", "v1.0");
+}
+
+#[tokio::test]
+async fn protected_branches_only_fails_a_job_on_an_unprotected_branch_or_a_tag_before_its_steps() {
+    let sim = start_with_deploy().await;
+    app_with_refs(&sim).await;
+    let only_protected =
+        json!({"deployment_branch_policy": {"protected_branches": true, "custom_branch_policies": false}});
+    assert_eq!(put_env(&sim, "app", "prod", BOT, Some(only_protected)).await.0, 200);
+    sim.sim().protect_branch("acme", "app", "main");
+
+    let (status, conclusion, steps, _) = deploy(&sim, "app", "main").await;
+    assert_eq!((status.as_str(), conclusion.as_deref()), ("completed", Some("success")), "main is protected");
+    assert!(!steps.is_empty());
+
+    for (git_ref, what) in [("feature", "Branch \"feature\""), ("refs/tags/v1.0", "Tag \"v1.0\"")] {
+        let (status, conclusion, steps, log) = deploy(&sim, "app", git_ref).await;
+        assert_eq!((status.as_str(), conclusion.as_deref()), ("completed", Some("failure")), "{git_ref}");
+        assert_eq!(steps, Vec::<Value>::new(), "{git_ref}: no step ran, not even the set-up");
+        let message = format!("{what} is not allowed to deploy to prod due to environment protection rules.");
+        assert!(log.contains(&message), "{git_ref}: {log}");
+    }
+}
+
+#[tokio::test]
+async fn protected_branches_only_lets_every_branch_deploy_while_no_branch_protection_rule_exists() {
+    let sim = start_with_deploy().await;
+    app_with_refs(&sim).await;
+    let only_protected =
+        json!({"deployment_branch_policy": {"protected_branches": true, "custom_branch_policies": false}});
+    assert_eq!(put_env(&sim, "app", "prod", BOT, Some(only_protected)).await.0, 200);
+    // A ruleset on the default branch is not a branch protection rule: GitHub's docs name only the latter.
+    let ruleset = json!({
+        "name": "protect", "target": "branch", "enforcement": "active",
+        "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+        "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}],
+    });
+    let created =
+        api(Method::POST, &sim, "/repos/acme/app/rulesets", BOT).json(&ruleset).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+
+    let (_, conclusion, _, log) = deploy(&sim, "app", "feature").await;
+    assert_eq!(
+        conclusion.as_deref(),
+        Some("success"),
+        "GitHub: no protection rule, every branch deploys\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn selected_branches_and_tags_admit_only_refs_matching_a_pattern_of_their_kind() {
+    let sim = start_with_deploy().await;
+    app_with_refs(&sim).await;
+    let custom =
+        json!({"deployment_branch_policy": {"protected_branches": false, "custom_branch_policies": true}});
+    assert_eq!(put_env(&sim, "app", "prod", BOT, Some(custom)).await.0, 200);
+    let policies = "/repos/acme/app/environments/prod/deployment-branch-policies";
+    for body in [json!({"name": "release/*"}), json!({"name": "v*", "type": "tag"})] {
+        let added = api(Method::POST, &sim, policies, BOT).json(&body).send().await.unwrap();
+        assert_eq!(added.status(), 200, "{body}");
+    }
+    let listed = get_json(&sim, policies, BOT).await;
+    assert_eq!(listed["total_count"], 2);
+    assert_eq!(listed["branch_policies"][1]["type"], "tag");
+
+    for (git_ref, conclusion) in
+        [("release/1", "success"), ("refs/tags/v1.0", "success"), ("main", "failure"), ("feature", "failure")]
+    {
+        let (_, got, _, log) = deploy(&sim, "app", git_ref).await;
+        assert_eq!(got.as_deref(), Some(conclusion), "{git_ref}:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn a_policy_cannot_be_added_while_the_environment_does_not_use_custom_policies() {
+    let sim = start_with_deploy().await;
+    generate(&sim, BOT, "worker-template", "app").await;
+    assert_eq!(put_env(&sim, "app", "prod", BOT, None).await.0, 200);
+    let policies = "/repos/acme/app/environments/prod/deployment-branch-policies";
+    let refused = api(Method::POST, &sim, policies, BOT).json(&json!({"name": "main"})).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    assert_eq!(get_json(&sim, policies, BOT).await["total_count"], 0, "nothing was added");
+}
+
+#[tokio::test]
+async fn required_reviewers_park_the_job_and_its_run_as_waiting() {
+    let sim = start_with_deploy().await;
+    app_with_refs(&sim).await;
+    let reviewed = json!({"reviewers": [{"type": "User", "id": 2001}]});
+    assert_eq!(put_env(&sim, "app", "prod", BOT, Some(reviewed)).await.0, 200);
+
+    let run = sim.sim().dispatch("acme", "app", "deploy.yml", "main").unwrap();
+    let done = sim.sim().wait_for_run("acme", "app", run, WAIT).await.unwrap();
+    assert_eq!((done.status.as_str(), done.conclusion), ("waiting", None));
+    let api_run = get_json(&sim, &format!("/repos/acme/app/actions/runs/{run}"), BOT).await;
+    assert_eq!((api_run["status"].as_str(), &api_run["conclusion"]), (Some("waiting"), &Value::Null));
+    let jobs = get_json(&sim, &format!("/repos/acme/app/actions/runs/{run}/jobs"), BOT).await;
+    assert_eq!(jobs["jobs"][0]["status"], "waiting");
+    assert_eq!(jobs["jobs"][0]["steps"], json!([]), "nothing ran");
+}

@@ -207,6 +207,16 @@ const COVERED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+        "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+        "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+    ),
+    (
+        "GET",
         "/repos/{owner}/{repo}/environments/{environment_name}/secrets",
         "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets",
     ),
@@ -1136,6 +1146,18 @@ async fn environment_answers(w: &mut Walk) {
     w.call(op, M::PUT, env, Some(BOB), None, 403).await;
     w.call(op, M::PUT, "/repos/acme/nope/environments/prod", Some(BOT), None, 404).await;
     w.call(op, M::PUT, env, None, None, 401).await;
+    let op = "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies";
+    // As an organization admin: the walk's bot is at GitHub's 80 writes a minute already.
+    let policies = format!("{env}/deployment-branch-policies");
+    w.call(op, M::POST, &policies, Some(ALICE), Some(json!({"name": "release/*"})), 200).await;
+    w.call(op, M::POST, &policies, Some(ALICE), Some(json!({"name": "v*", "type": "tag"})), 200).await;
+    w.call(op, M::POST, &policies, Some(ALICE), Some(json!({"name": "v*", "type": "tag"})), 303).await;
+    w.call(op, M::POST, &policies, Some(ALICE), Some(json!({"name": "x", "type": "sha"})), 422).await;
+    w.call(op, M::POST, &policies, Some(BOB), Some(json!({"name": "x"})), 403).await;
+    let not_custom = "/repos/acme/svc/environments/doomed/deployment-branch-policies";
+    w.call(op, M::POST, not_custom, Some(ALICE), Some(json!({"name": "x"})), 404).await;
+    let op = "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies";
+    w.call(op, M::GET, &policies, Some(BOT), None, 200).await;
     let op = "GET /repos/{owner}/{repo}/environments/{environment_name}";
     w.call(op, M::GET, env, Some(BOT), None, 200).await;
     w.call(op, M::GET, "/repos/acme/svc/environments/nope", Some(BOT), None, 404).await;

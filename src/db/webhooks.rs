@@ -23,22 +23,38 @@ pub async fn find_service_by_repository_id(
     .await
 }
 
-/// Records that delivery `delivery_id` was acted on; false when it already was (a redelivery).
+/// What a `workflow_run` delivery reports: that attempt `run_attempt` of run `run_id` did `action`.
+/// Signed with the body, unlike the delivery id, and true once only: the key replays are refused on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEvent<'a> {
+    pub run_id: i64,
+    pub run_attempt: i32,
+    pub action: &'a str,
+}
+
+/// Records that delivery `delivery_id` was acted on; false when it already was: a redelivery (same id),
+/// or the same run event under another id (a replay of a captured body).
 #[tracing::instrument(skip_all)]
 pub async fn record_delivery(
     db: impl PgExecutor<'_>,
     delivery_id: &str,
     service_id: Uuid,
     event: &str,
+    run_event: Option<&RunEvent<'_>>,
 ) -> sqlx::Result<bool> {
+    // No conflict target: a clash on either key (delivery id, run event) is a duplicate.
     let inserted = sqlx::query!(
         r#"
-        insert into webhook_delivery (delivery_id, service_id, event) values ($1, $2, $3)
-        on conflict on constraint webhook_delivery_pkey do nothing
+        insert into webhook_delivery (delivery_id, service_id, event, run_id, run_attempt, action)
+        values ($1, $2, $3, $4, $5, $6)
+        on conflict do nothing
         "#,
         delivery_id,
         service_id,
-        event
+        event,
+        run_event.map(|r| r.run_id),
+        run_event.map(|r| r.run_attempt),
+        run_event.map(|r| r.action),
     )
     .execute(db)
     .await?;

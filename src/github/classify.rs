@@ -44,7 +44,8 @@ impl Reply {
     }
 
     /// Classifies a non-success reply. `wait_cap` bounds the waits we compute ourselves from rate-limit
-    /// headers; a `retry-after` GitHub sends is honoured as given.
+    /// headers; a `retry-after` GitHub sends is kept as given (the retry loop waits for it only while it
+    /// fits the caller's deadline).
     pub fn into_error(self, wait_cap: Duration) -> ProviderError {
         let body: ErrorBody = serde_json::from_slice(&self.body).unwrap_or_default();
         let message = describe(self.status, &body, &self.body);

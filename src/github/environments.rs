@@ -28,22 +28,164 @@ struct SecretJson {
     name: String,
 }
 
+/// The parts of GitHub's `environment` schema that say who may deploy.
+#[derive(Debug, Clone, Deserialize)]
+struct EnvironmentJson {
+    #[serde(default)]
+    protection_rules: Vec<RuleJson>,
+    #[serde(default)]
+    deployment_branch_policy: Option<BranchPolicyJson>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RuleJson {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    wait_timer: Option<u64>,
+    #[serde(default)]
+    reviewers: Vec<ReviewerJson>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ReviewerJson {
+    #[serde(default)]
+    reviewer: Option<ReviewerAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ReviewerAccount {
+    /// A user's login; teams carry `slug` instead.
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+struct BranchPolicyJson {
+    protected_branches: bool,
+    custom_branch_policies: bool,
+}
+
+#[derive(Deserialize)]
+struct BranchPoliciesJson {
+    branch_policies: Vec<BranchPolicyNameJson>,
+}
+
+#[derive(Deserialize)]
+struct BranchPolicyNameJson {
+    name: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// Who may deploy to an environment, as GitHub reports it: what the service page shows and what decides
+/// whether an environment is the team's or still needs Shipyard's rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnvironmentRules {
+    /// `protected branches only`, `custom: main, tag v*`, `reviewers: alice`, `wait timer: 5 min`, and any
+    /// rule type GitHub adds (a deployment protection App) by its type, in GitHub's order.
+    pub rules: Vec<String>,
+    /// Exactly Shipyard's rule: protected branches only, and nothing else.
+    pub only_protected_branches: bool,
+}
+
+impl EnvironmentRules {
+    /// No rule at all: any branch of any writer may deploy (and assume an environment's role).
+    pub fn is_unprotected(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules in words, `; `-separated.
+    pub fn describe(&self) -> String {
+        self.rules.join("; ")
+    }
+}
+
+/// Shipyard's rule for an environment it creates: only branches a branch protection rule covers may deploy.
+pub const PROTECTED_BRANCHES_ONLY: &str = "protected branches only";
+
 fn environment_path(owner: &str, name: &str, environment: &str) -> String {
     format!("{}/environments/{}", repo_path(owner, name), seg(environment))
 }
 
 impl GitHub {
-    /// Creates the environment, or leaves an existing one (and the protection rules a team gave
-    /// it) as it is: an empty body changes nothing on an environment that exists.
+    /// The environment's deployment rules; `None` when it does not exist. With custom branch policies,
+    /// their names are read too (`GET .../deployment-branch-policies`).
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), environment = %environment))]
-    pub async fn ensure_environment(
+    pub async fn environment_rules(
+        &self,
+        owner: &str,
+        name: &str,
+        environment: &str,
+    ) -> Result<Option<EnvironmentRules>, ProviderError> {
+        let path = environment_path(owner, name, environment);
+        let reply = self.call("github:get_environment", Method::GET, &path, None, &[404]).await?;
+        if reply.status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let found: EnvironmentJson = reply.json("environment")?;
+        let mut rules = Vec::new();
+        match found.deployment_branch_policy {
+            Some(p) if p.protected_branches => rules.push(PROTECTED_BRANCHES_ONLY.to_owned()),
+            Some(p) if p.custom_branch_policies => {
+                let path = format!("{path}/deployment-branch-policies?per_page=100");
+                let listed: BranchPoliciesJson = self
+                    .call("github:list_deployment_branch_policies", Method::GET, &path, None, &[])
+                    .await?
+                    .json("deployment branch policies")?;
+                let names: Vec<String> = listed
+                    .branch_policies
+                    .iter()
+                    .map(|p| match p.kind.as_deref() {
+                        Some("tag") => format!("tag {}", p.name),
+                        _ => p.name.clone(),
+                    })
+                    .collect();
+                rules.push(if names.is_empty() {
+                    "custom: no branch or tag may deploy".to_owned()
+                } else {
+                    format!("custom: {}", names.join(", "))
+                });
+            }
+            _ => {}
+        }
+        for rule in &found.protection_rules {
+            match rule.kind.as_str() {
+                // Shown above, from the policy itself.
+                "branch_policy" => {}
+                "required_reviewers" => {
+                    let names: Vec<String> = rule
+                        .reviewers
+                        .iter()
+                        .filter_map(|r| r.reviewer.as_ref())
+                        .filter_map(|a| a.login.clone().or_else(|| a.slug.clone()))
+                        .collect();
+                    rules.push(format!("reviewers: {}", names.join(", ")));
+                }
+                "wait_timer" => rules.push(format!("wait timer: {} min", rule.wait_timer.unwrap_or(0))),
+                other => rules.push(other.replace('_', " ")),
+            }
+        }
+        let only_protected_branches = rules == [PROTECTED_BRANCHES_ONLY];
+        Ok(Some(EnvironmentRules { rules, only_protected_branches }))
+    }
+
+    /// Restricts the environment (creating it if needed) to protected branches only. Other settings are
+    /// left out of the body, so they keep their values.
+    #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), environment = %environment))]
+    pub async fn protect_environment(
         &self,
         owner: &str,
         name: &str,
         environment: &str,
     ) -> Result<(), ProviderError> {
         let path = environment_path(owner, name, environment);
-        self.call("github:put_environment", Method::PUT, &path, Some(&json!({})), &[]).await?;
+        let body = json!({
+            "deployment_branch_policy": { "protected_branches": true, "custom_branch_policies": false }
+        });
+        self.call("github:put_environment", Method::PUT, &path, Some(&body), &[]).await?;
         Ok(())
     }
 

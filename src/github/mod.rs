@@ -17,4 +17,5 @@ pub mod webhooks;
 pub use actions::ActionsKey;
 pub use budget::Budget;
 pub use client::GitHub;
+pub use environments::{EnvironmentRules, PROTECTED_BRANCHES_ONLY};
 pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, Workflow, WorkflowRun};

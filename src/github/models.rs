@@ -47,9 +47,25 @@ pub struct Membership {
     pub state: String,
     /// `admin`, `member`, `billing_manager`, or whatever GitHub adds.
     pub role: String,
+    /// The account the membership belongs to (`null` in GitHub's schema only for odd cases). A login
+    /// can be renamed and taken by someone else, so a re-check compares this id, never the login.
+    #[serde(default)]
+    pub user: Option<MemberAccount>,
+}
+
+/// The account named in a membership: only its numeric id matters to Shipyard.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MemberAccount {
+    pub id: i64,
 }
 
 impl Membership {
+    /// Whether this membership is the one of the GitHub account with id `github_id` (false when GitHub
+    /// names no account: an unknown holder is not the session's user).
+    pub fn belongs_to(&self, github_id: i64) -> bool {
+        self.user.as_ref().is_some_and(|u| u.id == github_id)
+    }
+
     /// The role Shipyard admits this membership with, if any (see [`OrgRole::admitted`]).
     pub fn admitted_role(&self) -> Option<OrgRole> {
         OrgRole::admitted(&self.state, &self.role)

@@ -37,6 +37,8 @@ text_enum! {
         NotAttached = "not_attached",
         DocumentChanged = "document_changed",
         BoundaryChanged = "boundary_changed",
+        /// An environment role's environment has no deployment rule: any branch may assume the role.
+        Unprotected = "unprotected",
     }
 }
 

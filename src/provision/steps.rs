@@ -39,8 +39,8 @@ pub use delete::{DeleteEcrRepository, DeleteGithubRepository, DeletePolicy, Dele
 pub use github::{GithubRepository, OidcSubject, RepoOutput};
 pub use preflight::Preflight;
 pub use roles::{
-    DeletePushRole, DetachPushRole, PushRole, PushRoleAttachment, PushRoleSecret, RemovePushRole,
-    RemovePushRoleSecret,
+    DeletePushRole, DetachPushRole, EnvironmentProtection, PushRole, PushRoleAttachment, PushRoleSecret,
+    RemovePushRole, RemovePushRoleSecret, RoleSecretOutput,
 };
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
 pub use webhook::{GithubWebhook, WebhookOutput};

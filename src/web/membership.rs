@@ -17,8 +17,8 @@ use crate::{
     },
     domain::OrgRole,
     error::AppError,
-    provider::RetryPolicy,
-    web::AppState,
+    provider::{ErrorKind, ProviderError, RetryPolicy, System},
+    web::{AppState, bearer::CHECK_DEADLINE},
 };
 
 /// The role a session may act with now: `None` when its membership ended (its sessions are gone).
@@ -32,8 +32,24 @@ pub async fn current_role(state: &AppState, record: &SessionRecord) -> Result<Op
     // A person is waiting on this request: one quick retry, never a wait for a rate-limit reset.
     let github = state.github.with_retry(RetryPolicy::interactive());
     let user = &record.user;
-    match github.member_of(&config.github_org, &user.login).await {
-        Ok(membership) => match membership.as_ref().and_then(|m| m.admitted_role()) {
+    // The same deadline as a token check: a slow GitHub takes the grace path, not the request's timeout.
+    let answer = tokio::time::timeout(CHECK_DEADLINE, github.member_of(&config.github_org, &user.login))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProviderError::new(
+                System::GitHub,
+                ErrorKind::Transient,
+                format!("GitHub did not answer the membership re-check within {CHECK_DEADLINE:?}"),
+            ))
+        });
+    match answer {
+        // The login is only the address: an answer about another account (the login was renamed and
+        // taken by someone else) says nothing about this user, and is treated as no membership.
+        Ok(membership) => match membership
+            .as_ref()
+            .filter(|m| m.belongs_to(user.github_id))
+            .and_then(|m| m.admitted_role())
+        {
             Some(role) => {
                 state.sessions.record_membership_check(&state.db, user.user_id, role).await?;
                 if role != record.org_role {
@@ -44,6 +60,10 @@ pub async fn current_role(state: &AppState, record: &SessionRecord) -> Result<Op
             None => {
                 let ended = state.sessions.end_all_of(&state.db, user.user_id).await?;
                 let detail = match membership {
+                    Some(m) if !m.belongs_to(user.github_id) => format!(
+                        "the login {} now belongs to another GitHub account: sessions ended",
+                        user.login
+                    ),
                     Some(m) => format!("GitHub reports a {} {} membership: sessions ended", m.state, m.role),
                     None => "no longer a member of the organization on GitHub: sessions ended".to_owned(),
                 };

@@ -7,7 +7,9 @@
 //! database work. Only then does the repository name the service. Anything that does not verify is a
 //! 401 that changed nothing, whatever is wrong (unknown repository, missing or bad signature), so a
 //! prober learns nothing. A delivery id seen before (`X-GitHub-Delivery`) is a 200
-//! that changes nothing: GitHub redelivers with the same id.
+//! that changes nothing: GitHub redelivers with the same id. The id is not signed, so a `workflow_run`
+//! delivery is also keyed on what its signed body reports (run id, attempt, action): a captured body
+//! re-posted under a fresh id is a duplicate too.
 
 use axum::{
     Router,
@@ -34,6 +36,13 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct WorkflowRunEvent {
     action: String,
+    workflow_run: RunOf,
+}
+
+#[derive(Deserialize)]
+struct RunOf {
+    id: i64,
+    run_attempt: i32,
 }
 
 /// Every repository event names its repository; it must be the one the headers name (and the
@@ -82,13 +91,19 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     if delivery.is_empty() || event.is_empty() {
         return Ok((StatusCode::BAD_REQUEST, "X-GitHub-Event and X-GitHub-Delivery are required"));
     }
+    let run =
+        (event == "workflow_run").then(|| serde_json::from_slice::<WorkflowRunEvent>(&body).ok()).flatten();
+    let run_event = run.as_ref().map(|e| db::webhooks::RunEvent {
+        run_id: e.workflow_run.id,
+        run_attempt: e.workflow_run.run_attempt,
+        action: &e.action,
+    });
     let mut tx = state.db.begin().await?;
-    if !db::webhooks::record_delivery(&mut *tx, delivery, service_id, event).await? {
+    if !db::webhooks::record_delivery(&mut *tx, delivery, service_id, event, run_event.as_ref()).await? {
         return Ok((StatusCode::OK, "already delivered"));
     }
     // Only a run that finished can change what the first build decides; the rest are noted and ignored.
-    let finished = event == "workflow_run"
-        && serde_json::from_slice::<WorkflowRunEvent>(&body).is_ok_and(|e| e.action == "completed");
+    let finished = run_event.is_some_and(|e| e.action == "completed");
     let woken = finished && db::webhooks::wake_first_build(&mut tx, service_id).await?;
     tx.commit().await?;
     if woken {

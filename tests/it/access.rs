@@ -11,6 +11,7 @@ use crate::common::{
 };
 use github_sim::{Fault, SimConfig};
 use reqwest::StatusCode;
+use serde_json::json;
 use shipyard::config::AdminRef;
 use sqlx::PgPool;
 
@@ -181,4 +182,60 @@ async fn a_member_not_in_shipyard_admins_may_not_delete_anothers_service(db: Db)
     app.create_service(&alice, &name).await;
     let response = app.delete_via_api(&bob, &name).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_session_does_not_follow_its_login_to_the_account_that_takes_it_after_a_rename(db: Db) {
+    let app = spawn_with_ttl(db, Duration::from_secs(3600)).await;
+    let browser = app.signed_in("bob").await;
+    // bob renames his account, and alice (an organization admin) takes the free login "bob".
+    app.sim().rename_user("bob", "bob-elsewhere");
+    app.sim().rename_user("alice", "bob");
+
+    past_the_ttl().await;
+    let response = browser.get(app.at("/services")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the session does not take alice's admin role");
+    assert_eq!(location(&response), "/", "sent back to sign in");
+    assert_eq!(app.sim().request_count("GET", "/orgs/acme/memberships/bob"), 1);
+    assert_eq!(count(&app, "select count(*) from session").await, 0, "the session row is gone");
+    let detail: String = sqlx::query_scalar("select detail from audit_event where action = 'session_ended'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(detail.contains("now belongs to another GitHub account"), "{detail}");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_secondary_limit_on_the_re_check_keeps_the_last_answer_instead_of_waiting_out_its_retry_after(
+    db: Db,
+) {
+    let app = spawn_with_ttl(db, Duration::from_secs(3600)).await;
+    let browser = app.signed_in("bob").await;
+    let limited =
+        json!({ "message": "You have exceeded a secondary rate limit. Please wait a few minutes." });
+    app.sim()
+        .inject_fault(Fault::new("/orgs/acme/memberships/*", 403).body(limited).retry_after(60).times(1));
+
+    past_the_ttl().await;
+    // Waiting the 60 s GitHub asks for would end in the request timeout's bare 408.
+    let (status, html) = page(&app, &browser, "/services").await;
+    assert_eq!(status, StatusCode::OK, "within the grace, the last answer stands: {html}");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_re_check_github_is_slow_to_answer_keeps_the_last_answer_within_the_check_deadline(db: Db) {
+    let app = spawn_with_ttl(db, Duration::from_secs(3600)).await;
+    let browser = app.signed_in("bob").await;
+    app.sim().set_latency(Some("GET"), "/orgs/acme/memberships/*", Duration::from_secs(60));
+
+    past_the_ttl().await;
+    // Without a deadline on the re-check, the request timeout's bare 408 would answer first.
+    let (status, html) = page(&app, &browser, "/services").await;
+    assert_eq!(status, StatusCode::OK, "within the grace, the last answer stands: {html}");
+    let checked: bool =
+        sqlx::query_scalar("select s.membership_checked_at < now() - interval '1 second' from session s")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(checked, "no answer from GitHub was recorded as a check");
 }

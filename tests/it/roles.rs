@@ -557,3 +557,151 @@ async fn roles_are_added_and_removed_from_the_service_page(db: PgPool) {
         .collect();
     assert_eq!(actions.len(), 2, "both requests are audited: {actions:?}");
 }
+
+/// `method path` on github-sim with the server's token (what a team's admin could do on GitHub):
+/// (status, JSON body or `Null`).
+async fn on_github(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut request = Client::new()
+        .request(method, format!("{}{path}", app.github.url()))
+        .bearer_auth("ghp_sandbox_shipyard_bot")
+        .header("user-agent", "shipyard-tests");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A ready service with the environment role `production`.
+async fn service_with_environment_role(app: &TestApp, prefix: &str) -> String {
+    let name = unique_name(prefix);
+    let body = json!({"roles": [{"environment": "production"}]});
+    assert_eq!(create(app, &name, body).await.status(), StatusCode::ACCEPTED);
+    ready(app, &name).await;
+    name
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_environment_roles_environment_is_created_for_protected_branches_only_and_shown_so(db: PgPool) {
+    let app = app_with_role_workflows(db).await;
+    let name = service_with_environment_role(&app, "gated").await;
+
+    let (status, env) =
+        on_github(&app, Method::GET, &format!("/repos/acme/{name}/environments/production"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        env["deployment_branch_policy"],
+        json!({"protected_branches": true, "custom_branch_policies": false}),
+        "{env}"
+    );
+    let listed = roles(&app, &name).await;
+    let env_role = role(&listed, "env-production");
+    assert_eq!(env_role["protection"], json!({"rules": "protected branches only", "set_by": "shipyard"}));
+    assert_eq!(role(&listed, "main")["protection"], Value::Null, "a branch role has no environment");
+    let browser = app.signed_in("bob").await;
+    let page = browser.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Deploys: protected branches only"), "the page shows the gate");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_job_from_an_unprotected_branch_gets_no_credentials_from_the_environment_role(db: PgPool) {
+    let app = app_with_role_workflows(db).await;
+    let name = service_with_environment_role(&app, "gatedrun").await;
+    let sim = app.sim();
+    // The team protects its default branch (GitHub: with no protection rule at all, every branch deploys).
+    sim.protect_branch("acme", &name, "main");
+    sim.push_branch("acme", &name, "other");
+
+    let (conclusion, secrets, log) = run(&app, &name, "deploy.yml", "other").await;
+    assert_eq!(conclusion, "failure", "{log}");
+    assert!(
+        log.contains(
+            "Branch \"other\" is not allowed to deploy to production due to environment protection rules."
+        ),
+        "{log}"
+    );
+    assert!(secrets.get("GHA_ENVIRONMENT_ROLE_ARN").is_none(), "the job never saw the role's ARN: {secrets}");
+    assert!(!log.contains("Authenticated as"), "and assumed nothing:\n{log}");
+
+    let (conclusion, _, log) = run(&app, &name, "deploy.yml", "main").await;
+    assert_eq!(conclusion, "success", "the protected branch deploys:\n{log}");
+    assert!(log.contains("Authenticated as assumedRoleId"), "{log}");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_environment_with_the_teams_own_rules_is_left_as_it_is_and_reported(db: PgPool) {
+    let app = app_with_role_workflows(db).await;
+    let name = unique_name("teamenv");
+    assert_eq!(create(&app, &name, json!({})).await.status(), StatusCode::ACCEPTED);
+    ready(&app, &name).await;
+    // The team's environment: selected branches (release/*) only.
+    let env_path = format!("/repos/acme/{name}/environments/production");
+    let custom =
+        json!({"deployment_branch_policy": {"protected_branches": false, "custom_branch_policies": true}});
+    assert_eq!(on_github(&app, Method::PUT, &env_path, Some(custom)).await.0, StatusCode::OK);
+    let policies = format!("{env_path}/deployment-branch-policies");
+    let added = on_github(&app, Method::POST, &policies, Some(json!({"name": "release/*"}))).await;
+    assert_eq!(added.0, StatusCode::OK, "{}", added.1);
+
+    assert_eq!(
+        add_role(&app, &name, json!({"environment": "production"})).await.status(),
+        StatusCode::ACCEPTED
+    );
+    ready(&app, &name).await;
+
+    let (_, env) = on_github(&app, Method::GET, &env_path, None).await;
+    assert_eq!(
+        env["deployment_branch_policy"],
+        json!({"protected_branches": false, "custom_branch_policies": true}),
+        "the team's policy stays: {env}"
+    );
+    let (_, listed) = on_github(&app, Method::GET, &policies, None).await;
+    assert_eq!(listed["total_count"], 1, "{listed}");
+    let listed = roles(&app, &name).await;
+    assert_eq!(
+        role(&listed, "env-production")["protection"],
+        json!({"rules": "custom: release/*", "set_by": "team"})
+    );
+    let browser = app.signed_in("bob").await;
+    let page = browser.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Deploys: custom: release/*"), "the page shows the team's gate");
+    assert!(page.contains("rules, left as they are)"), "and says whose it is");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn an_environment_roles_protection_removed_is_drift_and_repair_puts_it_back(db: PgPool) {
+    let app = app_with_role_workflows(db).await;
+    let name = service_with_environment_role(&app, "gatedrift").await;
+    let env_path = format!("/repos/acme/{name}/environments/production");
+    let open = json!({"deployment_branch_policy": null});
+    assert_eq!(on_github(&app, Method::PUT, &env_path, Some(open)).await.0, StatusCode::OK);
+
+    let check = call(&app, Method::POST, &format!("/api/v1/services/{name}/check"), BOB, None).await;
+    assert!(check.status().is_success(), "{}", check.status());
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Drifted);
+    let body: Value =
+        call(&app, Method::GET, &format!("/api/v1/services/{name}"), BOB, None).await.json().await.unwrap();
+    let findings = body["drift"]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f["resource"].as_str(), f["role"].as_str(), f["problem"].as_str()),
+        (Some("push_role_secret"), Some("env-production"), Some("unprotected")),
+        "{f}"
+    );
+    assert_eq!(body["drift"]["repairable"], true);
+
+    let repair = call(&app, Method::POST, &format!("/api/v1/services/{name}/repair"), BOB, None).await;
+    assert_eq!(repair.status(), StatusCode::ACCEPTED);
+    ready(&app, &name).await;
+    let (_, env) = on_github(&app, Method::GET, &env_path, None).await;
+    assert_eq!(
+        env["deployment_branch_policy"],
+        json!({"protected_branches": true, "custom_branch_policies": false}),
+        "repaired: {env}"
+    );
+    let again = call(&app, Method::POST, &format!("/api/v1/services/{name}/check"), BOB, None).await;
+    assert!(again.status().is_success());
+    assert_eq!(app.status_of(&name).await, ServiceStatus::Ready, "nothing left to find");
+}

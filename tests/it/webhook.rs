@@ -98,11 +98,23 @@ async fn deliver(
     request.body(body.to_vec()).send().await.unwrap().status()
 }
 
-/// A finished run's delivery for the repository with this id.
-fn completed(repository_id: i64) -> Vec<u8> {
-    json!({"action": "completed", "workflow_run": {"id": 1}, "repository": {"id": repository_id}})
-        .to_string()
-        .into_bytes()
+/// A run id far from github-sim's own, whose deliveries of the real run are recorded too.
+const RUN: u64 = 9_000_000_001;
+
+/// The delivery of `action` by attempt `attempt` of run `run_id` in the repository with this id.
+fn run_event(repository_id: i64, run_id: u64, attempt: u32, action: &str) -> Vec<u8> {
+    json!({
+        "action": action,
+        "workflow_run": {"id": run_id, "run_attempt": attempt},
+        "repository": {"id": repository_id},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The delivery of run `run_id`'s first attempt finishing, in the repository with this id.
+fn completed(repository_id: i64, run_id: u64) -> Vec<u8> {
+    run_event(repository_id, run_id, 1, "completed")
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -110,7 +122,7 @@ async fn a_delivery_that_does_not_verify_is_refused_and_wakes_nothing(db: PgPool
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, parked_until, _) = first_build(&app, &name).await;
-    let body = completed(repository_id);
+    let body = completed(repository_id, RUN);
     let someone_elses =
         repository_secret(&SecretString::from("another-key-another-key-another-key"), repository_id as u64);
 
@@ -151,7 +163,7 @@ async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(d
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
-    let body = completed(repository_id);
+    let body = completed(repository_id, RUN);
     let signature = sign(&secret_of(repository_id), &body);
     let delivery = Uuid::new_v4().to_string();
 
@@ -169,17 +181,57 @@ async fn a_delivery_wakes_the_first_build_once_and_its_redelivery_does_nothing(d
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_captured_delivery_re_posted_under_a_new_delivery_id_wakes_nothing(db: PgPool) {
+    let app = app_with_webhooks(db, Duration::from_secs(600)).await;
+    let name = parked_service(&app).await;
+    let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
+    let body = completed(repository_id, RUN);
+    let signature = sign(&secret_of(repository_id), &body);
+    assert_eq!(
+        deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
+        StatusCode::OK
+    );
+    app.reconciler().run_until_idle().await.unwrap();
+    let (_, _, status, parked_until, looks_after) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), looks_after), ("waiting", looks + 1), "the delivery woke one look");
+
+    // The same signed body (copied from "Recent deliveries"), under delivery ids of the replayer's choosing.
+    for _ in 0..3 {
+        let replay = Uuid::new_v4().to_string();
+        assert_eq!(deliver(&app, repository_id, &replay, Some(&signature), &body).await, StatusCode::OK);
+    }
+    let (_, _, status, wake_at, _) = first_build(&app, &name).await;
+    assert_eq!((status.as_str(), wake_at), ("waiting", parked_until), "the replays woke nothing");
+    let recorded: i64 = sqlx::query_scalar("select count(*) from webhook_delivery where run_id = $1")
+        .bind(RUN as i64)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1, "only the first delivery of that run event was acted on");
+
+    // A re-run is a new attempt of the same run: its end is news, and wakes the build.
+    let rerun = run_event(repository_id, RUN, 2, "completed");
+    let rerun_signature = sign(&secret_of(repository_id), &rerun);
+    let delivery = Uuid::new_v4().to_string();
+    assert_eq!(deliver(&app, repository_id, &delivery, Some(&rerun_signature), &rerun).await, StatusCode::OK);
+    let (_, _, _, woken_at, _) = first_build(&app, &name).await;
+    assert!(woken_at.unwrap() <= OffsetDateTime::now_utc(), "the second attempt's end woke the build");
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_delivery_that_lands_while_the_build_is_being_looked_at_is_not_lost(db: PgPool) {
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, _, looks) = first_build(&app, &name).await;
-    let body = completed(repository_id);
+    let body = completed(repository_id, RUN);
     let signature = sign(&secret_of(repository_id), &body);
     assert_eq!(
         deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
         StatusCode::OK
     );
     // The woken look takes a while (GitHub is slow today); a second run finishes during it.
+    let second = completed(repository_id, RUN + 1);
+    let second_signature = sign(&secret_of(repository_id), &second);
     app.sim().set_latency(Some("GET"), "/repos/*/*/actions/runs/**", Duration::from_millis(1500));
     let pass = tokio::spawn({
         let reconciler = app.reconciler();
@@ -191,7 +243,7 @@ async fn a_delivery_that_lands_while_the_build_is_being_looked_at_is_not_lost(db
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await,
+        deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&second_signature), &second).await,
         StatusCode::OK
     );
     pass.await.unwrap();
@@ -209,12 +261,13 @@ async fn delivery_records_go_after_a_week_and_a_redelivery_within_it_still_does_
     let app = app_with_webhooks(db, Duration::from_secs(600)).await;
     let name = parked_service(&app).await;
     let (_, repository_id, _, _, _) = first_build(&app, &name).await;
-    let body = completed(repository_id);
+    // Two runs' ends, delivered a few days apart.
+    let (body, old_body) = (completed(repository_id, RUN), completed(repository_id, RUN + 1));
     let signature = sign(&secret_of(repository_id), &body);
     let (recent, old) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
-    for delivery in [&recent, &old] {
-        assert_eq!(deliver(&app, repository_id, delivery, Some(&signature), &body).await, StatusCode::OK);
-    }
+    assert_eq!(deliver(&app, repository_id, &recent, Some(&signature), &body).await, StatusCode::OK);
+    let old_signature = sign(&secret_of(repository_id), &old_body);
+    assert_eq!(deliver(&app, repository_id, &old, Some(&old_signature), &old_body).await, StatusCode::OK);
     for (delivery, age) in [(&old, "8 days"), (&recent, "6 days")] {
         sqlx::query("update webhook_delivery set received_at = now() - $2::interval where delivery_id = $1")
             .bind(delivery)
@@ -330,7 +383,7 @@ async fn a_signed_delivery_replayed_under_another_repository_s_id_wakes_nothing(
     let name = parked_service(&app).await;
     let (_, repository_id, _, parked_until, _) = first_build(&app, &name).await;
     // A body that names another repository is refused, even signed with the header's repository's secret.
-    let body = completed(repository_id + 7);
+    let body = completed(repository_id + 7, RUN);
     let signature = sign(&secret_of(repository_id), &body);
     let status = deliver(&app, repository_id, &Uuid::new_v4().to_string(), Some(&signature), &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -18,7 +18,7 @@ mod ids;
 mod run;
 
 pub(crate) use app::{App, Installation, InstallationGrant, level_covers};
-pub(crate) use environment::{BranchPolicy, Environment};
+pub(crate) use environment::{BranchPolicy, DeploymentPolicy, Environment, Gate, RefKind, glob};
 
 pub(crate) use ids::{now, random_digits, random_hex, random_token, ts};
 pub(crate) use run::{Attempt, Outcome, Phase, Run};
@@ -213,6 +213,8 @@ pub(crate) struct Repo {
     /// inviter id, when). They give no access until accepted.
     pub invitations: Vec<(u64, u64, String, u64, OffsetDateTime)>,
     pub rulesets: Vec<Ruleset>,
+    /// Branch protection rules (classic, not rulesets), by branch name pattern.
+    pub branch_protections: Vec<String>,
 }
 
 impl Repo {
@@ -605,6 +607,7 @@ pub(crate) fn new_repo(
         collaborators: BTreeMap::new(),
         invitations: Vec::new(),
         rulesets: Vec::new(),
+        branch_protections: Vec::new(),
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) enum Phase {
     Queued,
     /// Handed to the background runner (AWS checks under way).
     Running,
+    /// Its environment's required reviewers have not approved it: nothing runs, its run shows `waiting`.
+    Waiting,
     Done(Outcome),
 }
 
@@ -121,6 +123,9 @@ impl Run {
         let attempt = &self.attempts[index];
         let total = self.duration(run_duration);
         let half = attempt.queued_at + total / 2;
+        if matches!(attempt.phase, Phase::Waiting) {
+            return RunState { status: "waiting", conclusion: None, updated_at: half };
+        }
         match attempt.outcome() {
             Some(outcome) if now >= attempt.queued_at + total => RunState {
                 status: "completed",

@@ -40,6 +40,13 @@ impl JobLog {
         self.failed
     }
 
+    /// Closes a job refused before it started (its environment's rules): no steps ran, not even set-up.
+    pub fn refused(self) -> crate::model::Outcome {
+        let mut log = self.lines.join("\n");
+        log.push('\n');
+        crate::model::Outcome { success: false, finished_at: crate::model::now(), steps: Vec::new(), log }
+    }
+
     /// Closes the job: `planned` steps not reached are `skipped` after a failure; "Complete job" always runs.
     /// Returns (success, steps, masked log text).
     pub fn finish(

@@ -17,7 +17,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 pub(crate) use log::JobLog;
 
 use crate::Sim;
-use crate::model::{Outcome, Phase, World, now};
+use crate::model::{Gate, Outcome, Phase, World, now};
 use crate::oidc::{AWS_AUDIENCE, RunContext, claims};
 
 /// A job that pushes an image: everything the background part needs, taken from the world.
@@ -68,6 +68,24 @@ fn start(world: &mut World, sim: &Sim, ri: usize, ki: usize) {
     let attempt = &run.attempts[index];
     let mut log = JobLog::default();
     let job = &run.job;
+    // An environment's protection rules are judged before the job gets a runner, its secrets or a token.
+    let environment = job.environment.as_deref().and_then(|name| repo.environment(name));
+    match environment.map(|e| e.gate(&run.git_ref, &repo.branch_protections)) {
+        Some(Gate::Refused(message)) => {
+            log.line(&format!("Error: {message}"));
+            log.line("Error: The deployment was rejected or didn't satisfy other protection rules.");
+            let attempt = &mut world.repos[ri].runs[ki].attempts[index];
+            // It never ran, so it never saw a secret (the environment's are withheld until its rules pass).
+            attempt.secrets.clear();
+            attempt.phase = Phase::Done(log.refused());
+            return;
+        }
+        Some(Gate::Waiting) => {
+            world.repos[ri].runs[ki].attempts[index].phase = Phase::Waiting;
+            return;
+        }
+        Some(Gate::Open) | None => {}
+    }
     log.begin("Set up job");
     log.line(&format!("Job is about to start running on the runner: GitHub Actions {}", attempt.job_id));
     log.begin("Run actions/checkout@v4");

@@ -5,13 +5,15 @@
 //! no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
 //! ListTagsForResource, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
-//! call for the repository's secret names (once) or its environment's.
+//! call for the repository's secret names (once) or, for an environment role, two: the environment's
+//! deployment rules (a third with custom branch policies) and its secret names.
 
 use super::{Finding, Problem};
 use crate::{
     aws::{Ownership, policy},
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
+    github::PROTECTED_BRANCHES_ONLY,
     provider::ProviderError,
     provision::steps::{ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, trust},
 };
@@ -82,6 +84,18 @@ async fn push_role(
     let github = &cx.providers.github;
     let present = match role.kind {
         RoleKind::Environment => {
+            // The gate: an environment with no deployment rule left lets any branch assume the role.
+            // A team's own rules, whatever they are, are a gate too.
+            let rules = github.environment_rules(owner, repo_name, &role.value).await?;
+            if rules.is_some_and(|r| r.is_unprotected()) {
+                let finding = Finding::new(
+                    StepName::PushRoleSecret,
+                    Problem::Unprotected,
+                    PROTECTED_BRANCHES_ONLY,
+                    "no deployment rules: any branch may deploy",
+                );
+                findings.push(finding.for_role(name));
+            }
             github.environment_secret_names(owner, repo_name, &role.value).await?.unwrap_or_default()
         }
         _ => github.secret_names(owner, repo_name).await?,

@@ -15,6 +15,7 @@ use crate::{
     aws::Ownership,
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
+    github::PROTECTED_BRANCHES_ONLY,
     provider::{ErrorKind, ProviderError},
 };
 
@@ -71,6 +72,19 @@ pub struct RoleSecretOutput {
     /// The environment that holds it; a repository secret otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// Who may deploy to that environment (and so assume the role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<EnvironmentProtection>,
+}
+
+/// An environment role's gate: the environment's deployment rules, and whose they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentProtection {
+    /// Shipyard set them (protected branches only): drift restores them when they are removed. False when
+    /// the team had rules of its own, which Shipyard leaves as they are.
+    pub ours: bool,
+    /// The rules in words: `protected branches only`, `custom: main, tag v*`, `reviewers: alice`.
+    pub rules: String,
 }
 
 impl Step for PushRoleSecret {
@@ -88,14 +102,43 @@ impl Step for PushRoleSecret {
         let repo = our_repo(cx).await?;
         let github = &cx.providers.github;
         let environment = environment_of(role);
-        match &environment {
+        let protection = match &environment {
             Some(env) => {
-                github.ensure_environment(&repo.owner, &repo.name, env).await?;
+                // The gate first: the ARN never sits in an environment any branch may deploy to.
+                let protection = ensure_gated(cx, &repo.owner, &repo.name, env).await?;
                 github.put_environment_secret(&repo.owner, &repo.name, env, &role.secret, &arn).await?;
+                Some(protection)
             }
-            None => github.put_secret(&repo.owner, &repo.name, &role.secret, &arn).await?,
+            None => {
+                github.put_secret(&repo.owner, &repo.name, &role.secret, &arn).await?;
+                None
+            }
+        };
+        Ok(Ensured::Done(RoleSecretOutput { secret: role.secret.clone(), environment, protection }))
+    }
+}
+
+/// Makes sure only protected branches may deploy to `env` (creating it so), unless it has deployment
+/// rules already: a team's reviewers, branch policies or protection Apps are theirs, left as they are and
+/// reported. An environment with no rule at all (new, bare, or stripped since) gets Shipyard's.
+async fn ensure_gated(
+    cx: &Cx<'_>,
+    owner: &str,
+    name: &str,
+    env: &str,
+) -> Result<EnvironmentProtection, ProviderError> {
+    let github = &cx.providers.github;
+    let ours_before = cx.previous::<PushRoleSecret>()?.and_then(|o| o.protection).is_some_and(|p| p.ours);
+    match github.environment_rules(owner, name, env).await? {
+        Some(rules) if !rules.is_unprotected() => {
+            // Still exactly the rule Shipyard set: still Shipyard's to restore.
+            let ours = ours_before && rules.only_protected_branches;
+            Ok(EnvironmentProtection { ours, rules: rules.describe() })
         }
-        Ok(Ensured::Done(RoleSecretOutput { secret: role.secret.clone(), environment }))
+        _ => {
+            github.protect_environment(owner, name, env).await?;
+            Ok(EnvironmentProtection { ours: true, rules: PROTECTED_BRANCHES_ONLY.to_owned() })
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::{
     db::{roles::ServiceRole, services::Service, steps::Step},
     domain::{Desired, RoleKind, StepName, StepStatus, SubjectPrefix, iam_clean},
     error::AppError,
-    provision::steps::{GithubRepository, OidcSubject, ROLE_SECRET},
+    provision::steps::{GithubRepository, OidcSubject, ROLE_SECRET, RoleSecretOutput},
     web::{
         AppState,
         errors::request_id,
@@ -50,6 +50,17 @@ pub struct RoleView {
     pub status: &'static str,
     /// The default-branch role: it goes only with the service.
     pub default: bool,
+    /// An environment role's gate: who may deploy to its environment, once its secret step has run.
+    pub protection: Option<ProtectionView>,
+}
+
+/// An environment's deployment rules as the page and the API show them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtectionView {
+    /// `protected branches only`, `custom: main, tag v*`, `reviewers: alice`.
+    pub rules: String,
+    /// `shipyard` (its rule, restored by Repair) or `team` (the team's own, left as they are).
+    pub set_by: &'static str,
 }
 
 /// How a role's steps stand: ready when all are done, failed when one failed.
@@ -71,6 +82,15 @@ fn output(steps: &[Step], step: StepName, instance: &str, field: &str) -> Option
     row.outputs.get(field)?.as_str().map(str::to_owned)
 }
 
+fn protection(steps: &[Step], instance: &str) -> Option<ProtectionView> {
+    let row = steps.iter().find(|s| {
+        s.step == StepName::PushRoleSecret && s.instance == instance && s.status == StepStatus::Done
+    })?;
+    let output: RoleSecretOutput = serde_json::from_value(row.outputs.clone()).ok()?;
+    let p = output.protection?;
+    Some(ProtectionView { rules: p.rules, set_by: if p.ours { "shipyard" } else { "team" } })
+}
+
 pub fn role_views(service: &Service, roles: &[ServiceRole], steps: &[Step]) -> Vec<RoleView> {
     // The subject as the trust admits it: the recorded prefix checked against the recorded ids.
     let prefix =
@@ -86,6 +106,7 @@ pub fn role_views(service: &Service, roles: &[ServiceRole], steps: &[Step]) -> V
         environment: None,
         status: status_of(steps, &[StepName::IamRole, StepName::IamAttachment, StepName::ActionsSecrets], ""),
         default: true,
+        protection: None,
     };
     let extra = roles.iter().map(|role| {
         let spec = role.spec();
@@ -104,6 +125,7 @@ pub fn role_views(service: &Service, roles: &[ServiceRole], steps: &[Step]) -> V
                 Desired::Present => status_of(steps, &made, &role.name),
             },
             default: false,
+            protection: protection(steps, &role.name),
         }
     });
     std::iter::once(default).chain(extra).collect()
