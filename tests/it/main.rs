@@ -13,6 +13,7 @@ mod browser;
 mod budget;
 mod deletion;
 mod drift;
+mod ecr_settings;
 mod edge;
 mod engine;
 mod github_app;

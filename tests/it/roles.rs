@@ -30,6 +30,7 @@ fn pushing(id: u64, file: &str, role_secret: &str, environment: Option<&str>) ->
             repository_secret: "ECR_REPO_URL".into(),
         }),
         environment: environment.map(str::to_owned),
+        permissions: Some(SeedWorkflow::oidc_permissions()),
         ..SeedWorkflow::new(
             id,
             file,
