@@ -26,6 +26,7 @@ mod provisioning;
 mod provisioning_faults;
 mod rate_limits;
 mod roles;
+mod sandbox_strictness;
 mod service_page;
 mod services_form;
 mod webhook;
