@@ -155,7 +155,7 @@ fn finish(world: &mut World, at: (usize, usize, usize), log: JobLog, planned: &[
 /// The background part: AWS checks and the push for each [`PushJob`]; also settles the world regularly so
 /// attempts start on time when nobody is asking.
 pub(crate) async fn run(sim: Sim, mut jobs: UnboundedReceiver<PushJob>, endpoint: String) {
-    let clients = aws::Clients::new(&endpoint).await;
+    let clients = aws::Clients::new(&endpoint, sim.settings().iam_propagation_delay).await;
     loop {
         tokio::select! {
             Some(job) = jobs.recv() => {
