@@ -52,3 +52,27 @@ async fn a_service_from_a_template_without_id_token_write_ends_with_its_first_bu
     let (_, html) = page(&app, &bob, &format!("/services/{name}")).await;
     assert!(html.contains(NO_CREDENTIALS), "the page shows why the build failed");
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn with_iam_taking_two_seconds_to_propagate_the_first_build_still_ends_green(db: PgPool) {
+    // Shipyard's own wait before the first build is zero in tests: the build's first re-run meets a role
+    // github-sim's runner cannot see yet, and the step must re-run it once IAM has caught up.
+    let sim = SimConfig { iam_propagation_delay: std::time::Duration::from_secs(2), ..SimConfig::default() };
+    let app = TestApp::spawn_with(db, sim, |_| {}).await;
+    let bob = app.signed_in("bob").await;
+    let name = unique_name("slowiam");
+    app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
+    let (status, conclusion, error): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "select st.status, st.outputs->>'conclusion', st.error from step st join service s using (service_id)
+         where s.name = $1 and st.step = 'first_build'",
+    )
+    .bind(&name)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), conclusion.as_deref()), ("done", Some("success")), "{error:?}");
+    let runs = app.sim().runs("acme", &name);
+    let build = runs.iter().find(|r| r.name == "build").unwrap();
+    assert!(build.run_attempt >= 3, "re-run after the propagation failure (attempt {})", build.run_attempt);
+}
