@@ -21,6 +21,8 @@ mkdir -p "$STATE_DIR"
 SIM_ADDR="${SIM_ADDR:-127.0.0.1:3001}"
 SIM_GENERATE_DELAY_MS="${SIM_GENERATE_DELAY_MS:-1500}"
 SIM_RUN_DURATION_MS="${SIM_RUN_DURATION_MS:-3000}"
+# IAM is eventually consistent: the sim's runner sees a new role or trust only this long after it was made.
+SIM_IAM_PROPAGATION_DELAY_MS="${SIM_IAM_PROPAGATION_DELAY_MS:-3000}"
 SIM_SEED="${SIM_SEED:-github-sim/seed.sandbox.json}"
 
 # --- configuration -------------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ fi
 log "starting github-sim on http://$SIM_ADDR (log: $STATE_DIR/github-sim.log)"
 start_bg github-sim "$ROOT/target/debug/github-sim" --listen "$SIM_ADDR" --seed "$SIM_SEED" \
     --generate-delay-ms "$SIM_GENERATE_DELAY_MS" --run-duration-ms "$SIM_RUN_DURATION_MS" \
-    --aws-endpoint-url "$AWS_ENDPOINT_URL"
+    --aws-endpoint-url "$AWS_ENDPOINT_URL" --iam-propagation-delay-ms "$SIM_IAM_PROPAGATION_DELAY_MS"
 mark_started github-sim
 if ! wait_until 30 "github-sim on $SIM_ADDR" port_open "$sim_host" "$sim_port"; then
     tail -n 20 "$STATE_DIR/github-sim.log" >&2 || true

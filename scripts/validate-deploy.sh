@@ -37,7 +37,7 @@ problems = []
 
 
 def well_formed(path):
-    """The document is a policy: Version, unique Sids, Allow/Deny, service:Action names, IAM/ECR ARNs."""
+    """The document is a policy: Version, unique Sids, Allow/Deny, service:Action names, IAM/ECR/KMS ARNs."""
     with open(path) as f:
         policy = json.load(f)
     if policy.get("Version") != "2012-10-17":
@@ -51,11 +51,11 @@ def well_formed(path):
         if statement.get("Effect") not in ("Allow", "Deny"):
             problems.append(f"{where}: Effect must be Allow or Deny")
         for action in statement.get("Action", []):
-            if not re.fullmatch(r"(iam|ecr|sts):[A-Z][A-Za-z]+", action):
+            if not re.fullmatch(r"(iam|ecr|sts|kms):[A-Z][A-Za-z]+", action):
                 problems.append(f"{where}: {action!r} is not a service:Action name")
         for resource in statement.get("Resource", []):
-            if resource != "*" and not re.fullmatch(r"arn:aws:iam::[^:]+:[a-z-]+/.+|arn:aws:ecr:[^:]+:[^:]+:repository/.+", resource):
-                problems.append(f"{where}: {resource!r} is not an IAM or ECR resource ARN")
+            if resource != "*" and not re.fullmatch(r"arn:aws:iam::[^:]+:[a-z-]+/.+|arn:aws:ecr:[^:]+:[^:]+:repository/.+|arn:aws:kms:[^:]+:[^:]+:key/.+", resource):
+                problems.append(f"{where}: {resource!r} is not an IAM, ECR or KMS key ARN")
         unknown = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
         if unknown:
             problems.append(f"{where}: unexpected keys {sorted(unknown)}")
@@ -79,6 +79,13 @@ for s in allows:
     for needs in ("iam:CreateRole", "iam:AttachRolePolicy", "iam:PutRolePolicy"):
         if needs in actions and condition != BOUNDARY_ARN:
             problems.append(f"{policy_path}: {s.get('Sid')} allows {needs} without iam:PermissionsBoundary = {BOUNDARY_ARN}")
+    # The KMS key may only be used by ECR on Shipyard's behalf (its grants for a repository), not directly.
+    if any(a.startswith("kms:") for a in actions):
+        via = s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", "")
+        if not via.startswith("ecr."):
+            problems.append(f"{policy_path}: {s.get('Sid')} allows KMS actions without kms:ViaService = ecr.REGION.amazonaws.com")
+        if any(r == "*" or not r.startswith("arn:aws:kms:") for r in s.get("Resource", [])):
+            problems.append(f"{policy_path}: {s.get('Sid')} allows KMS actions on more than a key ARN")
     for resource in s.get("Resource", []):
         if resource == BOUNDARY_ARN:
             problems.append(f"{policy_path}: {s.get('Sid')} names the boundary policy")

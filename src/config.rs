@@ -91,6 +91,10 @@ pub struct Config {
     pub allowed_visibilities: Vec<crate::domain::Visibility>,
     /// `SHIPYARD_MAX_SERVICES_PER_USER` (default 50): live services one person may have created.
     pub max_services_per_user: u32,
+    /// How every service's ECR repository is kept: `SHIPYARD_ECR_UNTAGGED_DAYS` (default 14) days before
+    /// an untagged image expires, `SHIPYARD_ECR_KEEP_IMAGES` (default 200) `sha-` images kept, and
+    /// `SHIPYARD_ECR_KMS_KEY` (unset: AES-256), the KMS key ARN new repositories are encrypted with.
+    pub ecr: crate::aws::EcrRules,
 }
 
 /// The server's GitHub credential.
@@ -291,6 +295,7 @@ impl Config {
                 Some("50"),
                 "a whole number of services",
             )?,
+            ecr: env.ecr_rules()?,
         })
     }
 
@@ -382,6 +387,30 @@ impl Env<'_> {
 
     fn seconds(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(self.parse(var, Some(default), "a whole number of seconds")?))
+    }
+
+    /// `SHIPYARD_ECR_UNTAGGED_DAYS`, `SHIPYARD_ECR_KEEP_IMAGES` and `SHIPYARD_ECR_KMS_KEY`.
+    fn ecr_rules(&self) -> Result<crate::aws::EcrRules, ConfigError> {
+        // ECR's lifecycle rules count from 1; the upper bounds only catch a typo's extra digits.
+        let bounded = |var: &'static str, default: &str, max: u16, unit: &str| {
+            let expected = format!("a whole number of {unit} from 1 to {max}");
+            match self.parse::<u16>(var, Some(default), &expected)? {
+                n @ 1.. if n <= max => Ok(n),
+                _ => Err(self.invalid(var, &format!("must be from 1 to {max}"))),
+            }
+        };
+        Ok(crate::aws::EcrRules {
+            untagged_days: bounded("SHIPYARD_ECR_UNTAGGED_DAYS", "14", 3650, "days")?,
+            keep_images: bounded("SHIPYARD_ECR_KEEP_IMAGES", "200", 10_000, "images")?,
+            kms_key: match self.optional("SHIPYARD_ECR_KMS_KEY") {
+                None => None,
+                Some(raw) => {
+                    Some(crate::aws::KmsKeyArn::parse(&raw).map_err(|why| {
+                        self.invalid("SHIPYARD_ECR_KMS_KEY", &format!("is malformed: {why}"))
+                    })?)
+                }
+            },
+        })
     }
 
     /// `SHIPYARD_WEBHOOK_URL` and `SHIPYARD_WEBHOOK_KEY`: both or neither.
@@ -682,6 +711,11 @@ mod tests {
             ("SHIPYARD_HEADER_READ_TIMEOUT_SECS", "0"),
             ("SHIPYARD_PERMISSIONS_BOUNDARY", "shipyard-boundary"),
             ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard/boundary"),
+            ("SHIPYARD_ECR_UNTAGGED_DAYS", "0"),
+            ("SHIPYARD_ECR_UNTAGGED_DAYS", "two weeks"),
+            ("SHIPYARD_ECR_KEEP_IMAGES", "-1"),
+            ("SHIPYARD_ECR_KEEP_IMAGES", "100000"),
+            ("SHIPYARD_ECR_KMS_KEY", "alias/shipyard"),
         ] {
             let err = Config::from_vars(&with(var, value)).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?} gave {err}");
@@ -701,6 +735,15 @@ mod tests {
     fn an_https_public_url_makes_cookies_secure() {
         let config = Config::from_vars(&with("PUBLIC_URL", "https://shipyard.example.com")).unwrap();
         assert!(config.cookies_secure());
+    }
+
+    #[test]
+    fn the_ecr_rules_default_to_two_weeks_and_200_images_without_a_kms_key() {
+        let config = Config::from_vars(&sandbox()).unwrap();
+        assert_eq!(config.ecr, crate::aws::EcrRules { untagged_days: 14, keep_images: 200, kms_key: None });
+        let key = "arn:aws:kms:us-east-1:123456789012:key/0b1e4ef5-9b0c-4e8f-a3c5-0c7f1d2e3a4b";
+        let config = Config::from_vars(&with("SHIPYARD_ECR_KMS_KEY", key)).unwrap();
+        assert_eq!(config.ecr.kms_key.map(|k| k.arn().to_owned()).as_deref(), Some(key));
     }
 
     #[test]

@@ -51,7 +51,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("configuring AWS")?
         .with_oidc_issuer(config.github_oidc_issuer.clone())
-        .with_permissions_boundary(config.permissions_boundary.clone());
+        .with_permissions_boundary(config.permissions_boundary.clone())
+        .with_ecr_rules(config.ecr.clone());
     let settings = Settings::from_config(&config);
     let edge = config.edge;
     let worker_pool = db::connect_worker(config.database_url.expose_secret(), config.reconciler_concurrency)

@@ -183,6 +183,16 @@ fn blob_sha(content: &str) -> String {
     hex::encode(sha2::Sha256::digest(format!("blob {}\0{content}", content.len())))[..40].to_string()
 }
 
+/// A `permissions:` block at `indent`, or nothing when the workflow (or job) has no such key.
+fn permissions_yaml(
+    permissions: Option<&std::collections::BTreeMap<String, String>>,
+    indent: &str,
+) -> String {
+    let Some(permissions) = permissions else { return String::new() };
+    let scopes: String = permissions.iter().map(|(k, v)| format!("{indent}  {k}: {v}\n")).collect();
+    format!("{indent}permissions:\n{scopes}")
+}
+
 /// A plausible workflow file: the triggers, an env block reading the secrets it uses and, for a job that pushes
 /// an image, the configure-aws-credentials / ECR login / build-push steps that read them.
 fn workflow_yaml(w: &crate::model::Workflow) -> String {
@@ -197,8 +207,10 @@ fn workflow_yaml(w: &crate::model::Workflow) -> String {
         )
     });
     format!(
-        "name: {}\non:\n{on}permissions:\n  id-token: write\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n{environment}    env:\n{env}    steps:\n      - uses: actions/checkout@v4\n{}",
+        "name: {}\non:\n{on}{}jobs:\n  build:\n    runs-on: ubuntu-latest\n{}{environment}    env:\n{env}    steps:\n      - uses: actions/checkout@v4\n{}",
         w.name,
+        permissions_yaml(w.job.permissions.as_ref(), ""),
+        permissions_yaml(w.job.job_permissions.as_ref(), "    "),
         push.unwrap_or_default()
     )
 }

@@ -54,6 +54,7 @@ pub(crate) struct Settings {
     pub installation_token_ttl: Duration,
     /// Mutable so tests can change it mid-run ([`Sim::set_rerun_visibility_lag`]).
     pub rerun_visibility_lag: Mutex<Duration>,
+    pub iam_propagation_delay: Duration,
 }
 
 /// A repository as tests see it.
@@ -114,6 +115,7 @@ impl Sim {
             oauth_apps: config.seed.oauth_apps,
             installation_token_ttl: config.installation_token_ttl,
             rerun_visibility_lag: Mutex::new(config.rerun_visibility_lag),
+            iam_propagation_delay: config.iam_propagation_delay,
         };
         let limiter = Limiter::new(config.secondary_limits);
         let inner = Inner { world: Mutex::new(world), settings, base_url, limiter, issuer, runner };

@@ -106,6 +106,36 @@ impl Sim {
         ids
     }
 
+    /// Pushes a new commit onto the existing branch `branch` (as `git commit && git push` would) and queues a
+    /// `push` run of every workflow with that trigger on it. Returns the new run ids. Panics on an unknown
+    /// repository or branch.
+    pub fn push_commit(&self, owner: &str, repo: &str, branch: &str) -> Vec<u64> {
+        let mut world = self.world();
+        let i = world
+            .repo_index(owner, repo)
+            .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
+        let sha = crate::model::random_hex(40);
+        let r = &mut world.repos[i];
+        let head = r
+            .branches
+            .iter_mut()
+            .find(|b| b.name == branch)
+            .unwrap_or_else(|| panic!("github-sim: no branch {branch} in {owner}/{repo}"));
+        head.sha = sha.clone();
+        r.pushed_at = now();
+        let pushes: Vec<Workflow> =
+            r.workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).cloned().collect();
+        let actor = r.creator;
+        let mut ids = Vec::new();
+        for workflow in &pushes {
+            let run_ids = (world.next_id(), world.next_id());
+            let r = &mut world.repos[i];
+            r.queue_run(run_ids, workflow, "push", &format!("refs/heads/{branch}"), &sha, actor, now());
+            ids.push(run_ids.0);
+        }
+        ids
+    }
+
     /// Queues a `workflow_dispatch` run of the workflow file `file` (e.g. `build.yml`) on `git_ref` (a branch,
     /// a tag, or `refs/...`), whatever its triggers. Returns the run id, `None` if the workflow or ref is unknown.
     pub fn dispatch(&self, owner: &str, repo: &str, file: &str, git_ref: &str) -> Option<u64> {

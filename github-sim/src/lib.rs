@@ -81,6 +81,9 @@ pub struct SimConfig {
     pub aws_endpoint_url: Option<String>,
     /// After a re-run is accepted, the run keeps showing its previous attempt this long (GitHub does).
     pub rerun_visibility_lag: Duration,
+    /// IAM is eventually consistent: the runner sees a new role, or a changed trust or managed policy
+    /// version, only this long after it was made (before that: no role, or the previous document).
+    pub iam_propagation_delay: Duration,
 }
 
 impl SimConfig {
@@ -98,6 +101,7 @@ impl SimConfig {
             oidc_issuer: oidc::GITHUB_COM_ISSUER.to_string(),
             aws_endpoint_url: None,
             rerun_visibility_lag: Duration::from_secs(1),
+            iam_propagation_delay: Duration::ZERO,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `github-sim --listen 127.0.0.1:3001 --seed FILE [--generate-delay-ms N] [--run-duration-ms N]
 //!  [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] [--installation-token-ttl-secs N]
-//!  [--aws-endpoint-url URL] [--oidc-issuer URL] [--ghes HOST] [--rerun-visibility-lag-ms N]`;
+//!  [--aws-endpoint-url URL] [--oidc-issuer URL] [--ghes HOST] [--rerun-visibility-lag-ms N]
+//!  [--iam-propagation-delay-ms N]`;
 //! `github-sim --print-seed` prints the sandbox seed.
 //!
 //! Runs the simulator for the sandbox. Logs go to stderr (`RUST_LOG` filters); tokens are never logged.
@@ -14,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 const USAGE: &str = "usage: github-sim --listen ADDR [--seed FILE] [--generate-delay-ms N] [--run-duration-ms N] \
                      [--public-url URL] [--no-oidc-customization] [--no-secondary-limits] \
                      [--installation-token-ttl-secs N] [--aws-endpoint-url URL] [--oidc-issuer URL] \
-                     [--ghes HOST] [--rerun-visibility-lag-ms N] | --print-seed";
+                     [--ghes HOST] [--rerun-visibility-lag-ms N] [--iam-propagation-delay-ms N] | --print-seed";
 
 struct Args {
     listen: String,
@@ -42,6 +43,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--ghes" => config = config.ghes(&value()?),
             "--rerun-visibility-lag-ms" => {
                 config.rerun_visibility_lag = Duration::from_millis(value()?.parse()?);
+            }
+            "--iam-propagation-delay-ms" => {
+                config.iam_propagation_delay = Duration::from_millis(value()?.parse()?)
             }
             "--print-seed" => {
                 println!("{}", serde_json::to_string_pretty(&Seed::sandbox())?);

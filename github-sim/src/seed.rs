@@ -189,6 +189,13 @@ pub struct SeedWorkflow {
     /// A run of this workflow takes this much longer than the sim's `run_duration`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub extra_duration_ms: u64,
+    /// The workflow's top-level `permissions:` for the `GITHUB_TOKEN` (scope → `read`/`write`/`none`);
+    /// `None`: no `permissions` key. Only `id-token: write` lets a job request an OIDC token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<BTreeMap<String, String>>,
+    /// The job's own `permissions:`, which replace the workflow's for that job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_permissions: Option<BTreeMap<String, String>>,
 }
 
 /// Which secrets hold the inputs of the push: `role-to-assume`, `aws-region` and the ECR repository URL
@@ -216,7 +223,25 @@ impl SeedWorkflow {
             aws_push: None,
             environment: None,
             extra_duration_ms: 0,
+            permissions: None,
+            job_permissions: None,
         }
+    }
+
+    /// `permissions:` as the templates write it for OIDC: `id-token: write`, `contents: read`.
+    pub fn oidc_permissions() -> BTreeMap<String, String> {
+        [("id-token", "write"), ("contents", "read")].map(|(k, v)| (k.to_string(), v.to_string())).into()
+    }
+
+    /// Whether a job of this workflow may request an OIDC token (GitHub sets `ACTIONS_ID_TOKEN_REQUEST_URL`
+    /// only then): the job's permissions if it has any, else the workflow's; a scope they do not list is
+    /// `none`, and without any `permissions` key the default token has no `id-token` scope.
+    /// <https://docs.github.com/en/actions/writing-workflows/choosing-what-your-workflow-does/controlling-permissions-for-github_token>
+    pub fn grants_id_token(&self) -> bool {
+        self.job_permissions
+            .as_ref()
+            .or(self.permissions.as_ref())
+            .is_some_and(|p| p.get("id-token").map(String::as_str) == Some("write"))
     }
 
     /// The sandbox templates' build: reads the role, region and repository secrets and pushes an image.
@@ -228,6 +253,7 @@ impl SeedWorkflow {
         };
         SeedWorkflow {
             aws_push: Some(push),
+            permissions: Some(Self::oidc_permissions()),
             ..Self::new(id, name, file, on, &["AWS_REGION", "GHA_DEFAULT_ROLE_ARN", "ECR_REPO_URL"])
         }
     }
@@ -243,8 +269,8 @@ impl Seed {
     }
 
     /// The sandbox world: org `acme` (Team plan, base permission `read`, Secret Protection, teams `payments`
-    /// with bob and `platform` with alice as maintainer), users alice/bob/carol/mallory, the provisioning bot, three templates
-    /// (one with a build and a lint workflow), and the `shipyard-sandbox` App installed on `acme` with the
+    /// with bob and `platform` with alice as maintainer), users alice/bob/carol/mallory, the provisioning bot, four templates
+    /// (one with a build and a lint workflow, one whose build lacks `id-token: write`), and the `shipyard-sandbox` App installed on `acme` with the
     /// permissions Shipyard documents.
     pub fn sandbox() -> Self {
         let user = |login: &str, id: u64, name: &str, token: &str, scopes: &[&str]| SeedUser {
@@ -284,6 +310,11 @@ impl Seed {
         };
         // A lint that needs nothing and ends after the build: the newest run of the first push is green while
         // the build, which needs the secrets, is red.
+        // The same build with `permissions: contents: read` only: no OIDC token, so configure-aws-credentials fails.
+        let build_without_oidc = SeedWorkflow {
+            permissions: Some([("contents".to_string(), "read".to_string())].into()),
+            ..SeedWorkflow::aws_build(5, "build", "build.yml", &["push", "workflow_dispatch"])
+        };
         let lint = SeedWorkflow {
             extra_duration_ms: 500,
             ..SeedWorkflow::new(4, "lint", "lint.yml", &["push", "pull_request"], &[])
@@ -347,6 +378,7 @@ impl Seed {
                         lint,
                     ],
                 ),
+                template("service-template-no-oidc", 500_004, vec![build_without_oidc]),
             ],
             apps: vec![SeedApp {
                 id: 424_242,

@@ -258,3 +258,35 @@ async fn a_push_allowed_by_both_the_role_policy_and_its_boundary_succeeds() {
     assert_eq!(run.conclusion.as_deref(), Some("success"), "{log}");
     assert_eq!(s.aws.image_tags(&s.ecr_name).await.len(), 2, "main and sha- tags were pushed");
 }
+
+#[tokio::test]
+async fn with_an_iam_propagation_delay_a_new_role_is_unknown_and_a_changed_trust_is_late_until_it_passes() {
+    let delay = Duration::from_secs(2);
+    let mut s = setup(|c| c.iam_propagation_delay = delay).await;
+    let provider = s.aws.ensure_provider(GITHUB_HOST, &[AUDIENCE]).await;
+    let (sub, arn) = (s.sub.clone(), s.ecr_arn.clone());
+    s.wire(&trust(&provider, GITHUB_HOST, &sub), Some((&arn, true))).await;
+    let made = tokio::time::Instant::now();
+    s.assert_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity: the role does not exist").await;
+    tokio::time::sleep_until(made + delay).await;
+    let (run, log) = s.build().await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "once propagated the role is assumed: {log}");
+
+    // A trust rewritten for another branch: the old one stays in force until the change has propagated.
+    let other = sub.replace("refs/heads/main", "refs/heads/release");
+    s.aws
+        .iam
+        .update_assume_role_policy()
+        .role_name(&s.role_name)
+        .policy_document(trust(&provider, GITHUB_HOST, &other))
+        .send()
+        .await
+        .unwrap();
+    let changed = tokio::time::Instant::now();
+    let (run, log) = s.build().await;
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "the previous trust still applies: {log}");
+    tokio::time::sleep_until(changed + delay).await;
+    let (run, log) = s.build().await;
+    assert_eq!(run.conclusion.as_deref(), Some("failure"), "the new trust is in force: {log}");
+    assert!(log.contains("Not authorized to perform sts:AssumeRoleWithWebIdentity"), "{log}");
+}

@@ -379,3 +379,79 @@ async fn tag_runs_and_environment_jobs_get_their_own_subjects() {
         .unwrap();
     assert_eq!(by_api.status(), 204, "a tag is a valid dispatch ref");
 }
+
+/// Puts the secrets on `repo`, re-runs its first run's failed jobs and returns the job's log and conclusion.
+async fn rerun_with_secrets(sim: &RunningSim, repo: &str) -> (String, String) {
+    put_all_secrets(sim, repo).await;
+    sim.sim().set_rerun_visibility_lag(Duration::ZERO);
+    let run = sim.sim().runs("acme", repo)[0].clone();
+    let path = format!("/repos/acme/{repo}/actions/runs/{}/rerun-failed-jobs", run.id);
+    assert_eq!(api(Method::POST, sim, &path, BOT).send().await.unwrap().status(), 201);
+    let done = sim.sim().wait_for_run("acme", repo, run.id, WAIT).await.unwrap();
+    let jobs = get_json(sim, &format!("/repos/acme/{repo}/actions/runs/{}/jobs", run.id), BOT).await;
+    let log = job_log(sim, repo, jobs["jobs"][0]["id"].as_u64().unwrap()).await;
+    (done.conclusion.unwrap_or_default(), log)
+}
+
+#[tokio::test]
+async fn a_build_without_id_token_write_gets_no_oidc_token_and_configure_aws_credentials_fails() {
+    let sim = start().await;
+    generate(&sim, BOT, "service-template-no-oidc", "nooidc").await;
+    let workflow = get_json(&sim, "/repos/acme/nooidc/contents/.github/workflows/build.yml", BOT).await;
+    use base64::Engine as _;
+    let yaml = base64::engine::general_purpose::STANDARD
+        .decode(workflow["content"].as_str().unwrap().replace('\n', ""))
+        .unwrap();
+    let yaml = String::from_utf8(yaml).unwrap();
+    assert!(yaml.contains("permissions:\n  contents: read\n") && !yaml.contains("id-token"), "{yaml}");
+
+    let (conclusion, log) = rerun_with_secrets(&sim, "nooidc").await;
+    assert_eq!(conclusion, "failure", "{log}");
+    assert!(log.contains("Did you mean to set the `id-token` permission?"), "{log}");
+    assert!(
+        log.contains(
+            "Error: Credentials could not be loaded, please check your action inputs: \
+             Could not load credentials from any providers"
+        ),
+        "{log}"
+    );
+    // The same template with `id-token: write` gets past the credentials step (AWS is not checked here).
+    generate(&sim, BOT, "service-template", "withoidc").await;
+    let (conclusion, log) = rerun_with_secrets(&sim, "withoidc").await;
+    assert_eq!(conclusion, "success", "{log}");
+}
+
+#[tokio::test]
+async fn without_a_permissions_key_there_is_no_id_token_and_a_jobs_permissions_replace_the_workflows() {
+    let build = |id: u64, file: &str, workflow: Option<&[(&str, &str)]>, job: Option<&[(&str, &str)]>| {
+        let map = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        SeedWorkflow {
+            permissions: workflow.map(map),
+            job_permissions: job.map(map),
+            ..SeedWorkflow::aws_build(id, file, &format!("{file}.yml"), &["push"])
+        }
+    };
+    let cases = [
+        ("nokey", build(91, "nokey", None, None), false),
+        ("jobonly", build(92, "jobonly", None, Some(&[("id-token", "write")])), true),
+        (
+            "jobreplaces",
+            build(93, "jobreplaces", Some(&[("id-token", "write")]), Some(&[("contents", "read")])),
+            false,
+        ),
+        ("readtoken", build(94, "readtoken", Some(&[("id-token", "read")]), None), false),
+    ];
+    for (name, workflow, granted) in cases {
+        assert_eq!(workflow.grants_id_token(), granted, "{name}");
+        let sim = start_with(|config| {
+            let template = config.seed.repos.iter_mut().find(|r| r.name == "service-template").unwrap();
+            template.workflows = vec![workflow.clone()];
+        })
+        .await;
+        generate(&sim, BOT, "service-template", name).await;
+        let (conclusion, log) = rerun_with_secrets(&sim, name).await;
+        let expected = if granted { "success" } else { "failure" };
+        assert_eq!(conclusion, expected, "{name}: {log}");
+        assert_eq!(log.contains("Could not load credentials from any providers"), !granted, "{name}: {log}");
+    }
+}

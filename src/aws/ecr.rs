@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecr::types::{ImageDetail, ImageScanningConfiguration, Repository, Tag};
+use aws_sdk_ecr::types::{
+    EncryptionConfiguration, EncryptionType, ImageDetail, ImageScanningConfiguration, Repository, Tag,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Aws, Ownership, ResourceTags, error::OptionalExt, foreign, tag_map};
+use super::{Aws, Ownership, ResourceTags, ecr_settings::Encryption, error::OptionalExt, foreign, tag_map};
 use crate::provider::{ErrorKind, ProviderError, System};
 
 /// An ECR repository as Shipyard sees it.
@@ -17,6 +19,11 @@ pub struct EcrRepository {
     /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com/NAME`: what `docker push` and `ECR_REPO_URL` use.
     pub uri: String,
     pub scan_on_push: bool,
+    /// `MUTABLE`, `IMMUTABLE`, or one of them `_WITH_EXCLUSION`.
+    pub tag_mutability: String,
+    /// The tag filters exempt from the mutability setting.
+    pub excluded_tags: Vec<String>,
+    pub encryption: Encryption,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -68,18 +75,9 @@ impl Aws {
     /// Looks up a repository and its tags; `None` when it does not exist.
     #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn find_ecr_repository(&self, name: &str) -> Result<Option<EcrRepository>, ProviderError> {
-        let described = self
-            .call(System::Ecr, "ecr:DescribeRepositories", || {
-                self.ecr.describe_repositories().repository_names(name).send()
-            })
-            .await
-            .optional()?;
-        let Some(repository) =
-            described.and_then(|out| out.repositories.unwrap_or_default().into_iter().next())
-        else {
+        let Some(mut repository) = self.describe_ecr_repository(name).await? else {
             return Ok(None);
         };
-        let mut repository = repository_view(repository)?;
         let tags = self
             .call(System::Ecr, "ecr:ListTagsForResource", || {
                 self.ecr.list_tags_for_resource().resource_arn(&repository.arn).send()
@@ -87,6 +85,23 @@ impl Aws {
             .await?;
         repository.tags = tag_map(tags.tags().iter().map(|t| (t.key(), t.value())));
         Ok(Some(repository))
+    }
+
+    /// Looks up a repository without its tags (one call); `None` when it does not exist.
+    pub(crate) async fn describe_ecr_repository(
+        &self,
+        name: &str,
+    ) -> Result<Option<EcrRepository>, ProviderError> {
+        let described = self
+            .call(System::Ecr, "ecr:DescribeRepositories", || {
+                self.ecr.describe_repositories().repository_names(name).send()
+            })
+            .await
+            .optional()?;
+        described
+            .and_then(|out| out.repositories.unwrap_or_default().into_iter().next())
+            .map(repository_view)
+            .transpose()
     }
 
     /// Whether a repository of that name exists and whose it is (for preflight).
@@ -103,7 +118,7 @@ impl Aws {
         })
     }
 
-    /// Creates the repository with scan on push and our tags, or adopts it when it is already ours
+    /// Creates the repository with scan on push, our tags and the configured encryption, or adopts it when it is already ours
     /// (re-applying scan on push and the tags). Someone else's repository is a conflict.
     #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn ensure_ecr_repository(
@@ -130,6 +145,17 @@ impl Aws {
         tags: &ResourceTags,
     ) -> Result<EcrRepository, ProviderError> {
         let ecr_tags = ecr_tags(tags)?;
+        // Encryption can only be chosen here: ECR cannot change it on an existing repository.
+        let encryption = match &self.ecr_rules().kms_key {
+            Some(key) => Some(
+                EncryptionConfiguration::builder()
+                    .encryption_type(EncryptionType::Kms)
+                    .kms_key(key.arn())
+                    .build()
+                    .map_err(|e| ProviderError::new(System::Ecr, ErrorKind::Invalid, format!("{e}")))?,
+            ),
+            None => None,
+        };
         let out = self
             .call(System::Ecr, "ecr:CreateRepository", || {
                 self.ecr
@@ -139,6 +165,7 @@ impl Aws {
                         ImageScanningConfiguration::builder().scan_on_push(true).build(),
                     )
                     .set_tags(Some(ecr_tags.clone()))
+                    .set_encryption_configuration(encryption.clone())
                     .send()
             })
             .await?;
@@ -211,12 +238,32 @@ fn ecr_tags(tags: &ResourceTags) -> Result<Vec<Tag>, ProviderError> {
 
 fn repository_view(repository: Repository) -> Result<EcrRepository, ProviderError> {
     let scan_on_push = repository.image_scanning_configuration().is_some_and(|c| c.scan_on_push());
+    let tag_mutability = repository.image_tag_mutability().map_or("MUTABLE", |m| m.as_str()).to_owned();
+    let excluded_tags =
+        repository.image_tag_mutability_exclusion_filters().iter().map(|f| f.filter().to_owned()).collect();
+    // ECR reports no configuration for the default, AES-256.
+    let encryption = match repository.encryption_configuration() {
+        Some(c) => Encryption {
+            kind: c.encryption_type().as_str().to_owned(),
+            kms_key: c.kms_key().map(str::to_owned),
+        },
+        None => Encryption { kind: "AES256".into(), kms_key: None },
+    };
     let (Some(name), Some(arn), Some(uri)) =
         (repository.repository_name, repository.repository_arn, repository.repository_uri)
     else {
         return Err(missing("ECR returned a repository without name, ARN or URI"));
     };
-    Ok(EcrRepository { name, arn, uri, scan_on_push, tags: BTreeMap::new() })
+    Ok(EcrRepository {
+        name,
+        arn,
+        uri,
+        scan_on_push,
+        tag_mutability,
+        excluded_tags,
+        encryption,
+        tags: BTreeMap::new(),
+    })
 }
 
 /// An image as we show it; one without a digest (which ECR always sends) is skipped.

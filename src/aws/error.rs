@@ -41,7 +41,9 @@ where
 /// Classifies an AWS error code (IAM/STS query protocol or ECR JSON protocol) and HTTP status.
 pub(crate) fn classify(code: &str, status: u16) -> ErrorKind {
     match code {
-        "NoSuchEntity" | "RepositoryNotFoundException" => ErrorKind::NotFound,
+        "NoSuchEntity" | "RepositoryNotFoundException" | "LifecyclePolicyNotFoundException" => {
+            ErrorKind::NotFound
+        }
         "EntityAlreadyExists" | "RepositoryAlreadyExistsException" | "DeleteConflict" => ErrorKind::Conflict,
         "Throttling"
         | "ThrottlingException"
@@ -107,6 +109,7 @@ mod tests {
         let cases = [
             ("NoSuchEntity", 404, ErrorKind::NotFound),
             ("RepositoryNotFoundException", 400, ErrorKind::NotFound),
+            ("LifecyclePolicyNotFoundException", 400, ErrorKind::NotFound),
             ("EntityAlreadyExists", 409, ErrorKind::Conflict),
             ("RepositoryAlreadyExistsException", 400, ErrorKind::Conflict),
             ("Throttling", 400, ErrorKind::Transient),

@@ -7,6 +7,7 @@
 
 mod boundary;
 mod ecr;
+mod ecr_settings;
 mod error;
 mod iam_policy;
 mod iam_role;
@@ -24,6 +25,9 @@ use uuid::Uuid;
 
 pub use boundary::PermissionsBoundary;
 pub use ecr::{EcrImage, EcrRepository};
+pub use ecr_settings::{
+    EcrRules, Encryption, KeptRepository, KmsKeyArn, TAG_MUTABILITY, branch_tag, mutability_matches,
+};
 pub use iam_role::RoleView;
 
 use crate::provider::{ErrorKind, ProviderError, RetryPolicy, System, retry_transient};
@@ -91,6 +95,8 @@ pub struct Aws {
     /// The boundary every role is created with and drift expects (`None`: roles carry none, for
     /// tools and tests that talk to moto without Shipyard's configuration).
     permissions_boundary: Option<PermissionsBoundary>,
+    /// How repositories are kept (lifecycle, encryption); the defaults unless configured.
+    ecr_rules: EcrRules,
 }
 
 impl std::fmt::Debug for Aws {
@@ -123,6 +129,7 @@ impl Aws {
             oidc_issuer: policy::OidcIssuer::github_com(),
             account: OnceCell::new(),
             permissions_boundary: None,
+            ecr_rules: EcrRules::default(),
         }
     }
 
@@ -136,6 +143,17 @@ impl Aws {
     pub fn with_permissions_boundary(mut self, boundary: PermissionsBoundary) -> Self {
         self.permissions_boundary = Some(boundary);
         self
+    }
+
+    /// Keep repositories by `rules`: their lifecycle policy, and the key new ones are encrypted with.
+    pub fn with_ecr_rules(mut self, rules: EcrRules) -> Self {
+        self.ecr_rules = rules;
+        self
+    }
+
+    /// How repositories are kept.
+    pub fn ecr_rules(&self) -> &EcrRules {
+        &self.ecr_rules
     }
 
     /// The boundary roles are created with, when configured.

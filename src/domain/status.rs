@@ -145,6 +145,7 @@ text_enum! {
         Preflight = "preflight",
         OidcProvider = "oidc_provider",
         EcrRepository = "ecr_repository",
+        EcrSettings = "ecr_settings",
         GithubRepository = "github_repository",
         OidcSubject = "oidc_subject",
         IamPolicy = "iam_policy",

@@ -39,6 +39,9 @@ text_enum! {
         BoundaryChanged = "boundary_changed",
         /// An environment role's environment has no deployment rule: any branch may assume the role.
         Unprotected = "unprotected",
+        LifecyclePolicyChanged = "lifecycle_policy_changed",
+        MutabilityChanged = "mutability_changed",
+        EncryptionChanged = "encryption_changed",
     }
 }
 
@@ -75,15 +78,20 @@ impl Finding {
     /// (the first build is never run again). Empty when Shipyard cannot or will not: the
     /// repository is gone or archived (nothing of ours can bring it back), its default branch was
     /// changed in its settings (the ensure renames branches, which is not the way back), the shared
-    /// OIDC provider lost its audience (not Shipyard's to change), or the role is no longer tagged as
-    /// ours (Shipyard changes nothing it cannot recognise as its own).
+    /// OIDC provider lost its audience (not Shipyard's to change), the role is no longer tagged as
+    /// ours (Shipyard changes nothing it cannot recognise as its own), or the ECR repository's
+    /// encryption differs (ECR cannot change it after creation).
     pub fn repair(&self) -> &'static [StepName] {
         use StepName as S;
         match (self.resource, self.problem) {
             (S::GithubRepository, _) => &[],
             (S::OidcProvider, Problem::Missing) => &[S::OidcProvider],
             (S::OidcProvider, _) => &[],
+            (S::EcrRepository, Problem::EncryptionChanged) => &[],
+            // A repository made again has none of its settings.
+            (S::EcrRepository, Problem::Missing) => &[S::EcrRepository, S::EcrSettings],
             (S::EcrRepository, _) => &[S::EcrRepository],
+            (S::EcrSettings, _) => &[S::EcrSettings],
             (S::IamRole, Problem::NotOurs) => &[],
             // A new role may have a new ARN: the secret that carries it is written again.
             (S::IamRole, Problem::Missing) => &[S::IamRole, S::IamAttachment, S::ActionsSecrets],
@@ -269,6 +277,20 @@ mod tests {
             names(repair_steps(&[role]).unwrap()),
             ["push_role (tag-v)", "push_role_attachment (tag-v)"]
         );
+    }
+
+    #[test]
+    fn changed_ecr_settings_are_repaired_but_another_encryption_is_not() {
+        let names = |keys: Vec<StepKey>| keys.into_iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let steps = repair_steps(&[
+            finding(StepName::EcrSettings, Problem::Missing),
+            finding(StepName::EcrSettings, Problem::MutabilityChanged),
+        ])
+        .unwrap();
+        assert_eq!(names(steps), ["ecr_settings"]);
+        let steps = repair_steps(&[finding(StepName::EcrRepository, Problem::Missing)]).unwrap();
+        assert_eq!(names(steps), ["ecr_repository", "ecr_settings"]);
+        assert_eq!(repair_steps(&[finding(StepName::EcrRepository, Problem::EncryptionChanged)]), None);
     }
 
     #[test]

@@ -33,7 +33,9 @@ use crate::{
     provider::{ErrorKind, ProviderError, System},
 };
 
-pub use aws::{EcrRepository, IamAttachment, IamPolicy, IamRole, OidcProvider};
+pub use aws::{
+    EcrRepository, EcrSettings, EcrSettingsOutput, IamAttachment, IamPolicy, IamRole, OidcProvider,
+};
 pub use build::{FirstBuild, FirstBuildOutput};
 pub use delete::{DeleteEcrRepository, DeleteGithubRepository, DeletePolicy, DeleteRole};
 pub use github::{GithubRepository, OidcSubject, RepoOutput};
@@ -173,10 +175,11 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 22] = [
+pub static TABLE: [StepDef; 23] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
+    StepDef::of::<EcrSettings>(),
     StepDef::of::<GithubRepository>(),
     StepDef::of::<OidcSubject>(),
     StepDef::of::<IamPolicy>(),

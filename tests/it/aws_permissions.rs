@@ -106,9 +106,15 @@ fn authorized_as(call: &Call, account: &str, region: &str) -> Result<Vec<(String
             }
             vec![(p("resourceArn")?, context)]
         }
-        ("ecr", "PutImageScanningConfiguration" | "DescribeImages" | "ListImages") => {
-            plain(ecr_repo(&p("repositoryName")?))
-        }
+        (
+            "ecr",
+            "PutImageScanningConfiguration"
+            | "DescribeImages"
+            | "ListImages"
+            | "GetLifecyclePolicy"
+            | "PutLifecyclePolicy"
+            | "PutImageTagMutability",
+        ) => plain(ecr_repo(&p("repositoryName")?)),
         ("ecr", "DeleteRepository") => {
             // Shipyard deletes only a repository it has just seen carry its service-id tag.
             let mut context = Context::default();

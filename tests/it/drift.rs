@@ -444,6 +444,70 @@ async fn a_role_without_its_permissions_boundary_is_found_and_repair_recreates_i
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_removed_lifecycle_policy_and_mutable_tags_are_found_and_repair_keeps_the_repository_again(
+    db: PgPool,
+) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    let name = ready_service(&app, &bob, "untidy").await;
+    let ecr = aws_sdk_ecr::Client::new(&moto_sdk_config(&Default::default()).await);
+    ecr.delete_lifecycle_policy().repository_name(&name).send().await.unwrap();
+    ecr.put_image_tag_mutability()
+        .repository_name(&name)
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Mutable)
+        .send()
+        .await
+        .unwrap();
+
+    let body = check_now(&app, &bob, &name).await;
+    assert_eq!(body["status"], "drifted");
+    assert_eq!(
+        findings(&body),
+        [
+            ("ecr_settings".to_owned(), "mutability_changed".to_owned()),
+            ("ecr_settings".into(), "missing".into())
+        ]
+    );
+    let all = body["drift"]["findings"].as_array().unwrap();
+    assert_eq!(
+        (all[0]["expected"].as_str(), all[0]["found"].as_str()),
+        (Some("IMMUTABLE_WITH_EXCLUSION except main"), Some("MUTABLE"))
+    );
+    let before = attempts(&app, &name).await;
+    repair_via_api(&app, &bob, &name).await;
+    let after = attempts(&app, &name).await;
+    assert_eq!(attempts_of(&after, "ecr_settings"), attempts_of(&before, "ecr_settings") + 1);
+    assert_eq!(
+        attempts_of(&after, "ecr_repository"),
+        attempts_of(&before, "ecr_repository"),
+        "only the settings"
+    );
+    let repo = ecr
+        .describe_repositories()
+        .repository_names(&name)
+        .send()
+        .await
+        .unwrap()
+        .repositories
+        .unwrap()
+        .remove(0);
+    assert_eq!(repo.image_tag_mutability().map(|m| m.as_str()), Some("IMMUTABLE_WITH_EXCLUSION"));
+    assert_eq!(repo.image_tag_mutability_exclusion_filters()[0].filter(), "main");
+    assert!(ecr.get_lifecycle_policy().repository_name(&name).send().await.is_ok(), "the policy is back");
+
+    // Exclusions removed (tags immutable, even main's) is drift too: the next build of main would fail.
+    ecr.put_image_tag_mutability()
+        .repository_name(&name)
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Immutable)
+        .send()
+        .await
+        .unwrap();
+    let body = check_now(&app, &bob, &name).await;
+    assert_eq!(findings(&body), pair("ecr_settings", "mutability_changed"));
+    repair_via_api(&app, &bob, &name).await;
+}
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn check_now_answers_with_the_last_result_within_the_cooldown_and_is_limited_per_user(db: PgPool) {
     let app = TestApp::spawn_with(db, github_sim::SimConfig::default(), |config| {
         config.check_cooldown = std::time::Duration::from_secs(60);

@@ -64,7 +64,7 @@ async fn readyz_is_503_while_the_database_is_unreachable(db: PgPool) {
     assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), StatusCode::OK, "still alive");
 }
 
-fn run_shipyard_with(vars: &[(&str, &str)]) -> std::process::Output {
+pub(crate) fn run_shipyard_with(vars: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shipyard"));
     command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     // Run from a folder without a `.env`, so only these variables count.
@@ -75,7 +75,7 @@ fn run_shipyard_with(vars: &[(&str, &str)]) -> std::process::Output {
     command.output().expect("the shipyard binary runs")
 }
 
-const VALID: [(&str, &str); 7] = [
+pub(crate) const VALID: [(&str, &str); 7] = [
     ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
     ("GITHUB_ORG", "acme"),
     ("GITHUB_TOKEN", "ghp_do_not_print_me"),

@@ -30,6 +30,7 @@ fn pushing(id: u64, file: &str, role_secret: &str, environment: Option<&str>) ->
             repository_secret: "ECR_REPO_URL".into(),
         }),
         environment: environment.map(str::to_owned),
+        permissions: Some(SeedWorkflow::oidc_permissions()),
         ..SeedWorkflow::new(
             id,
             file,
@@ -195,6 +196,17 @@ async fn branch_tag_and_environment_roles_each_admit_only_their_own_runs(db: PgP
     assert_eq!(repo_secrets.get("GHA_TAG_V_ROLE_ARN"), Some(&arn("tag-v")));
     assert!(!repo_secrets.contains_key("GHA_ENVIRONMENT_ROLE_ARN"), "only the environment's jobs see it");
 
+    // These runs all build the commit main's first build pushed as `sha-<commit>`, which the kept repository
+    // (step ecr_settings) holds immutable: ECR would refuse each of them at the push. What this test is about
+    // is which runs may assume which role, so the repository's tags are made mutable for it.
+    let ecr =
+        aws_sdk_ecr::Client::new(&crate::common::aws_faults::moto_sdk_config(&Default::default()).await);
+    ecr.put_image_tag_mutability()
+        .repository_name(&name)
+        .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Mutable)
+        .send()
+        .await
+        .unwrap();
     // Each run assumes its own role and pushes.
     sim.push_branch("acme", &name, "release");
     sim.push_branch("acme", &name, "other");

@@ -112,6 +112,11 @@ pub(crate) struct JobSpec {
     pub environment: Option<String>,
     pub aws_push: Option<crate::seed::SeedAwsPush>,
     pub extra_duration: Duration,
+    /// The workflow's and the job's `permissions:` (see [`crate::seed::SeedWorkflow::grants_id_token`]).
+    pub permissions: Option<std::collections::BTreeMap<String, String>>,
+    pub job_permissions: Option<std::collections::BTreeMap<String, String>>,
+    /// The job may request an OIDC token.
+    pub id_token: bool,
 }
 
 impl JobSpec {
@@ -121,6 +126,9 @@ impl JobSpec {
             environment: w.environment.clone(),
             aws_push: w.aws_push.clone(),
             extra_duration: Duration::from_millis(w.extra_duration_ms),
+            permissions: w.permissions.clone(),
+            job_permissions: w.job_permissions.clone(),
+            id_token: w.grants_id_token(),
         }
     }
 }

@@ -10,12 +10,21 @@
 //!    permissions boundary when it has one (AWS grants the intersection of the two).
 //! 3. `PutImage` with a fresh manifest, once per tag.
 //!
+//! With an IAM propagation delay ([`crate::SimConfig::iam_propagation_delay`]) the runner sees IAM as a
+//! region far from the write would: a role whose `CreateDate` is younger than the delay does not exist yet,
+//! and a trust or managed policy version it has first seen less than the delay ago is not in force yet
+//! (the document it saw before is). moto stamps roles and policy versions; a changed trust carries no
+//! stamp, so it counts from when the runner first read it.
+//!
 //! Each failed check ends the job with one `Error:` line that names it.
 
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use percent_encoding::percent_decode_str;
 use sha2::Digest as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
 
 use super::{LOGIN, META, PUSH, PushJob};
 use crate::iam::{Context, Decision, Policy, Request, evaluate};
@@ -26,17 +35,74 @@ use crate::oidc::{AWS_AUDIENCE, Issuer, trust_context};
 pub(crate) struct Clients {
     config: aws_config::SdkConfig,
     iam: aws_sdk_iam::Client,
+    propagation: Arc<Propagation>,
 }
 
 impl Clients {
-    pub async fn new(endpoint: &str) -> Self {
+    pub async fn new(endpoint: &str, delay: std::time::Duration) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .load()
             .await;
-        Clients { iam: aws_sdk_iam::Client::new(&config), config }
+        let propagation = Arc::new(Propagation { delay, seen: Mutex::new(HashMap::new()) });
+        Clients { iam: aws_sdk_iam::Client::new(&config), config, propagation }
     }
+}
+
+/// What the runner has seen of IAM documents, to apply each only once it has propagated.
+struct Propagation {
+    delay: std::time::Duration,
+    /// Per document (a role's trust, a managed policy): the one last read, since when, and the one in force before.
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+struct Seen {
+    current: String,
+    since: OffsetDateTime,
+    before: Option<String>,
+}
+
+impl Propagation {
+    /// Whether something made at `made` (moto's `CreateDate`) is visible yet.
+    fn visible(&self, made: OffsetDateTime) -> bool {
+        OffsetDateTime::now_utc() - made >= self.delay
+    }
+
+    /// The document in force for `key` now, given that IAM answers `document`: written at `made` when moto
+    /// stamps it (a policy version), else at `first` for the first one seen (the role's creation) and when
+    /// first read for a change; `None` while a brand-new one has not propagated.
+    fn in_force(
+        &self,
+        key: &str,
+        document: &str,
+        made: Option<OffsetDateTime>,
+        first: Option<OffsetDateTime>,
+    ) -> Option<String> {
+        if self.delay.is_zero() {
+            return Some(document.to_string());
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = seen.entry(key.to_string()).or_insert_with(|| Seen {
+            current: document.to_string(),
+            since: made.or(first).unwrap_or(now),
+            before: None,
+        });
+        if entry.current != document {
+            let was = if now - entry.since >= self.delay {
+                Some(entry.current.clone())
+            } else {
+                entry.before.clone()
+            };
+            *entry = Seen { current: document.to_string(), since: made.unwrap_or(now), before: was };
+        }
+        if now - entry.since >= self.delay { Some(entry.current.clone()) } else { entry.before.clone() }
+    }
+}
+
+fn moto_time(at: Option<&aws_sdk_iam::primitives::DateTime>) -> Option<OffsetDateTime> {
+    at.and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok())
 }
 
 /// Why the job failed: the one line its log shows after `Error: `.
@@ -161,10 +227,17 @@ async fn assume_role(clients: &Clients, issuer: &Issuer, job: &PushJob, role: &R
         Err(e) if e.code() == Some("NoSuchEntity") => None,
         Err(e) => return Err(failed(sdk_message("GetRole", &e))),
     };
-    let Some(found) = found.filter(|r| r.arn == job.role_arn) else {
+    let propagation = &clients.propagation;
+    let made = moto_time(found.as_ref().map(|r| &r.create_date));
+    let Some(found) =
+        found.filter(|r| r.arn == job.role_arn && made.is_none_or(|made| propagation.visible(made)))
+    else {
         return Err(denied("the role does not exist"));
     };
     let trust = decode(found.assume_role_policy_document().unwrap_or_default());
+    let trust = propagation
+        .in_force(&format!("trust {}", found.arn), &trust, None, made)
+        .ok_or_else(|| denied("the role does not exist"))?;
     let trust = Policy::parse(&trust).map_err(|e| denied(&format!("the trust policy: {e}")))?;
 
     let provider_arn =
@@ -233,14 +306,16 @@ struct Grants {
 
 /// The default version of the managed policy a role has as its permissions boundary.
 async fn boundary_policy(clients: &Clients, arn: &str) -> Step<Policy> {
-    let document = default_version_document(&clients.iam, arn)
+    let document = default_version_document(clients, arn)
         .await
+        .and_then(|d| d.ok_or_else(|| "NoSuchEntity: not propagated yet".to_string()))
         .map_err(|e| failed(format!("the role's permissions boundary {arn}: {e}")))?;
     Policy::parse(&document).map_err(|e| failed(format!("the role's permissions boundary is not valid: {e}")))
 }
 
 /// The document of a managed policy's default version, decoded (what IAM evaluates for it).
-async fn default_version_document(iam: &aws_sdk_iam::Client, arn: &str) -> Result<String, String> {
+async fn default_version_document(clients: &Clients, arn: &str) -> Result<Option<String>, String> {
+    let iam = &clients.iam;
     let policy = iam.get_policy().policy_arn(arn).send().await.map_err(|e| sdk_message("GetPolicy", &e))?;
     let version = policy.policy().and_then(|p| p.default_version_id()).unwrap_or("v1");
     let version = iam
@@ -250,7 +325,10 @@ async fn default_version_document(iam: &aws_sdk_iam::Client, arn: &str) -> Resul
         .send()
         .await
         .map_err(|e| sdk_message("GetPolicyVersion", &e))?;
-    Ok(decode(version.policy_version().and_then(|v| v.document()).unwrap_or_default()))
+    let version = version.policy_version();
+    let document = decode(version.and_then(|v| v.document()).unwrap_or_default());
+    let made = moto_time(version.and_then(|v| v.create_date()));
+    Ok(clients.propagation.in_force(&format!("policy {arn}"), &document, made, None))
 }
 
 /// The assumed-role credentials, from the endpoint's own `AssumeRoleWithWebIdentity` (moto grants it).
@@ -285,7 +363,8 @@ async fn role_policies(clients: &Clients, role: &str) -> Step<Vec<Policy>> {
         .await
         .map_err(|e| failed(sdk_message("ListAttachedRolePolicies", &e)))?;
     for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
-        documents.push(default_version_document(iam, arn).await.map_err(failed)?);
+        // A policy version too new to be in force (with none before it) grants nothing yet.
+        documents.extend(default_version_document(clients, arn).await.map_err(failed)?);
     }
     let inline = iam
         .list_role_policies()

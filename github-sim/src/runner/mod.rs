@@ -43,6 +43,12 @@ const LOGIN: &str = "Run aws-actions/amazon-ecr-login@v2";
 const META: &str = "Run docker/metadata-action@v5";
 const PUSH: &str = "Run docker/build-push-action@v6";
 
+/// What configure-aws-credentials prints when it was given a role but the job has no OIDC token.
+const NO_ID_TOKEN_HINT: &str = "It looks like you might be trying to authenticate with OIDC. Did you mean to set the \
+                                `id-token` permission? If you are not trying to authenticate with OIDC and the action \
+                                is working successfully, you can ignore this message.";
+const NO_CREDENTIALS: &str = "Credentials could not be loaded, please check your action inputs: Could not load credentials from any providers";
+
 /// Starts every attempt whose time has come. Called with the world locked, after content has settled.
 pub(crate) fn start_due(world: &mut World, sim: &Sim) {
     let at = now();
@@ -105,6 +111,13 @@ fn start(world: &mut World, sim: &Sim, ri: usize, ki: usize) {
         log.line(&format!("{} finished", run.name));
         return finish(world, (ri, ki, index), log, &planned, &masks);
     };
+    // Without `id-token: write` the runner sets no ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN, so the action
+    // cannot use OIDC and finds no other credentials (its own wording, configure-aws-credentials v4).
+    if !job.id_token {
+        log.line(NO_ID_TOKEN_HINT);
+        log.fail(NO_CREDENTIALS);
+        return finish(world, (ri, ki, index), log, &planned, &masks);
+    }
     let Some(sender) = sim.runner() else {
         log.line("AWS checks skipped: no --aws-endpoint-url");
         return finish(world, (ri, ki, index), log, &planned, &masks);
@@ -160,7 +173,7 @@ fn finish(world: &mut World, at: (usize, usize, usize), log: JobLog, planned: &[
 /// The background part: AWS checks and the push for each [`PushJob`]; also settles the world regularly so
 /// attempts start on time when nobody is asking.
 pub(crate) async fn run(sim: Sim, mut jobs: UnboundedReceiver<PushJob>, endpoint: String) {
-    let clients = aws::Clients::new(&endpoint).await;
+    let clients = aws::Clients::new(&endpoint, sim.settings().iam_propagation_delay).await;
     loop {
         tokio::select! {
             Some(job) = jobs.recv() => {

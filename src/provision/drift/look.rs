@@ -2,20 +2,23 @@
 //! ensures would write now. Nothing here changes anything.
 //!
 //! The budget of one check: GitHub 2 calls (the repository by id, the secret names; the client makes
-//! no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
-//! ListTagsForResource, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
+//! no conditional requests), AWS 9 (GetOpenIDConnectProvider, DescribeRepositories,
+//! ListTagsForResource, GetLifecyclePolicy, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy,
+//! GetPolicyVersion). The repository's mutability and encryption come with DescribeRepositories.
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
 //! call for the repository's secret names (once) or, for an environment role, two: the environment's
 //! deployment rules (a third with custom branch policies) and its secret names.
 
 use super::{Finding, Problem};
 use crate::{
-    aws::{Ownership, policy},
+    aws::{Ownership, branch_tag, mutability_matches, policy},
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     github::PROTECTED_BRANCHES_ONLY,
     provider::ProviderError,
-    provision::steps::{ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, trust},
+    provision::steps::{
+        ActionsSecrets, Cx, EcrRepository, EcrSettings, GithubRepository, IamPolicy, OidcProvider, trust,
+    },
 };
 
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
@@ -178,13 +181,51 @@ async fn oidc_provider(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), P
 
 async fn ecr_repository(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
     let name = cx.output::<EcrRepository>()?.name;
-    match cx.providers.aws.find_ecr_repository(&name).await? {
-        None => {
-            findings.push(Finding::new(StepName::EcrRepository, Problem::Missing, name, "no such repository"))
-        }
-        Some(repo) if !repo.scan_on_push => {
-            findings.push(Finding::new(StepName::EcrRepository, Problem::ScanOnPushOff, "on", "off"))
-        }
+    let aws = &cx.providers.aws;
+    let Some(repo) = aws.find_ecr_repository(&name).await? else {
+        findings.push(Finding::new(StepName::EcrRepository, Problem::Missing, name, "no such repository"));
+        return Ok(());
+    };
+    if !repo.scan_on_push {
+        findings.push(Finding::new(StepName::EcrRepository, Problem::ScanOnPushOff, "on", "off"));
+    }
+    // Only a configured key is expected: without one, whatever a repository was created with is fine.
+    let wanted = aws.ecr_rules().encryption();
+    if wanted.kms_key.is_some() && repo.encryption != wanted {
+        findings.push(Finding::new(
+            StepName::EcrRepository,
+            Problem::EncryptionChanged,
+            wanted.to_string(),
+            repo.encryption.to_string(),
+        ));
+    }
+    // A service made before the step existed has no settings to compare with (until it is retried).
+    if cx.recorded::<EcrSettings>()?.is_none() {
+        return Ok(());
+    }
+    let excluded = vec![branch_tag(cx.branch.as_str())];
+    if !mutability_matches(&repo, &excluded) {
+        let found = match repo.excluded_tags.as_slice() {
+            [] => repo.tag_mutability.clone(),
+            tags => format!("{} except {}", repo.tag_mutability, tags.join(", ")),
+        };
+        let expected = format!("{} except {}", crate::aws::TAG_MUTABILITY, excluded.join(", "));
+        findings.push(Finding::new(StepName::EcrSettings, Problem::MutabilityChanged, expected, found));
+    }
+    let policy = aws.ecr_rules().lifecycle_policy();
+    match aws.lifecycle_policy(&name).await? {
+        None => findings.push(Finding::new(
+            StepName::EcrSettings,
+            Problem::Missing,
+            aws.ecr_rules().summary(),
+            "no lifecycle policy",
+        )),
+        Some(found) if found != policy => findings.push(Finding::new(
+            StepName::EcrSettings,
+            Problem::LifecyclePolicyChanged,
+            policy.to_string(),
+            found.to_string(),
+        )),
         Some(_) => {}
     }
     Ok(())

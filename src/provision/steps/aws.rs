@@ -4,7 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Cx, Ensured, Phase, Step};
-use crate::{domain::StepName, provider::ProviderError};
+use crate::{
+    aws::{Encryption, branch_tag},
+    domain::StepName,
+    provider::ProviderError,
+};
 
 pub struct OidcProvider;
 
@@ -45,6 +49,46 @@ impl Step for EcrRepository {
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<EcrOutput>, ProviderError> {
         let repo = cx.providers.aws.ensure_ecr_repository(cx.name.as_str(), &cx.tags).await?;
         Ok(Ensured::Done(EcrOutput { name: repo.name, arn: repo.arn, uri: repo.uri }))
+    }
+}
+
+/// The repository kept tidy: old images expire, and a pushed `sha-` tag can never be overwritten.
+pub struct EcrSettings;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EcrSettingsOutput {
+    /// The lifecycle rules in words.
+    pub lifecycle: String,
+    pub untagged_days: u16,
+    pub keep_images: u16,
+    /// `IMMUTABLE_WITH_EXCLUSION`.
+    pub tag_mutability: String,
+    /// The tags that stay movable: the default branch's, which every build of it pushes again.
+    pub excluded_tags: Vec<String>,
+    /// How the images are encrypted (chosen when the repository was created).
+    pub encryption: Encryption,
+}
+
+impl Step for EcrSettings {
+    const NAME: StepName = StepName::EcrSettings;
+    const LABEL: &'static str = "Keep the image repository tidy (lifecycle policy, immutable tags)";
+    const PHASE: Phase = Phase::Create;
+    const DEPENDS_ON: &'static [StepName] = &[StepName::EcrRepository];
+    type Output = EcrSettingsOutput;
+
+    async fn ensure(cx: &Cx<'_>) -> Result<Ensured<EcrSettingsOutput>, ProviderError> {
+        let name = cx.output::<EcrRepository>()?.name;
+        let aws = &cx.providers.aws;
+        let kept = aws.ensure_ecr_settings(&name, &branch_tag(cx.branch.as_str())).await?;
+        let rules = aws.ecr_rules();
+        Ok(Ensured::Done(EcrSettingsOutput {
+            lifecycle: rules.summary(),
+            untagged_days: rules.untagged_days,
+            keep_images: rules.keep_images,
+            tag_mutability: kept.tag_mutability,
+            excluded_tags: kept.excluded_tags,
+            encryption: kept.encryption,
+        }))
     }
 }
 

@@ -57,9 +57,26 @@ pub struct WatchedRun {
     /// Right after a re-run GitHub may still answer with the previous attempt: only this attempt
     /// (or a later one) tells how the build went.
     pub attempt: u32,
-    /// Already re-run by us (a run is re-run at most once).
+    /// Already re-run by us (a run is re-run once for the secrets, and again only for IAM below).
     pub rerun: bool,
     pub conclusion: Option<String>,
+    /// Re-runs after the job could not assume the role yet (IAM still propagating).
+    #[serde(default)]
+    pub credential_reruns: u32,
+    /// When the next such re-run is due.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub retry_at: Option<OffsetDateTime>,
+}
+
+/// How often a run that could not assume the role is re-run, waiting 2, 4, 8, 16 s before each: IAM
+/// changes usually show within seconds, sometimes more (Shipyard already waits
+/// `SHIPYARD_IAM_PROPAGATION_DELAY_SECS` before the first re-run). A wrong trust fails the same way,
+/// so the re-runs are bounded.
+const CREDENTIAL_RERUNS: u32 = 4;
+
+/// Whether a failed job's first error line is STS refusing the role, as while IAM propagates.
+fn role_not_assumable_yet(cause: &str) -> bool {
+    cause.contains("sts:AssumeRoleWithWebIdentity")
 }
 
 impl Step for FirstBuild {
@@ -142,6 +159,8 @@ async fn start(
             attempt: 1,
             rerun: true,
             conclusion: None,
+            credential_reruns: 0,
+            retry_at: None,
         });
     } else {
         state.action = "rerun".into();
@@ -154,6 +173,8 @@ async fn start(
                 attempt: run.run_attempt,
                 rerun: false,
                 conclusion: None,
+                credential_reruns: 0,
+                retry_at: None,
             };
             if run.has_failed() {
                 github.rerun_failed_jobs(repo.owner(), repo.name(), run.id).await?;
@@ -200,6 +221,28 @@ async fn look(
             watched.rerun = true;
             catching_up = true;
             continue;
+        }
+        if run.has_failed() && watched.credential_reruns < CREDENTIAL_RERUNS {
+            let due = match watched.retry_at {
+                Some(at) => Some(at),
+                None => github
+                    .failure_cause(repo.owner(), repo.name(), run.id)
+                    .await
+                    .filter(|cause| role_not_assumable_yet(cause))
+                    .map(|_| now + time::Duration::seconds(2 << watched.credential_reruns)),
+            };
+            if let Some(at) = due {
+                catching_up = true;
+                if now < at {
+                    watched.retry_at = Some(at);
+                    continue;
+                }
+                github.rerun_failed_jobs(repo.owner(), repo.name(), run.id).await?;
+                watched.attempt = run.run_attempt + 1;
+                watched.credential_reruns += 1;
+                watched.retry_at = None;
+                continue;
+            }
         }
         watched.conclusion = Some(run.conclusion.clone().unwrap_or_else(|| "unknown".into()));
     }

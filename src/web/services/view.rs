@@ -9,7 +9,8 @@ use crate::{
     db::{services::Service, steps::Step},
     domain::{ServiceStatus, StepName, StepStatus},
     provision::steps::{
-        self, EcrRepository, FirstBuild, FirstBuildOutput, GithubRepository, IamRole, RepoOutput,
+        self, EcrRepository, EcrSettings, EcrSettingsOutput, FirstBuild, FirstBuildOutput, GithubRepository,
+        IamRole, RepoOutput,
     },
 };
 
@@ -87,6 +88,34 @@ pub struct FirstBuildView {
     pub note: Option<String>,
 }
 
+/// How the ECR repository is kept, from the `ecr_settings` step's outputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct EcrSettingsView {
+    /// The lifecycle rules in words.
+    pub lifecycle: String,
+    pub untagged_days: u16,
+    pub keep_images: u16,
+    /// `IMMUTABLE_WITH_EXCLUSION`.
+    pub tag_mutability: String,
+    /// The tags that may be pushed again (the default branch's).
+    pub excluded_tags: Vec<String>,
+    /// `AES256`, or `KMS (<key ARN>)`.
+    pub encryption: String,
+}
+
+impl From<EcrSettingsOutput> for EcrSettingsView {
+    fn from(o: EcrSettingsOutput) -> Self {
+        Self {
+            lifecycle: o.lifecycle,
+            untagged_days: o.untagged_days,
+            keep_images: o.keep_images,
+            tag_mutability: o.tag_mutability,
+            excluded_tags: o.excluded_tags,
+            encryption: o.encryption.to_string(),
+        }
+    }
+}
+
 /// What a ready service gives its team. Every field is empty until the step that makes it is done.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outputs {
@@ -95,6 +124,7 @@ pub struct Outputs {
     pub ssh_url: Option<String>,
     pub clone_url: Option<String>,
     pub ecr_repository_uri: Option<String>,
+    pub ecr_settings: Option<EcrSettingsView>,
     pub role_arn: Option<String>,
     pub first_build: Option<FirstBuildView>,
 }
@@ -138,6 +168,7 @@ pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
             .ecr_repository_uri
             .clone()
             .or_else(|| recorded::<EcrRepository>(steps).map(|e| e.uri)),
+        ecr_settings: recorded::<EcrSettings>(steps).map(EcrSettingsView::from),
         role_arn: service.role_arn.clone().or_else(|| recorded::<IamRole>(steps).map(|r| r.arn)),
         first_build: first_build.map(|b: FirstBuildOutput| FirstBuildView {
             run_url: web_url(b.run_url),

@@ -104,7 +104,8 @@ impl TestApp {
         let aws = Arc::new(
             Aws::new(&sdk, config.retry)
                 .with_oidc_issuer(config.github_oidc_issuer.clone())
-                .with_permissions_boundary(config.permissions_boundary.clone()),
+                .with_permissions_boundary(config.permissions_boundary.clone())
+                .with_ecr_rules(config.ecr.clone()),
         );
         let settings = test_settings(&config);
         let app =
