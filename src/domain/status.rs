@@ -146,6 +146,7 @@ text_enum! {
         OidcProvider = "oidc_provider",
         EcrRepository = "ecr_repository",
         GithubRepository = "github_repository",
+        TeamAccess = "team_access",
         OidcSubject = "oidc_subject",
         IamPolicy = "iam_policy",
         IamRole = "iam_role",

@@ -10,6 +10,7 @@ pub mod models;
 pub mod oauth;
 mod repos;
 pub mod secrets;
+mod teams;
 mod transport;
 pub mod webhooks;
 
@@ -17,3 +18,4 @@ pub use actions::ActionsKey;
 pub use budget::Budget;
 pub use client::GitHub;
 pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, Workflow, WorkflowRun};
+pub use teams::Team;

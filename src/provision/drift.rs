@@ -37,6 +37,8 @@ text_enum! {
         NotAttached = "not_attached",
         DocumentChanged = "document_changed",
         BoundaryChanged = "boundary_changed",
+        /// A team has less access than Shipyard granted it.
+        PermissionLowered = "permission_lowered",
     }
 }
 
@@ -98,6 +100,7 @@ impl Finding {
             (S::PushRole, _) => &[S::PushRole],
             (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
             (S::PushRoleSecret, _) => &[S::PushRoleSecret],
+            (S::TeamAccess, _) => &[S::TeamAccess],
             _ => &[],
         }
     }

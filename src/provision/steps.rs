@@ -15,6 +15,7 @@ mod github;
 mod preflight;
 mod roles;
 mod secrets;
+mod team;
 pub(crate) mod trust;
 mod webhook;
 
@@ -43,6 +44,7 @@ pub use roles::{
     RemovePushRoleSecret,
 };
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
+pub use team::{TeamAccess, TeamAccessOutput};
 pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
@@ -173,11 +175,12 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 22] = [
+pub static TABLE: [StepDef; 23] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
     StepDef::of::<GithubRepository>(),
+    StepDef::of::<TeamAccess>(),
     StepDef::of::<OidcSubject>(),
     StepDef::of::<IamPolicy>(),
     StepDef::of::<IamRole>(),
