@@ -27,5 +27,6 @@ mod rate_limits;
 mod roles;
 mod service_page;
 mod services_form;
+mod teams;
 mod webhook;
 mod wiring;

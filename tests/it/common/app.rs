@@ -198,6 +198,7 @@ impl TestApp {
                     ("template", "acme/service-template"),
                     ("default_branch", "main"),
                     ("description", "made by a test"),
+                    ("team", "payments"),
                 ],
             )
             .await;
