@@ -120,7 +120,7 @@ fn shown_value(html: &Html, field: &str) -> Option<String> {
     let value =
         |selector: &str| select_one(html, selector).and_then(|e| e.value().attr("value").map(str::to_owned));
     match field {
-        "environment" | "template" => value(&format!("select[name={field}] option[selected]")),
+        "environment" | "template" | "team" => value(&format!("select[name={field}] option[selected]")),
         "visibility" => value("input[name=visibility][checked]"),
         _ => value(&format!("input[name={field}]")),
     }
@@ -173,6 +173,8 @@ async fn each_invalid_form_field_is_refused_next_to_the_field_keeping_what_was_t
                 "environment" => ["dev", "staging", "prod"].contains(&typed.as_str()),
                 "template" => typed.starts_with("acme/"),
                 "visibility" => typed != "secret",
+                // The select offers bob's own teams only.
+                "team" => typed == "payments",
                 _ => !typed.contains('\n'), // an input's value cannot hold a line break
             };
             if offered {
@@ -345,7 +347,7 @@ async fn a_valid_form_creates_the_service_its_pending_steps_and_an_audit_row(db:
             "success".into(),
             Some("bob".into()),
             Some("payments".into()),
-            "staging · internal · acme/worker-template · trunk".into(),
+            "staging · internal · acme/worker-template · trunk · team payments".into(),
             Some(request_id),
             true
         )
