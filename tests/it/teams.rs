@@ -203,7 +203,7 @@ async fn the_inventory_filters_by_team_on_the_page_and_in_the_api(db: PgPool) {
     assert_eq!(status, StatusCode::OK);
     let html = Html::parse_document(&html);
     assert_eq!(texts(&html, "td [data-part=team], td[data-part=team]"), ["platform"]);
-    assert_eq!(crate::common::fixtures::attrs(&html, "tr[data-service]", "data-service"), [plat.clone()]);
+    assert_eq!(crate::common::fixtures::attrs(&html, "tr[data-service]", "data-service"), [plat.as_str()]);
     let listed: Value =
         alice.get(app.at("/api/v1/services?team=payments")).send().await.unwrap().json().await.unwrap();
     let names: Vec<&str> =
