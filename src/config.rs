@@ -95,6 +95,11 @@ pub struct Config {
     /// an untagged image expires, `SHIPYARD_ECR_KEEP_IMAGES` (default 200) `sha-` images kept, and
     /// `SHIPYARD_ECR_KMS_KEY` (unset: AES-256), the KMS key ARN new repositories are encrypted with.
     pub ecr: crate::aws::EcrRules,
+    /// `SHIPYARD_TEAM_REQUIRED` (default true): every new service names its owning team.
+    pub team_required: bool,
+    /// `SHIPYARD_TEAM_PERMISSION` (default `maintain`: push and merge, but not edit rulesets or delete
+    /// the repository): what the owning team is granted on the repository.
+    pub team_permission: crate::domain::TeamPermission,
 }
 
 /// The server's GitHub credential.
@@ -296,6 +301,19 @@ impl Config {
                 "a whole number of services",
             )?,
             ecr: env.ecr_rules()?,
+            team_required: env.parse("SHIPYARD_TEAM_REQUIRED", Some("true"), "true or false")?,
+            team_permission: {
+                let raw = env.optional("SHIPYARD_TEAM_PERMISSION");
+                let raw = raw.as_deref().unwrap_or("maintain");
+                crate::domain::TeamPermission::parse(raw).ok_or_else(|| {
+                    env.invalid(
+                        "SHIPYARD_TEAM_PERMISSION",
+                        &format!(
+                            "is malformed: expected one of pull, triage, push, maintain, admin, got {raw:?}"
+                        ),
+                    )
+                })?
+            },
         })
     }
 
@@ -692,6 +710,18 @@ mod tests {
     }
 
     #[test]
+    fn the_owning_team_is_required_and_granted_maintain_unless_configured() {
+        let config = Config::from_vars(&sandbox()).unwrap();
+        assert!(config.team_required);
+        assert_eq!(config.team_permission, crate::domain::TeamPermission::Maintain);
+        let config = Config::from_vars(&with("SHIPYARD_TEAM_PERMISSION", "push")).unwrap();
+        assert_eq!(config.team_permission, crate::domain::TeamPermission::Push);
+        assert!(!Config::from_vars(&with("SHIPYARD_TEAM_REQUIRED", "false")).unwrap().team_required);
+        let e = Config::from_vars(&with("SHIPYARD_TEAM_PERMISSION", "write")).unwrap_err();
+        assert!(e.to_string().contains("SHIPYARD_TEAM_PERMISSION") && e.problem.contains("maintain"), "{e}");
+    }
+
+    #[test]
     fn malformed_variables_are_named_with_what_is_expected() {
         for (var, value) in [
             ("LISTEN_ADDR", "eighty-eighty"),
@@ -710,6 +740,8 @@ mod tests {
             ("SHIPYARD_CLIENT_IP_HEADER", "not a header"),
             ("SHIPYARD_HEADER_READ_TIMEOUT_SECS", "0"),
             ("SHIPYARD_PERMISSIONS_BOUNDARY", "shipyard-boundary"),
+            ("SHIPYARD_TEAM_REQUIRED", "sometimes"),
+            ("SHIPYARD_TEAM_PERMISSION", "write"),
             ("SHIPYARD_PERMISSIONS_BOUNDARY", "arn:aws:iam::123456789012:policy/shipyard/boundary"),
             ("SHIPYARD_ECR_UNTAGGED_DAYS", "0"),
             ("SHIPYARD_ECR_UNTAGGED_DAYS", "two weeks"),

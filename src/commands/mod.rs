@@ -6,6 +6,7 @@
 pub mod drift;
 pub mod request;
 pub mod roles;
+pub mod team;
 
 use uuid::Uuid;
 
@@ -45,12 +46,13 @@ fn name_taken(name: &str) -> FieldErrors {
 }
 
 /// Parses the input, refuses a visibility this person may not choose (422 naming `visibility`), a
-/// name a live service holds, and a creator at `SHIPYARD_MAX_SERVICES_PER_USER` live services (409),
+/// team they may not choose (422 naming `team`, see [`team::check_team`]), a name a live service holds, and a creator at `SHIPYARD_MAX_SERVICES_PER_USER` live services (409),
 /// then records the service (its pending create steps come with it) and the audit row. Invalid
 /// input is [`AppError::Invalid`] and writes nothing.
 #[tracing::instrument(skip_all, fields(service = %input.name.trim()))]
 pub async fn create_service(
     db: &sqlx::PgPool,
+    github: &crate::github::GitHub,
     config: &Config,
     actor: Actor<'_>,
     input: &ServiceInput,
@@ -64,6 +66,9 @@ pub async fn create_service(
             request.visibility.as_str()
         );
         return Err(AppError::Invalid(FieldErrors::from([("visibility".to_owned(), message)])));
+    }
+    if let Some(team) = &request.team {
+        team::check_team(github, config, &actor, team).await?;
     }
     let name = request.name.as_str();
     if db::services::find_service_by_name(db, name).await?.is_some_and(|s| s.status != ServiceStatus::Deleted)
@@ -88,8 +93,7 @@ pub async fn create_service(
         template: &request.template.full_name(),
         default_branch: request.default_branch.as_str(),
         description: &request.description,
-        // The owning team is wired from the request by the teams change (issue 15).
-        team: None,
+        team: request.team.as_ref().map(|t| t.as_str()),
         created_by: actor.user_id,
     };
     // Two people submitting the same name at once both pass the check above; the unique index

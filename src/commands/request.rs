@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::roles::{CheckedRole, RoleInput, check_role};
 use crate::{
     config::Config,
-    domain::{BranchName, Environment, IamNames, RoleKind, ServiceName, TemplateRef, Visibility},
+    domain::{BranchName, Environment, IamNames, RoleKind, ServiceName, TeamSlug, TemplateRef, Visibility},
 };
 
 /// A message per field name, in the form's field names (`name`, `environment`, ...).
@@ -31,6 +31,8 @@ pub struct ServiceInput {
     pub template: String,
     pub default_branch: String,
     pub description: String,
+    /// The owning team's slug (the form's select, the API's `team`).
+    pub team: String,
     /// The form's optional extra roles, one of each kind (a release-tag role is the common one).
     pub role_branch: String,
     pub role_tag_pattern: String,
@@ -80,6 +82,7 @@ pub struct ServiceJson {
     template: Option<String>,
     default_branch: Option<String>,
     description: Option<String>,
+    team: Option<String>,
     roles: Option<Vec<RoleInput>>,
 }
 
@@ -92,6 +95,7 @@ impl From<ServiceJson> for ServiceInput {
             template: json.template.unwrap_or_default(),
             default_branch: json.default_branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned()),
             description: json.description.unwrap_or_default(),
+            team: json.team.unwrap_or_default(),
             roles: json.roles.unwrap_or_default(),
             ..Self::default()
         }
@@ -107,6 +111,8 @@ pub struct ServiceRequest {
     pub template: TemplateRef,
     pub default_branch: BranchName,
     pub description: String,
+    /// The owning team; none only where `SHIPYARD_TEAM_REQUIRED=false` and none was named.
+    pub team: Option<TeamSlug>,
     pub iam: IamNames,
     /// Extra push roles, each with the prefix its field errors are reported under.
     pub roles: Vec<(String, CheckedRole)>,
@@ -122,6 +128,9 @@ impl ServiceRequest {
             self.template.full_name(),
             self.default_branch.as_str()
         );
+        if let Some(team) = &self.team {
+            summary.push_str(&format!(" · team {team}"));
+        }
         for (_, role) in &self.roles {
             summary.push_str(&format!(" · role for {}", role.spec.describe()));
         }
@@ -139,6 +148,10 @@ pub fn parse_service_request(config: &Config, input: &ServiceInput) -> Result<Se
     let template = check(e, "template", TemplateRef::parse(&input.template, &config.templates));
     let default_branch = check(e, "default_branch", BranchName::parse(&input.default_branch));
     let description = check(e, "description", parse_description(&input.description));
+    let team = match input.team.trim() {
+        "" if !config.team_required => Some(None),
+        raw => check(e, "team", TeamSlug::parse(raw)).map(Some),
+    };
 
     let (Some(name), Some(environment), Some(default_branch)) = (name, environment, default_branch) else {
         return Err(errors);
@@ -155,8 +168,8 @@ pub fn parse_service_request(config: &Config, input: &ServiceInput) -> Result<Se
             Err(role_errors) => errors.extend(role_errors),
         }
     }
-    match (visibility, template, description, iam) {
-        (Some(visibility), Some(template), Some(description), Some(iam)) if errors.is_empty() => {
+    match (visibility, template, description, team, iam) {
+        (Some(visibility), Some(template), Some(description), Some(team), Some(iam)) if errors.is_empty() => {
             Ok(ServiceRequest {
                 name,
                 environment,
@@ -164,6 +177,7 @@ pub fn parse_service_request(config: &Config, input: &ServiceInput) -> Result<Se
                 template,
                 default_branch,
                 description,
+                team,
                 iam,
                 roles,
             })
@@ -226,6 +240,7 @@ mod tests {
             environment: "staging".into(),
             template: "acme/service-template".into(),
             default_branch: branch.into(),
+            team: "payments".into(),
             ..ServiceInput::default()
         }
     }
@@ -234,7 +249,18 @@ mod tests {
     fn a_complete_request_parses_with_its_iam_names() {
         let request = parse_service_request(&config(), &input("payments", "main")).unwrap();
         assert_eq!(request.iam.role, "gha.acme.payments.staging.main");
-        assert_eq!(request.summary(), "staging · private · acme/service-template · main");
+        assert_eq!(request.summary(), "staging · private · acme/service-template · main · team payments");
+    }
+
+    #[test]
+    fn the_team_is_required_unless_configured_otherwise() {
+        let without = ServiceInput { team: " ".into(), ..input("payments", "main") };
+        let errors = parse_service_request(&config(), &without).unwrap_err();
+        assert!(errors["team"].contains("Choose the team"), "{errors:?}");
+        let optional = Config { team_required: false, ..config() };
+        assert!(parse_service_request(&optional, &without).unwrap().team.is_none());
+        let typo = ServiceInput { team: "Payments".into(), ..input("payments", "main") };
+        assert!(parse_service_request(&optional, &typo).unwrap_err()["team"].contains("not a team slug"));
     }
 
     #[test]

@@ -50,11 +50,13 @@ pub struct Filters {
     pub environment: Option<String>,
     /// Any status but `deleted`: deleted services are never listed.
     pub status: Option<ServiceStatus>,
+    /// The owning team's slug (migration 0011's index serves it newest first).
+    pub team: Option<String>,
 }
 
 impl Filters {
     pub fn any(&self) -> bool {
-        self.text.is_some() || self.environment.is_some() || self.status.is_some()
+        self.text.is_some() || self.environment.is_some() || self.status.is_some() || self.team.is_some()
     }
 }
 
@@ -161,11 +163,12 @@ fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// The filter parameters ($1..$3) every inventory query starts with.
+/// The filter parameters ($1..$4) every inventory query starts with.
 struct Bound<'a> {
     pattern: Option<String>,
     environment: Option<&'a str>,
     status: Option<ServiceStatus>,
+    team: Option<&'a str>,
     /// Some filter is set ([`Filters::any`]).
     filtered: bool,
 }
@@ -177,6 +180,7 @@ impl<'a> Bound<'a> {
             pattern: filters.text.as_deref().map(contains_pattern),
             environment: filters.environment.as_deref(),
             status: filters.status,
+            team: filters.team.as_deref(),
         }
     }
 }
@@ -202,16 +206,18 @@ macro_rules! live_services {
     };
 }
 
-/// Live services matching `$f`'s filters ($1..$3), then `$tail`.
+/// Live services matching `$f`'s filters ($1..$4), then `$tail`.
 macro_rules! live_page {
     ($f:expr, $tail:literal $(, $arg:expr)* $(,)?) => {
         live_services!(
             "and ($1::text is null or s.name ilike $1)
-               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3) ",
+               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
+               and ($4::text is null or s.team = $4) ",
             $tail,
             $f.pattern.as_deref(),
             $f.environment,
-            $f.status as Option<ServiceStatus>
+            $f.status as Option<ServiceStatus>,
+            $f.team
             $(, $arg)*
         )
     };
@@ -313,29 +319,29 @@ async fn fetch(
     use SortDir::{Asc, Desc};
     match (after, key, dir) {
         (None, SortKey::Name, Asc) => {
-            live_page!(f, "order by s.name, s.service_id limit $4 offset $5", limit, offset)
+            live_page!(f, "order by s.name, s.service_id limit $5 offset $6", limit, offset)
                 .fetch_all(db)
                 .await
         }
         (None, SortKey::Name, Desc) => {
-            live_page!(f, "order by s.name desc, s.service_id desc limit $4 offset $5", limit, offset)
+            live_page!(f, "order by s.name desc, s.service_id desc limit $5 offset $6", limit, offset)
                 .fetch_all(db)
                 .await
         }
         (None, SortKey::Created, Asc) => {
-            live_page!(f, "order by s.created_at, s.service_id limit $4 offset $5", limit, offset)
+            live_page!(f, "order by s.created_at, s.service_id limit $5 offset $6", limit, offset)
                 .fetch_all(db)
                 .await
         }
         (None, SortKey::Created, Desc) => {
-            live_page!(f, "order by s.created_at desc, s.service_id desc limit $4 offset $5", limit, offset)
+            live_page!(f, "order by s.created_at desc, s.service_id desc limit $5 offset $6", limit, offset)
                 .fetch_all(db)
                 .await
         }
         (Some(Boundary::Name { name, service_id }), _, Asc) => {
             live_page!(
                 f,
-                "and (s.name, s.service_id) > ($4, $5) order by s.name, s.service_id limit $6",
+                "and (s.name, s.service_id) > ($5, $6) order by s.name, s.service_id limit $7",
                 name,
                 service_id,
                 limit
@@ -346,7 +352,7 @@ async fn fetch(
         (Some(Boundary::Name { name, service_id }), _, Desc) => {
             live_page!(
                 f,
-                "and (s.name, s.service_id) < ($4, $5) order by s.name desc, s.service_id desc limit $6",
+                "and (s.name, s.service_id) < ($5, $6) order by s.name desc, s.service_id desc limit $7",
                 name,
                 service_id,
                 limit
@@ -357,7 +363,7 @@ async fn fetch(
         (Some(Boundary::Created { created_at, service_id }), _, Asc) => {
             live_page!(
                 f,
-                "and (s.created_at, s.service_id) > ($4, $5) order by s.created_at, s.service_id limit $6",
+                "and (s.created_at, s.service_id) > ($5, $6) order by s.created_at, s.service_id limit $7",
                 created_at,
                 service_id,
                 limit
@@ -368,8 +374,8 @@ async fn fetch(
         (Some(Boundary::Created { created_at, service_id }), _, Desc) => {
             live_page!(
                 f,
-                "and (s.created_at, s.service_id) < ($4, $5)
-             order by s.created_at desc, s.service_id desc limit $6",
+                "and (s.created_at, s.service_id) < ($5, $6)
+             order by s.created_at desc, s.service_id desc limit $7",
                 created_at,
                 service_id,
                 limit
@@ -391,12 +397,14 @@ pub async fn count_live_services(db: &PgPool, filters: &Filters) -> sqlx::Result
             select 1 from service s
             where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
               and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
-            limit $4
+              and ($4::text is null or s.team = $4)
+            limit $5
         ) capped
         "#,
         f.pattern.as_deref(),
         f.environment,
         f.status as Option<ServiceStatus>,
+        f.team,
         COUNT_CAP + 1
     )
     .fetch_one(db)

@@ -342,6 +342,27 @@ pub async fn resume_for_change(tx: &mut sqlx::PgConnection, service_id: Uuid) ->
     Ok(())
 }
 
+/// Records `team` as the service's owner, if it is ready or failed; returns the team it had before
+/// (`Some(None)` for none), or `None` when the service is in another state (nothing changed).
+pub async fn set_team(
+    tx: &mut sqlx::PgConnection,
+    service_id: Uuid,
+    team: &str,
+) -> sqlx::Result<Option<Option<String>>> {
+    // A sub-select in RETURNING reads the row as the statement found it: the team before the update.
+    sqlx::query_scalar!(
+        r#"
+        update service set team = $2
+        where service_id = $1 and status in ('ready', 'failed')
+        returning (select s.team from service s where s.service_id = $1) as "before"
+        "#,
+        service_id,
+        team
+    )
+    .fetch_optional(&mut *tx)
+    .await
+}
+
 /// Turns a live service towards deletion: desired absent, status deleting, the repository choice
 /// recorded, any earlier error and any parking cleared (so a reconciler takes it at once), and one
 /// pending row per step of `steps` (the delete phase). Returns false (and changes nothing) when the

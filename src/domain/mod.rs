@@ -5,6 +5,7 @@ mod org_role;
 pub mod push_role;
 pub(crate) mod status;
 mod subject;
+mod team;
 
 pub(crate) use names::iam_clean;
 pub use names::{BranchName, Environment, IamNames, ServiceName, TemplateRef, Visibility};
@@ -12,3 +13,4 @@ pub use org_role::OrgRole;
 pub use push_role::PushRoleSpec;
 pub use status::{AuditAction, Desired, Outcome, RoleKind, ServiceStatus, StepName, StepStatus};
 pub use subject::SubjectPrefix;
+pub use team::{TeamPermission, TeamSlug};

@@ -147,6 +147,7 @@ text_enum! {
         EcrRepository = "ecr_repository",
         EcrSettings = "ecr_settings",
         GithubRepository = "github_repository",
+        TeamAccess = "team_access",
         OidcSubject = "oidc_subject",
         IamPolicy = "iam_policy",
         IamRole = "iam_role",

@@ -11,6 +11,7 @@ pub mod oauth;
 mod repos;
 mod scopes;
 pub mod secrets;
+mod teams;
 mod transport;
 pub mod webhooks;
 
@@ -19,3 +20,4 @@ pub use budget::Budget;
 pub use client::GitHub;
 pub use environments::{EnvironmentRules, PROTECTED_BRANCHES_ONLY};
 pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, Workflow, WorkflowRun};
+pub use teams::Team;

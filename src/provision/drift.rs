@@ -42,6 +42,8 @@ text_enum! {
         LifecyclePolicyChanged = "lifecycle_policy_changed",
         MutabilityChanged = "mutability_changed",
         EncryptionChanged = "encryption_changed",
+        /// A team has less access than Shipyard granted it.
+        PermissionLowered = "permission_lowered",
     }
 }
 
@@ -108,6 +110,7 @@ impl Finding {
             (S::PushRole, _) => &[S::PushRole],
             (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
             (S::PushRoleSecret, _) => &[S::PushRoleSecret],
+            (S::TeamAccess, _) => &[S::TeamAccess],
             _ => &[],
         }
     }

@@ -60,6 +60,8 @@ pub struct Settings {
     pub webhooks: Option<crate::config::WebhookConfig>,
     /// How often a first build whose repository has a webhook is looked at anyway.
     pub webhook_safety_poll: Duration,
+    /// What the owning team is granted on the repository (`SHIPYARD_TEAM_PERMISSION`).
+    pub team_permission: crate::domain::TeamPermission,
 }
 
 impl Settings {
@@ -78,6 +80,7 @@ impl Settings {
             drift_interval: config.drift_interval,
             webhooks: config.webhooks.clone(),
             webhook_safety_poll: WEBHOOK_SAFETY_POLL,
+            team_permission: config.team_permission,
         }
     }
 }

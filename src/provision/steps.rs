@@ -15,6 +15,7 @@ mod github;
 mod preflight;
 mod roles;
 mod secrets;
+mod team;
 pub(crate) mod trust;
 mod webhook;
 
@@ -45,6 +46,7 @@ pub use roles::{
     RemovePushRole, RemovePushRoleSecret, RoleSecretOutput,
 };
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
+pub use team::{TeamAccess, TeamAccessOutput};
 pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
@@ -181,6 +183,7 @@ pub static TABLE: [StepDef; 23] = [
     StepDef::of::<EcrRepository>(),
     StepDef::of::<EcrSettings>(),
     StepDef::of::<GithubRepository>(),
+    StepDef::of::<TeamAccess>(),
     StepDef::of::<OidcSubject>(),
     StepDef::of::<IamPolicy>(),
     StepDef::of::<IamRole>(),

@@ -33,7 +33,7 @@ use crate::{
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/services", get(list::list).post(create))
-        .route("/api/v1/services/{name}", get(show).delete(delete))
+        .route("/api/v1/services/{name}", get(show).delete(delete).patch(transfer))
         .route("/api/v1/services/{name}/retry", post(retry))
         .route("/api/v1/services/{name}/repair", post(drift::repair))
         .route("/api/v1/services/{name}/check", post(drift::check))
@@ -111,7 +111,40 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let input = parse_json::<ServiceJson>(&headers, &body)?.into();
     let request_id = request_id(&headers);
-    let service = commands::create_service(&state.db, &state.config, user.actor(&request_id), &input).await?;
+    let github = state.github.with_retry(crate::provider::RetryPolicy::interactive());
+    let service =
+        commands::create_service(&state.db, &github, &state.config, user.actor(&request_id), &input).await?;
+    Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
+}
+
+/// The body of `PATCH`: only the owning team changes. Unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchJson {
+    team: Option<String>,
+}
+
+/// Transfers the service to another team: `{"team": "platform"}`. 202 with the service, since the
+/// reconciler grants the new team and removes the old one's grant after we answer.
+#[tracing::instrument(skip_all, fields(service = %name))]
+async fn transfer(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let input = parse_json::<PatchJson>(&headers, &body)?;
+    let Some(team) = input.team else {
+        let message = "Give the team to transfer the service to, such as {\"team\": \"platform\"}.";
+        return Err(AppError::Invalid([("team".to_owned(), message.to_owned())].into()));
+    };
+    let request_id = request_id(&headers);
+    let service = commands::find(&state.db, &name).await?;
+    let github = state.github.with_retry(crate::provider::RetryPolicy::interactive());
+    let actor = user.actor(&request_id);
+    let service =
+        commands::team::transfer_team(&state.db, &github, &state.config, actor, &service, &team).await?;
     Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 

@@ -69,6 +69,8 @@ pub struct InventoryPage<'a> {
     pub q: String,
     pub environment: String,
     pub status: String,
+    /// The owning-team filter, as typed.
+    pub team: String,
     pub sort: &'static str,
     pub dir: &'static str,
     pub name_sort_url: String,
@@ -111,6 +113,8 @@ pub struct InventoryRow<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub environment: &'a str,
+    /// The owning team's slug.
+    pub team: Option<&'a str>,
     pub status: ServiceStatus,
     pub status_label: String,
     pub created_by_login: &'a str,
@@ -136,6 +140,14 @@ pub struct NewServicePage {
     pub description_max: usize,
     /// The visibilities this person may choose (`SHIPYARD_ALLOWED_VISIBILITIES`; all for an org admin).
     pub visibilities: Vec<crate::domain::Visibility>,
+    /// The teams this person may choose (all of the organization's for an org admin).
+    pub teams: Vec<crate::github::Team>,
+    /// Why the list is empty when GitHub did not give it.
+    pub teams_error: Option<String>,
+    /// `SHIPYARD_TEAM_REQUIRED`: without it the select offers "no owning team".
+    pub team_required: bool,
+    /// What the team will be granted (`SHIPYARD_TEAM_PERMISSION`), for the hint.
+    pub team_permission: &'static str,
 }
 
 impl NewServicePage {
@@ -147,6 +159,11 @@ impl NewServicePage {
     /// Whether the visibility radio `value` is offered to this person.
     pub fn offers(&self, value: &str) -> bool {
         self.visibilities.iter().any(|v| v.as_str() == value)
+    }
+
+    /// Whether the team `slug` is the chosen one.
+    pub fn team_is(&self, slug: &str) -> bool {
+        self.values.team.trim() == slug
     }
 
     /// Whether the visibility radio `value` is the chosen one (private when nothing was chosen).
@@ -164,6 +181,8 @@ pub struct ServicePage {
     pub service: crate::db::services::Service,
     /// The Delete section: offered or not, allowed or not, and the form's values when it comes back.
     pub delete: crate::web::services::delete::DeleteSection,
+    /// The owning team and the transfer form.
+    pub owner: crate::web::services::team::OwnerSection,
     pub created_at: String,
     pub in_progress: bool,
     pub steps: Vec<crate::web::services::view::StepView>,

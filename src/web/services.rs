@@ -5,6 +5,7 @@ pub mod drift;
 pub mod inventory;
 pub mod live;
 pub mod roles;
+pub mod team;
 pub mod view;
 
 use axum::{
@@ -40,14 +41,31 @@ pub fn router() -> Router<AppState> {
         .merge(delete::router())
         .merge(drift::router())
         .merge(roles::router())
+        .merge(team::router())
 }
 
-fn form_page(
+/// The create form. The team select lists the teams this person may choose (GitHub asked with the
+/// server's credential, see `commands::team`); when GitHub does not answer, the form says so and
+/// takes a typed slug instead, checked on submit like any other.
+async fn form_page(
     state: &AppState,
     user: &CurrentUser,
     values: ServiceInput,
     errors: FieldErrors,
 ) -> NewServicePage {
+    // A person is waiting: one quick retry, never a wait for a rate-limit reset.
+    let github = state.github.with_retry(crate::provider::RetryPolicy::interactive());
+    let (teams, teams_error) = match commands::team::teams_for(&github, &state.config, &user.actor("")).await
+    {
+        Ok(teams) => (teams, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "the teams for the create form could not be listed");
+            (
+                Vec::new(),
+                Some(format!("GitHub did not list the teams ({}); type the team's slug.", e.message)),
+            )
+        }
+    };
     NewServicePage {
         layout: Layout::for_user(user),
         org: state.config.github_org.clone(),
@@ -57,12 +75,16 @@ fn form_page(
         errors,
         description_max: DESCRIPTION_MAX,
         visibilities: commands::visibilities_for(&state.config, &user.actor("")),
+        teams,
+        teams_error,
+        team_required: state.config.team_required,
+        team_permission: state.config.team_permission.as_str(),
     }
 }
 
 async fn new_form(State(state): State<AppState>, Extension(user): Extension<CurrentUser>) -> NewServicePage {
     let blank = ServiceInput::blank(&state.config);
-    form_page(&state, &user, blank, FieldErrors::new())
+    form_page(&state, &user, blank, FieldErrors::new()).await
 }
 
 /// The form's POST: the page again (422) with messages next to the bad fields, or on to the service.
@@ -73,10 +95,13 @@ async fn create(
     CsrfForm(user, input): CsrfForm<ServiceInput>,
 ) -> Result<Response, AppError> {
     let request_id = request_id(&headers);
-    match commands::create_service(&state.db, &state.config, user.actor(&request_id), &input).await {
+    let github = state.github.with_retry(crate::provider::RetryPolicy::interactive());
+    let actor = user.actor(&request_id);
+    match commands::create_service(&state.db, &github, &state.config, actor, &input).await {
         Ok(service) => Ok(Redirect::to(&format!("/services/{}", service.name)).into_response()),
         Err(AppError::Invalid(errors)) => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &user, input, errors)).into_response())
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &user, input, errors).await)
+                .into_response())
         }
         Err(e) => Err(e),
     }
@@ -106,6 +131,7 @@ async fn service_page(
     Ok(ServicePage {
         layout: Layout::for_user(user),
         delete: delete::DeleteSection::for_page(&state.config, user, &service),
+        owner: team::OwnerSection::for_page(&state.config, user, &service),
         created_at,
         in_progress: service.status.is_in_progress(),
         steps: view::step_views(&steps, time::OffsetDateTime::now_utc()),

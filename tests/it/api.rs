@@ -19,7 +19,8 @@ const CAROL: &str = "ghp_sandbox_carol";
 const MALLORY: &str = "ghp_sandbox_mallory";
 const GARBAGE: &str = "ghp_made_up_0123456789abcdef";
 
-const PAYMENTS: &str = r#"{"name": "payments", "environment": "dev", "template": "acme/service-template"}"#;
+const PAYMENTS: &str =
+    r#"{"name": "payments", "environment": "dev", "template": "acme/service-template", "team": "payments"}"#;
 
 /// A client with no cookies: the token is its only credential.
 fn call(app: &TestApp, method: Method, path: &str, token: &str) -> RequestBuilder {
@@ -153,7 +154,7 @@ async fn a_member_uses_every_route_with_a_bearer_token_and_no_csrf_header(db: Db
 async fn an_admin_token_may_delete_anyones_service_and_a_member_only_their_own(db: Db) {
     let app = TestApp::spawn(db).await;
     accepted(post(&app, "/api/v1/services", BOB, PAYMENTS).await).await;
-    let ledger = r#"{"name": "ledger", "environment": "dev", "template": "acme/service-template"}"#;
+    let ledger = r#"{"name": "ledger", "environment": "dev", "template": "acme/service-template", "team": "payments"}"#;
     accepted(post(&app, "/api/v1/services", ALICE, ledger).await).await;
 
     let refused =
@@ -232,7 +233,7 @@ async fn unknown_services_and_invalid_bodies_are_problem_documents(db: Db) {
     problem(delete(&app, "/api/v1/services/nothing-here", BOB).await, StatusCode::NOT_FOUND, "not_found")
         .await;
 
-    let bad = r#"{"name": "Pay_Ments", "environment": "qa", "template": "acme/service-template"}"#;
+    let bad = r#"{"name": "Pay_Ments", "environment": "qa", "template": "acme/service-template", "team": "payments"}"#;
     let body =
         problem(post(&app, "/api/v1/services", BOB, bad).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             .await;

@@ -256,15 +256,18 @@ fn github_requests(app: &TestApp) -> usize {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn an_untouched_service_has_no_drift_and_a_check_costs_two_github_calls(db: PgPool) {
+async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let bob = app.signed_in("bob").await;
     let name = ready_service(&app, &bob, "steady").await;
     let check = drift_check(&app);
     let (before, by_id) = (github_requests(&app), app.sim().request_count("GET", "/repositories/*"));
     let secrets = app.sim().request_count("GET", "/repos/*/*/actions/secrets");
+    let teams = app.sim().request_count("GET", "/repos/*/*/teams");
     assert_eq!(check.check_all().await.unwrap(), 1);
-    assert_eq!(github_requests(&app) - before, 2, "the repository by id and the secret names");
+    let spent = github_requests(&app) - before;
+    assert_eq!(spent, 3, "the repository by id, the secret names and the owning team's access");
+    assert_eq!(app.sim().request_count("GET", "/repos/*/*/teams") - teams, 1);
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/actions/secrets") - secrets, 1);
     assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);

@@ -29,5 +29,6 @@ mod roles;
 mod sandbox_strictness;
 mod service_page;
 mod services_form;
+mod teams;
 mod webhook;
 mod wiring;

@@ -145,7 +145,9 @@ async fn the_reconciler_records_step_failures_and_how_long_settling_took(db: Db)
     // A name taken on GitHub stops the service in preflight, before anything is made.
     let name = unique_name("metrics");
     app.sim().create_repo("acme", &name);
-    let body = format!(r#"{{"name": "{name}", "environment": "dev", "template": "acme/service-template"}}"#);
+    let body = format!(
+        r#"{{"name": "{name}", "environment": "dev", "template": "acme/service-template", "team": "payments"}}"#
+    );
     let response = Client::new()
         .post(app.at("/api/v1/services"))
         .bearer_auth(BOB)

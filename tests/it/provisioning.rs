@@ -49,6 +49,7 @@ async fn another_default_branch_is_applied_to_the_repository_and_the_trust(db: P
                 ("visibility", "public"),
                 ("template", "acme/service-template"),
                 ("default_branch", "trunk"),
+                ("team", "payments"),
             ],
         )
         .await;
@@ -83,6 +84,7 @@ async fn a_template_without_workflow_dispatch_gets_its_initial_run_re_run(db: Pg
                 ("environment", "dev"),
                 ("template", "acme/worker-template"),
                 ("default_branch", "main"),
+                ("team", "payments"),
             ],
         )
         .await;

@@ -65,7 +65,8 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Opti
 }
 
 async fn create(app: &TestApp, name: &str, extra: Value) -> Response {
-    let mut body = json!({"name": name, "environment": "dev", "template": "acme/service-template"});
+    let mut body =
+        json!({"name": name, "environment": "dev", "template": "acme/service-template", "team": "payments"});
     body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     call(app, Method::POST, "/api/v1/services", BOB, Some(body)).await
 }
@@ -281,7 +282,8 @@ async fn branch_tag_and_environment_roles_each_admit_only_their_own_runs(db: PgP
 async fn the_default_role_cannot_be_removed_and_only_the_creator_or_admins_change_roles(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let name = unique_name("guard");
-    let body = json!({"name": name, "environment": "dev", "template": "acme/service-template"});
+    let body =
+        json!({"name": name, "environment": "dev", "template": "acme/service-template", "team": "payments"});
     assert_eq!(
         call(&app, Method::POST, "/api/v1/services", ALICE, Some(body)).await.status(),
         StatusCode::ACCEPTED
@@ -451,6 +453,7 @@ async fn the_new_service_form_can_ask_for_a_release_tag_role(db: PgPool) {
         ("visibility", "private"),
         ("template", "acme/service-template"),
         ("default_branch", "main"),
+        ("team", "payments"),
         ("role_tag_pattern", "*"),
     ];
     let refused = app.submit_service(&browser, &form).await;
@@ -458,7 +461,7 @@ async fn the_new_service_form_can_ask_for_a_release_tag_role(db: PgPool) {
     let page = refused.text().await.unwrap();
     assert!(page.contains("id=\"role_tag_pattern-error\""), "the message is next to the field");
     let mut form = form;
-    form[5] = ("role_tag_pattern", "v*");
+    form[6] = ("role_tag_pattern", "v*");
     assert_eq!(app.submit_service(&browser, &form).await.status(), StatusCode::SEE_OTHER);
     ready(&app, &name).await;
     assert!(iam_role_exists(&app, &format!("gha.acme.{name}.dev.tag-v")).await);

@@ -13,13 +13,14 @@ type JsonCase = (String, StatusCode, Option<(&'static str, &'static str)>);
 
 /// A valid request that differs from every default, so a re-rendered form shows whether it kept
 /// what was typed rather than falling back to defaults.
-const BASE: [(&str, &str); 6] = [
+const BASE: [(&str, &str); 7] = [
     ("name", "payments"),
     ("environment", "staging"),
     ("visibility", "internal"),
     ("template", "acme/worker-template"),
     ("default_branch", "trunk"),
     ("description", "Takes payments & <refunds>"),
+    ("team", "payments"),
 ];
 
 /// One invalid request: what it changes from [`BASE`], the only field that must be refused, and
@@ -59,6 +60,10 @@ fn invalid_cases() -> Vec<Case> {
         case(&[("default_branch", "feature/")], "default_branch", "Not a valid git branch name"),
         case(&[("description", &long_description)], "description", "at most 350 characters"),
         case(&[("description", "two\nlines")], "description", "single line"),
+        case(&[("team", "")], "team", "Choose the team that owns this service"),
+        case(&[("team", "Payments")], "team", "not a team slug"),
+        case(&[("team", "platform")], "team", "You are not a member of platform"),
+        case(&[("team", "ghosts")], "team", "acme has no team ghosts"),
         // gha.acme. (9) + 40 + .staging. (9) + main-branch-x (13) = 71 characters for the role.
         case(
             &[("name", &a40), ("default_branch", "main-branch-x")],
@@ -115,7 +120,7 @@ fn shown_value(html: &Html, field: &str) -> Option<String> {
     let value =
         |selector: &str| select_one(html, selector).and_then(|e| e.value().attr("value").map(str::to_owned));
     match field {
-        "environment" | "template" => value(&format!("select[name={field}] option[selected]")),
+        "environment" | "template" | "team" => value(&format!("select[name={field}] option[selected]")),
         "visibility" => value("input[name=visibility][checked]"),
         _ => value(&format!("input[name={field}]")),
     }
@@ -168,6 +173,8 @@ async fn each_invalid_form_field_is_refused_next_to_the_field_keeping_what_was_t
                 "environment" => ["dev", "staging", "prod"].contains(&typed.as_str()),
                 "template" => typed.starts_with("acme/"),
                 "visibility" => typed != "secret",
+                // The select offers bob's own teams only.
+                "team" => typed == "payments",
                 _ => !typed.contains('\n'), // an input's value cannot hold a line break
             };
             if offered {
@@ -207,7 +214,7 @@ async fn bodies_that_are_not_the_expected_json_are_problems_and_write_nothing(db
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let token = app.csrf_token(&browser).await;
-    let base = r#""environment": "dev", "template": "acme/service-template""#;
+    let base = r#""environment": "dev", "template": "acme/service-template", "team": "payments""#;
     let cases: Vec<JsonCase> = vec![
         (r#"{"name": "#.into(), StatusCode::BAD_REQUEST, None),
         ("[1, 2]".into(), StatusCode::BAD_REQUEST, None),
@@ -340,7 +347,7 @@ async fn a_valid_form_creates_the_service_its_pending_steps_and_an_audit_row(db:
             "success".into(),
             Some("bob".into()),
             Some("payments".into()),
-            "staging · internal · acme/worker-template · trunk".into(),
+            "staging · internal · acme/worker-template · trunk · team payments".into(),
             Some(request_id),
             true
         )
@@ -351,7 +358,7 @@ async fn a_valid_form_creates_the_service_its_pending_steps_and_an_audit_row(db:
 async fn the_api_creates_with_defaults_and_answers_202_with_the_service(db: Db) {
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("alice").await;
-    let body = json!({"name": "ledger", "environment": "dev", "template": "acme/service-template"});
+    let body = json!({"name": "ledger", "environment": "dev", "template": "acme/service-template", "team": "payments"});
     let response = post_json(&app, &browser, &body).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let service: Value = response.json().await.unwrap();
@@ -389,7 +396,7 @@ async fn a_name_held_by_a_live_service_is_refused_but_a_deleted_ones_is_free(db:
     assert_eq!(message, "A service named payments already exists.");
     assert_eq!(shown_value(&html, "default_branch").as_deref(), Some("trunk"));
 
-    let body = json!({"name": "payments", "environment": "dev", "template": "acme/service-template"});
+    let body = json!({"name": "payments", "environment": "dev", "template": "acme/service-template", "team": "payments"});
     let response = post_json(&app, &browser, &body).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = response.json().await.unwrap();
@@ -412,7 +419,7 @@ async fn simultaneous_creates_of_one_name_make_one_service_and_name_errors(db: D
     let app = TestApp::spawn(db).await;
     let browser = app.signed_in("bob").await;
     let token = app.csrf_token(&browser).await;
-    let body = json!({"name": "racer", "environment": "dev", "template": "acme/service-template"});
+    let body = json!({"name": "racer", "environment": "dev", "template": "acme/service-template", "team": "payments"});
     let requests = (0..8)
         .map(|_| browser.post(app.at("/api/v1/services")).header("x-csrf-token", &token).json(&body).send());
     let responses = futures::future::join_all(requests).await;
@@ -498,8 +505,7 @@ async fn a_person_at_the_service_cap_is_refused_until_one_is_deleted(db: Db) {
     let app =
         TestApp::spawn_with(db, github_sim::SimConfig::default(), |c| c.max_services_per_user = 2).await;
     let bob = app.signed_in("bob").await;
-    let create =
-        |name: &'static str| json!({"name": name, "environment": "dev", "template": "acme/service-template"});
+    let create = |name: &'static str| json!({"name": name, "environment": "dev", "template": "acme/service-template", "team": "payments"});
     for name in ["one", "two"] {
         assert_eq!(post_json(&app, &bob, &create(name)).await.status(), StatusCode::ACCEPTED);
     }

@@ -406,6 +406,7 @@ async fn every_failed_run_of_the_initial_commit_is_re_run_not_just_the_newest(db
                 ("visibility", "private"),
                 ("template", "acme/multi-workflow-template"),
                 ("default_branch", "main"),
+                ("team", "payments"),
             ],
         )
         .await;

@@ -1,10 +1,12 @@
 //! One service's resources read back with the look-ups the ensures use, and compared with what the
 //! ensures would write now. Nothing here changes anything.
 //!
-//! The budget of one check: GitHub 2 calls (the repository by id, the secret names; the client makes
-//! no conditional requests), AWS 9 (GetOpenIDConnectProvider, DescribeRepositories,
-//! ListTagsForResource, GetLifecyclePolicy, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy,
-//! GetPolicyVersion). The repository's mutability and encryption come with DescribeRepositories.
+//! The budget of one check: GitHub 2 calls (the repository by id, the secret names), and a third, the
+//! repository's teams, for a service with an owning team (GitHub's conditional requests make an
+//! unchanged answer a free 304 on the primary limit), AWS 9 (GetOpenIDConnectProvider,
+//! DescribeRepositories, ListTagsForResource, GetLifecyclePolicy, GetRole, ListRoleTags,
+//! ListAttachedRolePolicies, GetPolicy, GetPolicyVersion). The repository's mutability and encryption
+//! come with DescribeRepositories.
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
 //! call for the repository's secret names (once) or, for an environment role, two: the environment's
 //! deployment rules (a third with custom branch policies) and its secret names.
@@ -25,6 +27,10 @@ use crate::{
 pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
     repository_and_secrets(cx, &mut findings).await?;
+    // A repository that is gone or archived is finding enough: its teams cannot change.
+    if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
+        team_access(cx, &mut findings).await?;
+    }
     oidc_provider(cx, &mut findings).await?;
     ecr_repository(cx, &mut findings).await?;
     role_and_attachment(cx, &mut findings).await?;
@@ -152,6 +158,27 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             missing.join(", "),
             if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
         ));
+    }
+    Ok(())
+}
+
+/// The owning team has at least the permission `TeamAccess` grants (a grant raised by hand is not
+/// drift; one lowered or removed is).
+async fn team_access(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let Some(team) = cx.service.team.as_deref() else { return Ok(()) };
+    let repo = cx.output::<GithubRepository>()?;
+    let wanted = cx.settings.team_permission;
+    let teams = cx.providers.github.repo_teams(repo.owner(), repo.name()).await?;
+    let expected = format!("{team}: {wanted}");
+    match teams.iter().find(|(slug, _)| slug == team).map(|(_, p)| *p) {
+        None => findings.push(Finding::new(StepName::TeamAccess, Problem::Missing, expected, "no access")),
+        Some(found) if found < wanted => findings.push(Finding::new(
+            StepName::TeamAccess,
+            Problem::PermissionLowered,
+            expected,
+            format!("{team}: {found}"),
+        )),
+        Some(_) => {}
     }
     Ok(())
 }

@@ -36,6 +36,7 @@ const MAX_PAGE: i64 = 1_000_000;
 struct RawParams {
     status: Option<String>,
     environment: Option<String>,
+    team: Option<String>,
     page: Option<String>,
     per_page: Option<String>,
     after: Option<String>,
@@ -56,6 +57,8 @@ pub enum At {
 pub struct ListParams {
     pub status: Option<ServiceStatus>,
     pub environment: Option<String>,
+    /// The owning team's slug.
+    pub team: Option<String>,
     pub at: At,
     pub per_page: i64,
 }
@@ -97,6 +100,13 @@ pub fn parse_params(query: Option<&str>) -> Result<ListParams, AppError> {
     if environment.as_ref().is_some_and(|e| e.len() > 64) {
         errors.insert("environment".to_owned(), "At most 64 characters.".to_owned());
     }
+    let team = match raw.team.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => crate::domain::TeamSlug::parse(&t)
+            .map(|t| t.as_str().to_owned())
+            .map_err(|why| errors.insert("team".to_owned(), why))
+            .ok(),
+    };
     let after = raw.after.filter(|c| !c.is_empty());
     let before = raw.before.filter(|c| !c.is_empty());
     let cursor = |name: &str, value: &str, errors: &mut BTreeMap<String, String>| {
@@ -121,7 +131,7 @@ pub fn parse_params(query: Option<&str>) -> Result<ListParams, AppError> {
     if !errors.is_empty() {
         return Err(AppError::Invalid(errors));
     }
-    Ok(ListParams { status, environment, at, per_page })
+    Ok(ListParams { status, environment, team, at, per_page })
 }
 
 /// The absolute URL of another page of the same listing.
@@ -134,6 +144,9 @@ fn page_url(base: &Url, params: &ListParams, at: &At) -> String {
         }
         if let Some(environment) = &params.environment {
             query.append_pair("environment", environment);
+        }
+        if let Some(team) = &params.team {
+            query.append_pair("team", team);
         }
         match at {
             At::Page(page) => query.append_pair("page", &page.to_string()),
@@ -161,7 +174,12 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<(HeaderMap, Json<Value>), AppError> {
     let params = parse_params(query.as_deref())?;
-    let filters = Filters { text: None, environment: params.environment.clone(), status: params.status };
+    let filters = Filters {
+        text: None,
+        environment: params.environment.clone(),
+        status: params.status,
+        team: params.team.clone(),
+    };
     let listing = listing::list_live(
         &state,
         &filters,
@@ -213,7 +231,13 @@ mod tests {
         let params = parse_params(None).unwrap();
         assert_eq!(
             params,
-            ListParams { status: None, environment: None, at: At::Page(1), per_page: DEFAULT_PER_PAGE }
+            ListParams {
+                status: None,
+                environment: None,
+                team: None,
+                at: At::Page(1),
+                per_page: DEFAULT_PER_PAGE
+            }
         );
     }
 

@@ -31,6 +31,7 @@ struct InventoryParams {
     q: Option<String>,
     environment: Option<String>,
     status: Option<String>,
+    team: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
     page: Option<String>,
@@ -109,6 +110,12 @@ pub fn parse_inventory_query(raw: &str, environments: &[String]) -> Result<Inven
             None => problems.push(format!("Unknown status “{status}”: choose one of {}.", names.join(", "))),
         }
     }
+    if let Some(team) = given(&params.team) {
+        match crate::domain::TeamSlug::parse(team) {
+            Ok(team) => query.filters.team = Some(team.as_str().to_owned()),
+            Err(why) => problems.push(format!("Team: {why}")),
+        }
+    }
     match given(&params.sort) {
         None | Some("created") => {}
         Some("name") => (query.sort, query.dir) = (SortKey::Name, SortDir::Asc),
@@ -151,6 +158,9 @@ pub fn inventory_url(query: &InventoryQuery, at: &At) -> String {
     }
     if let Some(status) = filters.status {
         url.append_pair("status", status.as_str());
+    }
+    if let Some(team) = &filters.team {
+        url.append_pair("team", team);
     }
     if (query.sort, query.dir) != (SortKey::Created, SortDir::Desc) {
         url.append_pair("sort", if query.sort == SortKey::Name { "name" } else { "created" });
@@ -219,6 +229,7 @@ fn row(service: &Service) -> InventoryRow<'_> {
         name: &service.name,
         description: &service.description,
         environment: &service.environment,
+        team: service.team.as_deref(),
         status: service.status,
         status_label: service.status.label(),
         created_by_login: &service.created_by_login,
@@ -290,6 +301,7 @@ fn inventory_page<'a>(
         q: query.filters.text.clone().unwrap_or_default(),
         environment: query.filters.environment.clone().unwrap_or_default(),
         status: query.filters.status.map(ServiceStatus::as_str).unwrap_or_default().to_owned(),
+        team: query.filters.team.clone().unwrap_or_default(),
         sort: if query.sort == SortKey::Name { "name" } else { "created" },
         dir: if query.dir == SortDir::Asc { "asc" } else { "desc" },
         name_sort_url: sort_url(&query, SortKey::Name),

@@ -227,6 +227,7 @@ pub fn service_json(service: &Service) -> Value {
         "template": service.template,
         "default_branch": service.default_branch,
         "description": service.description,
+        "team": service.team,
         "created_by": service.created_by_login,
         "created_at": service.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
         "urls": {

@@ -199,6 +199,7 @@ impl TestApp {
                     ("template", "acme/service-template"),
                     ("default_branch", "main"),
                     ("description", "made by a test"),
+                    ("team", "payments"),
                 ],
             )
             .await;

@@ -36,7 +36,7 @@ pub async fn create_service_via_api(app: &TestApp, browser: &Client, name: &str)
     let response = browser
         .post(app.at("/api/v1/services"))
         .header("x-csrf-token", token)
-        .json(&json!({"name": name, "environment": "dev", "template": "acme/service-template"}))
+        .json(&json!({"name": name, "environment": "dev", "template": "acme/service-template", "team": "payments"}))
         .send()
         .await
         .unwrap();
