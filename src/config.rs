@@ -91,7 +91,24 @@ pub struct Config {
     pub allowed_visibilities: Vec<crate::domain::Visibility>,
     /// `SHIPYARD_MAX_SERVICES_PER_USER` (default 50): live services one person may have created.
     pub max_services_per_user: u32,
+    /// `SHIPYARD_REQUIRED_APPROVALS` and `SHIPYARD_REQUIRED_CHECKS`: what the default branch's ruleset
+    /// asks of a change.
+    pub branch_protection: BranchProtection,
 }
+
+/// What the `shipyard-default-branch` ruleset requires before a change reaches the default branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchProtection {
+    /// `SHIPYARD_REQUIRED_APPROVALS` (default 1): approving reviews a pull request needs, 0 to 10
+    /// (GitHub's range for `required_approving_review_count`).
+    pub required_approvals: u8,
+    /// `SHIPYARD_REQUIRED_CHECKS` (default none): status checks (by name) that must pass; none: the
+    /// ruleset has no `required_status_checks` rule.
+    pub required_checks: Vec<String>,
+}
+
+/// GitHub refuses a `required_approving_review_count` above this.
+pub const MAX_REQUIRED_APPROVALS: u8 = 10;
 
 /// The server's GitHub credential.
 #[derive(Debug, Clone)]
@@ -291,6 +308,22 @@ impl Config {
                 Some("50"),
                 "a whole number of services",
             )?,
+            branch_protection: BranchProtection {
+                required_approvals: match env.parse::<u8>(
+                    "SHIPYARD_REQUIRED_APPROVALS",
+                    Some("1"),
+                    "a whole number of approving reviews from 0 to 10",
+                )? {
+                    n if n <= MAX_REQUIRED_APPROVALS => n,
+                    _ => return Err(env.invalid("SHIPYARD_REQUIRED_APPROVALS", "must be from 0 to 10")),
+                },
+                required_checks: env.list(
+                    "SHIPYARD_REQUIRED_CHECKS",
+                    Some(""),
+                    |name| name.len() <= 255,
+                    "status check names",
+                )?,
+            },
         })
     }
 
@@ -586,6 +619,28 @@ mod tests {
         assert_eq!(config.membership_ttl, Duration::from_secs(900));
         assert_eq!(config.membership_grace, Duration::from_secs(3600));
         assert_eq!(config.retry.rate_limit_wait, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_branch_protection_settings_default_to_one_approval_and_no_checks() {
+        let config = Config::from_vars(&sandbox()).unwrap();
+        assert_eq!(config.branch_protection, BranchProtection { required_approvals: 1, required_checks: vec![] });
+        let mut vars = sandbox();
+        vars.insert("SHIPYARD_REQUIRED_APPROVALS".into(), "2".into());
+        vars.insert("SHIPYARD_REQUIRED_CHECKS".into(), "build, lint".into());
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.branch_protection.required_approvals, 2);
+        assert_eq!(config.branch_protection.required_checks, ["build", "lint"]);
+    }
+
+    #[test]
+    fn a_bad_required_approvals_value_is_named() {
+        for bad in ["many", "-1", "11"] {
+            let mut vars = sandbox();
+            vars.insert("SHIPYARD_REQUIRED_APPROVALS".into(), bad.into());
+            let error = Config::from_vars(&vars).unwrap_err().to_string();
+            assert!(error.starts_with("configuration error: SHIPYARD_REQUIRED_APPROVALS "), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod environments;
 pub mod models;
 pub mod oauth;
 mod repos;
+pub mod rulesets;
 pub mod secrets;
 mod transport;
 pub mod webhooks;

@@ -37,6 +37,12 @@ text_enum! {
         NotAttached = "not_attached",
         DocumentChanged = "document_changed",
         BoundaryChanged = "boundary_changed",
+        /// A ruleset's enforcement is no longer `active` (`evaluate` and `disabled` block nothing).
+        NotActive = "not_active",
+        /// A rule Shipyard requires is gone from the ruleset.
+        RuleRemoved = "rule_removed",
+        /// A rule is there but asks less (fewer approvals, no code owner review, a check dropped).
+        RuleLoosened = "rule_loosened",
     }
 }
 
@@ -98,6 +104,8 @@ impl Finding {
             (S::PushRole, _) => &[S::PushRole],
             (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
             (S::PushRoleSecret, _) => &[S::PushRoleSecret],
+            // The ensure puts the ruleset back as Shipyard makes it (or makes it again).
+            (S::BranchRuleset, _) => &[S::BranchRuleset],
             _ => &[],
         }
     }

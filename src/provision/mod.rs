@@ -60,6 +60,8 @@ pub struct Settings {
     pub webhooks: Option<crate::config::WebhookConfig>,
     /// How often a first build whose repository has a webhook is looked at anyway.
     pub webhook_safety_poll: Duration,
+    /// What the default branch's ruleset requires (`SHIPYARD_REQUIRED_APPROVALS`, `SHIPYARD_REQUIRED_CHECKS`).
+    pub branch_protection: crate::config::BranchProtection,
 }
 
 impl Settings {
@@ -78,6 +80,7 @@ impl Settings {
             drift_interval: config.drift_interval,
             webhooks: config.webhooks.clone(),
             webhook_safety_poll: WEBHOOK_SAFETY_POLL,
+            branch_protection: config.branch_protection.clone(),
         }
     }
 }

@@ -14,6 +14,7 @@ mod delete;
 mod github;
 mod preflight;
 mod roles;
+mod ruleset;
 mod secrets;
 pub(crate) mod trust;
 mod webhook;
@@ -42,6 +43,7 @@ pub use roles::{
     DeletePushRole, DetachPushRole, PushRole, PushRoleAttachment, PushRoleSecret, RemovePushRole,
     RemovePushRoleSecret,
 };
+pub use ruleset::{BranchRuleset, RulesetOutput, RulesetState};
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
 pub use webhook::{GithubWebhook, WebhookOutput};
 
@@ -173,7 +175,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 22] = [
+pub static TABLE: [StepDef; 23] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
@@ -184,6 +186,7 @@ pub static TABLE: [StepDef; 22] = [
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
     StepDef::of::<GithubWebhook>(),
+    StepDef::of::<BranchRuleset>(),
     StepDef::of::<FirstBuild>(),
     StepDef::of::<PushRole>(),
     StepDef::of::<PushRoleAttachment>(),

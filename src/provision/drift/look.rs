@@ -1,8 +1,9 @@
 //! One service's resources read back with the look-ups the ensures use, and compared with what the
 //! ensures would write now. Nothing here changes anything.
 //!
-//! The budget of one check: GitHub 2 calls (the repository by id, the secret names; the client makes
-//! no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
+//! The budget of one check: GitHub 3 calls (the repository by id, the secret names, and the default
+//! branch's ruleset by id, or the branch's rules when an organization ruleset covers it; none when
+//! rulesets were skipped for the plan; the client makes no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
 //! ListTagsForResource, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
 //! call for the repository's secret names (once) or its environment's.
@@ -13,7 +14,11 @@ use crate::{
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     provider::ProviderError,
-    provision::steps::{ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, trust},
+    github::rulesets::{DefaultBranchRules, Shortfall},
+    provision::steps::{
+        ActionsSecrets, BranchRuleset, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, RulesetState,
+        trust,
+    },
 };
 
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
@@ -26,6 +31,7 @@ pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, Pr
     policy_document(cx, &mut findings).await?;
     // A repository that is gone or archived is finding enough: its secrets cannot be read.
     if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
+        branch_ruleset(cx, &mut findings).await?;
         for role in roles.iter().filter(|r| r.desired == Desired::Present) {
             push_role(cx, role, &mut findings).await?;
         }
@@ -91,6 +97,51 @@ async fn push_role(
         findings.push(
             Finding::new(StepName::PushRoleSecret, Problem::Missing, &role.secret, found).for_role(name),
         );
+    }
+    Ok(())
+}
+
+/// The default branch protected as `BranchRuleset` left it: Shipyard's ruleset there, active and asking
+/// no less; or the organization's ruleset still asking as much. A skipped ruleset (the plan has none)
+/// is not drift, nor is a service made before the step existed.
+async fn branch_ruleset(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let Some(recorded) = cx.recorded::<BranchRuleset>()? else { return Ok(()) };
+    let repo = cx.output::<GithubRepository>()?;
+    let (owner, name) = (repo.owner(), repo.name());
+    let github = &cx.providers.github;
+    let wanted = DefaultBranchRules::from(&cx.settings.branch_protection);
+    let expected = || recorded.note.clone();
+    match (recorded.state, recorded.ruleset_id) {
+        (RulesetState::Skipped, _) => {}
+        (RulesetState::CoveredByOrganization, _) => {
+            let in_force = github.branch_rules(owner, name, cx.branch.as_str()).await?;
+            let inherited: Vec<_> =
+                in_force.into_iter().filter(|r| r.ruleset_source_type != "Repository").map(|r| r.rule).collect();
+            let short = wanted.shortfalls(&inherited);
+            if !short.is_empty() {
+                let found = short.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                findings.push(Finding::new(StepName::BranchRuleset, Problem::Missing, expected(), found));
+            }
+        }
+        (RulesetState::Active, id) => {
+            let found = match id {
+                Some(id) => github.ruleset(owner, name, id).await?,
+                None => None,
+            };
+            let Some(found) = found else {
+                let what = format!("{} (id {})", recorded.ruleset_name.as_deref().unwrap_or_default(), id.unwrap_or(0));
+                findings.push(Finding::new(StepName::BranchRuleset, Problem::Missing, what, "no ruleset with that id"));
+                return Ok(());
+            };
+            for short in wanted.ruleset_shortfalls(&found) {
+                let problem = match &short {
+                    Shortfall::NotActive(_) => Problem::NotActive,
+                    Shortfall::Removed(_) => Problem::RuleRemoved,
+                    Shortfall::Loosened(_) => Problem::RuleLoosened,
+                };
+                findings.push(Finding::new(StepName::BranchRuleset, problem, expected(), short.to_string()));
+            }
+        }
     }
     Ok(())
 }
