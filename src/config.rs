@@ -624,7 +624,10 @@ mod tests {
     #[test]
     fn the_branch_protection_settings_default_to_one_approval_and_no_checks() {
         let config = Config::from_vars(&sandbox()).unwrap();
-        assert_eq!(config.branch_protection, BranchProtection { required_approvals: 1, required_checks: vec![] });
+        assert_eq!(
+            config.branch_protection,
+            BranchProtection { required_approvals: 1, required_checks: vec![] }
+        );
         let mut vars = sandbox();
         vars.insert("SHIPYARD_REQUIRED_APPROVALS".into(), "2".into());
         vars.insert("SHIPYARD_REQUIRED_CHECKS".into(), "build, lint".into());

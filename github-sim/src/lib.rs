@@ -50,8 +50,8 @@ use tokio::net::TcpListener;
 
 pub use faults::Fault;
 pub use handle::{RepoHook, RepoView, RunView, Sim};
-pub use push::{PushRefused, Pushed, UpdateKind, Violation};
 pub use oidc::{AWS_GITHUB_CLAIM_KEYS, GITHUB_COM_ISSUER, trust_context};
+pub use push::{PushRefused, Pushed, UpdateKind, Violation};
 pub use secondary::SecondaryLimits;
 pub use seed::{
     SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedAwsPush, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg,

@@ -25,7 +25,8 @@ pub(crate) fn router() -> Router<Sim> {
 /// The organization's index for an owner of it; 404 for anyone else (GitHub hides owner-only settings).
 fn find_owned_org(world: &World, org: &str, auth: &Auth) -> ApiResult<usize> {
     let caller: &Caller = auth.require()?;
-    let o = world.orgs.iter().position(|o| o.login.eq_ignore_ascii_case(org)).ok_or_else(ApiError::not_found)?;
+    let o =
+        world.orgs.iter().position(|o| o.login.eq_ignore_ascii_case(org)).ok_or_else(ApiError::not_found)?;
     let id = world.orgs[o].id;
     let owner = if caller.integration.is_some() {
         caller.installed_on(id)

@@ -84,10 +84,9 @@ fn bypasses(world: &World, repo: &Repo, ruleset: &Ruleset, actor: u64) -> bool {
                 };
                 user_role(world, repo, actor) >= needed
             }
-            "Team" => world
-                .teams
-                .iter()
-                .any(|t| Some(t.id) == id && t.org_id == repo.owner_id && t.members.iter().any(|(u, _)| *u == actor)),
+            "Team" => world.teams.iter().any(|t| {
+                Some(t.id) == id && t.org_id == repo.owner_id && t.members.iter().any(|(u, _)| *u == actor)
+            }),
             "Integration" => world.apps.iter().any(|a| Some(a.id) == id && a.bot_user_id == actor),
             _ => false,
         }
@@ -124,7 +123,9 @@ pub(crate) fn refused_update(
         for rule in &ruleset.rules {
             let line = match (rule["type"].as_str().unwrap_or_default(), kind, exists) {
                 ("deletion", UpdateKind::Delete, true) => "Cannot delete this branch".to_string(),
-                ("non_fast_forward", UpdateKind::ForcePush, true) => "Cannot force-push to this branch".to_string(),
+                ("non_fast_forward", UpdateKind::ForcePush, true) => {
+                    "Cannot force-push to this branch".to_string()
+                }
                 ("creation", UpdateKind::Push | UpdateKind::ForcePush, false) => {
                     "Cannot create ref due to creations being restricted.".to_string()
                 }
@@ -134,7 +135,9 @@ pub(crate) fn refused_update(
                 ("pull_request", UpdateKind::Push | UpdateKind::ForcePush, true) => {
                     "Changes must be made through a pull request.".to_string()
                 }
-                ("required_status_checks", UpdateKind::Push | UpdateKind::ForcePush, true) => checks_expected(rule),
+                ("required_status_checks", UpdateKind::Push | UpdateKind::ForcePush, true) => {
+                    checks_expected(rule)
+                }
                 _ => continue,
             };
             if !rules.contains(&line) {
@@ -191,7 +194,14 @@ impl PushRefused {
 impl Sim {
     /// `login` pushes a new commit to `branch` of `owner/repo` (creating it when missing), force-pushes,
     /// or deletes it. A new head queues a `push` run of each workflow with that trigger, as GitHub does.
-    pub fn push(&self, owner: &str, repo: &str, login: &str, branch: &str, kind: UpdateKind) -> Result<Pushed, PushRefused> {
+    pub fn push(
+        &self,
+        owner: &str,
+        repo: &str,
+        login: &str,
+        branch: &str,
+        kind: UpdateKind,
+    ) -> Result<Pushed, PushRefused> {
         let mut world = self.world();
         let i = world.repo_index(owner, repo).ok_or(PushRefused::NotFound)?;
         let actor = world.user_by_login(login).map(|u| (u.id, u.login.clone()));
@@ -203,7 +213,10 @@ impl Sim {
             _ => return Err(PushRefused::NotFound),
         };
         if role < Access::Push {
-            return Err(PushRefused::Denied(format!("Permission to {}.git denied to {login}.", r.full_name())));
+            return Err(PushRefused::Denied(format!(
+                "Permission to {}.git denied to {login}.",
+                r.full_name()
+            )));
         }
         if r.archived {
             return Err(PushRefused::Archived(format!(
@@ -212,7 +225,9 @@ impl Sim {
             )));
         }
         if kind == UpdateKind::Delete && r.branch(branch).is_none() {
-            return Err(PushRefused::NoSuchRef(format!("unable to delete '{branch}': remote ref does not exist")));
+            return Err(PushRefused::NoSuchRef(format!(
+                "unable to delete '{branch}': remote ref does not exist"
+            )));
         }
         if let Some(violation) = refused_update(&world, r, branch, actor, kind) {
             return Err(PushRefused::Rules(violation));
@@ -259,7 +274,11 @@ struct PushRequest {
 
 /// 200 with `{ref, before, after, run_ids}`, or the refusal as git shows it: 404 not found, 403 denied
 /// (permission, archive or rules, with `rejected` as git prints it), 422 for deleting a missing ref.
-async fn push(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)>, Json(p): Json<PushRequest>) -> Response {
+async fn push(
+    State(sim): State<Sim>,
+    Path((owner, repo)): Path<(String, String)>,
+    Json(p): Json<PushRequest>,
+) -> Response {
     let kind = match (p.delete, p.force) {
         (true, _) => UpdateKind::Delete,
         (false, true) => UpdateKind::ForcePush,
@@ -276,8 +295,9 @@ async fn push(State(sim): State<Sim>, Path((owner, repo)): Path<(String, String)
                 PushRefused::NoSuchRef(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::FORBIDDEN,
             };
-            let rejected = matches!(refused, PushRefused::Rules(_))
-                .then(|| format!("{b} -> {b} (push declined due to repository rule violations)", b = p.branch));
+            let rejected = matches!(refused, PushRefused::Rules(_)).then(|| {
+                format!("{b} -> {b} (push declined due to repository rule violations)", b = p.branch)
+            });
             (status, Json(json!({ "message": refused.message(), "rejected": rejected }))).into_response()
         }
     }

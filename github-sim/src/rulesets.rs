@@ -164,7 +164,9 @@ pub(crate) fn ruleset_json(base: &str, repo: &Repo, r: &Ruleset) -> Value {
 pub(crate) fn ruleset_body(base: &str, source: Source<'_>, r: &Ruleset) -> Value {
     let (source_type, name) = source.describe();
     let (own, html) = match source {
-        Source::Repository(_) => (format!("{base}/repos/{name}/rulesets/{}", r.id), format!("{base}/{name}/rules/{}", r.id)),
+        Source::Repository(_) => {
+            (format!("{base}/repos/{name}/rulesets/{}", r.id), format!("{base}/{name}/rules/{}", r.id))
+        }
         Source::Organization(_) => (
             format!("{base}/orgs/{name}/rulesets/{}", r.id),
             format!("{base}/organizations/{name}/settings/rules/{}", r.id),
@@ -268,12 +270,16 @@ impl Source<'_> {
 
 /// Every branch ruleset covering `branch` of `repo`, whatever its enforcement: the repository's own, then
 /// its organization's.
-pub(crate) fn branch_rulesets<'a>(world: &'a World, repo: &'a Repo, branch: &str) -> Vec<(&'a Ruleset, Source<'a>)> {
+pub(crate) fn branch_rulesets<'a>(
+    world: &'a World,
+    repo: &'a Repo,
+    branch: &str,
+) -> Vec<(&'a Ruleset, Source<'a>)> {
     let own = repo.rulesets.iter().map(|r| (r, Source::Repository(repo)));
     let org = world.orgs.iter().find(|o| o.id == repo.owner_id);
-    let inherited = org
-        .into_iter()
-        .flat_map(|o| o.rulesets.iter().filter(|r| covers_repository(repo, r)).map(move |r| (r, Source::Organization(o))));
+    let inherited = org.into_iter().flat_map(|o| {
+        o.rulesets.iter().filter(|r| covers_repository(repo, r)).map(move |r| (r, Source::Organization(o)))
+    });
     own.chain(inherited).filter(|(r, _)| r.target == "branch" && covers(repo, r, branch)).collect()
 }
 
@@ -295,7 +301,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// The active rules on `branch`, each with the ruleset it comes from.
-pub(crate) fn active_rules<'a>(world: &'a World, repo: &'a Repo, branch: &str) -> Vec<(Value, &'a Ruleset, Source<'a>)> {
+pub(crate) fn active_rules<'a>(
+    world: &'a World,
+    repo: &'a Repo,
+    branch: &str,
+) -> Vec<(Value, &'a Ruleset, Source<'a>)> {
     branch_rulesets(world, repo, branch)
         .into_iter()
         .filter(|(r, _)| r.enforcement == "active")
@@ -315,7 +325,12 @@ fn parent_rulesets<'a>(world: &'a World, repo: &'a Repo) -> Vec<(&'a Ruleset, So
         .orgs
         .iter()
         .filter(|o| o.id == repo.owner_id)
-        .flat_map(|o| o.rulesets.iter().filter(|r| covers_repository(repo, r)).map(move |r| (r, Source::Organization(o))))
+        .flat_map(|o| {
+            o.rulesets
+                .iter()
+                .filter(|r| covers_repository(repo, r))
+                .map(move |r| (r, Source::Organization(o)))
+        })
         .collect()
 }
 
@@ -329,9 +344,14 @@ async fn list_rulesets(
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
-    let mut list: Vec<Value> = r.rulesets.iter().map(|s| summary(ruleset_json(sim.base_url(), r, s))).collect();
+    let mut list: Vec<Value> =
+        r.rulesets.iter().map(|s| summary(ruleset_json(sim.base_url(), r, s))).collect();
     if parents.includes_parents.unwrap_or(true) {
-        list.extend(parent_rulesets(&world, r).into_iter().map(|(s, source)| summary(ruleset_body(sim.base_url(), source, s))));
+        list.extend(
+            parent_rulesets(&world, r)
+                .into_iter()
+                .map(|(s, source)| summary(ruleset_body(sim.base_url(), source, s))),
+        );
     }
     Ok(Json(list))
 }
@@ -370,8 +390,10 @@ async fn get_ruleset(
     if let Some(s) = r.rulesets.iter().find(|s| s.id.to_string() == id) {
         return Ok(Json(ruleset_json(sim.base_url(), r, s)));
     }
-    let inherited = parents.includes_parents.unwrap_or(true).then(|| parent_rulesets(&world, r)).unwrap_or_default();
-    let (s, source) = inherited.into_iter().find(|(s, _)| s.id.to_string() == id).ok_or_else(ApiError::not_found)?;
+    let inherited =
+        parents.includes_parents.unwrap_or(true).then(|| parent_rulesets(&world, r)).unwrap_or_default();
+    let (s, source) =
+        inherited.into_iter().find(|(s, _)| s.id.to_string() == id).ok_or_else(ApiError::not_found)?;
     Ok(Json(ruleset_body(sim.base_url(), source, s)))
 }
 

@@ -1108,8 +1108,7 @@ async fn org_ruleset_answers(w: &mut Walk, sim: &RunningSim, mut ruleset: Value)
     let op = "POST /orgs/{org}/rulesets";
     w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 422).await;
     ruleset["conditions"]["repository_name"] = json!({"include": ["~ALL"], "exclude": []});
-    let created =
-        w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 201).await;
+    let created = w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 201).await;
     w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 422).await;
     w.call(op, M::POST, "/orgs/acme/rulesets", Some(BOB), Some(ruleset), 404).await;
     let op = "GET /orgs/{org}/rulesets";

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{BOB, BOT, api, oauth_token, generate, get_json, start, start_with};
+use common::{BOB, BOT, api, generate, get_json, oauth_token, start, start_with};
 use github_sim::RunningSim;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -124,7 +124,8 @@ async fn svc_with(ruleset: Option<Value>) -> RunningSim {
     assert_eq!(generate(&sim, BOT, "service-template", "svc").await.status(), 201);
     bob_can_write(&sim).await;
     if let Some(ruleset) = ruleset {
-        let created = api(Method::POST, &sim, "/repos/acme/svc/rulesets", BOT).json(&ruleset).send().await.unwrap();
+        let created =
+            api(Method::POST, &sim, "/repos/acme/svc/rulesets", BOT).json(&ruleset).send().await.unwrap();
         assert_eq!(created.status(), 201);
     }
     sim
@@ -205,12 +206,19 @@ async fn an_organization_ruleset_covering_the_default_branch_is_listed_and_enfor
     let created = api(Method::POST, &sim, "/orgs/acme/rulesets", &owner).json(&ruleset).send().await.unwrap();
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
-    assert_eq!((created["source_type"].as_str(), created["source"].as_str()), (Some("Organization"), Some("acme")));
+    assert_eq!(
+        (created["source_type"].as_str(), created["source"].as_str()),
+        (Some("Organization"), Some("acme"))
+    );
 
     let rules = get_json(&sim, "/repos/acme/svc/rules/branches/main", BOT).await;
     assert_eq!(rules.as_array().unwrap().len(), 3, "{rules}");
     assert_eq!(
-        (rules[0]["ruleset_source_type"].as_str(), rules[0]["ruleset_source"].as_str(), &rules[0]["ruleset_id"]),
+        (
+            rules[0]["ruleset_source_type"].as_str(),
+            rules[0]["ruleset_source"].as_str(),
+            &rules[0]["ruleset_id"]
+        ),
         (Some("Organization"), Some("acme"), &created["id"])
     );
     let (status, body) = push(&sim, json!({"login": "bob", "branch": "main"})).await;
@@ -233,12 +241,14 @@ async fn only_an_owner_makes_an_organization_ruleset_and_it_must_name_repositori
     let sim = start().await;
     let owner = oauth_token(&sim, "alice", "admin:org repo").await;
     let mut ruleset = protect_main();
-    let without_repositories = api(Method::POST, &sim, "/orgs/acme/rulesets", &owner).json(&ruleset).send().await.unwrap();
+    let without_repositories =
+        api(Method::POST, &sim, "/orgs/acme/rulesets", &owner).json(&ruleset).send().await.unwrap();
     assert_eq!(without_repositories.status(), 422);
     ruleset["conditions"]["repository_name"] = json!({"include": ["~ALL"], "exclude": []});
     let by_member = api(Method::POST, &sim, "/orgs/acme/rulesets", BOB).json(&ruleset).send().await.unwrap();
     assert_eq!(by_member.status(), 404, "a member who is not an owner does not see the settings");
-    let without_scope = api(Method::POST, &sim, "/orgs/acme/rulesets", common::ALICE).json(&ruleset).send().await.unwrap();
+    let without_scope =
+        api(Method::POST, &sim, "/orgs/acme/rulesets", common::ALICE).json(&ruleset).send().await.unwrap();
     assert_eq!(without_scope.status(), 404, "an owner's token without admin:org does not either");
     assert_eq!(api(Method::GET, &sim, "/orgs/acme/rulesets", BOB).send().await.unwrap().status(), 404);
     let listed = get_json(&sim, "/orgs/acme/rulesets", &owner).await;
@@ -274,5 +284,8 @@ async fn a_required_status_check_refuses_a_direct_push_naming_the_check() {
     let sim = svc_with(Some(checks)).await;
     let (status, body) = push(&sim, json!({"login": "bob", "branch": "main"})).await;
     assert_eq!(status, 403);
-    assert!(body["message"].as_str().unwrap().contains("- Required status check \"build\" is expected."), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("- Required status check \"build\" is expected."),
+        "{body}"
+    );
 }

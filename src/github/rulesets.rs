@@ -199,7 +199,10 @@ pub fn is_plan_refusal(error: &ProviderError) -> bool {
 
 /// A refusal that is not the plan's names what the call needs, whatever the credential.
 fn name_permission(error: ProviderError) -> ProviderError {
-    if error.kind != ErrorKind::Denied || is_plan_refusal(&error) || error.message.contains("needs the permission") {
+    if error.kind != ErrorKind::Denied
+        || is_plan_refusal(&error)
+        || error.message.contains("needs the permission")
+    {
         return error;
     }
     let message = format!(
@@ -212,7 +215,12 @@ fn name_permission(error: ProviderError) -> ProviderError {
 impl GitHub {
     /// The rules in force on `branch` (every active ruleset covering it, the organization's included).
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), branch = %branch))]
-    pub async fn branch_rules(&self, owner: &str, name: &str, branch: &str) -> Result<Vec<BranchRule>, ProviderError> {
+    pub async fn branch_rules(
+        &self,
+        owner: &str,
+        name: &str,
+        branch: &str,
+    ) -> Result<Vec<BranchRule>, ProviderError> {
         let path = format!("{}/rules/branches/{}", repo_path(owner, name), seg(branch));
         self.call("github:branch_rules", Method::GET, &path, None, &[]).await?.json("branch rules")
     }
@@ -241,7 +249,10 @@ impl GitHub {
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), ruleset = id))]
     pub async fn ruleset(&self, owner: &str, name: &str, id: u64) -> Result<Option<Ruleset>, ProviderError> {
         let path = format!("{}/rulesets/{id}", repo_path(owner, name));
-        let reply = self.call("github:get_ruleset", Method::GET, &path, None, &[404]).await.map_err(name_permission)?;
+        let reply = self
+            .call("github:get_ruleset", Method::GET, &path, None, &[404])
+            .await
+            .map_err(name_permission)?;
         if reply.status == 404 {
             return Ok(None);
         }
@@ -250,7 +261,12 @@ impl GitHub {
 
     /// Creates the ruleset `body`; returns it as GitHub made it.
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
-    pub async fn create_ruleset(&self, owner: &str, name: &str, body: &Value) -> Result<Ruleset, ProviderError> {
+    pub async fn create_ruleset(
+        &self,
+        owner: &str,
+        name: &str,
+        body: &Value,
+    ) -> Result<Ruleset, ProviderError> {
         let path = format!("{}/rulesets", repo_path(owner, name));
         self.call("github:create_ruleset", Method::POST, &path, Some(body), &[])
             .await

@@ -256,15 +256,17 @@ fn github_requests(app: &TestApp) -> usize {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn an_untouched_service_has_no_drift_and_a_check_costs_two_github_calls(db: PgPool) {
+async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let bob = app.signed_in("bob").await;
     let name = ready_service(&app, &bob, "steady").await;
     let check = drift_check(&app);
     let (before, by_id) = (github_requests(&app), app.sim().request_count("GET", "/repositories/*"));
     let secrets = app.sim().request_count("GET", "/repos/*/*/actions/secrets");
+    let ruleset = app.sim().request_count("GET", "/repos/*/*/rulesets/*");
     assert_eq!(check.check_all().await.unwrap(), 1);
-    assert_eq!(github_requests(&app) - before, 2, "the repository by id and the secret names");
+    assert_eq!(github_requests(&app) - before, 3, "the repository by id, the secret names, the ruleset");
+    assert_eq!(app.sim().request_count("GET", "/repos/*/*/rulesets/*") - ruleset, 1);
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/actions/secrets") - secrets, 1);
     assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);

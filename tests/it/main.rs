@@ -25,6 +25,7 @@ mod provisioning;
 mod provisioning_faults;
 mod rate_limits;
 mod roles;
+mod rulesets;
 mod service_page;
 mod services_form;
 mod webhook;

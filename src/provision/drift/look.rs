@@ -13,11 +13,11 @@ use crate::{
     aws::{Ownership, policy},
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
-    provider::ProviderError,
     github::rulesets::{DefaultBranchRules, Shortfall},
+    provider::ProviderError,
     provision::steps::{
-        ActionsSecrets, BranchRuleset, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, RulesetState,
-        trust,
+        ActionsSecrets, BranchRuleset, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider,
+        RulesetState, trust,
     },
 };
 
@@ -115,8 +115,11 @@ async fn branch_ruleset(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), 
         (RulesetState::Skipped, _) => {}
         (RulesetState::CoveredByOrganization, _) => {
             let in_force = github.branch_rules(owner, name, cx.branch.as_str()).await?;
-            let inherited: Vec<_> =
-                in_force.into_iter().filter(|r| r.ruleset_source_type != "Repository").map(|r| r.rule).collect();
+            let inherited: Vec<_> = in_force
+                .into_iter()
+                .filter(|r| r.ruleset_source_type != "Repository")
+                .map(|r| r.rule)
+                .collect();
             let short = wanted.shortfalls(&inherited);
             if !short.is_empty() {
                 let found = short.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
@@ -129,8 +132,17 @@ async fn branch_ruleset(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), 
                 None => None,
             };
             let Some(found) = found else {
-                let what = format!("{} (id {})", recorded.ruleset_name.as_deref().unwrap_or_default(), id.unwrap_or(0));
-                findings.push(Finding::new(StepName::BranchRuleset, Problem::Missing, what, "no ruleset with that id"));
+                let what = format!(
+                    "{} (id {})",
+                    recorded.ruleset_name.as_deref().unwrap_or_default(),
+                    id.unwrap_or(0)
+                );
+                findings.push(Finding::new(
+                    StepName::BranchRuleset,
+                    Problem::Missing,
+                    what,
+                    "no ruleset with that id",
+                ));
                 return Ok(());
             };
             for short in wanted.ruleset_shortfalls(&found) {

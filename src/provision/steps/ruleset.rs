@@ -84,7 +84,8 @@ async fn protect(cx: &Cx<'_>) -> Result<RulesetOutput, ProviderError> {
         && wanted.shortfalls(&inherited_rules).is_empty()
     {
         let id = first.ruleset_id;
-        let ruleset_name = github.ruleset(owner, name, id).await?.map_or_else(|| format!("id {id}"), |r| r.name);
+        let ruleset_name =
+            github.ruleset(owner, name, id).await?.map_or_else(|| format!("id {id}"), |r| r.name);
         return Ok(RulesetOutput {
             state: RulesetState::CoveredByOrganization,
             ruleset_id: Some(id),

@@ -9,8 +9,8 @@ use crate::{
     db::{services::Service, steps::Step},
     domain::{ServiceStatus, StepName, StepStatus},
     provision::steps::{
-        self, BranchRuleset, EcrRepository, FirstBuild, FirstBuildOutput, GithubRepository, IamRole, RepoOutput,
-        RulesetOutput, RulesetState,
+        self, BranchRuleset, EcrRepository, FirstBuild, FirstBuildOutput, GithubRepository, IamRole,
+        RepoOutput, RulesetOutput, RulesetState,
     },
 };
 
@@ -117,7 +117,13 @@ pub struct BranchProtectionView {
 
 impl From<RulesetOutput> for BranchProtectionView {
     fn from(o: RulesetOutput) -> Self {
-        Self { state: o.state, ruleset_id: o.ruleset_id, ruleset_name: o.ruleset_name, reason: o.skipped, note: o.note }
+        Self {
+            state: o.state,
+            ruleset_id: o.ruleset_id,
+            ruleset_name: o.ruleset_name,
+            reason: o.skipped,
+            note: o.note,
+        }
     }
 }
 
