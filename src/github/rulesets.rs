@@ -290,3 +290,66 @@ impl GitHub {
             .json("ruleset")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::System;
+
+    fn wanted() -> DefaultBranchRules {
+        DefaultBranchRules { required_approvals: 1, required_checks: vec!["build".into()] }
+    }
+
+    fn rules_of(body: &Value) -> Vec<Rule> {
+        serde_json::from_value(body["rules"].clone()).unwrap()
+    }
+
+    #[test]
+    fn our_own_rules_fall_short_of_nothing_and_stricter_ones_neither() {
+        let ours = rules_of(&wanted().body());
+        assert_eq!(wanted().shortfalls(&ours), vec![]);
+        let stricter = DefaultBranchRules {
+            required_approvals: 3,
+            required_checks: vec!["build".into(), "lint".into()],
+        };
+        assert_eq!(wanted().shortfalls(&rules_of(&stricter.body())), vec![]);
+    }
+
+    #[test]
+    fn a_missing_rule_fewer_approvals_and_a_dropped_check_are_each_named() {
+        let mut body = wanted().body();
+        body["rules"] = json!([
+            {"type": "deletion"},
+            {"type": "pull_request", "parameters": {"required_approving_review_count": 0, "require_code_owner_review": false}},
+        ]);
+        let short: Vec<String> =
+            wanted().shortfalls(&rules_of(&body)).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            short,
+            [
+                "no non_fast_forward rule",
+                "pull_request: 0 approving reviews instead of 1",
+                "pull_request: code owner review not required",
+                "no required_status_checks rule",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_plan_refusal_is_a_plan_refusal_and_other_refusals_name_the_permission() {
+        let plan = ProviderError::new(
+            System::GitHub,
+            ErrorKind::Denied,
+            "403 Upgrade to GitHub Pro or make this repository public to enable this feature.",
+        );
+        assert!(is_plan_refusal(&plan));
+        assert_eq!(name_permission(plan.clone()).message, plan.message, "left as GitHub said it");
+        let admin = ProviderError::new(
+            System::GitHub,
+            ErrorKind::Denied,
+            "403 Must have admin rights to Repository.",
+        );
+        assert!(!is_plan_refusal(&admin));
+        assert!(name_permission(admin).message.contains("Administration: write"));
+    }
+}
