@@ -24,14 +24,16 @@ use crate::{
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
 pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
-    repository_and_secrets(cx, &mut findings).await?;
+    let found = repository_and_secrets(cx, &mut findings).await?;
     oidc_provider(cx, &mut findings).await?;
     ecr_repository(cx, &mut findings).await?;
     role_and_attachment(cx, &mut findings).await?;
     policy_document(cx, &mut findings).await?;
     // A repository that is gone or archived is finding enough: its secrets cannot be read.
+    if let Some((owner, name)) = &found {
+        branch_ruleset(cx, owner, name, &mut findings).await?;
+    }
     if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
-        branch_ruleset(cx, &mut findings).await?;
         for role in roles.iter().filter(|r| r.desired == Desired::Present) {
             push_role(cx, role, &mut findings).await?;
         }
@@ -104,10 +106,13 @@ async fn push_role(
 /// The default branch protected as `BranchRuleset` left it: Shipyard's ruleset there, active and asking
 /// no less; or the organization's ruleset still asking as much. A skipped ruleset (the plan has none)
 /// is not drift, nor is a service made before the step existed.
-async fn branch_ruleset(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+async fn branch_ruleset(
+    cx: &Cx<'_>,
+    owner: &str,
+    name: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<(), ProviderError> {
     let Some(recorded) = cx.recorded::<BranchRuleset>()? else { return Ok(()) };
-    let repo = cx.output::<GithubRepository>()?;
-    let (owner, name) = (repo.owner(), repo.name());
     let github = &cx.providers.github;
     let wanted = DefaultBranchRules::from(&cx.settings.branch_protection);
     let expected = || recorded.note.clone();
@@ -158,7 +163,12 @@ async fn branch_ruleset(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), 
     Ok(())
 }
 
-async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+/// The repository by its recorded id and its secrets; returns its owner and name now (it may have been
+/// renamed), or none when it is gone or archived.
+async fn repository_and_secrets(
+    cx: &Cx<'_>,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<(String, String)>, ProviderError> {
     let recorded = cx.output::<GithubRepository>()?;
     let github = &cx.providers.github;
     let Some(repo) = github.find_repo_by_id(recorded.id).await? else {
@@ -168,7 +178,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             format!("{} (id {})", recorded.full_name, recorded.id),
             "no repository with that id",
         ));
-        return Ok(());
+        return Ok(None);
     };
     if repo.archived {
         findings.push(Finding::new(
@@ -178,7 +188,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             "archived",
         ));
         // An archived repository is read-only: its secrets are of no use until it is unarchived.
-        return Ok(());
+        return Ok(None);
     }
     if repo.default_branch != cx.branch.as_str() {
         findings.push(Finding::new(
@@ -199,7 +209,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
         ));
     }
-    Ok(())
+    Ok(Some((repo.owner, repo.name)))
 }
 
 async fn oidc_provider(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Ensured, Phase, Step, github::GithubRepository};
+use super::{Cx, Ensured, Phase, Step, github::our_repo};
 use crate::{
     domain::StepName,
     github::rulesets::{DefaultBranchRules, RULESET_NAME, is_plan_refusal},
@@ -73,8 +73,9 @@ impl Step for BranchRuleset {
 
 /// Reads what protects the branch already, then creates or tightens Shipyard's ruleset.
 async fn protect(cx: &Cx<'_>) -> Result<RulesetOutput, ProviderError> {
-    let repo = cx.output::<GithubRepository>()?;
-    let (owner, name) = (repo.owner(), repo.name());
+    // By id, now: whatever holds the recorded name may not be ours any more.
+    let repo = our_repo(cx).await?;
+    let (owner, name) = (repo.owner.as_str(), repo.name.as_str());
     let github = &cx.providers.github;
     let wanted = DefaultBranchRules::from(&cx.settings.branch_protection);
     let in_force = github.branch_rules(owner, name, cx.branch.as_str()).await?;

@@ -109,13 +109,13 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     assert_eq!(runs[0].run_attempt, 2);
 }
 
-/// The repository's one `shipyard-default-branch` ruleset, read back from github-sim (panics unless there
-/// is exactly one).
+/// The repository's one `shipyard-default-branch` ruleset, read back from github-sim as alice (an
+/// organization owner, who sees every repository) would (panics unless there is exactly one).
 pub async fn default_branch_ruleset(app: &TestApp, name: &str) -> serde_json::Value {
     let get = |path: String| async move {
         let response = reqwest::Client::new()
             .get(format!("{}{path}", app.github.url()))
-            .bearer_auth("ghp_sandbox_shipyard_bot")
+            .bearer_auth("ghp_sandbox_alice")
             .header("user-agent", "shipyard-tests")
             .send()
             .await
