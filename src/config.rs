@@ -107,6 +107,13 @@ pub struct BranchProtection {
     pub required_checks: Vec<String>,
 }
 
+/// The defaults the environment falls back to: one approval, no required checks.
+impl Default for BranchProtection {
+    fn default() -> Self {
+        Self { required_approvals: 1, required_checks: Vec::new() }
+    }
+}
+
 /// GitHub refuses a `required_approving_review_count` above this.
 pub const MAX_REQUIRED_APPROVALS: u8 = 10;
 

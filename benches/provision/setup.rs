@@ -124,6 +124,7 @@ pub fn settings(parallel_steps: bool, concurrency: usize) -> Settings {
         drift_interval: Duration::from_secs(3600),
         webhooks: None,
         webhook_safety_poll: shipyard::provision::WEBHOOK_SAFETY_POLL,
+        branch_protection: Default::default(),
     }
 }
 

@@ -391,7 +391,7 @@ async fn get_ruleset(
         return Ok(Json(ruleset_json(sim.base_url(), r, s)));
     }
     let inherited =
-        parents.includes_parents.unwrap_or(true).then(|| parent_rulesets(&world, r)).unwrap_or_default();
+        if parents.includes_parents.unwrap_or(true) { parent_rulesets(&world, r) } else { Vec::new() };
     let (s, source) =
         inherited.into_iter().find(|(s, _)| s.id.to_string() == id).ok_or_else(ApiError::not_found)?;
     Ok(Json(ruleset_body(sim.base_url(), source, s)))
