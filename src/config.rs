@@ -100,7 +100,31 @@ pub struct Config {
     /// `SHIPYARD_TEAM_PERMISSION` (default `maintain`: push and merge, but not edit rulesets or delete
     /// the repository): what the owning team is granted on the repository.
     pub team_permission: crate::domain::TeamPermission,
+    /// `SHIPYARD_REQUIRED_APPROVALS` and `SHIPYARD_REQUIRED_CHECKS`: what the default branch's ruleset
+    /// asks of a change.
+    pub branch_protection: BranchProtection,
 }
+
+/// What the `shipyard-default-branch` ruleset requires before a change reaches the default branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchProtection {
+    /// `SHIPYARD_REQUIRED_APPROVALS` (default 1): approving reviews a pull request needs, 0 to 10
+    /// (GitHub's range for `required_approving_review_count`).
+    pub required_approvals: u8,
+    /// `SHIPYARD_REQUIRED_CHECKS` (default none): status checks (by name) that must pass; none: the
+    /// ruleset has no `required_status_checks` rule.
+    pub required_checks: Vec<String>,
+}
+
+/// The defaults the environment falls back to: one approval, no required checks.
+impl Default for BranchProtection {
+    fn default() -> Self {
+        Self { required_approvals: 1, required_checks: Vec::new() }
+    }
+}
+
+/// GitHub refuses a `required_approving_review_count` above this.
+pub const MAX_REQUIRED_APPROVALS: u8 = 10;
 
 /// The server's GitHub credential.
 #[derive(Debug, Clone)]
@@ -313,6 +337,22 @@ impl Config {
                         ),
                     )
                 })?
+            },
+            branch_protection: BranchProtection {
+                required_approvals: match env.parse::<u8>(
+                    "SHIPYARD_REQUIRED_APPROVALS",
+                    Some("1"),
+                    "a whole number of approving reviews from 0 to 10",
+                )? {
+                    n if n <= MAX_REQUIRED_APPROVALS => n,
+                    _ => return Err(env.invalid("SHIPYARD_REQUIRED_APPROVALS", "must be from 0 to 10")),
+                },
+                required_checks: env.list(
+                    "SHIPYARD_REQUIRED_CHECKS",
+                    Some(""),
+                    |name| name.len() <= 255,
+                    "status check names",
+                )?,
             },
         })
     }
@@ -633,6 +673,31 @@ mod tests {
         assert_eq!(config.membership_ttl, Duration::from_secs(900));
         assert_eq!(config.membership_grace, Duration::from_secs(3600));
         assert_eq!(config.retry.rate_limit_wait, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_branch_protection_settings_default_to_one_approval_and_no_checks() {
+        let config = Config::from_vars(&sandbox()).unwrap();
+        assert_eq!(
+            config.branch_protection,
+            BranchProtection { required_approvals: 1, required_checks: vec![] }
+        );
+        let mut vars = sandbox();
+        vars.insert("SHIPYARD_REQUIRED_APPROVALS".into(), "2".into());
+        vars.insert("SHIPYARD_REQUIRED_CHECKS".into(), "build, lint".into());
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.branch_protection.required_approvals, 2);
+        assert_eq!(config.branch_protection.required_checks, ["build", "lint"]);
+    }
+
+    #[test]
+    fn a_bad_required_approvals_value_is_named() {
+        for bad in ["many", "-1", "11"] {
+            let mut vars = sandbox();
+            vars.insert("SHIPYARD_REQUIRED_APPROVALS".into(), bad.into());
+            let error = Config::from_vars(&vars).unwrap_err().to_string();
+            assert!(error.starts_with("configuration error: SHIPYARD_REQUIRED_APPROVALS "), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn settings(parallel_steps: bool, concurrency: usize) -> Settings {
         webhooks: None,
         webhook_safety_poll: shipyard::provision::WEBHOOK_SAFETY_POLL,
         team_permission: shipyard::domain::TeamPermission::Maintain,
+        branch_protection: Default::default(),
     }
 }
 

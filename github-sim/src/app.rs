@@ -245,6 +245,9 @@ type Need = Option<(&'static str, &'static str)>;
 /// for GitHub Apps"). First match wins; a route not listed is not open to installation tokens.
 const ROUTE_PERMISSIONS: &[(&str, &str, Need)] = &[
     ("GET", "/orgs/*/memberships/*", Some(("members", "read"))),
+    ("GET", "/orgs/*/rulesets", Some(("organization_administration", "read"))),
+    ("GET", "/orgs/*/rulesets/*", Some(("organization_administration", "read"))),
+    ("POST", "/orgs/*/rulesets", Some(("organization_administration", "write"))),
     ("PUT", "/orgs/*/teams/*/repos/*/*", Some(("administration", "write"))),
     ("DELETE", "/orgs/*/teams/*/repos/*/*", Some(("administration", "write"))),
     ("GET", "/orgs/*/teams/**", Some(("members", "read"))),

@@ -28,7 +28,9 @@ mod json;
 mod model;
 mod oauth;
 mod oidc;
+mod org_rulesets;
 mod pages;
+mod push;
 mod redirect;
 mod repos;
 mod rulesets;
@@ -49,6 +51,7 @@ use tokio::net::TcpListener;
 pub use faults::Fault;
 pub use handle::{RepoHook, RepoView, RunView, Sim};
 pub use oidc::{AWS_GITHUB_CLAIM_KEYS, GITHUB_COM_ISSUER, trust_context};
+pub use push::{PushRefused, Pushed, UpdateKind, Violation};
 pub use secondary::SecondaryLimits;
 pub use seed::{
     SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedAwsPush, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg,
@@ -207,6 +210,7 @@ fn router(sim: Sim) -> Router {
         .merge(teams::router())
         .merge(collaborators::router())
         .merge(rulesets::router())
+        .merge(org_rulesets::router())
         .merge(oidc::routes::router())
         .layer(from_fn(conditional::etag))
         .layer(from_fn_with_state(sim.clone(), auth::authenticate))
@@ -219,7 +223,7 @@ fn router(sim: Sim) -> Router {
         .merge(jobs::download_router())
         .layer(from_fn_with_state(sim.clone(), faults::apply_faults));
     Router::new()
-        .nest("/_sim", admin::router())
+        .nest("/_sim", admin::router().merge(push::router()))
         .merge(web)
         .merge(api)
         .fallback(pages::fallback)

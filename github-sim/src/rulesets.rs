@@ -1,9 +1,12 @@
 //! Repository rulesets: `GET/POST /repos/{o}/{r}/rulesets`, `GET/PUT/DELETE .../rulesets/{ruleset_id}`
-//! and `GET /repos/{o}/{r}/rules/branches/{branch}` (the rules of every *active* branch ruleset whose
-//! `ref_name` condition matches: `~DEFAULT_BRANCH`, `~ALL`, `refs/heads/NAME` with `*` globs). Writes need
-//! admin rights; a private repository of a Free organization cannot have rulesets (GitHub's 403).
+//! and `GET /repos/{o}/{r}/rules/branches/{branch}` (the rules of every *active* branch ruleset, the
+//! repository's and its organization's, whose `ref_name` condition matches: `~DEFAULT_BRANCH`, `~ALL`,
+//! `refs/heads/NAME` with `*` globs; an organization ruleset's repository condition must match too).
+//! Listing and reading by id include the organization's rulesets covering the repository
+//! (`includes_parents`, default true). Writes need admin rights; a private repository of a Free organization cannot have rulesets (GitHub's
+//! 403). Organization rulesets' routes are in `org_rulesets.rs`, their enforcement on pushes in `push.rs`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +18,7 @@ use crate::Sim;
 use crate::access::{Access, find_repo, find_writable_repo};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, Body};
-use crate::model::{Repo, Ruleset, World, now, ts};
+use crate::model::{Org, Repo, Ruleset, World, now, ts};
 
 pub(crate) fn router() -> Router<Sim> {
     Router::new()
@@ -50,17 +53,17 @@ const RULES: &[(&str, Option<&[&str]>)] = &[
 ];
 
 #[derive(Deserialize)]
-struct RulesetRequest {
-    name: Option<String>,
+pub(crate) struct RulesetRequest {
+    pub name: Option<String>,
     target: Option<String>,
     enforcement: Option<String>,
     #[serde(default)]
     bypass_actors: Option<Vec<Value>>,
-    conditions: Option<Value>,
+    pub conditions: Option<Value>,
     rules: Option<Vec<Value>>,
 }
 
-fn invalid_property(path: &str) -> ApiError {
+pub(crate) fn invalid_property(path: &str) -> ApiError {
     ApiError::invalid(format!(
         "Invalid request.\n\nInvalid property {path}: data matches no possible input. See `documentation_url`."
     ))
@@ -98,7 +101,8 @@ fn upgrade_required() -> ApiError {
 }
 
 /// Applies `request` to `ruleset` (a new one has every field unset), validating what GitHub validates.
-fn apply(ruleset: &mut Ruleset, request: RulesetRequest, others: &[&Ruleset]) -> ApiResult<()> {
+/// `others` are the rulesets whose names it must not take (same repository, or same organization).
+pub(crate) fn apply(ruleset: &mut Ruleset, request: RulesetRequest, others: &[&Ruleset]) -> ApiResult<()> {
     if let Some(name) = request.name {
         if name.trim().is_empty() {
             return Err(ApiError::missing_field("name"));
@@ -153,26 +157,71 @@ fn apply(ruleset: &mut Ruleset, request: RulesetRequest, others: &[&Ruleset]) ->
 
 /// `repository-ruleset`.
 pub(crate) fn ruleset_json(base: &str, repo: &Repo, r: &Ruleset) -> Value {
-    let full = repo.full_name();
+    ruleset_body(base, Source::Repository(repo), r)
+}
+
+/// `repository-ruleset` for a ruleset from `source` (an organization's shows `source_type: Organization`).
+pub(crate) fn ruleset_body(base: &str, source: Source<'_>, r: &Ruleset) -> Value {
+    let (source_type, name) = source.describe();
+    let (own, html) = match source {
+        Source::Repository(_) => {
+            (format!("{base}/repos/{name}/rulesets/{}", r.id), format!("{base}/{name}/rules/{}", r.id))
+        }
+        Source::Organization(_) => (
+            format!("{base}/orgs/{name}/rulesets/{}", r.id),
+            format!("{base}/organizations/{name}/settings/rules/{}", r.id),
+        ),
+    };
     json!({
         "id": r.id,
         "name": r.name,
         "target": r.target,
-        "source_type": "Repository",
-        "source": full,
+        "source_type": source_type,
+        "source": name,
         "enforcement": r.enforcement,
         "bypass_actors": r.bypass_actors,
         "current_user_can_bypass": "never",
         "node_id": crate::json::node_id("RRS_", r.id),
-        "_links": {
-            "self": { "href": format!("{base}/repos/{full}/rulesets/{}", r.id) },
-            "html": { "href": format!("{base}/{full}/rules/{}", r.id) },
-        },
+        "_links": { "self": { "href": own }, "html": { "href": html } },
         "conditions": r.conditions,
         "rules": r.rules,
         "created_at": ts(r.created_at),
         "updated_at": ts(r.updated_at),
     })
+}
+
+/// A ruleset as the list routes show it: without bypass actors, conditions and rules.
+pub(crate) fn summary(mut body: Value) -> Value {
+    if let Some(o) = body.as_object_mut() {
+        for key in ["bypass_actors", "conditions", "rules", "current_user_can_bypass"] {
+            o.remove(key);
+        }
+    }
+    body
+}
+
+/// A new ruleset with every field unset, for [`apply`] to fill.
+pub(crate) fn blank(id: u64) -> Ruleset {
+    let at = now();
+    Ruleset {
+        id,
+        name: String::new(),
+        target: "branch".into(),
+        enforcement: String::new(),
+        bypass_actors: Vec::new(),
+        conditions: json!({"ref_name": {"include": [], "exclude": []}}),
+        rules: Vec::new(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// The patterns of `condition[key]` (`include` or `exclude`), as strings.
+fn patterns(condition: &Value, key: &str) -> Vec<String> {
+    condition[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 /// Whether `ruleset`'s `ref_name` condition covers `branch` of `repo`.
@@ -183,13 +232,55 @@ pub(crate) fn covers(repo: &Repo, ruleset: &Ruleset, branch: &str) -> bool {
         "~DEFAULT_BRANCH" => branch == repo.default_branch,
         p => glob(p.strip_prefix("refs/heads/").unwrap_or(p), branch) || glob(p, &full_ref),
     };
-    let list = |key: &str| -> Vec<String> {
-        ruleset.conditions["ref_name"][key]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default()
-    };
-    list("include").iter().any(|p| matches(p)) && !list("exclude").iter().any(|p| matches(p))
+    let names = &ruleset.conditions["ref_name"];
+    patterns(names, "include").iter().any(|p| matches(p))
+        && !patterns(names, "exclude").iter().any(|p| matches(p))
+}
+
+/// Whether an organization ruleset's repository condition takes in `repo`: `repository_name`
+/// (fnmatch, `~ALL`) or `repository_id`. Custom properties are not modelled: such a ruleset covers nothing.
+pub(crate) fn covers_repository(repo: &Repo, ruleset: &Ruleset) -> bool {
+    let by_name = &ruleset.conditions["repository_name"];
+    if by_name.is_object() {
+        let matches = |p: &str| p == "~ALL" || glob(&p.to_ascii_lowercase(), &repo.name.to_ascii_lowercase());
+        return patterns(by_name, "include").iter().any(|p| matches(p))
+            && !patterns(by_name, "exclude").iter().any(|p| matches(p));
+    }
+    ruleset.conditions["repository_id"]["repository_ids"]
+        .as_array()
+        .is_some_and(|ids| ids.iter().any(|id| id.as_u64() == Some(repo.id)))
+}
+
+/// Where a ruleset comes from: its repository, or the organization that owns the repository.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Repository(&'a Repo),
+    Organization(&'a Org),
+}
+
+impl Source<'_> {
+    /// `ruleset_source_type` and `ruleset_source` as `rules/branches` shows them.
+    pub fn describe(self) -> (&'static str, String) {
+        match self {
+            Source::Repository(r) => ("Repository", r.full_name()),
+            Source::Organization(o) => ("Organization", o.login.clone()),
+        }
+    }
+}
+
+/// Every branch ruleset covering `branch` of `repo`, whatever its enforcement: the repository's own, then
+/// its organization's.
+pub(crate) fn branch_rulesets<'a>(
+    world: &'a World,
+    repo: &'a Repo,
+    branch: &str,
+) -> Vec<(&'a Ruleset, Source<'a>)> {
+    let own = repo.rulesets.iter().map(|r| (r, Source::Repository(repo)));
+    let org = world.orgs.iter().find(|o| o.id == repo.owner_id);
+    let inherited = org.into_iter().flat_map(|o| {
+        o.rulesets.iter().filter(|r| covers_repository(repo, r)).map(move |r| (r, Source::Organization(o)))
+    });
+    own.chain(inherited).filter(|(r, _)| r.target == "branch" && covers(repo, r, branch)).collect()
 }
 
 /// fnmatch with `*` (anything but `/`) and `**` (anything).
@@ -210,11 +301,36 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// The active rules on `branch`, each with the ruleset it comes from.
-pub(crate) fn active_rules<'a>(repo: &'a Repo, branch: &str) -> Vec<(Value, &'a Ruleset)> {
-    repo.rulesets
+pub(crate) fn active_rules<'a>(
+    world: &'a World,
+    repo: &'a Repo,
+    branch: &str,
+) -> Vec<(Value, &'a Ruleset, Source<'a>)> {
+    branch_rulesets(world, repo, branch)
+        .into_iter()
+        .filter(|(r, _)| r.enforcement == "active")
+        .flat_map(|(r, source)| r.rules.iter().map(move |rule| (rule.clone(), r, source)))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Parents {
+    /// GitHub's `includes_parents` (default true): also the organization's rulesets that cover the repository.
+    includes_parents: Option<bool>,
+}
+
+/// The organization rulesets covering `repo` (any ref, any enforcement): what `includes_parents` adds.
+fn parent_rulesets<'a>(world: &'a World, repo: &'a Repo) -> Vec<(&'a Ruleset, Source<'a>)> {
+    world
+        .orgs
         .iter()
-        .filter(|r| r.enforcement == "active" && r.target == "branch" && covers(repo, r, branch))
-        .flat_map(|r| r.rules.iter().map(move |rule| (rule.clone(), r)))
+        .filter(|o| o.id == repo.owner_id)
+        .flat_map(|o| {
+            o.rulesets
+                .iter()
+                .filter(|r| covers_repository(repo, r))
+                .map(move |r| (r, Source::Organization(o)))
+        })
         .collect()
 }
 
@@ -223,23 +339,20 @@ async fn list_rulesets(
     State(sim): State<Sim>,
     Extension(auth): Extension<Auth>,
     Path((owner, repo)): Path<(String, String)>,
+    Query(parents): Query<Parents>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
-    let list = r
-        .rulesets
-        .iter()
-        .map(|s| {
-            let mut body = ruleset_json(sim.base_url(), r, s);
-            if let Some(o) = body.as_object_mut() {
-                for key in ["bypass_actors", "conditions", "rules", "current_user_can_bypass"] {
-                    o.remove(key);
-                }
-            }
-            body
-        })
-        .collect();
+    let mut list: Vec<Value> =
+        r.rulesets.iter().map(|s| summary(ruleset_json(sim.base_url(), r, s))).collect();
+    if parents.includes_parents.unwrap_or(true) {
+        list.extend(
+            parent_rulesets(&world, r)
+                .into_iter()
+                .map(|(s, source)| summary(ruleset_body(sim.base_url(), source, s))),
+        );
+    }
     Ok(Json(list))
 }
 
@@ -256,19 +369,7 @@ async fn create_ruleset(
     if plan_refuses(&world, &world.repos[i]) {
         return Err(upgrade_required());
     }
-    let id = world.next_id() % 10_000_000;
-    let at = now();
-    let mut ruleset = Ruleset {
-        id,
-        name: String::new(),
-        target: "branch".into(),
-        enforcement: String::new(),
-        bypass_actors: Vec::new(),
-        conditions: json!({"ref_name": {"include": [], "exclude": []}}),
-        rules: Vec::new(),
-        created_at: at,
-        updated_at: at,
-    };
+    let mut ruleset = blank(world.next_id() % 10_000_000);
     let others: Vec<&Ruleset> = world.repos[i].rulesets.iter().collect();
     apply(&mut ruleset, request, &others)?;
     let body = ruleset_json(sim.base_url(), &world.repos[i], &ruleset);
@@ -281,12 +382,19 @@ async fn get_ruleset(
     State(sim): State<Sim>,
     Extension(auth): Extension<Auth>,
     Path((owner, repo, id)): Path<(String, String, String)>,
+    Query(parents): Query<Parents>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
-    let s = r.rulesets.iter().find(|s| s.id.to_string() == id).ok_or_else(ApiError::not_found)?;
-    Ok(Json(ruleset_json(sim.base_url(), r, s)))
+    if let Some(s) = r.rulesets.iter().find(|s| s.id.to_string() == id) {
+        return Ok(Json(ruleset_json(sim.base_url(), r, s)));
+    }
+    let inherited =
+        if parents.includes_parents.unwrap_or(true) { parent_rulesets(&world, r) } else { Vec::new() };
+    let (s, source) =
+        inherited.into_iter().find(|(s, _)| s.id.to_string() == id).ok_or_else(ApiError::not_found)?;
+    Ok(Json(ruleset_body(sim.base_url(), source, s)))
 }
 
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), id = %id))]
@@ -328,7 +436,7 @@ async fn delete_ruleset(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Every active rule on `branch` (the branch need not exist), with `ruleset_source_type`,
+/// Every active rule on `branch` (the branch need not exist), the organization's included, with `ruleset_source_type`,
 /// `ruleset_source` and `ruleset_id`.
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), branch = %branch))]
 async fn branch_rules(
@@ -339,12 +447,13 @@ async fn branch_rules(
     let world = sim.world();
     let i = find_repo(&world, &owner, &repo, &auth, Access::Pull)?;
     let r = &world.repos[i];
-    let rules = active_rules(r, &branch)
+    let rules = active_rules(&world, r, &branch)
         .into_iter()
-        .map(|(mut rule, s)| {
+        .map(|(mut rule, s, source)| {
+            let (kind, name) = source.describe();
             crate::json::merge(
                 &mut rule,
-                json!({"ruleset_source_type": "Repository", "ruleset_source": r.full_name(), "ruleset_id": s.id}),
+                json!({"ruleset_source_type": kind, "ruleset_source": name, "ruleset_id": s.id}),
             );
             rule
         })

@@ -83,6 +83,9 @@ const COVERED: &[(&str, &str, &str)] = &[
         "/repos/{owner}/{repo}/rules/branches/{*branch}",
         "GET /repos/{owner}/{repo}/rules/branches/{branch}",
     ),
+    ("GET", "/orgs/{org}/rulesets", "GET /orgs/{org}/rulesets"),
+    ("POST", "/orgs/{org}/rulesets", "POST /orgs/{org}/rulesets"),
+    ("GET", "/orgs/{org}/rulesets/{ruleset_id}", "GET /orgs/{org}/rulesets/{ruleset_id}"),
     ("GET", "/repos/{owner}/{repo}", "GET /repos/{owner}/{repo}"),
     // Not in the published description, but GitHub serves it: it is where GitHub's own 301 for a
     // renamed repository points. Its body is the same `full-repository`, checked with that schema.
@@ -247,6 +250,7 @@ const EXEMPT: &[(&str, &str)] = &[
     ("oauth.rs", "the OAuth web flow lives on github.com, not in the REST API description"),
     ("pages.rs", "github.com web pages (avatars, repository and run pages), not REST"),
     ("admin.rs", "the sim's own /_sim/ control routes, which GitHub does not have"),
+    ("push.rs", "a /_sim/ route standing in for `git push`, whose protocol is not REST"),
 ];
 
 /// Single routes, in files that also serve REST, that are not part of GitHub's REST description, and why:
@@ -1088,7 +1092,7 @@ async fn ruleset_answers(w: &mut Walk, main: &RunningSim) {
     w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOT), Some(json!({"enforcement": "active"})), 422)
         .await;
     w.call(op, M::POST, "/repos/acme/svc/rulesets", Some(BOB), Some(ruleset.clone()), 403).await;
-    w.call(op, M::POST, "/repos/acme/nope/rulesets", Some(BOT), Some(ruleset), 404).await;
+    w.call(op, M::POST, "/repos/acme/nope/rulesets", Some(BOT), Some(ruleset.clone()), 404).await;
     let one = format!("/repos/acme/svc/rulesets/{}", created["id"]);
     let op = "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}";
     w.call(op, M::GET, &one, Some(BOT), None, 200).await;
@@ -1109,7 +1113,38 @@ async fn ruleset_answers(w: &mut Walk, main: &RunningSim) {
     w.call(op, M::DELETE, &one, Some(BOB), None, 403).await;
     w.call(op, M::DELETE, &one, Some(BOT), None, 204).await;
     w.call(op, M::DELETE, &one, Some(BOT), None, 404).await;
+    org_ruleset_answers(w, &sim, ruleset).await;
     w.switch_to(main);
+}
+
+/// An organization ruleset covering every repository's default branch: created (and GitHub's refusals),
+/// listed, read, and shown in a repository's `rules/branches`.
+async fn org_ruleset_answers(w: &mut Walk, sim: &RunningSim, mut ruleset: Value) {
+    let owner = oauth_token(sim, "alice", "admin:org repo").await;
+    let op = "POST /orgs/{org}/rulesets";
+    w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 422).await;
+    ruleset["conditions"]["repository_name"] = json!({"include": ["~ALL"], "exclude": []});
+    let created = w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 201).await;
+    w.call(op, M::POST, "/orgs/acme/rulesets", Some(&owner), Some(ruleset.clone()), 422).await;
+    w.call(op, M::POST, "/orgs/acme/rulesets", Some(BOB), Some(ruleset), 404).await;
+    let op = "GET /orgs/{org}/rulesets";
+    w.call(op, M::GET, "/orgs/acme/rulesets", Some(&owner), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/rulesets", Some(BOB), None, 404).await;
+    let op = "GET /orgs/{org}/rulesets/{ruleset_id}";
+    w.call(op, M::GET, &format!("/orgs/acme/rulesets/{}", created["id"]), Some(&owner), None, 200).await;
+    w.call(op, M::GET, "/orgs/acme/rulesets/1", Some(&owner), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/rules/branches/{branch}";
+    let rules = w.call(op, M::GET, "/repos/acme/svc/rules/branches/main", Some(BOT), None, 200).await;
+    assert_eq!(rules[0]["ruleset_source_type"], "Organization", "{rules}");
+    // A repository's rulesets include its organization's (`includes_parents` defaults to true).
+    let op = "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}";
+    let inherited = format!("/repos/acme/svc/rulesets/{}", created["id"]);
+    let one = w.call(op, M::GET, &inherited, Some(BOT), None, 200).await;
+    assert_eq!(one["source_type"], "Organization");
+    w.call(op, M::GET, &format!("{inherited}?includes_parents=false"), Some(BOT), None, 404).await;
+    let op = "GET /repos/{owner}/{repo}/rulesets";
+    let listed = w.call(op, M::GET, "/repos/acme/svc/rulesets", Some(BOT), None, 200).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }
 
 /// GHES without the subject customization endpoints answers 404 on all four.

@@ -154,6 +154,7 @@ text_enum! {
         IamAttachment = "iam_attachment",
         ActionsSecrets = "actions_secrets",
         GithubWebhook = "github_webhook",
+        BranchRuleset = "branch_ruleset",
         FirstBuild = "first_build",
         PushRole = "push_role",
         PushRoleAttachment = "push_role_attachment",

@@ -10,6 +10,7 @@ pub mod models;
 pub mod oauth;
 mod repos;
 mod scopes;
+pub mod rulesets;
 pub mod secrets;
 mod teams;
 mod transport;

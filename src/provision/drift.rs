@@ -44,6 +44,12 @@ text_enum! {
         EncryptionChanged = "encryption_changed",
         /// A team has less access than Shipyard granted it.
         PermissionLowered = "permission_lowered",
+        /// A ruleset's enforcement is no longer `active` (`evaluate` and `disabled` block nothing).
+        NotActive = "not_active",
+        /// A rule Shipyard requires is gone from the ruleset.
+        RuleRemoved = "rule_removed",
+        /// A rule is there but asks less (fewer approvals, no code owner review, a check dropped).
+        RuleLoosened = "rule_loosened",
     }
 }
 
@@ -111,6 +117,8 @@ impl Finding {
             (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
             (S::PushRoleSecret, _) => &[S::PushRoleSecret],
             (S::TeamAccess, _) => &[S::TeamAccess],
+            // The ensure puts the ruleset back as Shipyard makes it (or makes it again).
+            (S::BranchRuleset, _) => &[S::BranchRuleset],
             _ => &[],
         }
     }

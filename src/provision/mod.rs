@@ -62,6 +62,8 @@ pub struct Settings {
     pub webhook_safety_poll: Duration,
     /// What the owning team is granted on the repository (`SHIPYARD_TEAM_PERMISSION`).
     pub team_permission: crate::domain::TeamPermission,
+    /// What the default branch's ruleset requires (`SHIPYARD_REQUIRED_APPROVALS`, `SHIPYARD_REQUIRED_CHECKS`).
+    pub branch_protection: crate::config::BranchProtection,
 }
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             webhooks: config.webhooks.clone(),
             webhook_safety_poll: WEBHOOK_SAFETY_POLL,
             team_permission: config.team_permission,
+            branch_protection: config.branch_protection.clone(),
         }
     }
 }

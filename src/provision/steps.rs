@@ -14,6 +14,7 @@ mod delete;
 mod github;
 mod preflight;
 mod roles;
+mod ruleset;
 mod secrets;
 mod team;
 pub(crate) mod trust;
@@ -45,6 +46,7 @@ pub use roles::{
     DeletePushRole, DetachPushRole, EnvironmentProtection, PushRole, PushRoleAttachment, PushRoleSecret,
     RemovePushRole, RemovePushRoleSecret, RoleSecretOutput,
 };
+pub use ruleset::{BranchRuleset, RulesetOutput, RulesetState};
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
 pub use team::{TeamAccess, TeamAccessOutput};
 pub use webhook::{GithubWebhook, WebhookOutput};
@@ -190,6 +192,7 @@ pub static TABLE: [StepDef; 23] = [
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
     StepDef::of::<GithubWebhook>(),
+    StepDef::of::<BranchRuleset>(),
     StepDef::of::<FirstBuild>(),
     StepDef::of::<PushRole>(),
     StepDef::of::<PushRoleAttachment>(),

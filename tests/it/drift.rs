@@ -263,11 +263,13 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(
     let check = drift_check(&app);
     let (before, by_id) = (github_requests(&app), app.sim().request_count("GET", "/repositories/*"));
     let secrets = app.sim().request_count("GET", "/repos/*/*/actions/secrets");
-    let teams = app.sim().request_count("GET", "/repos/*/*/teams");
+    let (teams, ruleset) =
+        (app.sim().request_count("GET", "/repos/*/*/teams"), app.sim().request_count("GET", "/repos/*/*/rulesets/*"));
     assert_eq!(check.check_all().await.unwrap(), 1);
     let spent = github_requests(&app) - before;
-    assert_eq!(spent, 3, "the repository by id, the secret names and the owning team's access");
+    assert_eq!(spent, 4, "the repository by id, the secret names, the owning team's access and the ruleset");
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/teams") - teams, 1);
+    assert_eq!(app.sim().request_count("GET", "/repos/*/*/rulesets/*") - ruleset, 1);
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/actions/secrets") - secrets, 1);
     assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);

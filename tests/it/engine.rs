@@ -18,7 +18,7 @@ use sqlx::PgPool;
 
 use crate::common::{
     app::{TestApp, unique_name},
-    checks::assert_fully_provisioned,
+    checks::{assert_fully_provisioned, default_branch_ruleset},
     fixtures::{retry_via_form, service_failure, service_id},
 };
 
@@ -254,6 +254,15 @@ async fn a_repository_renamed_after_creation_keeps_receiving_its_secrets_by_id(d
         "the renamed repository got its secrets: {secrets:?}"
     );
     assert!(app.sim().secrets("acme", &name).is_empty(), "the repository now at the old name got nothing");
+    // Its default branch is the one protected, not the newcomer's.
+    assert_eq!(default_branch_ruleset(&app, &moved).await["enforcement"], "active");
+    let (status, newcomers) =
+        github(&app, Method::GET, &format!("/repos/acme/{name}/rulesets"), json!({})).await;
+    assert_eq!(
+        (status, newcomers),
+        (StatusCode::OK, json!([])),
+        "the repository now at the old name got no ruleset"
+    );
     // The trust is pinned on the ids, so the renamed repository's build (its `sub` carries the new
     // name) assumed the role and pushed.
     assert_eq!(first_build(&app, &name).await, ("done".to_owned(), None));

@@ -27,6 +27,7 @@ mod provisioning_faults;
 mod rate_limits;
 mod roles;
 mod sandbox_strictness;
+mod rulesets;
 mod service_page;
 mod services_form;
 mod teams;

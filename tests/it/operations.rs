@@ -87,9 +87,13 @@ pub(crate) const VALID: [(&str, &str); 7] = [
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it() {
-    for (var, value) in
-        [("LISTEN_ADDR", "not-an-address"), ("PUBLIC_URL", "localhost"), ("LOG_FORMAT", "yaml")]
-    {
+    for (var, value) in [
+        ("LISTEN_ADDR", "not-an-address"),
+        ("PUBLIC_URL", "localhost"),
+        ("LOG_FORMAT", "yaml"),
+        ("SHIPYARD_REQUIRED_APPROVALS", "many"),
+        ("SHIPYARD_REQUIRED_APPROVALS", "11"),
+    ] {
         let mut vars = VALID.to_vec();
         vars.push((var, value));
         let output = run_shipyard_with(&vars);

@@ -29,9 +29,15 @@ async fn iam() -> Iam {
 async fn provision_all_but_the_build(app: &TestApp, name: &str) {
     let bob = app.signed_in("bob").await;
     app.create_service(&bob, name).await;
-    // Every create step but the build.
+    // Every create step but the build, one at a time in table order: run in parallel, the build (which does
+    // not wait for the ruleset step) could start before the ruleset step is done.
     let steps = shipyard::provision::steps::service_steps(shipyard::provision::Phase::Create).len() - 1;
-    app.reconciler().stopping_after_steps(steps).run_until_idle().await.unwrap();
+    let settings = shipyard::provision::Settings { parallel_steps: false, ..app.reconciler_settings() };
+    shipyard::provision::Reconciler::new(app.db.clone(), app.providers(), settings)
+        .stopping_after_steps(steps)
+        .run_until_idle()
+        .await
+        .unwrap();
     let pending: String = sqlx::query_scalar(
         "select st.status from step st join service s using (service_id) where s.name = $1 and st.step = 'first_build'",
     )

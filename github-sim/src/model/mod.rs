@@ -46,9 +46,11 @@ pub(crate) struct Org {
     pub plan: String,
     /// Members' base permission on every repository: `none`, `read`, `write`, `admin`.
     pub default_repository_permission: String,
+    /// Organization rulesets (`POST /orgs/{org}/rulesets`): their conditions also name repositories.
+    pub rulesets: Vec<Ruleset>,
 }
 
-/// A repository ruleset (`POST /repos/{o}/{r}/rulesets`); rules are kept as GitHub's JSON.
+/// A repository or organization ruleset; conditions and rules are kept as GitHub's JSON.
 #[derive(Clone)]
 pub(crate) struct Ruleset {
     pub id: u64,
@@ -389,6 +391,7 @@ impl World {
                     .collect(),
                 plan: o.plan.clone(),
                 default_repository_permission: o.default_repository_permission.clone(),
+                rulesets: Vec::new(),
             })
             .collect();
         let teams = seed

@@ -1,12 +1,13 @@
 //! One service's resources read back with the look-ups the ensures use, and compared with what the
 //! ensures would write now. Nothing here changes anything.
 //!
-//! The budget of one check: GitHub 2 calls (the repository by id, the secret names), and a third, the
-//! repository's teams, for a service with an owning team (GitHub's conditional requests make an
-//! unchanged answer a free 304 on the primary limit), AWS 9 (GetOpenIDConnectProvider,
-//! DescribeRepositories, ListTagsForResource, GetLifecyclePolicy, GetRole, ListRoleTags,
-//! ListAttachedRolePolicies, GetPolicy, GetPolicyVersion). The repository's mutability and encryption
-//! come with DescribeRepositories.
+//! The budget of one check: GitHub 3 calls (the repository by id, the secret names, and the default
+//! branch's ruleset by id, or the branch's rules when an organization ruleset covers it; none when
+//! rulesets were skipped for the plan), and a fourth, the repository's teams, for a service with an
+//! owning team (GitHub's conditional requests make an unchanged answer a free 304 on the primary
+//! limit); AWS 9 (GetOpenIDConnectProvider, DescribeRepositories, ListTagsForResource,
+//! GetLifecyclePolicy, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
+//! The repository's mutability and encryption come with DescribeRepositories.
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
 //! call for the repository's secret names (once) or, for an environment role, two: the environment's
 //! deployment rules (a third with custom branch policies) and its secret names.
@@ -16,17 +17,21 @@ use crate::{
     aws::{Ownership, branch_tag, mutability_matches, policy},
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
-    github::PROTECTED_BRANCHES_ONLY,
+    github::{
+        PROTECTED_BRANCHES_ONLY,
+        rulesets::{DefaultBranchRules, Shortfall},
+    },
     provider::ProviderError,
     provision::steps::{
-        ActionsSecrets, Cx, EcrRepository, EcrSettings, GithubRepository, IamPolicy, OidcProvider, trust,
+        ActionsSecrets, BranchRuleset, Cx, EcrRepository, EcrSettings, GithubRepository, IamPolicy,
+        OidcProvider, RulesetState, trust,
     },
 };
 
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
 pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
-    repository_and_secrets(cx, &mut findings).await?;
+    let found = repository_and_secrets(cx, &mut findings).await?;
     // A repository that is gone or archived is finding enough: its teams cannot change.
     if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
         team_access(cx, &mut findings).await?;
@@ -36,6 +41,9 @@ pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, Pr
     role_and_attachment(cx, &mut findings).await?;
     policy_document(cx, &mut findings).await?;
     // A repository that is gone or archived is finding enough: its secrets cannot be read.
+    if let Some((owner, name)) = &found {
+        branch_ruleset(cx, owner, name, &mut findings).await?;
+    }
     if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
         for role in roles.iter().filter(|r| r.desired == Desired::Present) {
             push_role(cx, role, &mut findings).await?;
@@ -118,7 +126,72 @@ async fn push_role(
     Ok(())
 }
 
-async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+/// The default branch protected as `BranchRuleset` left it: Shipyard's ruleset there, active and asking
+/// no less; or the organization's ruleset still asking as much. A skipped ruleset (the plan has none)
+/// is not drift, nor is a service made before the step existed.
+async fn branch_ruleset(
+    cx: &Cx<'_>,
+    owner: &str,
+    name: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<(), ProviderError> {
+    let Some(recorded) = cx.recorded::<BranchRuleset>()? else { return Ok(()) };
+    let github = &cx.providers.github;
+    let wanted = DefaultBranchRules::from(&cx.settings.branch_protection);
+    let expected = || recorded.note.clone();
+    match (recorded.state, recorded.ruleset_id) {
+        (RulesetState::Skipped, _) => {}
+        (RulesetState::CoveredByOrganization, _) => {
+            let in_force = github.branch_rules(owner, name, cx.branch.as_str()).await?;
+            let inherited: Vec<_> = in_force
+                .into_iter()
+                .filter(|r| r.ruleset_source_type != "Repository")
+                .map(|r| r.rule)
+                .collect();
+            let short = wanted.shortfalls(&inherited);
+            if !short.is_empty() {
+                let found = short.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                findings.push(Finding::new(StepName::BranchRuleset, Problem::Missing, expected(), found));
+            }
+        }
+        (RulesetState::Active, id) => {
+            let found = match id {
+                Some(id) => github.ruleset(owner, name, id).await?,
+                None => None,
+            };
+            let Some(found) = found else {
+                let what = format!(
+                    "{} (id {})",
+                    recorded.ruleset_name.as_deref().unwrap_or_default(),
+                    id.unwrap_or(0)
+                );
+                findings.push(Finding::new(
+                    StepName::BranchRuleset,
+                    Problem::Missing,
+                    what,
+                    "no ruleset with that id",
+                ));
+                return Ok(());
+            };
+            for short in wanted.ruleset_shortfalls(&found) {
+                let problem = match &short {
+                    Shortfall::NotActive(_) => Problem::NotActive,
+                    Shortfall::Removed(_) => Problem::RuleRemoved,
+                    Shortfall::Loosened(_) => Problem::RuleLoosened,
+                };
+                findings.push(Finding::new(StepName::BranchRuleset, problem, expected(), short.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The repository by its recorded id and its secrets; returns its owner and name now (it may have been
+/// renamed), or none when it is gone or archived.
+async fn repository_and_secrets(
+    cx: &Cx<'_>,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<(String, String)>, ProviderError> {
     let recorded = cx.output::<GithubRepository>()?;
     let github = &cx.providers.github;
     let Some(repo) = github.find_repo_by_id(recorded.id).await? else {
@@ -128,7 +201,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             format!("{} (id {})", recorded.full_name, recorded.id),
             "no repository with that id",
         ));
-        return Ok(());
+        return Ok(None);
     };
     if repo.archived {
         findings.push(Finding::new(
@@ -138,7 +211,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             "archived",
         ));
         // An archived repository is read-only: its secrets are of no use until it is unarchived.
-        return Ok(());
+        return Ok(None);
     }
     if repo.default_branch != cx.branch.as_str() {
         findings.push(Finding::new(
@@ -159,7 +232,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
         ));
     }
-    Ok(())
+    Ok(Some((repo.owner, repo.name)))
 }
 
 /// The owning team has at least the permission `TeamAccess` grants (a grant raised by hand is not

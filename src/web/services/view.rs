@@ -9,8 +9,8 @@ use crate::{
     db::{services::Service, steps::Step},
     domain::{ServiceStatus, StepName, StepStatus},
     provision::steps::{
-        self, EcrRepository, EcrSettings, EcrSettingsOutput, FirstBuild, FirstBuildOutput, GithubRepository,
-        IamRole, RepoOutput,
+        self, BranchRuleset, EcrRepository, EcrSettings, EcrSettingsOutput, FirstBuild, FirstBuildOutput,
+        GithubRepository, IamRole, RepoOutput, RulesetOutput, RulesetState,
     },
 };
 
@@ -127,6 +127,44 @@ pub struct Outputs {
     pub ecr_settings: Option<EcrSettingsView>,
     pub role_arn: Option<String>,
     pub first_build: Option<FirstBuildView>,
+    /// How the default branch is protected, once `branch_ruleset` is done.
+    pub branch_protection: Option<BranchProtectionView>,
+}
+
+/// The default branch's ruleset: Shipyard's and active, an organization's that covers it, or skipped.
+#[derive(Debug, Clone, Serialize)]
+pub struct BranchProtectionView {
+    /// `active`, `covered_by_organization` or `skipped`.
+    pub state: RulesetState,
+    pub ruleset_id: Option<u64>,
+    pub ruleset_name: Option<String>,
+    /// GitHub's reason, when skipped.
+    pub reason: Option<String>,
+    /// The outcome in words.
+    pub note: String,
+}
+
+impl From<RulesetOutput> for BranchProtectionView {
+    fn from(o: RulesetOutput) -> Self {
+        Self {
+            state: o.state,
+            ruleset_id: o.ruleset_id,
+            ruleset_name: o.ruleset_name,
+            reason: o.skipped,
+            note: o.note,
+        }
+    }
+}
+
+impl BranchProtectionView {
+    /// The badge's word: `active`, `covered` or `skipped`.
+    pub fn badge(&self) -> &'static str {
+        match self.state {
+            RulesetState::Active => "active",
+            RulesetState::CoveredByOrganization => "covered",
+            RulesetState::Skipped => "skipped",
+        }
+    }
 }
 
 /// The recorded output of the step `S`, read typed; none until it recorded one.
@@ -159,6 +197,12 @@ pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
         .any(|s| s.step == StepName::FirstBuild && s.status == StepStatus::Done)
         .then(|| recorded::<FirstBuild>(steps))
         .flatten();
+    let branch_protection = steps
+        .iter()
+        .any(|s| s.step == StepName::BranchRuleset && s.status == StepStatus::Done)
+        .then(|| recorded::<BranchRuleset>(steps))
+        .flatten()
+        .map(BranchProtectionView::from);
     Outputs {
         actions_url: html_url.as_deref().map(actions_url),
         html_url,
@@ -175,6 +219,7 @@ pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
             conclusion: b.conclusion,
             note: b.note.filter(|n| !n.is_empty()),
         }),
+        branch_protection,
     }
 }
 

@@ -91,9 +91,41 @@ pub async fn assert_fully_provisioned(app: &TestApp, name: &str) {
     assert_eq!(secrets["GHA_DEFAULT_ROLE_ARN"], role.arn);
     assert_eq!(secrets["ECR_REPO_URL"], ecr.uri);
 
+    // The default branch: one ruleset of Shipyard's, active, with the rules.
+    let ruleset = default_branch_ruleset(app, name).await;
+    assert_eq!(ruleset["enforcement"], "active");
+    assert_eq!(ruleset["conditions"]["ref_name"]["include"], json!(["~DEFAULT_BRANCH"]));
+    let types: Vec<&str> =
+        ruleset["rules"].as_array().unwrap().iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(types, ["deletion", "non_fast_forward", "pull_request"]);
+    let pull = &ruleset["rules"][2]["parameters"];
+    assert_eq!(pull["required_approving_review_count"], app.config.branch_protection.required_approvals);
+    assert_eq!(pull["require_code_owner_review"], true);
+
     // The first build: the initial run failed (no secrets at queue time) and its re-run is green.
     let runs = sim.runs("acme", name);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
     assert_eq!(runs[0].run_attempt, 2);
+}
+
+/// The repository's one `shipyard-default-branch` ruleset, read back from github-sim as alice (an
+/// organization owner, who sees every repository) would (panics unless there is exactly one).
+pub async fn default_branch_ruleset(app: &TestApp, name: &str) -> serde_json::Value {
+    let get = |path: String| async move {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", app.github.url()))
+            .bearer_auth("ghp_sandbox_alice")
+            .header("user-agent", "shipyard-tests")
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let listed = get(format!("/repos/acme/{name}/rulesets?includes_parents=false")).await;
+    let ours: Vec<&serde_json::Value> =
+        listed.as_array().unwrap().iter().filter(|r| r["name"] == "shipyard-default-branch").collect();
+    assert_eq!(ours.len(), 1, "exactly one ruleset shipyard-default-branch: {listed}");
+    get(format!("/repos/acme/{name}/rulesets/{}", ours[0]["id"])).await
 }
