@@ -46,6 +46,9 @@ pub(crate) struct Org {
     pub plan: String,
     /// Members' base permission on every repository: `none`, `read`, `write`, `admin`.
     pub default_repository_permission: String,
+    /// Secret Protection (Advanced Security) licences: without them a private or internal repository
+    /// cannot have secret scanning.
+    pub secret_protection: bool,
 }
 
 /// A repository ruleset (`POST /repos/{o}/{r}/rulesets`); rules are kept as GitHub's JSON.
@@ -140,6 +143,8 @@ pub(crate) enum SubjectTemplate {
 pub(crate) struct Branch {
     pub name: String,
     pub sha: String,
+    /// The files at the branch's head besides the workflows (path → text), e.g. `.github/CODEOWNERS`.
+    pub files: BTreeMap<String, String>,
 }
 
 /// A repository webhook (`POST /repos/{owner}/{repo}/hooks`).
@@ -213,6 +218,23 @@ pub(crate) struct Repo {
     /// inviter id, when). They give no access until accepted.
     pub invitations: Vec<(u64, u64, String, u64, OffsetDateTime)>,
     pub rulesets: Vec<Ruleset>,
+    /// Files that appear on the default branch when content lands (a template's files).
+    pub pending_files: BTreeMap<String, String>,
+    pub security: Security,
+    /// Repository topics, lowercase, as `PUT .../topics` stored them.
+    pub topics: Vec<String>,
+    /// Commits made after the initial content (the contents API's, and tests' pushes of files).
+    pub api_commits: usize,
+}
+
+/// The security features a repository admin switches: `security_and_analysis`, vulnerability alerts
+/// (Dependabot alerts) and automated security fixes (Dependabot security updates).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Security {
+    pub secret_scanning: bool,
+    pub push_protection: bool,
+    pub vulnerability_alerts: bool,
+    pub automated_security_fixes: bool,
 }
 
 impl Repo {
@@ -379,6 +401,7 @@ impl World {
                     .collect(),
                 plan: o.plan.clone(),
                 default_repository_permission: o.default_repository_permission.clone(),
+                secret_protection: o.secret_protection,
             })
             .collect();
         let teams = seed
@@ -440,6 +463,7 @@ impl World {
             repo.is_template = r.is_template;
             repo.default_branch = r.default_branch.clone();
             repo.pending_workflows = workflows;
+            repo.pending_files = r.files.clone();
             repo.immutable_subject = false;
             repo.queue_push_runs = false;
             world.repos.push(repo);
@@ -605,13 +629,18 @@ pub(crate) fn new_repo(
         collaborators: BTreeMap::new(),
         invitations: Vec::new(),
         rulesets: Vec::new(),
+        pending_files: BTreeMap::new(),
+        security: Security::default(),
+        topics: Vec::new(),
+        api_commits: 0,
     }
 }
 
 fn land_content(repo: &mut Repo, run_ids: &[(u64, u64)]) {
     let at = repo.content_at;
     let sha = random_hex(40);
-    repo.branches = vec![Branch { name: repo.default_branch.clone(), sha: sha.clone() }];
+    let files = std::mem::take(&mut repo.pending_files);
+    repo.branches = vec![Branch { name: repo.default_branch.clone(), sha: sha.clone(), files }];
     repo.content_landed = true;
     repo.pushed_at = at;
     let mut workflows = std::mem::take(&mut repo.pending_workflows);
