@@ -152,6 +152,8 @@ text_enum! {
         IamAttachment = "iam_attachment",
         ActionsSecrets = "actions_secrets",
         GithubWebhook = "github_webhook",
+        OwnershipFiles = "ownership_files",
+        SecurityBaseline = "security_baseline",
         FirstBuild = "first_build",
         PushRole = "push_role",
         PushRoleAttachment = "push_role_attachment",

@@ -37,6 +37,11 @@ text_enum! {
         NotAttached = "not_attached",
         DocumentChanged = "document_changed",
         BoundaryChanged = "boundary_changed",
+        SecretScanningOff = "secret_scanning_off",
+        PushProtectionOff = "push_protection_off",
+        DependabotAlertsOff = "dependabot_alerts_off",
+        SecurityUpdatesOff = "security_updates_off",
+        TopicMissing = "topic_missing",
     }
 }
 
@@ -98,6 +103,9 @@ impl Finding {
             (S::PushRole, _) => &[S::PushRole],
             (S::PushRoleAttachment, _) => &[S::PushRoleAttachment],
             (S::PushRoleSecret, _) => &[S::PushRoleSecret],
+            // The ensure reads each file first and commits only what is missing.
+            (S::OwnershipFiles, _) => &[S::OwnershipFiles],
+            (S::SecurityBaseline, _) => &[S::SecurityBaseline],
             _ => &[],
         }
     }
@@ -276,6 +284,18 @@ mod tests {
                 [finding(StepName::GithubRepository, problem), finding(StepName::IamRole, Problem::Missing)];
             assert_eq!(repair_steps(&findings), None);
         }
+    }
+
+    #[test]
+    fn a_removed_file_or_a_loosened_baseline_re_runs_its_own_step() {
+        let names = |keys: Vec<StepKey>| keys.into_iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let steps = repair_steps(&[
+            finding(StepName::OwnershipFiles, Problem::Missing),
+            finding(StepName::SecurityBaseline, Problem::SecretScanningOff),
+            finding(StepName::SecurityBaseline, Problem::TopicMissing),
+        ])
+        .unwrap();
+        assert_eq!(names(steps), ["ownership_files", "security_baseline"]);
     }
 
     #[test]

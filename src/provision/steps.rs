@@ -12,9 +12,11 @@ mod aws;
 mod build;
 mod delete;
 mod github;
+mod ownership;
 mod preflight;
 mod roles;
 mod secrets;
+mod security;
 pub(crate) mod trust;
 mod webhook;
 
@@ -42,7 +44,9 @@ pub use roles::{
     DeletePushRole, DetachPushRole, PushRole, PushRoleAttachment, PushRoleSecret, RemovePushRole,
     RemovePushRoleSecret,
 };
+pub use ownership::{OwnedFile, OwnershipFiles, OwnershipOutput};
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
+pub use security::{BaselineOutput, Part, SecurityBaseline};
 pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
@@ -173,7 +177,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 22] = [
+pub static TABLE: [StepDef; 24] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
@@ -184,6 +188,8 @@ pub static TABLE: [StepDef; 22] = [
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
     StepDef::of::<GithubWebhook>(),
+    StepDef::of::<OwnershipFiles>(),
+    StepDef::of::<SecurityBaseline>(),
     StepDef::of::<FirstBuild>(),
     StepDef::of::<PushRole>(),
     StepDef::of::<PushRoleAttachment>(),

@@ -2,7 +2,9 @@
 //! ensures would write now. Nothing here changes anything.
 //!
 //! The budget of one check: GitHub 2 calls (the repository by id, the secret names; the client makes
-//! no conditional requests), AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
+//! no conditional requests), plus one per ownership file Shipyard committed or kept (at most 2) and one
+//! each for Dependabot alerts and security updates when they were switched on (secret scanning and
+//! topics come with the repository), so at most 6; AWS 8 (GetOpenIDConnectProvider, DescribeRepositories,
 //! ListTagsForResource, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
 //! call for the repository's secret names (once) or its environment's.
@@ -13,13 +15,23 @@ use crate::{
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     provider::ProviderError,
-    provision::steps::{ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, trust},
+    github::Repo,
+    provision::steps::{
+        ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, OwnershipFiles,
+        SecurityBaseline, trust,
+    },
 };
 
 /// Everything that differs from what Shipyard made, in the order the steps are shown.
 pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
-    repository_and_secrets(cx, &mut findings).await?;
+    if let Some(repo) = repository_and_secrets(cx, &mut findings).await? {
+        // On another default branch the files are looked for where they are not: that finding says enough.
+        if repo.default_branch == cx.branch.as_str() {
+            ownership_files(cx, &repo, &mut findings).await?;
+        }
+        security_baseline(cx, &repo, &mut findings).await?;
+    }
     oidc_provider(cx, &mut findings).await?;
     ecr_repository(cx, &mut findings).await?;
     role_and_attachment(cx, &mut findings).await?;
@@ -95,7 +107,59 @@ async fn push_role(
     Ok(())
 }
 
-async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+/// Each file `OwnershipFiles` committed or kept is still on the default branch (a skipped one is no drift).
+/// Services made before the step existed recorded nothing and are not looked at.
+async fn ownership_files(cx: &Cx<'_>, repo: &Repo, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let Some(recorded) = cx.recorded::<OwnershipFiles>()? else { return Ok(()) };
+    let github = &cx.providers.github;
+    for file in recorded.files.iter().filter(|f| f.expected()) {
+        if github.get_file(&repo.owner, &repo.name, &file.path, cx.branch.as_str()).await?.is_none() {
+            let found = format!("no {} on {}", file.path, cx.branch.as_str());
+            findings.push(Finding::new(StepName::OwnershipFiles, Problem::Missing, &file.path, found));
+        }
+    }
+    Ok(())
+}
+
+/// What `SecurityBaseline` switched on is still on, and its topics are still there. A part it skipped
+/// (GitHub refused it for the licence) is no drift.
+async fn security_baseline(cx: &Cx<'_>, repo: &Repo, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let Some(recorded) = cx.recorded::<SecurityBaseline>()? else { return Ok(()) };
+    let github = &cx.providers.github;
+    let off = |problem| Finding::new(StepName::SecurityBaseline, problem, "enabled", "disabled");
+    // GitHub shows `security_and_analysis` to admins only: without it there is nothing to compare.
+    if recorded.secret_scanning.on
+        && let Some(security) = repo.security
+    {
+        if !security.secret_scanning {
+            findings.push(off(Problem::SecretScanningOff));
+        }
+        if !security.push_protection {
+            findings.push(off(Problem::PushProtectionOff));
+        }
+    }
+    if recorded.dependabot_alerts.on && !github.vulnerability_alerts(&repo.owner, &repo.name).await? {
+        findings.push(off(Problem::DependabotAlertsOff));
+    }
+    if recorded.dependabot_security_updates.on
+        && !github.automated_security_fixes(&repo.owner, &repo.name).await?
+    {
+        findings.push(off(Problem::SecurityUpdatesOff));
+    }
+    let missing: Vec<&str> =
+        recorded.topics.iter().filter(|t| !repo.topics.contains(t)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let found = if repo.topics.is_empty() { "no topics".to_owned() } else { repo.topics.join(", ") };
+        findings.push(Finding::new(StepName::SecurityBaseline, Problem::TopicMissing, missing.join(", "), found));
+    }
+    Ok(())
+}
+
+/// The repository as it is now, when it is there and not archived (what the later looks read).
+async fn repository_and_secrets(
+    cx: &Cx<'_>,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<Repo>, ProviderError> {
     let recorded = cx.output::<GithubRepository>()?;
     let github = &cx.providers.github;
     let Some(repo) = github.find_repo_by_id(recorded.id).await? else {
@@ -105,7 +169,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             format!("{} (id {})", recorded.full_name, recorded.id),
             "no repository with that id",
         ));
-        return Ok(());
+        return Ok(None);
     };
     if repo.archived {
         findings.push(Finding::new(
@@ -115,7 +179,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             "archived",
         ));
         // An archived repository is read-only: its secrets are of no use until it is unarchived.
-        return Ok(());
+        return Ok(None);
     }
     if repo.default_branch != cx.branch.as_str() {
         findings.push(Finding::new(
@@ -136,7 +200,7 @@ async fn repository_and_secrets(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Res
             if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
         ));
     }
-    Ok(())
+    Ok(Some(repo))
 }
 
 async fn oidc_provider(cx: &Cx<'_>, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {

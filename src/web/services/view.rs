@@ -9,7 +9,8 @@ use crate::{
     db::{services::Service, steps::Step},
     domain::{ServiceStatus, StepName, StepStatus},
     provision::steps::{
-        self, EcrRepository, FirstBuild, FirstBuildOutput, GithubRepository, IamRole, RepoOutput,
+        self, BaselineOutput, EcrRepository, FirstBuild, FirstBuildOutput, GithubRepository, IamRole,
+        OwnershipFiles, OwnershipOutput, RepoOutput, SecurityBaseline,
     },
 };
 
@@ -97,12 +98,24 @@ pub struct Outputs {
     pub ecr_repository_uri: Option<String>,
     pub role_arn: Option<String>,
     pub first_build: Option<FirstBuildView>,
+    /// CODEOWNERS and catalog-info.yaml: committed, kept (the template's) or skipped with the reason.
+    pub ownership_files: Option<OwnershipOutput>,
+    /// Secret scanning, Dependabot alerts and security updates (each on or skipped with the reason), topics.
+    pub security_baseline: Option<BaselineOutput>,
 }
 
 /// The recorded output of the step `S`, read typed; none until it recorded one.
 pub(super) fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
     let row = rows.iter().find(|r| r.step == S::NAME && r.instance.is_empty())?;
     serde_json::from_value(row.outputs.clone()).ok()
+}
+
+/// The output of `S` once it is done (a failed or running step's row may hold a stale one).
+fn done<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
+    rows.iter()
+        .any(|r| r.step == S::NAME && r.instance.is_empty() && r.status == StepStatus::Done)
+        .then(|| recorded::<S>(rows))
+        .flatten()
 }
 
 /// A value we are about to put in an `href`: only web URLs, never `javascript:` or the like.
@@ -144,6 +157,8 @@ pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
             conclusion: b.conclusion,
             note: b.note.filter(|n| !n.is_empty()),
         }),
+        ownership_files: done::<OwnershipFiles>(steps),
+        security_baseline: done::<SecurityBaseline>(steps),
     }
 }
 
