@@ -80,9 +80,9 @@ impl GitHub {
             return Ok(None);
         }
         let encoded: String = file.content.unwrap_or_default().split_whitespace().collect();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|e| error(ErrorKind::Other, format!("GitHub sent {path} in base64 that does not decode: {e}")))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| {
+            error(ErrorKind::Other, format!("GitHub sent {path} in base64 that does not decode: {e}"))
+        })?;
         Ok(Some(RepoFile { sha: file.sha, text: String::from_utf8_lossy(&bytes).into_owned() }))
     }
 
@@ -114,8 +114,9 @@ impl GitHub {
     pub async fn enable_secret_scanning(&self, owner: &str, name: &str) -> Result<Switched, ProviderError> {
         let on = json!({ "status": "enabled" });
         let body = json!({ "security_and_analysis": { "secret_scanning": on, "secret_scanning_push_protection": on } });
-        let reply =
-            self.call("github:security_and_analysis", Method::PATCH, &repo_path(owner, name), Some(&body), &[422]).await?;
+        let reply = self
+            .call("github:security_and_analysis", Method::PATCH, &repo_path(owner, name), Some(&body), &[422])
+            .await?;
         if reply.status == 422 {
             return Ok(Switched::Unavailable(reply.into_error(self.retry.max_delay).message));
         }
@@ -131,7 +132,11 @@ impl GitHub {
     }
 
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
-    pub async fn enable_vulnerability_alerts(&self, owner: &str, name: &str) -> Result<Switched, ProviderError> {
+    pub async fn enable_vulnerability_alerts(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Switched, ProviderError> {
         let path = format!("{}/vulnerability-alerts", repo_path(owner, name));
         let reply = self.call("github:enable_vulnerability_alerts", Method::PUT, &path, None, &[422]).await?;
         if reply.status == 422 {
@@ -150,9 +155,14 @@ impl GitHub {
 
     /// Switches Dependabot security updates on (they need the alerts: GitHub's 422 otherwise).
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
-    pub async fn enable_automated_security_fixes(&self, owner: &str, name: &str) -> Result<Switched, ProviderError> {
+    pub async fn enable_automated_security_fixes(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Switched, ProviderError> {
         let path = format!("{}/automated-security-fixes", repo_path(owner, name));
-        let reply = self.call("github:enable_automated_security_fixes", Method::PUT, &path, None, &[422]).await?;
+        let reply =
+            self.call("github:enable_automated_security_fixes", Method::PUT, &path, None, &[422]).await?;
         if reply.status == 422 {
             return Ok(Switched::Unavailable(reply.into_error(self.retry.max_delay).message));
         }
@@ -161,7 +171,12 @@ impl GitHub {
 
     /// Replaces the repository's topics with `names` (GitHub stores them lowercase); what it stored.
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}")))]
-    pub async fn replace_topics(&self, owner: &str, name: &str, names: &[String]) -> Result<Vec<String>, ProviderError> {
+    pub async fn replace_topics(
+        &self,
+        owner: &str,
+        name: &str,
+        names: &[String],
+    ) -> Result<Vec<String>, ProviderError> {
         let path = format!("{}/topics", repo_path(owner, name));
         let body = json!({ "names": names });
         let reply = self.call("github:replace_topics", Method::PUT, &path, Some(&body), &[]).await?;

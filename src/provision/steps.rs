@@ -39,12 +39,12 @@ pub use aws::{EcrRepository, IamAttachment, IamPolicy, IamRole, OidcProvider};
 pub use build::{FirstBuild, FirstBuildOutput};
 pub use delete::{DeleteEcrRepository, DeleteGithubRepository, DeletePolicy, DeleteRole};
 pub use github::{GithubRepository, OidcSubject, RepoOutput};
+pub use ownership::{OwnedFile, OwnershipFiles, OwnershipOutput};
 pub use preflight::Preflight;
 pub use roles::{
     DeletePushRole, DetachPushRole, PushRole, PushRoleAttachment, PushRoleSecret, RemovePushRole,
     RemovePushRoleSecret,
 };
-pub use ownership::{OwnedFile, OwnershipFiles, OwnershipOutput};
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
 pub use security::{BaselineOutput, Part, SecurityBaseline};
 pub use webhook::{GithubWebhook, WebhookOutput};

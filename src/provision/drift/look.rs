@@ -14,8 +14,8 @@ use crate::{
     aws::{Ownership, policy},
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
-    provider::ProviderError,
     github::Repo,
+    provider::ProviderError,
     provision::steps::{
         ActionsSecrets, Cx, EcrRepository, GithubRepository, IamPolicy, OidcProvider, OwnershipFiles,
         SecurityBaseline, trust,
@@ -123,7 +123,11 @@ async fn ownership_files(cx: &Cx<'_>, repo: &Repo, findings: &mut Vec<Finding>) 
 
 /// What `SecurityBaseline` switched on is still on, and its topics are still there. A part it skipped
 /// (GitHub refused it for the licence) is no drift.
-async fn security_baseline(cx: &Cx<'_>, repo: &Repo, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+async fn security_baseline(
+    cx: &Cx<'_>,
+    repo: &Repo,
+    findings: &mut Vec<Finding>,
+) -> Result<(), ProviderError> {
     let Some(recorded) = cx.recorded::<SecurityBaseline>()? else { return Ok(()) };
     let github = &cx.providers.github;
     let off = |problem| Finding::new(StepName::SecurityBaseline, problem, "enabled", "disabled");
@@ -150,7 +154,12 @@ async fn security_baseline(cx: &Cx<'_>, repo: &Repo, findings: &mut Vec<Finding>
         recorded.topics.iter().filter(|t| !repo.topics.contains(t)).map(String::as_str).collect();
     if !missing.is_empty() {
         let found = if repo.topics.is_empty() { "no topics".to_owned() } else { repo.topics.join(", ") };
-        findings.push(Finding::new(StepName::SecurityBaseline, Problem::TopicMissing, missing.join(", "), found));
+        findings.push(Finding::new(
+            StepName::SecurityBaseline,
+            Problem::TopicMissing,
+            missing.join(", "),
+            found,
+        ));
     }
     Ok(())
 }

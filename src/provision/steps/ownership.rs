@@ -83,8 +83,9 @@ impl Step for OwnershipFiles {
                     None => {
                         let path = CODEOWNERS_PATHS[0];
                         let message = "Add CODEOWNERS: the owning team reviews every change [skip ci]";
-                        let sha =
-                            github.create_file(&repo.owner, &repo.name, path, branch, message, &wanted).await?;
+                        let sha = github
+                            .create_file(&repo.owner, &repo.name, path, branch, message, &wanted)
+                            .await?;
                         committed(path, sha)
                     }
                 });
@@ -96,8 +97,9 @@ impl Step for OwnershipFiles {
             Some(file) => present(CATALOG_PATH, file.text == wanted),
             None => {
                 let message = "Add catalog-info.yaml: the service in the software catalog [skip ci]";
-                let sha =
-                    github.create_file(&repo.owner, &repo.name, CATALOG_PATH, branch, message, &wanted).await?;
+                let sha = github
+                    .create_file(&repo.owner, &repo.name, CATALOG_PATH, branch, message, &wanted)
+                    .await?;
                 committed(CATALOG_PATH, sha)
             }
         });

@@ -81,7 +81,12 @@ impl Step for SecurityBaseline {
             merged.extend(missing.into_iter().cloned());
             github.replace_topics(owner, name, &merged).await?;
         }
-        Ok(Ensured::Done(BaselineOutput { secret_scanning, dependabot_alerts, dependabot_security_updates, topics }))
+        Ok(Ensured::Done(BaselineOutput {
+            secret_scanning,
+            dependabot_alerts,
+            dependabot_security_updates,
+            topics,
+        }))
     }
 }
 
