@@ -264,7 +264,13 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_two_github_calls(db
     let (before, by_id) = (github_requests(&app), app.sim().request_count("GET", "/repositories/*"));
     let secrets = app.sim().request_count("GET", "/repos/*/*/actions/secrets");
     assert_eq!(check.check_all().await.unwrap(), 1);
-    assert_eq!(github_requests(&app) - before, 2, "the repository by id and the secret names");
+    // And, for the guardrails: the catalog file (CODEOWNERS was skipped: the service has no team),
+    // Dependabot alerts and security updates.
+    assert_eq!(
+        github_requests(&app) - before,
+        5,
+        "the repository by id, the secret names, catalog-info.yaml, alerts, security updates"
+    );
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/actions/secrets") - secrets, 1);
     assert_eq!(app.status_of(&name).await, ServiceStatus::Ready);

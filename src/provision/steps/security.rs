@@ -90,12 +90,20 @@ impl Step for SecurityBaseline {
     }
 }
 
-/// `shipyard`, the environment and the team, lowercase as GitHub stores topics.
+/// `shipyard`, the environment and the team, as GitHub accepts topics: lowercase letters, digits and
+/// hyphens (anything else becomes a hyphen).
 pub fn wanted_topics(cx: &Cx<'_>) -> Vec<String> {
-    let mut topics = vec!["shipyard".to_owned(), cx.service.environment.to_lowercase()];
-    if let Some(team) = cx.service.team.as_deref() {
-        topics.push(team.to_lowercase());
+    let topic = |s: &str| -> String {
+        let t: String =
+            s.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        t.trim_matches('-').chars().take(50).collect()
+    };
+    let mut topics = vec!["shipyard".to_owned()];
+    for wanted in [Some(cx.service.environment.as_str()), cx.service.team.as_deref()].into_iter().flatten() {
+        let t = topic(wanted);
+        if !t.is_empty() && !topics.contains(&t) {
+            topics.push(t);
+        }
     }
-    topics.dedup();
     topics
 }
