@@ -1,7 +1,7 @@
 //! Branches, refs and contents. All of them answer 409 "Git Repository is empty." until a generated
 //! repository's content has landed (GitHub copies template content asynchronously).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -134,51 +134,90 @@ async fn get_ref(
     })))
 }
 
-/// Workflow files (as YAML) and the `.github/workflows` directory; anything else is 404.
+#[derive(Deserialize)]
+struct ContentsQuery {
+    /// A branch (or `refs/heads/B`); the default branch when absent.
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+/// A file of the branch (workflows as YAML, other files as committed) or a directory listing of the
+/// paths under it; anything else is 404.
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}"), path = %path))]
 async fn get_contents(
     State(sim): State<Sim>,
     Extension(auth): Extension<Auth>,
     Path((owner, repo, path)): Path<(String, String, String)>,
+    Query(query): Query<ContentsQuery>,
 ) -> ApiResult<Json<Value>> {
     use base64::Engine as _;
     let world = sim.world();
     let i = find_with_content(&world, &owner, &repo, &auth)?;
     let r = &world.repos[i];
     let base = sim.base_url();
-    let full = r.full_name();
     let path = path.trim_matches('/');
-    let branch = &r.default_branch;
-    let entry = |p: &str, kind: &str, content: &str| {
-        let name = p.rsplit('/').next().unwrap_or(p);
-        let sha = blob_sha(content);
-        let (url, git_url) =
-            (format!("{base}/repos/{full}/contents/{p}"), format!("{base}/repos/{full}/git/blobs/{sha}"));
-        let html_url = format!("{base}/{full}/blob/{branch}/{p}");
-        json!({
-            "type": kind, "name": name, "path": p, "size": content.len(), "sha": sha,
-            "url": url, "git_url": git_url, "html_url": html_url,
-            "download_url": format!("{base}/{full}/raw/{branch}/{p}"),
-            "_links": { "self": url, "git": git_url, "html": html_url },
-        })
-    };
-    if path == ".github/workflows" {
-        let files = r.workflows.iter().map(|w| entry(&w.path, "file", &workflow_yaml(w))).collect();
-        return Ok(Json(Value::Array(files)));
+    let branch =
+        query.git_ref.as_deref().map_or(r.default_branch.as_str(), |b| b.trim_start_matches("refs/heads/"));
+    let head = r.branch(branch).ok_or_else(|| {
+        ApiError::Basic(StatusCode::NOT_FOUND, format!("No commit found for the ref {branch}"))
+    })?;
+    let mut tree: Vec<(String, String)> =
+        r.workflows.iter().map(|w| (w.path.clone(), workflow_yaml(w))).collect();
+    tree.extend(head.files.iter().map(|(p, c)| (p.clone(), c.clone())));
+    if let Some((p, text)) = tree.iter().find(|(p, _)| p == path) {
+        let mut body = file_entry(base, r, branch, p, text);
+        crate::json::merge(
+            &mut body,
+            json!({ "encoding": "base64", "content": base64::engine::general_purpose::STANDARD.encode(text) }),
+        );
+        return Ok(Json(body));
     }
-    let w = r.workflows.iter().find(|w| w.path == path).ok_or_else(ApiError::not_found)?;
-    let yaml = workflow_yaml(w);
-    let mut body = entry(&w.path, "file", &yaml);
-    crate::json::merge(
-        &mut body,
-        json!({ "encoding": "base64", "content": base64::engine::general_purpose::STANDARD.encode(yaml) }),
-    );
-    Ok(Json(body))
+    // A directory: its files and subdirectories, one entry each, as GitHub lists them.
+    let prefix = format!("{path}/");
+    let mut entries: Vec<Value> = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
+    for (p, text) in tree.iter().filter(|(p, _)| path.is_empty() || p.starts_with(&prefix)) {
+        let rest = if path.is_empty() { p.as_str() } else { &p[prefix.len()..] };
+        match rest.split_once('/') {
+            None => entries.push(file_entry(base, r, branch, p, text)),
+            Some((dir, _)) => {
+                let dir = if path.is_empty() { dir.to_string() } else { format!("{path}/{dir}") };
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+    }
+    for dir in &dirs {
+        let mut entry = file_entry(base, r, branch, dir, dir);
+        crate::json::merge(&mut entry, json!({ "type": "dir", "size": 0, "download_url": null }));
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(Value::Array(entries)))
+}
+
+/// One `content-file`-shaped entry of `path` on `branch` (without its content).
+pub(crate) fn file_entry(base: &str, r: &crate::model::Repo, branch: &str, p: &str, content: &str) -> Value {
+    let full = r.full_name();
+    let name = p.rsplit('/').next().unwrap_or(p);
+    let sha = blob_sha(content);
+    let (url, git_url) =
+        (format!("{base}/repos/{full}/contents/{p}"), format!("{base}/repos/{full}/git/blobs/{sha}"));
+    let html_url = format!("{base}/{full}/blob/{branch}/{p}");
+    json!({
+        "type": "file", "name": name, "path": p, "size": content.len(), "sha": sha,
+        "url": url, "git_url": git_url, "html_url": html_url,
+        "download_url": format!("{base}/{full}/raw/{branch}/{p}"),
+        "_links": { "self": url, "git": git_url, "html": html_url },
+    })
 }
 
 /// A stable stand-in for git's blob id (40 hex digits derived from the content), so unchanged files keep
 /// their `sha` and their ETag.
-fn blob_sha(content: &str) -> String {
+pub(crate) fn blob_sha(content: &str) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(format!("blob {}\0{content}", content.len())))[..40].to_string()
 }

@@ -70,6 +70,10 @@ async fn generate_repo(
     let template = &world.repos[t];
     let template_id = template.id;
     let default_branch = template.default_branch.clone();
+    let files = match template.branch(&default_branch) {
+        Some(head) => head.files.clone(),
+        None => template.pending_files.clone(),
+    };
     let sources: Vec<Workflow> =
         template.workflows.iter().chain(&template.pending_workflows).cloned().collect();
     let workflows =
@@ -80,6 +84,7 @@ async fn generate_repo(
     repo.template_id = Some(template_id);
     repo.default_branch = default_branch;
     repo.pending_workflows = workflows;
+    repo.pending_files = files;
     repo.admins = vec![caller.user_id];
     repo.creator = caller.user_id;
     repo.content_at = now + sim.settings().generate_delay;

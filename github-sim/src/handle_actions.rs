@@ -90,12 +90,16 @@ impl Sim {
             .unwrap_or_else(|| panic!("github-sim: unknown repo {owner}/{repo}"));
         let r = &world.repos[i];
         assert!(r.branch(branch).is_none(), "github-sim: branch {branch} exists in {owner}/{repo}");
-        let sha =
-            r.branch(&r.default_branch).map(|b| b.sha.clone()).expect("github-sim: the repository is empty");
+        let head = r.branch(&r.default_branch).expect("github-sim: the repository is empty");
+        let (sha, files) = (head.sha.clone(), head.files.clone());
         let pushes: Vec<Workflow> =
             r.workflows.iter().filter(|w| w.on.iter().any(|e| e == "push")).cloned().collect();
         let actor = r.creator;
-        world.repos[i].branches.push(crate::model::Branch { name: branch.to_string(), sha: sha.clone() });
+        world.repos[i].branches.push(crate::model::Branch {
+            name: branch.to_string(),
+            sha: sha.clone(),
+            files,
+        });
         let mut ids = Vec::new();
         for workflow in &pushes {
             let run_ids = (world.next_id(), world.next_id());

@@ -14,6 +14,7 @@ mod auth;
 mod branches;
 mod collaborators;
 mod conditional;
+mod contents;
 mod environments;
 mod error;
 mod faults;
@@ -32,6 +33,7 @@ mod org_rulesets;
 mod pages;
 mod push;
 mod redirect;
+mod repo_security;
 mod repos;
 mod rulesets;
 mod runner;
@@ -52,6 +54,7 @@ pub use faults::Fault;
 pub use handle::{RepoHook, RepoView, RunView, Sim};
 pub use oidc::{AWS_GITHUB_CLAIM_KEYS, GITHUB_COM_ISSUER, trust_context};
 pub use push::{PushRefused, Pushed, UpdateKind, Violation};
+pub use repo_security::RepoSecurity;
 pub use secondary::SecondaryLimits;
 pub use seed::{
     SANDBOX_APP_PRIVATE_KEY, Seed, SeedApp, SeedAwsPush, SeedInstallation, SeedMember, SeedOAuthApp, SeedOrg,
@@ -201,6 +204,8 @@ fn router(sim: Sim) -> Router {
         .merge(repos::router())
         .merge(generate::router())
         .merge(branches::router())
+        .merge(contents::router())
+        .merge(repo_security::router())
         .merge(secrets::router())
         .merge(environments::router())
         .merge(actions::router())

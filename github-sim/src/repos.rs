@@ -74,9 +74,36 @@ struct RepoUpdate {
     visibility: Option<String>,
     private: Option<bool>,
     description: Option<String>,
+    security_and_analysis: Option<SecurityUpdate>,
 }
 
-/// `PATCH`: archive/unarchive, visibility, description. An archived repository only accepts unarchiving.
+/// `security_and_analysis` of a `PATCH`: each feature named is switched to its `status`.
+#[derive(Deserialize)]
+struct SecurityUpdate {
+    secret_scanning: Option<Switch>,
+    secret_scanning_push_protection: Option<Switch>,
+}
+
+#[derive(Deserialize)]
+struct Switch {
+    status: String,
+}
+
+impl Switch {
+    fn enabled(&self) -> ApiResult<bool> {
+        match self.status.as_str() {
+            "enabled" => Ok(true),
+            "disabled" => Ok(false),
+            other => Err(ApiError::invalid(format!(
+                "Invalid request.\n\nFor 'properties/status', \"{other}\" is not a member of [\"enabled\", \"disabled\"]."
+            ))),
+        }
+    }
+}
+
+/// `PATCH`: archive/unarchive, visibility, description, `security_and_analysis` (secret scanning on a
+/// private or internal repository needs the organization's licence: GitHub's 422). An archived repository
+/// only accepts unarchiving.
 #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{repo}")))]
 async fn update_repo(
     State(sim): State<Sim>,
@@ -91,6 +118,19 @@ async fn update_repo(
     if world.repos[i].archived && !unarchiving {
         return Err(ApiError::archived());
     }
+    let security = match &update.security_and_analysis {
+        None => None,
+        Some(s) => {
+            let scanning = s.secret_scanning.as_ref().map(Switch::enabled).transpose()?;
+            let protection = s.secret_scanning_push_protection.as_ref().map(Switch::enabled).transpose()?;
+            let org = world.orgs.iter().find(|o| o.id == world.repos[i].owner_id);
+            let enabling = scanning == Some(true) || protection == Some(true);
+            if enabling && !crate::repo_security::scanning_allowed(org, &world.repos[i]) {
+                return Err(crate::repo_security::not_purchased());
+            }
+            Some((scanning, protection))
+        }
+    };
     let private = match (update.visibility.as_deref(), update.private) {
         (Some("private" | "internal"), _) => Some(true),
         (Some("public"), _) => Some(false),
@@ -118,6 +158,14 @@ async fn update_repo(
     }
     if let Some(description) = update.description {
         r.description = Some(description);
+    }
+    if let Some((scanning, protection)) = security {
+        if let Some(on) = scanning {
+            r.security.secret_scanning = on;
+        }
+        if let Some(on) = protection {
+            r.security.push_protection = on;
+        }
     }
     r.updated_at = now();
     Ok(Json(json::full_repo(sim.base_url(), &world, &world.repos[i], &auth)))

@@ -105,8 +105,7 @@ pub struct SeedOrg {
     #[serde(default = "SeedOrg::read")]
     pub default_repository_permission: String,
     /// Whether the organization has GitHub Secret Protection (Advanced Security) licences: without them,
-    /// secret scanning cannot be enabled on private repositories. (Not yet read: the sim does not serve
-    /// `security_and_analysis` yet.)
+    /// secret scanning cannot be enabled on private or internal repositories (GitHub's 422).
     #[serde(default)]
     pub secret_protection: bool,
     #[serde(default)]
@@ -167,6 +166,10 @@ pub struct SeedRepo {
     pub default_branch: String,
     #[serde(default)]
     pub workflows: Vec<SeedWorkflow>,
+    /// Other files on the default branch (path → text), e.g. a template's own `.github/CODEOWNERS`;
+    /// a repository generated from it gets them too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
 }
 
 /// A workflow file in a seeded repository.
@@ -307,6 +310,7 @@ impl Seed {
             is_template: true,
             default_branch: "main".into(),
             workflows,
+            files: BTreeMap::new(),
         };
         // A lint that needs nothing and ends after the build: the newest run of the first push is green while
         // the build, which needs the secrets, is red.
@@ -400,7 +404,7 @@ impl Seed {
         [
             ("actions", "write"),
             ("administration", "write"),
-            ("contents", "read"),
+            ("contents", "write"),
             ("environments", "write"),
             ("members", "read"),
             ("metadata", "read"),

@@ -154,6 +154,8 @@ text_enum! {
         IamAttachment = "iam_attachment",
         ActionsSecrets = "actions_secrets",
         GithubWebhook = "github_webhook",
+        OwnershipFiles = "ownership_files",
+        SecurityBaseline = "security_baseline",
         BranchRuleset = "branch_ruleset",
         FirstBuild = "first_build",
         PushRole = "push_role",

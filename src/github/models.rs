@@ -27,6 +27,16 @@ pub struct Repo {
     /// `owner/name` of the template it was generated from, when it was.
     pub template_full_name: Option<String>,
     pub created_at: Option<OffsetDateTime>,
+    pub topics: Vec<String>,
+    /// Secret scanning and push protection; GitHub shows them only to admins of the repository.
+    pub security: Option<SecretScanning>,
+}
+
+/// What `security_and_analysis` says about secret scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretScanning {
+    pub secret_scanning: bool,
+    pub push_protection: bool,
 }
 
 /// The signed-in user behind a token (`GET /user`). Key on `id`: logins can be renamed.
@@ -166,6 +176,27 @@ pub(crate) struct RepoJson {
     template_repository: Option<Box<TemplateJson>>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     created_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    security_and_analysis: Option<SecurityJson>,
+}
+
+#[derive(Deserialize)]
+struct SecurityJson {
+    #[serde(default)]
+    secret_scanning: Option<StatusJson>,
+    #[serde(default)]
+    secret_scanning_push_protection: Option<StatusJson>,
+}
+
+#[derive(Deserialize)]
+struct StatusJson {
+    status: String,
+}
+
+fn enabled(status: Option<StatusJson>) -> bool {
+    status.is_some_and(|s| s.status == "enabled")
 }
 
 #[derive(Deserialize)]
@@ -200,6 +231,11 @@ impl From<RepoJson> for Repo {
             is_template: r.is_template,
             template_full_name: r.template_repository.map(|t| t.full_name),
             created_at: r.created_at,
+            topics: r.topics,
+            security: r.security_and_analysis.map(|s| SecretScanning {
+                secret_scanning: enabled(s.secret_scanning),
+                push_protection: enabled(s.secret_scanning_push_protection),
+            }),
         }
     }
 }

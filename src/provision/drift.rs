@@ -50,6 +50,11 @@ text_enum! {
         RuleRemoved = "rule_removed",
         /// A rule is there but asks less (fewer approvals, no code owner review, a check dropped).
         RuleLoosened = "rule_loosened",
+        SecretScanningOff = "secret_scanning_off",
+        PushProtectionOff = "push_protection_off",
+        DependabotAlertsOff = "dependabot_alerts_off",
+        SecurityUpdatesOff = "security_updates_off",
+        TopicMissing = "topic_missing",
     }
 }
 
@@ -119,6 +124,9 @@ impl Finding {
             (S::TeamAccess, _) => &[S::TeamAccess],
             // The ensure puts the ruleset back as Shipyard makes it (or makes it again).
             (S::BranchRuleset, _) => &[S::BranchRuleset],
+            // The ensure reads each file first and commits only what is missing.
+            (S::OwnershipFiles, _) => &[S::OwnershipFiles],
+            (S::SecurityBaseline, _) => &[S::SecurityBaseline],
             _ => &[],
         }
     }
@@ -311,6 +319,18 @@ mod tests {
                 [finding(StepName::GithubRepository, problem), finding(StepName::IamRole, Problem::Missing)];
             assert_eq!(repair_steps(&findings), None);
         }
+    }
+
+    #[test]
+    fn a_removed_file_or_a_loosened_baseline_re_runs_its_own_step() {
+        let names = |keys: Vec<StepKey>| keys.into_iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let steps = repair_steps(&[
+            finding(StepName::OwnershipFiles, Problem::Missing),
+            finding(StepName::SecurityBaseline, Problem::SecretScanningOff),
+            finding(StepName::SecurityBaseline, Problem::TopicMissing),
+        ])
+        .unwrap();
+        assert_eq!(names(steps), ["ownership_files", "security_baseline"]);
     }
 
     #[test]

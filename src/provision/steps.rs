@@ -12,11 +12,13 @@ mod aws;
 mod build;
 mod delete;
 mod github;
+mod ownership;
 mod preflight;
 mod roles;
 mod ruleset;
 mod secrets;
 mod team;
+mod security;
 pub(crate) mod trust;
 mod webhook;
 
@@ -41,6 +43,7 @@ pub use aws::{
 pub use build::{FirstBuild, FirstBuildOutput};
 pub use delete::{DeleteEcrRepository, DeleteGithubRepository, DeletePolicy, DeleteRole};
 pub use github::{GithubRepository, OidcSubject, RepoOutput};
+pub use ownership::{OwnedFile, OwnershipFiles, OwnershipOutput};
 pub use preflight::Preflight;
 pub use roles::{
     DeletePushRole, DetachPushRole, EnvironmentProtection, PushRole, PushRoleAttachment, PushRoleSecret,
@@ -49,6 +52,7 @@ pub use roles::{
 pub use ruleset::{BranchRuleset, RulesetOutput, RulesetState};
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
 pub use team::{TeamAccess, TeamAccessOutput};
+pub use security::{BaselineOutput, Part, SecurityBaseline};
 pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
@@ -179,7 +183,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 23] = [
+pub static TABLE: [StepDef; 25] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),
@@ -192,6 +196,8 @@ pub static TABLE: [StepDef; 23] = [
     StepDef::of::<IamAttachment>(),
     StepDef::of::<ActionsSecrets>(),
     StepDef::of::<GithubWebhook>(),
+    StepDef::of::<OwnershipFiles>(),
+    StepDef::of::<SecurityBaseline>(),
     StepDef::of::<BranchRuleset>(),
     StepDef::of::<FirstBuild>(),
     StepDef::of::<PushRole>(),

@@ -68,8 +68,9 @@ async fn one_service_costs_few_charged_calls_because_polls_are_conditional(db: P
          without: {charged_plain} charged of {answered_plain}, {looks_plain} looks"
     );
     assert!(looks >= 5, "the build was looked at repeatedly ({looks} looks)");
-    // Measured: 18 charged (5 of them writes) of 36 answered, over 25 looks (one read each).
-    assert!(charged <= 22, "one service cost {charged} charged GitHub calls");
+    // Measured: 25 charged (10 of them writes) of 36 answered, over 14 looks (one read each). The ownership
+    // files and the security baseline are 9 of the calls (5 writes; CODEOWNERS is skipped without a team).
+    assert!(charged <= 29, "one service cost {charged} charged GitHub calls");
     // Only the looks that saw the run change (a new attempt, queued, in progress, completed) cost.
     assert!(answered - charged + 8 >= looks as usize, "the repeated looks were 304s");
     assert!(

@@ -18,6 +18,7 @@ mod edge;
 mod engine;
 mod github_app;
 mod github_client;
+mod guardrails;
 mod inventory;
 mod live;
 mod metrics;

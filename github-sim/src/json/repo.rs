@@ -96,7 +96,7 @@ pub(crate) fn repository(base: &str, world: &World, repo: &Repo) -> Value {
             "default_branch": repo.default_branch,
             "open_issues_count": 0,
             "is_template": repo.is_template,
-            "topics": [],
+            "topics": repo.topics,
             "has_issues": true,
             "has_projects": true,
             "has_wiki": true,
@@ -155,5 +155,20 @@ pub(crate) fn full_repo(base: &str, world: &World, repo: &Repo, auth: &Auth) -> 
     if let Some(organization) = organization {
         merge(&mut body, json!({ "organization": organization }));
     }
+    // GitHub shows `security_and_analysis` only to those with admin rights on the repository.
+    if access(world, repo, auth) >= crate::access::Access::Admin {
+        merge(&mut body, json!({ "security_and_analysis": security_and_analysis(repo) }));
+    }
     body
+}
+
+/// `security-and-analysis`: each feature's `status`.
+fn security_and_analysis(repo: &Repo) -> Value {
+    let status = |on: bool| json!({ "status": if on { "enabled" } else { "disabled" } });
+    let s = &repo.security;
+    json!({
+        "secret_scanning": status(s.secret_scanning),
+        "secret_scanning_push_protection": status(s.push_protection),
+        "dependabot_security_updates": status(s.automated_security_fixes),
+    })
 }

@@ -48,6 +48,9 @@ pub(crate) struct Org {
     pub default_repository_permission: String,
     /// Organization rulesets (`POST /orgs/{org}/rulesets`): their conditions also name repositories.
     pub rulesets: Vec<Ruleset>,
+    /// Secret Protection (Advanced Security) licences: without them a private or internal repository
+    /// cannot have secret scanning.
+    pub secret_protection: bool,
 }
 
 /// A repository or organization ruleset; conditions and rules are kept as GitHub's JSON.
@@ -150,6 +153,8 @@ pub(crate) enum SubjectTemplate {
 pub(crate) struct Branch {
     pub name: String,
     pub sha: String,
+    /// The files at the branch's head besides the workflows (path → text), e.g. `.github/CODEOWNERS`.
+    pub files: BTreeMap<String, String>,
 }
 
 /// A repository webhook (`POST /repos/{owner}/{repo}/hooks`).
@@ -225,6 +230,23 @@ pub(crate) struct Repo {
     pub rulesets: Vec<Ruleset>,
     /// Branch protection rules (classic, not rulesets), by branch name pattern.
     pub branch_protections: Vec<String>,
+    /// Files that appear on the default branch when content lands (a template's files).
+    pub pending_files: BTreeMap<String, String>,
+    pub security: Security,
+    /// Repository topics, lowercase, as `PUT .../topics` stored them.
+    pub topics: Vec<String>,
+    /// Commits made after the initial content (the contents API's, and tests' pushes of files).
+    pub api_commits: usize,
+}
+
+/// The security features a repository admin switches: `security_and_analysis`, vulnerability alerts
+/// (Dependabot alerts) and automated security fixes (Dependabot security updates).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Security {
+    pub secret_scanning: bool,
+    pub push_protection: bool,
+    pub vulnerability_alerts: bool,
+    pub automated_security_fixes: bool,
 }
 
 impl Repo {
@@ -392,6 +414,7 @@ impl World {
                 plan: o.plan.clone(),
                 default_repository_permission: o.default_repository_permission.clone(),
                 rulesets: Vec::new(),
+                secret_protection: o.secret_protection,
             })
             .collect();
         let teams = seed
@@ -453,6 +476,7 @@ impl World {
             repo.is_template = r.is_template;
             repo.default_branch = r.default_branch.clone();
             repo.pending_workflows = workflows;
+            repo.pending_files = r.files.clone();
             repo.immutable_subject = false;
             repo.queue_push_runs = false;
             world.repos.push(repo);
@@ -619,13 +643,18 @@ pub(crate) fn new_repo(
         invitations: Vec::new(),
         rulesets: Vec::new(),
         branch_protections: Vec::new(),
+        pending_files: BTreeMap::new(),
+        security: Security::default(),
+        topics: Vec::new(),
+        api_commits: 0,
     }
 }
 
 fn land_content(repo: &mut Repo, run_ids: &[(u64, u64)]) {
     let at = repo.content_at;
     let sha = random_hex(40);
-    repo.branches = vec![Branch { name: repo.default_branch.clone(), sha: sha.clone() }];
+    let files = std::mem::take(&mut repo.pending_files);
+    repo.branches = vec![Branch { name: repo.default_branch.clone(), sha: sha.clone(), files }];
     repo.content_landed = true;
     repo.pushed_at = at;
     let mut workflows = std::mem::take(&mut repo.pending_workflows);

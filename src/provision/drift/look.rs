@@ -3,9 +3,11 @@
 //!
 //! The budget of one check: GitHub 3 calls (the repository by id, the secret names, and the default
 //! branch's ruleset by id, or the branch's rules when an organization ruleset covers it; none when
-//! rulesets were skipped for the plan), and a fourth, the repository's teams, for a service with an
-//! owning team (GitHub's conditional requests make an unchanged answer a free 304 on the primary
-//! limit); AWS 9 (GetOpenIDConnectProvider, DescribeRepositories, ListTagsForResource,
+//! rulesets were skipped for the plan), a fourth, the repository's teams, for a service with an owning
+//! team, plus one per ownership file Shipyard committed or kept (at most 2) and one each for Dependabot
+//! alerts and security updates when they were switched on (secret scanning and topics come with the
+//! repository), so at most 8 (GitHub's conditional requests make an unchanged answer a free 304 on the
+//! primary limit); AWS 9 (GetOpenIDConnectProvider, DescribeRepositories, ListTagsForResource,
 //! GetLifecyclePolicy, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
 //! The repository's mutability and encryption come with DescribeRepositories.
 //! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
@@ -18,13 +20,13 @@ use crate::{
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     github::{
-        PROTECTED_BRANCHES_ONLY,
+        PROTECTED_BRANCHES_ONLY, Repo,
         rulesets::{DefaultBranchRules, Shortfall},
     },
     provider::ProviderError,
     provision::steps::{
         ActionsSecrets, BranchRuleset, Cx, EcrRepository, EcrSettings, GithubRepository, IamPolicy,
-        OidcProvider, RulesetState, trust,
+        OidcProvider, OwnershipFiles, RulesetState, SecurityBaseline, trust,
     },
 };
 
@@ -32,17 +34,24 @@ use crate::{
 pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
     let found = repository_and_secrets(cx, &mut findings).await?;
-    // A repository that is gone or archived is finding enough: its teams cannot change.
-    if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
-        team_access(cx, &mut findings).await?;
+    if let Some(repo) = &found {
+        // A repository whose default branch changed is finding enough: its teams cannot change.
+        if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
+            team_access(cx, &mut findings).await?;
+        }
+        // On another default branch the files are looked for where they are not: that finding says enough.
+        if repo.default_branch == cx.branch.as_str() {
+            ownership_files(cx, repo, &mut findings).await?;
+        }
+        security_baseline(cx, repo, &mut findings).await?;
     }
     oidc_provider(cx, &mut findings).await?;
     ecr_repository(cx, &mut findings).await?;
     role_and_attachment(cx, &mut findings).await?;
     policy_document(cx, &mut findings).await?;
     // A repository that is gone or archived is finding enough: its secrets cannot be read.
-    if let Some((owner, name)) = &found {
-        branch_ruleset(cx, owner, name, &mut findings).await?;
+    if let Some(repo) = &found {
+        branch_ruleset(cx, &repo.owner, &repo.name, &mut findings).await?;
     }
     if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
         for role in roles.iter().filter(|r| r.desired == Desired::Present) {
@@ -186,12 +195,68 @@ async fn branch_ruleset(
     Ok(())
 }
 
-/// The repository by its recorded id and its secrets; returns its owner and name now (it may have been
-/// renamed), or none when it is gone or archived.
+/// Each file `OwnershipFiles` committed or kept is still on the default branch (a skipped one is no drift).
+/// Services made before the step existed recorded nothing and are not looked at.
+async fn ownership_files(cx: &Cx<'_>, repo: &Repo, findings: &mut Vec<Finding>) -> Result<(), ProviderError> {
+    let Some(recorded) = cx.recorded::<OwnershipFiles>()? else { return Ok(()) };
+    let github = &cx.providers.github;
+    for file in recorded.files.iter().filter(|f| f.expected()) {
+        if github.get_file(&repo.owner, &repo.name, &file.path, cx.branch.as_str()).await?.is_none() {
+            let found = format!("no {} on {}", file.path, cx.branch.as_str());
+            findings.push(Finding::new(StepName::OwnershipFiles, Problem::Missing, &file.path, found));
+        }
+    }
+    Ok(())
+}
+
+/// What `SecurityBaseline` switched on is still on, and its topics are still there. A part it skipped
+/// (GitHub refused it for the licence) is no drift.
+async fn security_baseline(
+    cx: &Cx<'_>,
+    repo: &Repo,
+    findings: &mut Vec<Finding>,
+) -> Result<(), ProviderError> {
+    let Some(recorded) = cx.recorded::<SecurityBaseline>()? else { return Ok(()) };
+    let github = &cx.providers.github;
+    let off = |problem| Finding::new(StepName::SecurityBaseline, problem, "enabled", "disabled");
+    // GitHub shows `security_and_analysis` to admins only: without it there is nothing to compare.
+    if recorded.secret_scanning.on
+        && let Some(security) = repo.security
+    {
+        if !security.secret_scanning {
+            findings.push(off(Problem::SecretScanningOff));
+        }
+        if !security.push_protection {
+            findings.push(off(Problem::PushProtectionOff));
+        }
+    }
+    if recorded.dependabot_alerts.on && !github.vulnerability_alerts(&repo.owner, &repo.name).await? {
+        findings.push(off(Problem::DependabotAlertsOff));
+    }
+    if recorded.dependabot_security_updates.on
+        && !github.automated_security_fixes(&repo.owner, &repo.name).await?
+    {
+        findings.push(off(Problem::SecurityUpdatesOff));
+    }
+    let missing: Vec<&str> =
+        recorded.topics.iter().filter(|t| !repo.topics.contains(t)).map(String::as_str).collect();
+    if !missing.is_empty() {
+        let found = if repo.topics.is_empty() { "no topics".to_owned() } else { repo.topics.join(", ") };
+        findings.push(Finding::new(
+            StepName::SecurityBaseline,
+            Problem::TopicMissing,
+            missing.join(", "),
+            found,
+        ));
+    }
+    Ok(())
+}
+
+/// The repository as it is now, when it is there and not archived (what the later looks read).
 async fn repository_and_secrets(
     cx: &Cx<'_>,
     findings: &mut Vec<Finding>,
-) -> Result<Option<(String, String)>, ProviderError> {
+) -> Result<Option<Repo>, ProviderError> {
     let recorded = cx.output::<GithubRepository>()?;
     let github = &cx.providers.github;
     let Some(repo) = github.find_repo_by_id(recorded.id).await? else {
@@ -232,7 +297,7 @@ async fn repository_and_secrets(
             if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
         ));
     }
-    Ok(Some((repo.owner, repo.name)))
+    Ok(Some(repo))
 }
 
 /// The owning team has at least the permission `TeamAccess` grants (a grant raised by hand is not

@@ -83,10 +83,15 @@ impl Step for FirstBuild {
     const NAME: StepName = StepName::FirstBuild;
     const LABEL: &'static str = "First build";
     const PHASE: Phase = Phase::Create;
-    // The build needs everything: secrets to read and a role that can push; and the webhook, so a
-    // run that finishes wakes it.
-    const DEPENDS_ON: &'static [StepName] =
-        &[StepName::ActionsSecrets, StepName::IamAttachment, StepName::GithubWebhook];
+    // The build needs everything: secrets to read and a role that can push; the webhook, so a
+    // run that finishes wakes it; and the guardrails, so the build is of a repository that has them
+    // (and nothing Shipyard writes lands while the build is watched).
+    const DEPENDS_ON: &'static [StepName] = &[
+        StepName::ActionsSecrets,
+        StepName::IamAttachment,
+        StepName::GithubWebhook,
+        StepName::SecurityBaseline,
+    ];
     const BEST_EFFORT: bool = true;
     type Output = FirstBuildOutput;
 

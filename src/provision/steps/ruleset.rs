@@ -51,7 +51,7 @@ impl Step for BranchRuleset {
     const PHASE: Phase = Phase::Create;
     // After the commits Shipyard itself makes, so none of them is refused by the rules.
     const DEPENDS_ON: &'static [StepName] =
-        &[StepName::GithubRepository, StepName::ActionsSecrets, StepName::GithubWebhook];
+        &[StepName::GithubRepository, StepName::ActionsSecrets, StepName::GithubWebhook, StepName::OwnershipFiles];
     type Output = RulesetOutput;
 
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<RulesetOutput>, ProviderError> {

@@ -9,8 +9,9 @@ use crate::{
     db::{services::Service, steps::Step},
     domain::{ServiceStatus, StepName, StepStatus},
     provision::steps::{
-        self, BranchRuleset, EcrRepository, EcrSettings, EcrSettingsOutput, FirstBuild, FirstBuildOutput,
-        GithubRepository, IamRole, RepoOutput, RulesetOutput, RulesetState,
+        self, BaselineOutput, BranchRuleset, EcrRepository, EcrSettings, EcrSettingsOutput, FirstBuild,
+        FirstBuildOutput, GithubRepository, IamRole, OwnershipFiles, OwnershipOutput, RepoOutput, RulesetOutput,
+        RulesetState, SecurityBaseline,
     },
 };
 
@@ -129,6 +130,10 @@ pub struct Outputs {
     pub first_build: Option<FirstBuildView>,
     /// How the default branch is protected, once `branch_ruleset` is done.
     pub branch_protection: Option<BranchProtectionView>,
+    /// CODEOWNERS and catalog-info.yaml: committed, kept (the template's) or skipped with the reason.
+    pub ownership_files: Option<OwnershipOutput>,
+    /// Secret scanning, Dependabot alerts and security updates (each on or skipped with the reason), topics.
+    pub security_baseline: Option<BaselineOutput>,
 }
 
 /// The default branch's ruleset: Shipyard's and active, an organization's that covers it, or skipped.
@@ -171,6 +176,14 @@ impl BranchProtectionView {
 pub(super) fn recorded<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
     let row = rows.iter().find(|r| r.step == S::NAME && r.instance.is_empty())?;
     serde_json::from_value(row.outputs.clone()).ok()
+}
+
+/// The output of `S` once it is done (a failed or running step's row may hold a stale one).
+fn done<S: steps::Step>(rows: &[Step]) -> Option<S::Output> {
+    rows.iter()
+        .any(|r| r.step == S::NAME && r.instance.is_empty() && r.status == StepStatus::Done)
+        .then(|| recorded::<S>(rows))
+        .flatten()
 }
 
 /// A value we are about to put in an `href`: only web URLs, never `javascript:` or the like.
@@ -219,6 +232,8 @@ pub fn outputs(service: &Service, steps: &[Step]) -> Outputs {
             conclusion: b.conclusion,
             note: b.note.filter(|n| !n.is_empty()),
         }),
+        ownership_files: done::<OwnershipFiles>(steps),
+        security_baseline: done::<SecurityBaseline>(steps),
         branch_protection,
     }
 }
