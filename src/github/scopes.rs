@@ -58,6 +58,31 @@ const NEEDS: &[(&str, Reach, &[(&str, &str)])] = &[
     ("github:update_hook", Repository, &[("repository_hooks", "write")]),
     ("github:delete_hook", Repository, &[("repository_hooks", "write")]),
     ("github:member_of", Organization, &[("members", "read")]),
+    // The owning team: the organization's teams are read organization-wide; a grant names the repository.
+    ("github:list_teams", Organization, &[("members", "read")]),
+    ("github:get_team", Organization, &[("members", "read")]),
+    ("github:team_membership", Organization, &[("members", "read")]),
+    ("github:grant_team", Repository, &[("administration", "write")]),
+    ("github:remove_team", Repository, &[("administration", "write")]),
+    ("github:list_repo_teams", Repository, &[("metadata", "read")]),
+    // The default branch's ruleset.
+    ("github:branch_rules", Repository, &[("metadata", "read")]),
+    ("github:list_rulesets", Repository, &[("administration", "read")]),
+    ("github:get_ruleset", Repository, &[("administration", "read")]),
+    ("github:create_ruleset", Repository, &[("administration", "write")]),
+    ("github:update_ruleset", Repository, &[("administration", "write")]),
+    // Ownership files and the security baseline.
+    ("github:get_file", Repository, &[("contents", "read")]),
+    ("github:create_file", Repository, &[("contents", "write")]),
+    ("github:security_and_analysis", Repository, &[("administration", "write")]),
+    ("github:vulnerability_alerts", Repository, &[("administration", "read")]),
+    ("github:enable_vulnerability_alerts", Repository, &[("administration", "write")]),
+    ("github:automated_security_fixes", Repository, &[("administration", "read")]),
+    ("github:enable_automated_security_fixes", Repository, &[("administration", "write")]),
+    ("github:replace_topics", Repository, &[("administration", "write")]),
+    // An environment role's environment and its deployment rules.
+    ("github:get_environment", Repository, &[("actions", "read")]),
+    ("github:list_deployment_branch_policies", Repository, &[("actions", "read")]),
 ];
 
 /// The repository a token is limited to: by name from a `/repos/{org}/{name}` path, or by id from a
@@ -116,6 +141,16 @@ fn repository_of(org: &str, path: &str) -> Option<TokenRepository> {
             Some(TokenRepository::Name(name.to_owned()))
         }
         ("repositories", id, _) => id.parse().ok().map(TokenRepository::Id),
+        // `/orgs/{org}/teams/{slug}/repos/{owner}/{name}`: a team's grant on one repository.
+        ("orgs", _, Some(_)) => {
+            let rest: Vec<&str> = segments.collect();
+            match rest.as_slice() {
+                [_, "repos", owner, name] if owner.eq_ignore_ascii_case(org) => {
+                    Some(TokenRepository::Name((*name).to_owned()))
+                }
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -133,6 +168,8 @@ mod tests {
             scope.request_body(),
             serde_json::json!({"permissions": {"secrets": "write"}, "repositories": ["payments"]})
         );
+        let grant = TokenScope::of("github:grant_team", "acme", "/orgs/acme/teams/payments/repos/acme/svc").unwrap();
+        assert_eq!(grant.repository, Some(TokenRepository::Name("svc".into())));
         let by_id = TokenScope::of("github:get_repo", "acme", "/repositories/42").unwrap();
         assert_eq!(by_id.request_body()["repository_ids"], serde_json::json!([42]));
         let paged = TokenScope::of(
