@@ -124,9 +124,13 @@ async fn put_contents(
     }
     // The branch's rulesets judge an API commit as they judge a push (GitHub answers the REST call
     // with a 409 listing the rules).
-    if let Some(violation) =
-        crate::push::refused_update(&world, &world.repos[i], &branch, caller.user_id, crate::push::UpdateKind::Push)
-    {
+    if let Some(violation) = crate::push::refused_update(
+        &world,
+        &world.repos[i],
+        &branch,
+        caller.user_id,
+        crate::push::UpdateKind::Push,
+    ) {
         let mut message = "Repository rule violations found\n\n".to_string();
         for rule in &violation.rules {
             message.push_str(&format!("{rule}\n\n"));

@@ -243,7 +243,11 @@ impl Sim {
         let r = &mut world.repos[i];
         match r.branches.iter_mut().find(|b| b.name == branch) {
             Some(b) => b.sha = sha.clone(),
-            None => r.branches.push(Branch { name: branch.to_string(), sha: sha.clone() }),
+            None => {
+                // A new branch starts from the default branch's files (as a branch pushed from a clone).
+                let files = r.branch(&r.default_branch).map(|b| b.files.clone()).unwrap_or_default();
+                r.branches.push(Branch { name: branch.to_string(), sha: sha.clone(), files })
+            }
         }
         r.pushed_at = at;
         let pushes: Vec<Workflow> =

@@ -1183,6 +1183,8 @@ async fn org_ruleset_answers(w: &mut Walk, sim: &RunningSim, mut ruleset: Value)
     let op = "GET /repos/{owner}/{repo}/rulesets";
     let listed = w.call(op, M::GET, "/repos/acme/svc/rulesets", Some(BOT), None, 200).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
+
 /// Files written through the contents API (created, updated, GitHub's refusals), the security switches,
 /// `security_and_analysis` (and the 422 without the licence) and topics. On a sim of its own, then back to
 /// `main`.

@@ -168,7 +168,8 @@ mod tests {
             scope.request_body(),
             serde_json::json!({"permissions": {"secrets": "write"}, "repositories": ["payments"]})
         );
-        let grant = TokenScope::of("github:grant_team", "acme", "/orgs/acme/teams/payments/repos/acme/svc").unwrap();
+        let grant =
+            TokenScope::of("github:grant_team", "acme", "/orgs/acme/teams/payments/repos/acme/svc").unwrap();
         assert_eq!(grant.repository, Some(TokenRepository::Name("svc".into())));
         let by_id = TokenScope::of("github:get_repo", "acme", "/repositories/42").unwrap();
         assert_eq!(by_id.request_body()["repository_ids"], serde_json::json!([42]));

@@ -17,8 +17,8 @@ mod preflight;
 mod roles;
 mod ruleset;
 mod secrets;
-mod team;
 mod security;
+mod team;
 pub(crate) mod trust;
 mod webhook;
 
@@ -51,8 +51,8 @@ pub use roles::{
 };
 pub use ruleset::{BranchRuleset, RulesetOutput, RulesetState};
 pub use secrets::{ActionsSecrets, ROLE_SECRET};
-pub use team::{TeamAccess, TeamAccessOutput};
 pub use security::{BaselineOutput, Part, SecurityBaseline};
+pub use team::{TeamAccess, TeamAccessOutput};
 pub use webhook::{GithubWebhook, WebhookOutput};
 
 /// Which pass a step belongs to.
@@ -183,7 +183,7 @@ fn run_erased<'a, S: Step>(cx: &'a Cx<'a>) -> BoxFuture<'a, Result<Ensured<Value
 }
 
 /// Every step, create steps first, each after the steps it depends on.
-pub static TABLE: [StepDef; 25] = [
+pub static TABLE: [StepDef; 27] = [
     StepDef::of::<Preflight>(),
     StepDef::of::<OidcProvider>(),
     StepDef::of::<EcrRepository>(),

@@ -263,13 +263,18 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(
     let check = drift_check(&app);
     let (before, by_id) = (github_requests(&app), app.sim().request_count("GET", "/repositories/*"));
     let secrets = app.sim().request_count("GET", "/repos/*/*/actions/secrets");
-    let (teams, ruleset) =
-        (app.sim().request_count("GET", "/repos/*/*/teams"), app.sim().request_count("GET", "/repos/*/*/rulesets/*"));
+    let (teams, ruleset) = (
+        app.sim().request_count("GET", "/repos/*/*/teams"),
+        app.sim().request_count("GET", "/repos/*/*/rulesets/*"),
+    );
     assert_eq!(check.check_all().await.unwrap(), 1);
     // The repository by id, the secret names, the owning team's access, the ruleset; and, for the
     // guardrails, the two ownership files, Dependabot alerts and security updates.
     let spent = github_requests(&app) - before;
-    assert_eq!(spent, 8, "repository, secrets, team, ruleset, CODEOWNERS, catalog-info.yaml, alerts, updates");
+    assert_eq!(
+        spent, 8,
+        "repository, secrets, team, ruleset, CODEOWNERS, catalog-info.yaml, alerts, updates"
+    );
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/teams") - teams, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/rulesets/*") - ruleset, 1);
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);

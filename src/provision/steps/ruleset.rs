@@ -50,8 +50,12 @@ impl Step for BranchRuleset {
     const LABEL: &'static str = "Protect the default branch";
     const PHASE: Phase = Phase::Create;
     // After the commits Shipyard itself makes, so none of them is refused by the rules.
-    const DEPENDS_ON: &'static [StepName] =
-        &[StepName::GithubRepository, StepName::ActionsSecrets, StepName::GithubWebhook, StepName::OwnershipFiles];
+    const DEPENDS_ON: &'static [StepName] = &[
+        StepName::GithubRepository,
+        StepName::ActionsSecrets,
+        StepName::GithubWebhook,
+        StepName::OwnershipFiles,
+    ];
     type Output = RulesetOutput;
 
     async fn ensure(cx: &Cx<'_>) -> Result<Ensured<RulesetOutput>, ProviderError> {

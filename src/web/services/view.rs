@@ -10,8 +10,8 @@ use crate::{
     domain::{ServiceStatus, StepName, StepStatus},
     provision::steps::{
         self, BaselineOutput, BranchRuleset, EcrRepository, EcrSettings, EcrSettingsOutput, FirstBuild,
-        FirstBuildOutput, GithubRepository, IamRole, OwnershipFiles, OwnershipOutput, RepoOutput, RulesetOutput,
-        RulesetState, SecurityBaseline,
+        FirstBuildOutput, GithubRepository, IamRole, OwnershipFiles, OwnershipOutput, RepoOutput,
+        RulesetOutput, RulesetState, SecurityBaseline,
     },
 };
 
