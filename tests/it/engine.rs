@@ -293,8 +293,9 @@ async fn a_repository_renamed_after_ready_keeps_a_green_next_build(db: PgPool) {
     let (status, _) =
         github(&app, Method::PATCH, &format!("/repos/acme/{name}"), json!({"name": moved})).await;
     assert_eq!(status, StatusCode::OK);
-    // The next build of the renamed repository presents `repo:acme@1000/{moved}@ID:...`.
-    let id = app.sim().dispatch("acme", &moved, "build.yml", "main").expect("build.yml can be dispatched");
+    // The next push's build of the renamed repository presents `repo:acme@1000/{moved}@ID:...`. A new
+    // commit: the kept repository refuses a second image under the first build's `sha-` tag.
+    let id = app.sim().push_commit("acme", &moved, "main")[0];
     let run = app.sim().wait_for_run("acme", &moved, id, Duration::from_secs(30)).await.unwrap();
     let log = app.sim().job_log("acme", &moved, id).unwrap_or_default();
     assert_eq!(run.conclusion.as_deref(), Some("success"), "{log}");

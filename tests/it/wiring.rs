@@ -328,8 +328,9 @@ async fn changing_the_trust_out_of_band_fails_the_next_run_and_mending_it_passes
     assert_eq!(finish(&app, &name).await.0, "done");
     let good = trust_of(&name).await;
 
+    // Each run is a new commit's: the kept repository refuses a second image under an existing `sha-` tag.
     let run_once = || async {
-        let id = app.sim().dispatch("acme", &name, "build.yml", "main").expect("build.yml can be dispatched");
+        let id = app.sim().push_commit("acme", &name, "main")[0];
         let run = app.sim().wait_for_run("acme", &name, id, Duration::from_secs(30)).await.unwrap();
         (run.conclusion.clone(), app.sim().job_log("acme", &name, id).unwrap_or_default())
     };

@@ -68,11 +68,11 @@ pub struct WatchedRun {
     pub retry_at: Option<OffsetDateTime>,
 }
 
-/// How often a run that could not assume the role is re-run, waiting 2, 4, 8, 16 s before each: IAM
-/// changes usually show within seconds, sometimes more (Shipyard already waits
-/// `SHIPYARD_IAM_PROPAGATION_DELAY_SECS` before the first re-run). A wrong trust fails the same way,
-/// so the re-runs are bounded.
-const CREDENTIAL_RERUNS: u32 = 4;
+/// How often a run that could not assume the role is re-run, waiting 2, then 4 s: IAM changes usually
+/// show within seconds (and Shipyard already waited `SHIPYARD_IAM_PROPAGATION_DELAY_SECS` before the
+/// first re-run). STS answers a wrong trust with the same denial, so the re-runs are few and short: a
+/// real misconfiguration still fails the build within seconds, with the run's own message.
+const CREDENTIAL_RERUNS: u32 = 2;
 
 /// Whether a failed job's first error line is STS refusing the role, as while IAM propagates.
 fn role_not_assumable_yet(cause: &str) -> bool {
