@@ -263,3 +263,28 @@ async fn required_approvals_and_checks_come_from_the_configuration(db: PgPool) {
     let checks = rules.as_array().unwrap().iter().find(|r| r["type"] == "required_status_checks").unwrap();
     assert_eq!(checks["parameters"]["required_status_checks"], json!([{"context": "build"}]));
 }
+
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn a_refusal_other_than_the_plan_fails_the_step_naming_the_permission_and_retry_finishes_it(
+    db: PgPool,
+) {
+    let app = TestApp::spawn(db).await;
+    let bob = app.signed_in("bob").await;
+    // GitHub's answer to a credential without admin rights on the repository.
+    let refusal = json!({"message": "Must have admin rights to Repository.", "status": "403"});
+    app.sim().inject_fault(github_sim::Fault::new("/repos/*/*/rulesets", 403).method("POST").body(refusal));
+    let name = unique_name("noadmin");
+    app.create_service(&bob, &name).await;
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed, "not skipped");
+    let (_, step, message) = crate::common::fixtures::service_failure(&app, &name).await;
+    assert_eq!(step, "branch_ruleset");
+    assert!(message.contains("403 Must have admin rights to Repository."), "{message}");
+    assert!(message.contains("Administration: write"), "{message}");
+    assert!(repo_rulesets(&app, &name).await.is_empty());
+
+    app.sim().clear_faults();
+    let response = crate::common::fixtures::retry_via_form(&app, &bob, &name).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
+    assert_fully_provisioned(&app, &name).await;
+}
