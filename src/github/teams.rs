@@ -45,7 +45,11 @@ struct TeamMembershipJson {
 
 /// What the App must hold for the team calls, added to a refusal so the owner knows what to grant.
 fn with_permission(mut e: ProviderError, needed: &str) -> ProviderError {
-    if e.kind == ErrorKind::Denied && !e.message.contains("needs the permission") {
+    // Only GitHub's own 403 (a refusal of the call); not, say, an App that is not installed at all.
+    if e.kind == ErrorKind::Denied
+        && e.message.starts_with("403")
+        && !e.message.contains("needs the permission")
+    {
         e.message =
             format!("{}: the GitHub App needs {needed} (see Shipyard's README, GitHub App)", e.message);
     }

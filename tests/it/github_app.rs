@@ -111,7 +111,13 @@ async fn provisioning_across_a_token_expiry_mints_and_uses_the_next_token(db: Pg
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = unique_name("after");
     app.create_service(&browser, &second).await;
-    assert_eq!(app.settle(&app.reconciler(), &second).await, ServiceStatus::Ready, "no 401 reached a step");
+    let settled = app.settle(&app.reconciler(), &second).await;
+    assert_eq!(
+        settled,
+        ServiceStatus::Ready,
+        "no 401 reached a step: {:?}",
+        service_failure(&app, &second).await
+    );
     assert!(tokens_minted(&app) > minted, "a new token was minted for the second service");
 }
 
@@ -217,10 +223,32 @@ async fn an_installation_without_the_webhooks_permission_still_provisions_and_sa
 async fn an_app_not_installed_on_the_organization_says_so(db: PgPool) {
     let mut sim = SimConfig::default();
     sim.seed.apps[0].installations.clear();
-    let app = spawn_as_app(db, sim).await;
+    let app = TestApp::spawn_with(db, sim, |c| {
+        c.github_credential = sandbox_app();
+        c.team_required = false;
+    })
+    .await;
     let browser = app.signed_in("bob").await;
     let name = unique_name("uninstalled");
-    app.create_service(&browser, &name).await;
+    let fields = [
+        ("name", name.as_str()),
+        ("environment", "dev"),
+        ("template", "acme/service-template"),
+        ("default_branch", "main"),
+    ];
+    // A team cannot be checked without the installation: the create form says why, naming the field.
+    let mut with_team = fields.to_vec();
+    with_team.push(("team", "payments"));
+    let refused = app.submit_service(&browser, &with_team).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.unwrap();
+    let said = scraper::Html::parse_document(&page)
+        .select(&scraper::Selector::parse("#team-error").unwrap())
+        .map(|e| e.text().collect::<String>())
+        .collect::<Vec<_>>();
+    assert!(said.len() == 1 && said[0].contains("is not installed on the acme organization"), "{said:?}");
+    // Without a team the first step says so.
+    assert_eq!(app.submit_service(&browser, &fields).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Failed);
     let (_, _, message) = service_failure(&app, &name).await;
     assert!(message.contains("GitHub App 424242 is not installed on the acme organization"), "{message}");
