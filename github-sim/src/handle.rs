@@ -95,6 +95,10 @@ pub struct RunView {
     pub html_url: String,
 }
 
+/// What an installation token was minted for: the repositories it was limited to (by their current
+/// names; `None` for all of the installation's) and its permissions.
+pub type TokenScope = (Option<Vec<String>>, BTreeMap<String, String>);
+
 impl Sim {
     pub(crate) fn new(config: SimConfig, base_url: String) -> anyhow::Result<(Self, Option<RunnerParts>)> {
         let world = World::from_seed(&config.seed);
@@ -278,9 +282,9 @@ impl Sim {
         self.world().latency.clear();
     }
 
-    /// Every installation token minted so far: the repositories it was limited to (by their current
+    /// Every installation token minted so far (see [`TokenScope`]): the repositories it was limited to (by their current
     /// names; `None` for all of the installation's) and its permissions. No token values.
-    pub fn installation_token_scopes(&self) -> Vec<(Option<Vec<String>>, BTreeMap<String, String>)> {
+    pub fn installation_token_scopes(&self) -> Vec<TokenScope> {
         let world = self.world();
         world
             .installation_tokens

@@ -97,15 +97,27 @@ impl GitHub {
         branch: &str,
         message: &str,
         text: &str,
-    ) -> Result<String, ProviderError> {
+    ) -> Result<Result<String, String>, ProviderError> {
         let body = json!({
             "message": message,
             "content": base64::engine::general_purpose::STANDARD.encode(text),
             "branch": branch,
         });
         let url = format!("{}/contents/{}", repo_path(owner, name), file_path(path));
-        let reply = self.call("github:create_file", Method::PUT, &url, Some(&body), &[]).await?;
-        Ok(reply.json::<CommitReply>("commit")?.commit.sha)
+        let reply = self.call("github:create_file", Method::PUT, &url, Some(&body), &[409]).await?;
+        if reply.status == 409 {
+            // The branch's rules (a ruleset's pull request rule, say) refuse a direct commit: GitHub's
+            // words, for the step to report. Any other conflict is an error.
+            let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if message.starts_with("Repository rule violations found") {
+                return Ok(Err(message.split_whitespace().collect::<Vec<_>>().join(" ")));
+            }
+            return Err(reply.into_error(self.retry.max_delay));
+        }
+        Ok(Ok(reply.json::<CommitReply>("commit")?.commit.sha))
     }
 
     /// Switches secret scanning and push protection on. GitHub's 422 for a private repository of an

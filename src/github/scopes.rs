@@ -25,9 +25,12 @@ enum Reach {
 
 use Reach::{Organization, Repository};
 
+/// Fine-grained permissions and their levels (`("secrets", "write")`).
+type Permissions = &'static [(&'static str, &'static str)];
+
 /// `(call, reach, permissions)`: one row per call Shipyard makes with the App's installation token.
 /// GitHub always adds `metadata: read`.
-const NEEDS: &[(&str, Reach, &[(&str, &str)])] = &[
+const NEEDS: &[(&str, Reach, Permissions)] = &[
     ("github:get_repo", Repository, &[("metadata", "read")]),
     // The repository does not exist until GitHub has made it, so the token cannot name it.
     ("github:generate", Organization, &[("administration", "write")]),

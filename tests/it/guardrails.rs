@@ -23,14 +23,13 @@ const CATALOG: &str = "catalog-info.yaml";
 async fn ready_service(app: &TestApp, browser: &Client, prefix: &str, team: Option<&str>) -> String {
     let name = unique_name(prefix);
     app.create_service(browser, &name).await;
-    if let Some(team) = team {
-        sqlx::query("update service set team = $1 where name = $2")
-            .bind(team)
-            .bind(&name)
-            .execute(&app.db)
-            .await
-            .unwrap();
-    }
+    // Before any step runs: the owning team the service is made for, or none.
+    sqlx::query("update service set team = $1 where name = $2")
+        .bind(team)
+        .bind(&name)
+        .execute(&app.db)
+        .await
+        .unwrap();
     assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready);
     name
 }
@@ -168,12 +167,16 @@ async fn a_codeowners_file_the_template_has_is_left_alone_and_reported(db: PgPoo
     assert_eq!(files(&body), pairs(&[("CODEOWNERS", "kept"), (CATALOG, "committed")]));
     let note = body["outputs"]["ownership_files"]["files"][0]["note"].as_str().unwrap();
     assert!(note.contains("template already has"), "{note}");
-    // The template's file removed is drift too: Repair writes Shipyard's.
+    // The template's file removed is drift too. Repair would write Shipyard's, but the default branch
+    // is now protected by Shipyard's own ruleset: GitHub refuses the direct commit, and the file is
+    // reported as needing a pull request rather than failing the service.
     app.sim().remove_file("acme", &name, "CODEOWNERS");
     assert_eq!(findings(&check_now(&app, &bob, &name).await), pairs(&[("ownership_files", "missing")]));
     repair(&app, &bob, &name).await;
-    let written = app.sim().file("acme", &name, CODEOWNERS).expect("Shipyard's CODEOWNERS");
-    assert!(written.contains("* @acme/payments"), "{written}");
+    assert_eq!(app.sim().file("acme", &name, CODEOWNERS), None);
+    let body = show(&app, &bob, &name).await;
+    let note = body["outputs"]["ownership_files"]["files"][0]["note"].as_str().unwrap();
+    assert!(note.contains("Changes must be made through a pull request"), "{note}");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
@@ -239,7 +242,13 @@ async fn each_guardrail_drift_is_found_and_repair_re_runs_only_its_step(db: PgPo
     let (files_before, baseline_before) =
         (attempts(&app, &name, "ownership_files").await, attempts(&app, &name, "security_baseline").await);
     repair(&app, &bob, &name).await;
-    assert!(sim.file("acme", &name, CATALOG).is_some(), "written again");
+    // Shipyard's ruleset now guards the branch: the direct commit is refused, and the file is reported
+    // as one to add by pull request (the service stays ready; CODEOWNERS is untouched).
+    assert!(sim.file("acme", &name, CATALOG).is_none(), "GitHub refused the direct commit");
+    let body = show(&app, &bob, &name).await;
+    let catalog = &body["outputs"]["ownership_files"]["files"][1];
+    assert_eq!((catalog["path"].as_str(), catalog["state"].as_str()), (Some(CATALOG), Some("skipped")));
+    assert!(catalog["note"].as_str().unwrap().contains("through a pull request"), "{catalog}");
     assert_eq!(sim.file("acme", &name, CODEOWNERS).map(|t| t.contains("@acme/payments")), Some(true));
     assert_eq!(attempts(&app, &name, "ownership_files").await, files_before + 1);
     assert_eq!(attempts(&app, &name, "security_baseline").await, baseline_before);
@@ -275,7 +284,7 @@ async fn each_guardrail_drift_is_found_and_repair_re_runs_only_its_step(db: PgPo
     assert!(security.vulnerability_alerts && security.automated_security_fixes);
     assert_eq!(security.topics, ["dev", "mine", "shipyard", "payments"], "the admin's own topic is kept");
     assert_eq!(attempts(&app, &name, "ownership_files").await, files_before);
-    assert_eq!(sim.api_commits("acme", &name), 4, "the two files, the removal, and the file written again");
+    assert_eq!(sim.api_commits("acme", &name), 3, "the two files and the removal; the rewrite was refused");
 }
 
 /// Kill the reconciler right after `ownership_files`, and right after `security_baseline`: the fresh
@@ -285,7 +294,7 @@ async fn a_crash_after_the_files_or_the_baseline_resumes_without_a_second_commit
     let app = TestApp::spawn(db).await;
     let bob = app.signed_in("bob").await;
     let mut seen = Vec::new();
-    for k in 9..=13 {
+    for k in 9..=16 {
         let name = unique_name(&format!("gcrash{k}"));
         app.create_service(&bob, &name).await;
         sqlx::query("update service set team = 'payments' where name = $1")
@@ -309,7 +318,6 @@ async fn a_crash_after_the_files_or_the_baseline_resumes_without_a_second_commit
         };
         assert_eq!(app.settle(&app.reconciler(), &name).await, ServiceStatus::Ready, "k={k}");
         assert_eq!(app.sim().api_commits("acme", &name), 2, "k={k}: one commit per file, never a second");
-        assert_eq!(attempts(&app, &name, "ownership_files").await, 1, "k={k}");
         let security = app.sim().repo_security("acme", &name);
         assert_eq!(security.topics, ["shipyard", "dev", "payments"], "k={k}");
         seen.extend(boundary);

@@ -362,8 +362,9 @@ async fn a_crash_between_team_access_and_the_next_step_is_finished_with_one_gran
     let name = unique_name("teamcrash");
     let (status, _) = create(&app, &bob, body(&name, "payments")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    // preflight, oidc_provider, ecr_repository, github_repository, team_access: then the process dies.
-    sequential(&app).stopping_after_steps(5).run_until_idle().await.unwrap();
+    // preflight, oidc_provider, ecr_repository, ecr_settings, github_repository, team_access: then the
+    // process dies.
+    sequential(&app).stopping_after_steps(6).run_until_idle().await.unwrap();
     let done: Vec<String> = sqlx::query_scalar(
         "select step from step join service using (service_id) where name = $1 and step.status = 'done' order by step",
     )

@@ -83,10 +83,10 @@ impl Step for OwnershipFiles {
                     None => {
                         let path = CODEOWNERS_PATHS[0];
                         let message = "Add CODEOWNERS: the owning team reviews every change [skip ci]";
-                        let sha = github
+                        let made = github
                             .create_file(&repo.owner, &repo.name, path, branch, message, &wanted)
                             .await?;
-                        committed(path, sha)
+                        committed(path, branch, made)
                     }
                 });
             }
@@ -97,10 +97,10 @@ impl Step for OwnershipFiles {
             Some(file) => present(CATALOG_PATH, file.text == wanted),
             None => {
                 let message = "Add catalog-info.yaml: the service in the software catalog [skip ci]";
-                let sha = github
+                let made = github
                     .create_file(&repo.owner, &repo.name, CATALOG_PATH, branch, message, &wanted)
                     .await?;
-                committed(CATALOG_PATH, sha)
+                committed(CATALOG_PATH, branch, made)
             }
         });
         Ok(Ensured::Done(OwnershipOutput { files }))
@@ -117,8 +117,23 @@ fn present(path: &str, ours: bool) -> OwnedFile {
     OwnedFile { path: path.to_owned(), state: state.into(), note, commit: None }
 }
 
-fn committed(path: &str, sha: String) -> OwnedFile {
-    OwnedFile { path: path.to_owned(), state: "committed".into(), note: None, commit: Some(sha) }
+/// A file Shipyard committed, or one the branch's rules refused it (an organization's, or Shipyard's
+/// own ruleset when Repair puts back a file someone removed): skipped with GitHub's words, since only
+/// a pull request can add it now.
+fn committed(path: &str, branch: &str, made: Result<String, String>) -> OwnedFile {
+    match made {
+        Ok(sha) => {
+            OwnedFile { path: path.to_owned(), state: "committed".into(), note: None, commit: Some(sha) }
+        }
+        Err(refusal) => OwnedFile {
+            path: path.to_owned(),
+            state: "skipped".into(),
+            note: Some(format!(
+                "GitHub's rules for {branch} refused a direct commit ({refusal}); add it by pull request"
+            )),
+            commit: None,
+        },
+    }
 }
 
 /// Every path owned by the team (`@org/team-slug` is GitHub's syntax for a team).
