@@ -103,23 +103,7 @@ pub async fn transfer_team(
         return Err(AppError::Forbidden(reason));
     }
     let team = TeamSlug::parse(raw).map_err(team_error)?;
-    match service.status {
-        ServiceStatus::Ready | ServiceStatus::Failed => {}
-        ServiceStatus::Provisioning => {
-            return Err(AppError::Conflict(format!(
-                "{name} is still provisioning; transfer it once it is ready."
-            )));
-        }
-        ServiceStatus::Drifted => {
-            return Err(AppError::Conflict(format!("{name} has drifted; repair it before transferring it.")));
-        }
-        status => {
-            return Err(AppError::Conflict(format!(
-                "{name} is {}; its team can no longer change.",
-                status.label()
-            )));
-        }
-    }
+    check_transferable(service)?;
     if service.team.as_deref() == Some(team.as_str()) {
         return Ok(service.clone());
     }
@@ -134,4 +118,20 @@ pub async fn transfer_team(
     audit(&mut *tx, actor, AuditAction::TeamChanged, id, name, Outcome::Success, &detail).await?;
     tx.commit().await?;
     find_by_id(db, id).await
+}
+/// Whether the service may move to another team in its state: ready or failed (409 otherwise).
+pub fn check_transferable(service: &Service) -> Result<(), AppError> {
+    let name = &service.name;
+    match service.status {
+        ServiceStatus::Ready | ServiceStatus::Failed => Ok(()),
+        ServiceStatus::Provisioning => {
+            Err(AppError::Conflict(format!("{name} is still provisioning; transfer it once it is ready.")))
+        }
+        ServiceStatus::Drifted => {
+            Err(AppError::Conflict(format!("{name} has drifted; repair it before transferring it.")))
+        }
+        status => {
+            Err(AppError::Conflict(format!("{name} is {}; its team can no longer change.", status.label())))
+        }
+    }
 }

@@ -117,10 +117,7 @@ impl AppAuth {
         let reply =
             github.call_as(MINT, Method::POST, &path, Some(&body), unknown_repository, Some(&jwt)).await?;
         if reply.status == 422 {
-            let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let message = reply.message();
             if message.contains("not accessible to the parent installation") {
                 return Ok(None);
             }

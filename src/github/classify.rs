@@ -31,12 +31,32 @@ struct ErrorBody {
     errors: Vec<serde_json::Value>,
 }
 
+/// A 403 that names no permission (a classic token's, or one GitHub sent without
+/// `x-accepted-github-permissions`), with what Shipyard knows the call needs, so the owner knows what
+/// to grant.
+pub fn naming_permission(mut e: ProviderError, needed: &str) -> ProviderError {
+    if e.kind == ErrorKind::Denied
+        && e.message.starts_with("403")
+        && !e.message.contains("needs the permission")
+    {
+        e.message =
+            format!("{}: the GitHub App needs {needed} (see Shipyard's README, GitHub App)", e.message);
+    }
+    e
+}
+
 /// Builds an error of `kind` with GitHub as the system.
 pub fn error(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
     ProviderError::new(System::GitHub, kind, message)
 }
 
 impl Reply {
+    /// GitHub's `message` (empty when the body has none), for the replies a caller reads rather than
+    /// turns into an error.
+    pub fn message(&self) -> String {
+        serde_json::from_slice::<ErrorBody>(&self.body).ok().and_then(|b| b.message).unwrap_or_default()
+    }
+
     /// Parses the body as `T`; a body we cannot read is GitHub breaking its contract, not a retry case.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, ProviderError> {
         serde_json::from_slice(&self.body)

@@ -108,10 +108,7 @@ impl GitHub {
         if reply.status == 409 {
             // The branch's rules (a ruleset's pull request rule, say) refuse a direct commit: GitHub's
             // words, for the step to report. Any other conflict is an error.
-            let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let message = reply.message();
             if message.starts_with("Repository rule violations found") {
                 return Ok(Err(message.split_whitespace().collect::<Vec<_>>().join(" ")));
             }

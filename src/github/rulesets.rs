@@ -9,7 +9,10 @@ use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::client::{GitHub, repo_path, seg};
+use super::{
+    classify::naming_permission,
+    client::{GitHub, repo_path, seg},
+};
 use crate::provider::{ErrorKind, ProviderError};
 
 /// The name of the ruleset Shipyard keeps on every service's repository.
@@ -199,17 +202,10 @@ pub fn is_plan_refusal(error: &ProviderError) -> bool {
 
 /// A refusal that is not the plan's names what the call needs, whatever the credential.
 fn name_permission(error: ProviderError) -> ProviderError {
-    if error.kind != ErrorKind::Denied
-        || is_plan_refusal(&error)
-        || error.message.contains("needs the permission")
-    {
+    if is_plan_refusal(&error) {
         return error;
     }
-    let message = format!(
-        "{}: rulesets need the GitHub App's Administration: write permission (a token: admin rights on the repository)",
-        error.message
-    );
-    ProviderError { message, ..error }
+    naming_permission(error, "Administration: write for rulesets (a token: admin rights on the repository)")
 }
 
 impl GitHub {

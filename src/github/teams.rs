@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    classify::error,
+    classify::{error, naming_permission},
     client::{GitHub, repo_path, seg},
 };
 use crate::{
@@ -43,19 +43,6 @@ struct TeamMembershipJson {
     state: String,
 }
 
-/// What the App must hold for the team calls, added to a refusal so the owner knows what to grant.
-fn with_permission(mut e: ProviderError, needed: &str) -> ProviderError {
-    // Only GitHub's own 403 (a refusal of the call); not, say, an App that is not installed at all.
-    if e.kind == ErrorKind::Denied
-        && e.message.starts_with("403")
-        && !e.message.contains("needs the permission")
-    {
-        e.message =
-            format!("{}: the GitHub App needs {needed} (see Shipyard's README, GitHub App)", e.message);
-    }
-    e
-}
-
 fn team_path(org: &str, slug: &str) -> String {
     format!("/orgs/{}/teams/{}", seg(org), seg(slug))
 }
@@ -68,7 +55,7 @@ impl GitHub {
         for page in 1..=MAX_TEAM_PAGES {
             let path = format!("/orgs/{}/teams?per_page={TEAMS_PER_PAGE}&page={page}", seg(org));
             let reply = self.call("github:list_teams", Method::GET, &path, None, &[]).await;
-            let batch: Vec<Team> = reply.map_err(|e| with_permission(e, "Members: read"))?.json("teams")?;
+            let batch: Vec<Team> = reply.map_err(|e| naming_permission(e, "Members: read"))?.json("teams")?;
             let last = batch.len() < TEAMS_PER_PAGE;
             teams.extend(batch);
             if last {
@@ -82,7 +69,7 @@ impl GitHub {
     #[tracing::instrument(skip_all, fields(org = %org, team = %slug))]
     pub async fn find_team(&self, org: &str, slug: &str) -> Result<Option<Team>, ProviderError> {
         let reply = self.call("github:get_team", Method::GET, &team_path(org, slug), None, &[404]).await;
-        let reply = reply.map_err(|e| with_permission(e, "Members: read"))?;
+        let reply = reply.map_err(|e| naming_permission(e, "Members: read"))?;
         if reply.status == http::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -95,7 +82,7 @@ impl GitHub {
     pub async fn is_team_member(&self, org: &str, slug: &str, username: &str) -> Result<bool, ProviderError> {
         let path = format!("{}/memberships/{}", team_path(org, slug), seg(username));
         let reply = self.call("github:team_membership", Method::GET, &path, None, &[404]).await;
-        let reply = reply.map_err(|e| with_permission(e, "Members: read"))?;
+        let reply = reply.map_err(|e| naming_permission(e, "Members: read"))?;
         if reply.status == http::StatusCode::NOT_FOUND {
             return Ok(false);
         }
@@ -139,7 +126,7 @@ impl GitHub {
                     e.message
                 ),
             )),
-            Err(e) => Err(with_permission(e, "Administration: write")),
+            Err(e) => Err(naming_permission(e, "Administration: write")),
         }
     }
 
@@ -154,7 +141,7 @@ impl GitHub {
     ) -> Result<(), ProviderError> {
         let path = format!("{}/repos/{}/{}", team_path(org, slug), seg(owner), seg(name));
         let reply = self.call("github:remove_team", Method::DELETE, &path, None, &[404]).await;
-        reply.map_err(|e| with_permission(e, "Administration: write"))?;
+        reply.map_err(|e| naming_permission(e, "Administration: write"))?;
         Ok(())
     }
 }

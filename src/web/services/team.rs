@@ -43,10 +43,7 @@ impl OwnerSection {
     pub fn for_page(config: &Config, user: &CurrentUser, service: &Service) -> Self {
         Self {
             refusal: commands::owner_refusal(config, &user.actor(""), service, "transfer it to another team"),
-            transferable: matches!(
-                service.status,
-                crate::domain::ServiceStatus::Ready | crate::domain::ServiceStatus::Failed
-            ),
+            transferable: commands::team::check_transferable(service).is_ok(),
             ..Self::default()
         }
     }
