@@ -155,7 +155,18 @@ impl TestApp {
             if !status.is_in_progress() {
                 return status;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{name} still {status} after 30 s");
+            if tokio::time::Instant::now() >= deadline {
+                // Where it stuck: each step's state, so a failure here says which step was waiting on what.
+                let steps: Vec<(String, String, String, Option<String>, String)> = sqlx::query_as(
+                    "select step, instance, step.status, error, left(outputs::text, 400) from step \
+                     join service using (service_id) where name = $1 and step.status <> 'done' order by step",
+                )
+                .bind(name)
+                .fetch_all(&self.db)
+                .await
+                .unwrap_or_default();
+                panic!("{name} still {status} after 30 s; steps not done: {steps:#?}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
