@@ -8,7 +8,7 @@ MAKEFLAGS += --no-print-directory
 
 CLIPPY := SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-.PHONY: help dev dev-stop test test-only lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
+.PHONY: help dev dev-stop sandbox-walk test test-only lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ dev: ## the sandbox: Postgres, moto, github-sim and Shipyard on http://localhost
 
 dev-stop: ## stop what `make dev` started
 	bash scripts/dev-stop.sh
+
+sandbox-walk: ## with `make dev` running: a service for team payments, a rename, another member's Retry
+	bash scripts/sandbox-walk.sh
 
 test: lint ## everything CI runs: fmt check, clippy, then all tests against real Postgres, moto and chromium
 	bash scripts/run-tests.sh

@@ -87,8 +87,6 @@ pub struct EnvironmentRules {
     /// `protected branches only`, `custom: main, tag v*`, `reviewers: alice`, `wait timer: 5 min`, and any
     /// rule type GitHub adds (a deployment protection App) by its type, in GitHub's order.
     pub rules: Vec<String>,
-    /// Exactly Shipyard's rule: protected branches only, and nothing else.
-    pub only_protected_branches: bool,
 }
 
 impl EnvironmentRules {
@@ -101,10 +99,22 @@ impl EnvironmentRules {
     pub fn describe(&self) -> String {
         self.rules.join("; ")
     }
+
+    /// Exactly Shipyard's rule for `branch` ([`default_branch_only`]), and nothing else.
+    pub fn is_only(&self, branch: &str) -> bool {
+        self.rules == [default_branch_only(branch)]
+    }
 }
 
-/// Shipyard's rule for an environment it creates: only branches a branch protection rule covers may deploy.
-pub const PROTECTED_BRANCHES_ONLY: &str = "protected branches only";
+/// Shipyard's rule for an environment it creates, in the words [`GitHub::environment_rules`] reports it:
+/// a custom branch policy naming the default branch, the one branch the service's ruleset protects.
+///
+/// Not GitHub's "protected branches only": that counts only classic branch protection rules, not
+/// rulesets ("if no branch protection rules are defined for any branch in the repository, then all
+/// branches can deploy"), so with Shipyard's ruleset alone it would let every branch deploy.
+pub fn default_branch_only(branch: &str) -> String {
+    format!("custom: {branch}")
+}
 
 fn environment_path(owner: &str, name: &str, environment: &str) -> String {
     format!("{}/environments/{}", repo_path(owner, name), seg(environment))
@@ -128,7 +138,7 @@ impl GitHub {
         let found: EnvironmentJson = reply.json("environment")?;
         let mut rules = Vec::new();
         match found.deployment_branch_policy {
-            Some(p) if p.protected_branches => rules.push(PROTECTED_BRANCHES_ONLY.to_owned()),
+            Some(p) if p.protected_branches => rules.push("protected branches only".to_owned()),
             Some(p) if p.custom_branch_policies => {
                 let path = format!("{path}/deployment-branch-policies?per_page=100");
                 let listed: BranchPoliciesJson = self
@@ -168,24 +178,44 @@ impl GitHub {
                 other => rules.push(other.replace('_', " ")),
             }
         }
-        let only_protected_branches = rules == [PROTECTED_BRANCHES_ONLY];
-        Ok(Some(EnvironmentRules { rules, only_protected_branches }))
+        Ok(Some(EnvironmentRules { rules }))
     }
 
-    /// Restricts the environment (creating it if needed) to protected branches only. Other settings are
-    /// left out of the body, so they keep their values.
+    /// Restricts the environment (creating it if needed) to jobs on `branch`: custom branch policies on,
+    /// with a policy naming the branch (GitHub would answer a second one with a 303 to the first).
+    /// Other settings are left out of the body, so they keep their values.
     #[tracing::instrument(skip_all, fields(repo = %format!("{owner}/{name}"), environment = %environment))]
     pub async fn protect_environment(
         &self,
         owner: &str,
         name: &str,
         environment: &str,
+        branch: &str,
     ) -> Result<(), ProviderError> {
         let path = environment_path(owner, name, environment);
         let body = json!({
-            "deployment_branch_policy": { "protected_branches": true, "custom_branch_policies": false }
+            "deployment_branch_policy": { "protected_branches": false, "custom_branch_policies": true }
         });
         self.call("github:put_environment", Method::PUT, &path, Some(&body), &[]).await?;
+        // Policies outlive a `deployment_branch_policy: null`: look first, add only what is missing.
+        let policies = format!("{path}/deployment-branch-policies");
+        let listed: BranchPoliciesJson = self
+            .call(
+                "github:list_deployment_branch_policies",
+                Method::GET,
+                &format!("{policies}?per_page=100"),
+                None,
+                &[],
+            )
+            .await?
+            .json("deployment branch policies")?;
+        let named =
+            |p: &BranchPolicyNameJson| p.name == branch && p.kind.as_deref().unwrap_or("branch") == "branch";
+        if !listed.branch_policies.iter().any(named) {
+            let body = json!({ "name": branch, "type": "branch" });
+            self.call("github:create_deployment_branch_policy", Method::POST, &policies, Some(&body), &[])
+                .await?;
+        }
         Ok(())
     }
 

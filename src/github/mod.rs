@@ -20,7 +20,7 @@ pub mod webhooks;
 pub use actions::ActionsKey;
 pub use budget::Budget;
 pub use client::GitHub;
-pub use environments::{EnvironmentRules, PROTECTED_BRANCHES_ONLY};
+pub use environments::{EnvironmentRules, default_branch_only};
 pub use guardrails::{RepoFile, Switched};
 pub use models::{DispatchOutcome, GitHubUser, Membership, Repo, SecretScanning, Workflow, WorkflowRun};
 pub use teams::Team;

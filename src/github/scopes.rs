@@ -52,6 +52,7 @@ const NEEDS: &[(&str, Reach, Permissions)] = &[
     ("github:rerun_failed_jobs", Repository, &[("actions", "write")]),
     ("github:dispatch_workflow", Repository, &[("actions", "write")]),
     ("github:put_environment", Repository, &[("administration", "write")]),
+    ("github:create_deployment_branch_policy", Repository, &[("administration", "write")]),
     ("github:environment_public_key", Repository, &[("environments", "read")]),
     ("github:list_environment_secrets", Repository, &[("environments", "read")]),
     ("github:put_environment_secret", Repository, &[("environments", "write")]),

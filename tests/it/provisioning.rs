@@ -2,7 +2,8 @@
 //! check after one submit: the role's trust, the policy, the ECR repository, the GitHub repository,
 //! the secrets, a green first build, and the page.
 
-use shipyard::domain::ServiceStatus;
+use github_sim::SecondaryLimits;
+use shipyard::{domain::ServiceStatus, github::Budget};
 
 use crate::common::{
     app::{TestApp, unique_name},
@@ -127,7 +128,15 @@ async fn on_github_enterprise_server_the_subject_falls_back_to_the_repository_na
 /// a fresh one take over once the lease expires: always `ready`, with exactly one of everything.
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_reconciler_killed_after_any_step_is_resumed_without_duplicates(db: PgPool) {
-    let app = TestApp::spawn(db).await;
+    // Sixteen services in a row write far more than GitHub's 80 a minute: Shipyard would rightly pace them
+    // (some 20 s a service once the burst is spent), which is not what this test is about. Both sides get
+    // the same, larger secondary limits, still enforced by the sim.
+    let limits = SecondaryLimits { content_per_minute: 2_000, content_per_hour: 20_000, concurrent: 100 };
+    let sim = github_sim::SimConfig { secondary_limits: limits, ..Default::default() };
+    let app = TestApp::spawn_with(db, sim, |config| {
+        config.github_budget = Budget { writes_per_minute: 2_000, writes_per_hour: 20_000, ..Budget::GITHUB };
+    })
+    .await;
     let browser = app.signed_in("bob").await;
     // Every create step but the build (the last), so the last k stops between branch_ruleset and
     // first_build; counted from the table, so a new step gets its boundary without an edit here.
@@ -157,6 +166,23 @@ async fn a_reconciler_killed_after_any_step_is_resumed_without_duplicates(db: Pg
             .count();
         assert_eq!(generated, k, "one repository per service");
     }
+}
+
+/// A flood of web requests can hold every connection of the web's pool. The reconciler has a pool of its
+/// own, as production wires it, so its claims and lease renewals go on and the service still gets ready.
+#[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
+async fn with_every_web_connection_held_the_reconciler_still_provisions(db: PgPool) {
+    let (app, web, reconciler) = TestApp::spawn_with_web_pool(db, 2).await;
+    let browser = app.signed_in("bob").await;
+    let name = unique_name("flood");
+    app.create_service(&browser, &name).await;
+    // What a flood does to the web: every connection taken.
+    let held = (web.acquire().await.unwrap(), web.acquire().await.unwrap());
+    let readyz = reqwest::get(app.at("/readyz")).await.unwrap();
+    assert_eq!(readyz.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE, "the web has no connection left");
+    assert_eq!(app.settle(&reconciler, &name).await, ServiceStatus::Ready);
+    assert_fully_provisioned(&app, &name).await;
+    drop(held);
 }
 
 /// Two reconcilers on one database at the same time: each step runs once.

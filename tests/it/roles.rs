@@ -86,7 +86,17 @@ async fn add_role(app: &TestApp, name: &str, body: Value) -> Response {
 }
 
 async fn ready(app: &TestApp, name: &str) {
-    assert_eq!(app.settle(&app.reconciler(), name).await, ServiceStatus::Ready, "{name}");
+    let status = app.settle(&app.reconciler(), name).await;
+    if status != ServiceStatus::Ready {
+        let errors: Vec<(String, Option<String>)> = sqlx::query_as(
+            "select step, error from step join service using (service_id) where name = $1 and error is not null",
+        )
+        .bind(name)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        panic!("{name} is {status}, not ready: {errors:?}");
+    }
 }
 
 /// Dispatches `file` on `git_ref` and waits for it; (conclusion, secrets the job saw, log).
@@ -598,34 +608,42 @@ async fn service_with_environment_role(app: &TestApp, prefix: &str) -> String {
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn an_environment_roles_environment_is_created_for_protected_branches_only_and_shown_so(db: PgPool) {
+async fn an_environment_roles_environment_is_created_for_the_default_branch_only_and_shown_so(db: PgPool) {
     let app = app_with_role_workflows(db).await;
     let name = service_with_environment_role(&app, "gated").await;
 
-    let (status, env) =
-        on_github(&app, Method::GET, &format!("/repos/acme/{name}/environments/production"), None).await;
+    let env_path = format!("/repos/acme/{name}/environments/production");
+    let (status, env) = on_github(&app, Method::GET, &env_path, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         env["deployment_branch_policy"],
-        json!({"protected_branches": true, "custom_branch_policies": false}),
+        json!({"protected_branches": false, "custom_branch_policies": true}),
         "{env}"
     );
+    let (_, policies) =
+        on_github(&app, Method::GET, &format!("{env_path}/deployment-branch-policies"), None).await;
+    let names: Vec<(&str, &str)> = policies["branch_policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("main", "branch")], "one policy, the default branch: {policies}");
     let listed = roles(&app, &name).await;
     let env_role = role(&listed, "env-production");
-    assert_eq!(env_role["protection"], json!({"rules": "protected branches only", "set_by": "shipyard"}));
+    assert_eq!(env_role["protection"], json!({"rules": "custom: main", "set_by": "shipyard"}));
     assert_eq!(role(&listed, "main")["protection"], Value::Null, "a branch role has no environment");
     let browser = app.signed_in("bob").await;
     let page = browser.get(app.at(&format!("/services/{name}"))).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Deploys: protected branches only"), "the page shows the gate");
+    assert!(page.contains("Deploys: custom: main"), "the page shows the gate");
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
-async fn a_job_from_an_unprotected_branch_gets_no_credentials_from_the_environment_role(db: PgPool) {
+async fn a_job_from_another_branch_gets_no_credentials_from_the_environment_role(db: PgPool) {
     let app = app_with_role_workflows(db).await;
     let name = service_with_environment_role(&app, "gatedrun").await;
     let sim = app.sim();
-    // The team protects its default branch (GitHub: with no protection rule at all, every branch deploys).
-    sim.protect_branch("acme", &name, "main");
+    // No classic branch protection rule anywhere (Shipyard's ruleset is not one): the gate bites on its own.
     sim.push_branch("acme", &name, "other");
 
     let (conclusion, secrets, log) = run(&app, &name, "deploy.yml", "other").await;
@@ -713,7 +731,7 @@ async fn an_environment_roles_protection_removed_is_drift_and_repair_puts_it_bac
     let (_, env) = on_github(&app, Method::GET, &env_path, None).await;
     assert_eq!(
         env["deployment_branch_policy"],
-        json!({"protected_branches": true, "custom_branch_policies": false}),
+        json!({"protected_branches": false, "custom_branch_policies": true}),
         "repaired: {env}"
     );
     let again = call(&app, Method::POST, &format!("/api/v1/services/{name}/check"), BOB, None).await;

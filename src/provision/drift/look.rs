@@ -20,7 +20,7 @@ use crate::{
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
     github::{
-        PROTECTED_BRANCHES_ONLY, Repo,
+        Repo, default_branch_only,
         rulesets::{DefaultBranchRules, Shortfall},
     },
     provider::ProviderError,
@@ -117,7 +117,7 @@ async fn push_role(
                 let finding = Finding::new(
                     StepName::PushRoleSecret,
                     Problem::Unprotected,
-                    PROTECTED_BRANCHES_ONLY,
+                    default_branch_only(cx.branch.as_str()),
                     "no deployment rules: any branch may deploy",
                 );
                 findings.push(finding.for_role(name));

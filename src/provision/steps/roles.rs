@@ -15,7 +15,7 @@ use crate::{
     aws::Ownership,
     db::roles::ServiceRole,
     domain::{Desired, RoleKind, StepName},
-    github::PROTECTED_BRANCHES_ONLY,
+    github::default_branch_only,
     provider::{ErrorKind, ProviderError},
 };
 
@@ -80,10 +80,10 @@ pub struct RoleSecretOutput {
 /// An environment role's gate: the environment's deployment rules, and whose they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentProtection {
-    /// Shipyard set them (protected branches only): drift restores them when they are removed. False when
+    /// Shipyard set them (the default branch only): drift restores them when they are removed. False when
     /// the team had rules of its own, which Shipyard leaves as they are.
     pub ours: bool,
-    /// The rules in words: `protected branches only`, `custom: main, tag v*`, `reviewers: alice`.
+    /// The rules in words: `custom: main` (Shipyard's), `protected branches only`, `reviewers: alice`.
     pub rules: String,
 }
 
@@ -118,7 +118,7 @@ impl Step for PushRoleSecret {
     }
 }
 
-/// Makes sure only protected branches may deploy to `env` (creating it so), unless it has deployment
+/// Makes sure only the default branch may deploy to `env` (creating it so), unless it has deployment
 /// rules already: a team's reviewers, branch policies or protection Apps are theirs, left as they are and
 /// reported. An environment with no rule at all (new, bare, or stripped since) gets Shipyard's.
 async fn ensure_gated(
@@ -132,12 +132,12 @@ async fn ensure_gated(
     match github.environment_rules(owner, name, env).await? {
         Some(rules) if !rules.is_unprotected() => {
             // Still exactly the rule Shipyard set: still Shipyard's to restore.
-            let ours = ours_before && rules.only_protected_branches;
+            let ours = ours_before && rules.is_only(cx.branch.as_str());
             Ok(EnvironmentProtection { ours, rules: rules.describe() })
         }
         _ => {
-            github.protect_environment(owner, name, env).await?;
-            Ok(EnvironmentProtection { ours: true, rules: PROTECTED_BRANCHES_ONLY.to_owned() })
+            github.protect_environment(owner, name, env, cx.branch.as_str()).await?;
+            Ok(EnvironmentProtection { ours: true, rules: default_branch_only(cx.branch.as_str()) })
         }
     }
 }

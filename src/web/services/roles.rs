@@ -57,7 +57,7 @@ pub struct RoleView {
 /// An environment's deployment rules as the page and the API show them.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProtectionView {
-    /// `protected branches only`, `custom: main, tag v*`, `reviewers: alice`.
+    /// `custom: main` (Shipyard's), `protected branches only`, `custom: main, tag v*`, `reviewers: alice`.
     pub rules: String,
     /// `shipyard` (its rule, restored by Repair) or `team` (the team's own, left as they are).
     pub set_by: &'static str,

@@ -86,7 +86,29 @@ impl TestApp {
     }
 
     /// Starts github-sim with `sim_config`, then Shipyard with the sandbox configuration as `tweak` leaves it.
-    pub async fn spawn_with(db: PgPool, mut sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn spawn_with(db: PgPool, sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_wired(db, None, sim_config, tweak).await.0
+    }
+
+    /// As production wires the pools: the web on a pool of its own of `size` connections, and the reconciler
+    /// (the application's own, returned) on `db`'s. The web pool is returned too, to be exhausted.
+    pub async fn spawn_with_web_pool(db: PgPool, size: u32) -> (Self, PgPool, Reconciler) {
+        let web = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_with((*db.connect_options()).clone())
+            .await
+            .expect("the web pool connects");
+        let (app, reconciler) = Self::spawn_wired(db, Some(web.clone()), SimConfig::default(), |_| {}).await;
+        (app, web, reconciler)
+    }
+
+    async fn spawn_wired(
+        db: PgPool,
+        web_db: Option<PgPool>,
+        mut sim_config: SimConfig,
+        tweak: impl FnOnce(&mut Config),
+    ) -> (Self, Reconciler) {
         // The sim's runner assumes the role and pushes in the same moto Shipyard provisions in.
         sim_config.aws_endpoint_url.get_or_insert_with(|| {
             std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned())
@@ -108,9 +130,11 @@ impl TestApp {
                 .with_ecr_rules(config.ecr.clone()),
         );
         let settings = test_settings(&config);
+        let web_db = web_db.unwrap_or_else(|| db.clone());
         let app =
-            Application::build(db.clone(), config.clone(), aws.clone(), settings).expect("the app builds");
-        let (router, providers) = (app.router, app.providers);
+            Application::build_with_worker_pool(web_db, db.clone(), config.clone(), aws.clone(), settings)
+                .expect("the app builds");
+        let (router, providers, reconciler) = (app.router, app.providers, app.reconciler);
         // The production server (timeouts, TCP_NODELAY, client addresses), stopped with the test's runtime.
         let edge = config.edge;
         tokio::spawn(async move {
@@ -118,7 +142,7 @@ impl TestApp {
                 .await
                 .expect("server runs")
         });
-        Self { url, db, github, config, aws_faults, aws, providers }
+        (Self { url, db, github, config, aws_faults, aws, providers }, reconciler)
     }
 
     /// The server's own GitHub client (the bot token), as the reconciler uses it.
