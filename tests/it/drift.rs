@@ -269,12 +269,10 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(
     );
     assert_eq!(check.check_all().await.unwrap(), 1);
     // The repository by id, the secret names, the owning team's access, the ruleset; and, for the
-    // guardrails, the two ownership files, Dependabot alerts and security updates.
+    // guardrails, the two ownership files. Dependabot alerts and security updates come with the
+    // repository (its security_and_analysis says updates are on, which GitHub allows only with alerts).
     let spent = github_requests(&app) - before;
-    assert_eq!(
-        spent, 8,
-        "repository, secrets, team, ruleset, CODEOWNERS, catalog-info.yaml, alerts, updates"
-    );
+    assert_eq!(spent, 6, "repository, secrets, team, ruleset, CODEOWNERS, catalog-info.yaml");
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/teams") - teams, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/rulesets/*") - ruleset, 1);
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);
@@ -302,7 +300,7 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(
     };
     let (asked, counted) = (github_requests(&app), charged());
     assert_eq!(check.check_all().await.unwrap(), 1);
-    assert_eq!(github_requests(&app) - asked, 8, "the same reads");
+    assert_eq!(github_requests(&app) - asked, 6, "the same reads");
     assert_eq!(charged() - counted, 0, "all of them 304s");
     // A change behind Shipyard's back changes the answer (and its ETag): the next pass finds it.
     let response = Client::new()

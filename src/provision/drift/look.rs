@@ -6,7 +6,7 @@
 //! rulesets were skipped for the plan), a fourth, the repository's teams, for a service with an owning
 //! team, plus one per ownership file Shipyard committed or kept (at most 2) and one each for Dependabot
 //! alerts and security updates when they were switched on (secret scanning and topics come with the
-//! repository), so at most 8 (GitHub's conditional requests make an unchanged answer a free 304 on the
+//! repository, and so do security updates, which on also say the alerts are on), so at most 8 (GitHub's conditional requests make an unchanged answer a free 304 on the
 //! primary limit); AWS 9 (GetOpenIDConnectProvider, DescribeRepositories, ListTagsForResource,
 //! GetLifecyclePolicy, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
 //! The repository's mutability and encryption come with DescribeRepositories.
@@ -235,13 +235,25 @@ async fn security_baseline(
             findings.push(off(Problem::PushProtectionOff));
         }
     }
-    if recorded.dependabot_alerts.on && !github.vulnerability_alerts(&repo.owner, &repo.name).await? {
+    // The repository's `security_and_analysis` says whether security updates are on, and GitHub
+    // switches them off with the alerts they need: on there means both are on, with no request of
+    // their own (their endpoints answer 204/200 afresh each time, which counts against the limit).
+    let updates_seen = repo.security.map(|s| s.dependabot_security_updates);
+    let both_on = recorded.dependabot_security_updates.on && updates_seen == Some(true);
+    if recorded.dependabot_alerts.on
+        && !both_on
+        && !github.vulnerability_alerts(&repo.owner, &repo.name).await?
+    {
         findings.push(off(Problem::DependabotAlertsOff));
     }
-    if recorded.dependabot_security_updates.on
-        && !github.automated_security_fixes(&repo.owner, &repo.name).await?
-    {
-        findings.push(off(Problem::SecurityUpdatesOff));
+    if recorded.dependabot_security_updates.on {
+        let on = match updates_seen {
+            Some(seen) => seen,
+            None => github.automated_security_fixes(&repo.owner, &repo.name).await?,
+        };
+        if !on {
+            findings.push(off(Problem::SecurityUpdatesOff));
+        }
     }
     let missing: Vec<&str> =
         recorded.topics.iter().filter(|t| !repo.topics.contains(t)).map(String::as_str).collect();
