@@ -5,6 +5,10 @@
 //! AWS SDK). Services are inserted directly (the web form is not what is measured), then provisioned
 //! in four batches of fresh names: steps one at a time and independent steps at once, each with one
 //! service at a time (`run_until_idle`) and with all of them at once (`run`, `Settings.concurrency`).
+//! Then the drift check passes twice over every service made (the first learns the ETags) and the
+//! second, unchanged pass is reported: GitHub requests and those counted against the rate limit, AWS
+//! calls, wall time, and what they come to for 10,000 services at the hourly default (per-service
+//! figures times 10,000; time is not scaled, the count of services is).
 //!
 //!     cargo bench --bench provision -- [--services N] [--latency-ms MS] [--aws-latency-ms MS]
 //!         [--concurrency C] [--rounds R]
@@ -140,7 +144,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     if let Err(e) = db.drop_database().await {
         eprintln!("warning: could not drop database {name}: {e:#}");
     }
-    let (bench_batches, attribution) = measured?;
+    let (bench_batches, attribution, drift) = measured?;
     let [serial, parallel, concurrent, concurrent_serial] = bench_batches;
     report::print(&report::Report {
         args,
@@ -151,14 +155,84 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         concurrent_serial,
         attribution,
     });
+    drift.print();
     Ok(())
+}
+
+/// At this size the drift check is measured, not simulated at 10,000: every per-pass figure is per
+/// service, and what 10,000 services cost at the default interval is that times 10,000 over 3,600 s.
+const DRIFT_SCALE_SERVICES: f64 = 10_000.0;
+const DRIFT_INTERVAL_SECS: f64 = 3_600.0;
+
+/// One unchanged drift pass over every service the batches made, after a first pass that learned
+/// the ETags.
+struct DriftPass {
+    services: usize,
+    github_requests: usize,
+    github_counted: usize,
+    aws_calls: usize,
+    wall: Duration,
+}
+
+impl DriftPass {
+    fn print(&self) {
+        let n = self.services.max(1) as f64;
+        let scale = DRIFT_SCALE_SERVICES / n;
+        let counted_per_hour = self.github_counted as f64 * scale;
+        let aws_per_pass = self.aws_calls as f64 * scale;
+        let aws_per_sec = aws_per_pass / DRIFT_INTERVAL_SECS;
+        let paced = shipyard::aws::CALLS_PER_SECOND as f64;
+        println!();
+        println!(
+            "Drift: one unchanged pass over {} services (measured), scaled to 10,000 at the 3,600 s default",
+            self.services
+        );
+        println!(
+            "  GitHub   {} requests, {} counted against the rate limit (the rest 304)  ->  {counted_per_hour:.0} counted/hour at 10,000   target <= 1,000",
+            self.github_requests, self.github_counted
+        );
+        println!(
+            "  AWS      {} calls ({:.1} a service)  ->  {aws_per_sec:.1} calls/s at 10,000 spread over the interval   target <= 10 (paced to {paced:.0}/s per account)",
+            self.aws_calls,
+            self.aws_calls as f64 / n
+        );
+        println!(
+            "  wall     {:.1} s for {} services here; at 10,000 the AWS pace alone needs {:.0} s a pass   target <= 3,600",
+            self.wall.as_secs_f64(),
+            self.services,
+            aws_per_pass / paced
+        );
+    }
+}
+
+async fn drift_pass(bench: &Bench) -> anyhow::Result<DriftPass> {
+    let check = shipyard::provision::drift::DriftCheck::new(
+        bench.db.clone(),
+        bench.providers.clone(),
+        setup::settings(true, 4),
+    );
+    check.check_all().await.context("first drift pass")?;
+    let sim = bench.sim.sim();
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let asked = || methods.iter().map(|m| sim.request_count(m, "**")).sum::<usize>();
+    let counted = || methods.iter().map(|m| sim.charged_count(m, "**")).sum::<usize>();
+    let (asked0, counted0, aws0) = (asked(), counted(), bench.aws_log.calls().len());
+    let started = tokio::time::Instant::now();
+    let services = check.check_all().await.context("second drift pass")?;
+    Ok(DriftPass {
+        services,
+        github_requests: asked() - asked0,
+        github_counted: counted() - counted0,
+        aws_calls: bench.aws_log.calls().len() - aws0,
+        wall: started.elapsed(),
+    })
 }
 
 async fn measure(
     args: &Args,
     db: &setup::BenchDb,
     github_log: GithubLog,
-) -> anyhow::Result<([batch::Batch; 4], measure::Attribution)> {
+) -> anyhow::Result<([batch::Batch; 4], measure::Attribution, DriftPass)> {
     let sim = setup::start_sim(args.latency).await?;
     let aws_log = AwsLog::default();
     let mut providers = setup::providers(&sim, &aws_log, args.aws_latency).await?;
@@ -196,5 +270,6 @@ async fn measure(
     }
     let [serial, parallel, concurrent, concurrent_serial] = pooled.map(|b| b.expect("at least one round"));
     let attribution = measure::attribute(&serial.services, &serial.github_calls, &serial.aws_calls);
-    Ok(([serial, parallel, concurrent, concurrent_serial], attribution))
+    let drift = drift_pass(&bench).await?;
+    Ok(([serial, parallel, concurrent, concurrent_serial], attribution, drift))
 }

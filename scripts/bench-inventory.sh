@@ -142,7 +142,7 @@ start_bg shipyard /usr/bin/time -v -o "$STATE_DIR/shipyard.time" env -u AWS_PROF
     GITHUB_OAUTH_CLIENT_ID=shipyard-sandbox GITHUB_OAUTH_CLIENT_SECRET=sandbox-client-secret \
     GITHUB_API_URL="http://127.0.0.1:$SIM_PORT" GITHUB_WEB_URL="http://127.0.0.1:$SIM_PORT" \
     SHIPYARD_TEMPLATES=acme/service-template,acme/worker-template SHIPYARD_ENVIRONMENTS=dev,staging,prod \
-    SHIPYARD_ADMINS= SHIPYARD_IAM_PROPAGATION_DELAY_SECS=0 \
+    SHIPYARD_ADMINS= SHIPYARD_PERMISSIONS_BOUNDARY=arn:aws:iam::123456789012:policy/shipyard-boundary SHIPYARD_IAM_PROPAGATION_DELAY_SECS=0 \
     AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
     AWS_ENDPOINT_URL="http://$MOTO_HOST:$MOTO_PORT" AWS_EC2_METADATA_DISABLED=true \
     LOG_FORMAT=json RUST_LOG="${BENCH_RUST_LOG:-info}" \

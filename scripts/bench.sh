@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: the provisioning benchmark (benches/provision.rs). Brings up the real peers it needs (Postgres,
+# `make bench`: the provisioning benchmark (benches/provision.rs, ending with an unchanged drift pass scaled to
+# 10,000 services), the GitHub budget and burst of 100 (benches/provision_budget.rs) and the inventory
+# (scripts/bench-inventory.sh), each printing its figures beside its target. Brings up the real peers it needs (Postgres,
 # moto; github-sim runs inside the benchmark), runs it, and stops whatever it started.
 #
 #   scripts/bench.sh [--services N] [--latency-ms MS] [--aws-latency-ms MS] [--concurrency C] [--rounds R]

@@ -14,12 +14,13 @@ mod iam_role;
 mod oidc;
 pub mod policy;
 
-use std::{collections::BTreeMap, future::Future, time::Duration};
+use std::{collections::BTreeMap, future::Future, num::NonZeroU32, time::Duration};
 
 use anyhow::Context as _;
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -97,6 +98,17 @@ pub struct Aws {
     permissions_boundary: Option<PermissionsBoundary>,
     /// How repositories are kept (lifecycle, encryption); the defaults unless configured.
     ecr_rules: EcrRules,
+    /// Paces every call of this account's credentials: IAM throttles its control plane per account, and
+    /// the drift check alone would otherwise read as fast as the services allow.
+    pace: DefaultDirectRateLimiter,
+}
+
+/// AWS calls per second one account's client sends at most, steadily (a burst of as many first).
+pub const CALLS_PER_SECOND: u32 = 10;
+
+fn call_rate(per_second: u32) -> DefaultDirectRateLimiter {
+    let n = NonZeroU32::new(per_second.max(1)).expect("at least one");
+    RateLimiter::direct(Quota::per_second(n))
 }
 
 impl std::fmt::Debug for Aws {
@@ -130,7 +142,15 @@ impl Aws {
             account: OnceCell::new(),
             permissions_boundary: None,
             ecr_rules: EcrRules::default(),
+            pace: call_rate(CALLS_PER_SECOND),
         }
+    }
+
+    /// Send at most `per_second` calls a second (default [`CALLS_PER_SECOND`]); for benchmarks that
+    /// scale time, and tests that need no pacing.
+    pub fn with_call_rate(mut self, per_second: u32) -> Self {
+        self.pace = call_rate(per_second);
+        self
     }
 
     /// Trust tokens from `issuer` (GHES, a GHEC enterprise's own issuer) instead of github.com's.
@@ -211,7 +231,11 @@ impl Aws {
     {
         retry_transient(&self.retry, what, || {
             let attempt = op();
-            async move { attempt.await.map_err(|e| error::from_sdk(system, e)) }
+            async move {
+                // Every attempt is a call AWS counts, retries included.
+                self.pace.until_ready().await;
+                attempt.await.map_err(|e| error::from_sdk(system, e))
+            }
         })
         .await
     }

@@ -386,6 +386,50 @@ async fn fetch(
     }
 }
 
+/// The place of the live service `offset` rows into `(key, dir)` order among those matching `filters`
+/// (`None` past the end): what an old `page=N` link means as a cursor. Reads the order's keys alone
+/// (the keyset indexes hold them), not the rows before it joined with their creators.
+#[tracing::instrument(skip_all, fields(?key, ?dir, offset))]
+pub async fn boundary_at(
+    db: &PgPool,
+    filters: &Filters,
+    key: SortKey,
+    dir: SortDir,
+    offset: i64,
+) -> sqlx::Result<Option<Boundary>> {
+    let f = Bound::of(filters);
+    macro_rules! keys {
+        ($order:literal) => {
+            sqlx::query!(
+                r#"select s.name, s.created_at, s.service_id from service s
+                   where s.status <> 'deleted' and ($1::text is null or s.name ilike $1)
+                     and ($2::text is null or s.environment = $2) and ($3::text is null or s.status = $3)
+                     and ($4::text is null or s.team = $4) "#
+                    + $order
+                    + " offset $5 limit 1",
+                f.pattern.as_deref(),
+                f.environment,
+                f.status as Option<ServiceStatus>,
+                f.team,
+                offset
+            )
+            .fetch_optional(db)
+            .await?
+            .map(|r| (r.name, r.created_at, r.service_id))
+        };
+    }
+    let row = match (key, dir) {
+        (SortKey::Name, SortDir::Asc) => keys!("order by s.name, s.service_id"),
+        (SortKey::Name, SortDir::Desc) => keys!("order by s.name desc, s.service_id desc"),
+        (SortKey::Created, SortDir::Asc) => keys!("order by s.created_at, s.service_id"),
+        (SortKey::Created, SortDir::Desc) => keys!("order by s.created_at desc, s.service_id desc"),
+    };
+    Ok(row.map(|(name, created_at, service_id)| match key {
+        SortKey::Name => Boundary::Name { name, service_id },
+        SortKey::Created => Boundary::Created { created_at, service_id },
+    }))
+}
+
 /// How many live services match `filters`, up to [`COUNT_CAP`] + 1: an index range of at most that
 /// many entries instead of every live row.
 #[tracing::instrument(skip_all)]

@@ -37,6 +37,9 @@ pub struct Repo {
 pub struct SecretScanning {
     pub secret_scanning: bool,
     pub push_protection: bool,
+    /// `dependabot_security_updates`: GitHub turns them off with Dependabot alerts, so on means both are on.
+    #[serde(default)]
+    pub dependabot_security_updates: bool,
 }
 
 /// The signed-in user behind a token (`GET /user`). Key on `id`: logins can be renamed.
@@ -188,6 +191,8 @@ struct SecurityJson {
     secret_scanning: Option<StatusJson>,
     #[serde(default)]
     secret_scanning_push_protection: Option<StatusJson>,
+    #[serde(default)]
+    dependabot_security_updates: Option<StatusJson>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +240,7 @@ impl From<RepoJson> for Repo {
             security: r.security_and_analysis.map(|s| SecretScanning {
                 secret_scanning: enabled(s.secret_scanning),
                 push_protection: enabled(s.secret_scanning_push_protection),
+                dependabot_security_updates: enabled(s.dependabot_security_updates),
             }),
         }
     }

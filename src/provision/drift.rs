@@ -5,7 +5,7 @@
 
 mod look;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -165,6 +165,21 @@ pub enum Checked {
     Found(Vec<Finding>),
 }
 
+/// Checks of one pass in flight at once (each is a few sequential GitHub and AWS reads).
+const CHECKS_AT_ONCE: usize = 4;
+
+/// When each of `n` checks starts, from the start of a pass of `interval`: one in each n-th of the
+/// interval, at a uniformly random moment of it (jitter, so replicas and restarts do not line up).
+fn schedule(n: usize, interval: Duration, rng: &mut impl rand::Rng) -> Vec<Duration> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let slot = interval / u32::try_from(n).unwrap_or(u32::MAX);
+    (0..n)
+        .map(|k| slot * u32::try_from(k).unwrap_or(u32::MAX) + slot.mul_f64(rng.gen_range(0.0..1.0)))
+        .collect()
+}
+
 /// Runs the drift check. One per process; a check is read-only, so two replicas checking the same
 /// service at once at worst write the same findings twice.
 #[derive(Clone)]
@@ -179,18 +194,50 @@ impl DriftCheck {
         Self { db, providers, settings: Arc::new(settings) }
     }
 
-    /// Checks every service each `drift_interval` until `shutdown` resolves (the first check one
-    /// interval after start, so a restart does not cost a check of everything at once).
+    /// Checks every service once each `drift_interval` until `shutdown` resolves, spread evenly over
+    /// the interval: with n services, the k-th check of a pass starts at a random moment of the k-th
+    /// n-th of it (least recently checked first), so GitHub and AWS see a steady trickle rather than
+    /// a burst each interval, and a restart neither checks everything at once nor starves the
+    /// services checked last. Checks that take longer than their slot overlap, a few at a time.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        let interval = self.settings.drift_interval;
         loop {
+            let pass = tokio::time::Instant::now();
+            let services = match db::drift::checkable_services(&self.db).await {
+                Ok(services) => services,
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, "drift check could not list the services");
+                    Vec::new()
+                }
+            };
+            let slots = schedule(services.len(), interval, &mut rand::thread_rng());
+            let in_flight = Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE));
+            let mut checks = tokio::task::JoinSet::new();
+            for (service_id, at) in services.into_iter().zip(slots) {
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep_until(pass + at) => {}
+                }
+                let permit = tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    permit = in_flight.clone().acquire_owned() => permit.expect("never closed"),
+                };
+                let this = self.clone();
+                checks.spawn(async move {
+                    if let Err(e) = this.check_service(service_id).await {
+                        tracing::warn!(%service_id, error.cause_chain = ?e, "drift check of a service failed");
+                    }
+                    drop(permit);
+                });
+                // Reap finished checks as we go, so a long pass holds no more than those in flight.
+                while checks.try_join_next().is_some() {}
+            }
+            while checks.join_next().await.is_some() {}
+            tracing::info!(elapsed_ms = pass.elapsed().as_millis() as u64, "drift pass done");
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                () = tokio::time::sleep(self.settings.drift_interval) => {}
-            }
-            match self.check_all().await {
-                Ok(n) => tracing::info!(services = n, "drift check done"),
-                Err(e) => tracing::warn!(error.cause_chain = ?e, "drift check stopped early"),
+                () = tokio::time::sleep_until(pass + interval) => {}
             }
         }
     }
@@ -331,6 +378,21 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(names(steps), ["ownership_files", "security_baseline"]);
+    }
+
+    #[test]
+    fn a_pass_puts_one_check_in_each_equal_slice_of_the_interval() {
+        let interval = Duration::from_secs(3600);
+        let mut rng = rand::thread_rng();
+        let at = schedule(1000, interval, &mut rng);
+        assert_eq!(at.len(), 1000);
+        let slot = Duration::from_millis(3600);
+        for (k, t) in at.iter().enumerate() {
+            assert!(*t >= slot * k as u32 && *t < slot * (k as u32 + 1), "check {k} at {t:?}");
+        }
+        // Jittered: not every check at the start of its slice.
+        assert!(at.iter().enumerate().any(|(k, t)| *t != slot * k as u32));
+        assert!(schedule(0, interval, &mut rng).is_empty());
     }
 
     #[test]

@@ -57,11 +57,6 @@ pub async fn list_live(
     let page = db::inventory::list_live_services(&state.db, filters, key, dir, seek, limit).await?;
     let matching = match (page.whole(), seek) {
         (Some(exact), _) => exact,
-        // A last page (nothing after it) is where a count read a moment ago shows most, and the
-        // `before=end` page numbers its rows from the count: these count afresh.
-        (None, _) if !page.more_after || matches!(seek, Seek::End) => {
-            db::inventory::count_live_services(&state.db, filters).await?
-        }
         (None, _) => {
             let counted = state
                 .counts
@@ -69,6 +64,16 @@ pub async fn list_live(
                 .try_get_with_by_ref(filters, db::inventory::count_live_services(&state.db, filters))
                 .await
                 .map_err(|e| AppError::Internal(anyhow::anyhow!(e).context("database: counting services")))?;
+            // A last page (nothing after it) is where a count read a moment ago shows most, and the
+            // `before=end` page numbers its rows from the count: an exact count is read afresh there.
+            // Past the cap there is no number to be exact about ("1,000+"), so the remembered one
+            // stands and the last page costs what the first does.
+            let last = !page.more_after || matches!(seek, Seek::End);
+            let counted = if last && counted.exact().is_some() {
+                db::inventory::count_live_services(&state.db, filters).await?
+            } else {
+                counted
+            };
             let shown = page.services.len() as i64;
             counted.at_least_as_many_as(proven(shown, page.more_before, page.more_after, seek))
         }

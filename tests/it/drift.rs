@@ -269,12 +269,10 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(
     );
     assert_eq!(check.check_all().await.unwrap(), 1);
     // The repository by id, the secret names, the owning team's access, the ruleset; and, for the
-    // guardrails, the two ownership files, Dependabot alerts and security updates.
+    // guardrails, the two ownership files. Dependabot alerts and security updates come with the
+    // repository (its security_and_analysis says updates are on, which GitHub allows only with alerts).
     let spent = github_requests(&app) - before;
-    assert_eq!(
-        spent, 8,
-        "repository, secrets, team, ruleset, CODEOWNERS, catalog-info.yaml, alerts, updates"
-    );
+    assert_eq!(spent, 6, "repository, secrets, team, ruleset, CODEOWNERS, catalog-info.yaml");
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/teams") - teams, 1);
     assert_eq!(app.sim().request_count("GET", "/repos/*/*/rulesets/*") - ruleset, 1);
     assert_eq!(app.sim().request_count("GET", "/repositories/*") - by_id, 1);
@@ -293,6 +291,30 @@ async fn an_untouched_service_has_no_drift_and_a_check_costs_three_github_calls(
     // Repairing what has not drifted is refused.
     let (status, _) = api_post(&app, &bob, &format!("/api/v1/services/{name}/repair")).await;
     assert_eq!(status, StatusCode::CONFLICT);
+
+    // The next pass asks again with the ETags it was given: nothing changed, so GitHub answers each
+    // read 304, which its rate limit does not count.
+    let charged = || {
+        let sim = app.sim();
+        ["GET", "POST", "PUT", "PATCH", "DELETE"].iter().map(|m| sim.charged_count(m, "**")).sum::<usize>()
+    };
+    let (asked, counted) = (github_requests(&app), charged());
+    assert_eq!(check.check_all().await.unwrap(), 1);
+    assert_eq!(github_requests(&app) - asked, 6, "the same reads");
+    assert_eq!(charged() - counted, 0, "all of them 304s");
+    // A change behind Shipyard's back changes the answer (and its ETag): the next pass finds it.
+    let response = Client::new()
+        .delete(format!("{}/repos/acme/{name}/actions/secrets/ECR_REPO_URL", app.github.url()))
+        .bearer_auth(BOT_TOKEN)
+        .header("user-agent", "drift-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let counted = charged();
+    assert_eq!(check.check_all().await.unwrap(), 1);
+    assert_eq!(charged() - counted, 1, "only the changed secret list is counted");
+    assert_eq!(findings(&show(&app, &bob, &name).await), pair("actions_secrets", "missing"));
 }
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]

@@ -217,10 +217,23 @@ async fn pages_of_fifty_keep_the_filters_and_number_themselves(db: Db) {
     assert_eq!(texts(&third, "[data-testid=count]"), ["Showing 101–120 of 120 services."]);
     assert!(attrs(&third, "[data-testid=next]", "href").is_empty());
 
-    // Old page-number links still work.
-    let (status, body) = page(&app, &browser, "/services?environment=dev&sort=name&page=2").await;
+    // Old page-number links go to the cursor page they mean: page 2 is where page 1's "next" leads.
+    let response = browser.get(app.at("/services?environment=dev&sort=name&page=2")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, attrs(&first, "[data-testid=next]", "href")[0]);
+    let (status, body) = page(&app, &browser, &location).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(names(&Html::parse_document(&body)), names(&second));
+    let redirected = Html::parse_document(&body);
+    assert_eq!(names(&redirected), names(&second));
+    assert_eq!(texts(&redirected, "[data-testid=count]"), ["Showing 51–100 of 120 services."]);
+    let response = browser.get(app.at("/services?environment=dev&page=3")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "newest first too");
+    let (_, body) = page(&app, &browser, response.headers()["location"].to_str().unwrap()).await;
+    assert_eq!(
+        texts(&Html::parse_document(&body), "[data-testid=count]"),
+        ["Showing 101–120 of 120 services."]
+    );
 
     let (status, body) = page(&app, &browser, "/services?environment=dev&page=9").await;
     assert_eq!(status, StatusCode::OK);

@@ -6,13 +6,13 @@
 //! rulesets were skipped for the plan), a fourth, the repository's teams, for a service with an owning
 //! team, plus one per ownership file Shipyard committed or kept (at most 2) and one each for Dependabot
 //! alerts and security updates when they were switched on (secret scanning and topics come with the
-//! repository), so at most 8 (GitHub's conditional requests make an unchanged answer a free 304 on the
+//! repository, and so do security updates, which on also say the alerts are on), so at most 8 (GitHub's conditional requests make an unchanged answer a free 304 on the
 //! primary limit); AWS 9 (GetOpenIDConnectProvider, DescribeRepositories, ListTagsForResource,
 //! GetLifecyclePolicy, GetRole, ListRoleTags, ListAttachedRolePolicies, GetPolicy, GetPolicyVersion).
 //! The repository's mutability and encryption come with DescribeRepositories.
-//! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and one GitHub
-//! call for the repository's secret names (once) or, for an environment role, two: the environment's
-//! deployment rules (a third with custom branch policies) and its secret names.
+//! Each extra push role adds GetRole, ListRoleTags and ListAttachedRolePolicies, and for an environment
+//! role two GitHub calls: the environment's deployment rules (a third with custom branch policies) and
+//! its secret names (a repository-wide role's secret is among the repository's, already read).
 
 use super::{Finding, Problem};
 use crate::{
@@ -34,7 +34,7 @@ use crate::{
 pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, ProviderError> {
     let mut findings = Vec::new();
     let found = repository_and_secrets(cx, &mut findings).await?;
-    if let Some(repo) = &found {
+    if let Some((repo, _)) = &found {
         // A repository whose default branch changed is finding enough: its teams cannot change.
         if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
             team_access(cx, &mut findings).await?;
@@ -50,21 +50,26 @@ pub async fn look(cx: &Cx<'_>, roles: &[ServiceRole]) -> Result<Vec<Finding>, Pr
     role_and_attachment(cx, &mut findings).await?;
     policy_document(cx, &mut findings).await?;
     // A repository that is gone or archived is finding enough: its secrets cannot be read.
-    if let Some(repo) = &found {
+    if let Some((repo, _)) = &found {
         branch_ruleset(cx, &repo.owner, &repo.name, &mut findings).await?;
     }
-    if !findings.iter().any(|f| f.resource == StepName::GithubRepository) {
+    if let Some((_, secrets)) = &found
+        && !findings.iter().any(|f| f.resource == StepName::GithubRepository)
+    {
         for role in roles.iter().filter(|r| r.desired == Desired::Present) {
-            push_role(cx, role, &mut findings).await?;
+            push_role(cx, role, secrets, &mut findings).await?;
         }
     }
     Ok(findings)
 }
 
 /// An extra role as `PushRole` would make it, attached to the push policy, its ARN where its runs read it.
+/// `repo_secrets` are the repository's secret names as [`repository_and_secrets`] read them: one
+/// request serves the repository's secrets and every repository-wide role's.
 async fn push_role(
     cx: &Cx<'_>,
     role: &ServiceRole,
+    repo_secrets: &[String],
     findings: &mut Vec<Finding>,
 ) -> Result<(), ProviderError> {
     let aws = &cx.providers.aws;
@@ -124,7 +129,7 @@ async fn push_role(
             }
             github.environment_secret_names(owner, repo_name, &role.value).await?.unwrap_or_default()
         }
-        _ => github.secret_names(owner, repo_name).await?,
+        _ => repo_secrets.to_vec(),
     };
     if !present.contains(&role.secret) {
         let found = if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") };
@@ -230,13 +235,25 @@ async fn security_baseline(
             findings.push(off(Problem::PushProtectionOff));
         }
     }
-    if recorded.dependabot_alerts.on && !github.vulnerability_alerts(&repo.owner, &repo.name).await? {
+    // The repository's `security_and_analysis` says whether security updates are on, and GitHub
+    // switches them off with the alerts they need: on there means both are on, with no request of
+    // their own (their endpoints answer 204/200 afresh each time, which counts against the limit).
+    let updates_seen = repo.security.map(|s| s.dependabot_security_updates);
+    let both_on = recorded.dependabot_security_updates.on && updates_seen == Some(true);
+    if recorded.dependabot_alerts.on
+        && !both_on
+        && !github.vulnerability_alerts(&repo.owner, &repo.name).await?
+    {
         findings.push(off(Problem::DependabotAlertsOff));
     }
-    if recorded.dependabot_security_updates.on
-        && !github.automated_security_fixes(&repo.owner, &repo.name).await?
-    {
-        findings.push(off(Problem::SecurityUpdatesOff));
+    if recorded.dependabot_security_updates.on {
+        let on = match updates_seen {
+            Some(seen) => seen,
+            None => github.automated_security_fixes(&repo.owner, &repo.name).await?,
+        };
+        if !on {
+            findings.push(off(Problem::SecurityUpdatesOff));
+        }
     }
     let missing: Vec<&str> =
         recorded.topics.iter().filter(|t| !repo.topics.contains(t)).map(String::as_str).collect();
@@ -252,11 +269,12 @@ async fn security_baseline(
     Ok(())
 }
 
-/// The repository as it is now, when it is there and not archived (what the later looks read).
+/// The repository as it is now, when it is there and not archived (what the later looks read), with
+/// its Actions secrets' names.
 async fn repository_and_secrets(
     cx: &Cx<'_>,
     findings: &mut Vec<Finding>,
-) -> Result<Option<Repo>, ProviderError> {
+) -> Result<Option<(Repo, Vec<String>)>, ProviderError> {
     let recorded = cx.output::<GithubRepository>()?;
     let github = &cx.providers.github;
     let Some(repo) = github.find_repo_by_id(recorded.id).await? else {
@@ -297,7 +315,7 @@ async fn repository_and_secrets(
             if present.is_empty() { "no secrets".to_owned() } else { present.join(", ") },
         ));
     }
-    Ok(Some(repo))
+    Ok(Some((repo, present)))
 }
 
 /// The owning team has at least the permission `TeamAccess` grants (a grant raised by hand is not

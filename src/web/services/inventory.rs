@@ -4,12 +4,13 @@
 
 use axum::Extension;
 use axum::extract::{RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::view;
 use crate::{
     db::{
+        self,
         inventory::{Boundary, Filters, INVENTORY_PAGE_SIZE, Seek, SortDir, SortKey},
         services::Service,
     },
@@ -324,6 +325,21 @@ pub async fn inventory(
     let environments = &state.config.environments;
     let query =
         parse_inventory_query(raw.as_deref().unwrap_or(""), environments).map_err(AppError::BadRequest)?;
+    // An old `page=N` link is an offset, which costs every row before it: it goes to the cursor page it
+    // means (the one page N-1's "next" link names), found from the order's keys alone. Past the end
+    // it is answered here (nothing to read, and a link to the last page).
+    if let At::Page(page) = query.at
+        && page > 1
+    {
+        let before = i64::from(page - 1) * INVENTORY_PAGE_SIZE;
+        let found =
+            db::inventory::boundary_at(&state.db, &query.filters, query.sort, query.dir, before - 1).await?;
+        if let Some(boundary) = found {
+            let position = u32::try_from(before).ok();
+            let url = inventory_url(&query, &At::After(Cursor { boundary, position }));
+            return Ok(Redirect::to(&url).into_response());
+        }
+    }
     let listing = listing::list_live(
         &state,
         &query.filters,
