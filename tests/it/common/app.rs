@@ -125,6 +125,9 @@ impl TestApp {
         super::fixtures::ensure_boundary_policy().await;
         let aws = Arc::new(
             Aws::new(&sdk, config.retry)
+                // moto throttles nothing and the tests are not about pacing (the drift bench is): Shipyard's
+                // 10 calls a second per account would add seconds to every service provisioned.
+                .with_call_rate(1_000)
                 .with_oidc_issuer(config.github_oidc_issuer.clone())
                 .with_permissions_boundary(config.permissions_boundary.clone())
                 .with_ecr_rules(config.ecr.clone()),
