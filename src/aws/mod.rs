@@ -5,6 +5,7 @@
 //! touch anything else. Every SDK call goes through [`retry_transient`] with the SDK's own retries
 //! off, so a test can count attempts and the retry budget is ours.
 
+mod accounts;
 mod boundary;
 mod ecr;
 mod ecr_settings;
@@ -23,6 +24,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+pub use accounts::{Accounts, source_identity};
 pub use boundary::PermissionsBoundary;
 pub use ecr::{EcrImage, EcrRepository};
 pub use ecr_settings::{
@@ -97,6 +99,10 @@ pub struct Aws {
     permissions_boundary: Option<PermissionsBoundary>,
     /// How repositories are kept (lifecycle, encryption); the defaults unless configured.
     ecr_rules: EcrRules,
+    /// The SDK config the clients were built from (assumed-role clients start from the hub's).
+    sdk: SdkConfig,
+    /// The role this client's credentials come from, when it acts in another account.
+    assumed: Option<accounts::Assumed>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -130,6 +136,40 @@ impl Aws {
             account: OnceCell::new(),
             permissions_boundary: None,
             ecr_rules: EcrRules::default(),
+            sdk,
+            assumed: None,
+        }
+    }
+
+    /// A client acting in `account` and `region` through `sts:AssumeRole` of `role_arn` (asked with
+    /// this client's credentials), with this client's settings; the boundary is the same policy in
+    /// `account`.
+    pub(crate) fn assumed(
+        &self,
+        account: &str,
+        region: &str,
+        role_arn: &str,
+        source_identity: Option<String>,
+        environment: &str,
+    ) -> Self {
+        let (sdk, refusal) = accounts::assumed_config(&self.sdk, region, role_arn, source_identity);
+        Self {
+            iam: aws_sdk_iam::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            region: region.to_owned(),
+            retry: self.retry.clone(),
+            oidc_issuer: self.oidc_issuer.clone(),
+            account: OnceCell::new(),
+            permissions_boundary: self.permissions_boundary.as_ref().map(|b| b.in_account(account)),
+            ecr_rules: self.ecr_rules.clone(),
+            sdk,
+            assumed: Some(accounts::Assumed {
+                account: account.to_owned(),
+                role_arn: role_arn.to_owned(),
+                environment: environment.to_owned(),
+                refusal,
+            }),
         }
     }
 
@@ -211,7 +251,16 @@ impl Aws {
     {
         retry_transient(&self.retry, what, || {
             let attempt = op();
-            async move { attempt.await.map_err(|e| error::from_sdk(system, e)) }
+            async move {
+                attempt.await.map_err(|e| {
+                    // A refused assume fails every call before it is sent: say so, not "request failed".
+                    let unsent = !matches!(e, SdkError::ServiceError(_) | SdkError::ResponseError(_));
+                    match self.assumed.as_ref().filter(|_| unsent).and_then(|a| a.refused()) {
+                        Some(message) => ProviderError::new(System::Sts, ErrorKind::Denied, message),
+                        None => error::from_sdk(system, e),
+                    }
+                })
+            }
         })
         .await
     }
