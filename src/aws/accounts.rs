@@ -68,12 +68,8 @@ impl Accounts {
         clients
             .entry(key)
             .or_insert_with(|| {
-                let role_arn = format!(
-                    "arn:{}:iam::{}:role/{}",
-                    partition_of(&region),
-                    placement.account_id,
-                    self.role
-                );
+                let role_arn =
+                    format!("arn:{}:iam::{}:role/{}", partition_of(&region), placement.account_id, self.role);
                 Arc::new(self.hub.assumed(&placement.account_id, &region, &role_arn, identity, environment))
             })
             .clone()
@@ -164,8 +160,15 @@ impl AssumeRole {
             return Err(CredentialsError::provider_error("AssumeRole returned no credentials"));
         };
         set(None);
-        let expiry = SystemTime::try_from(c.expiration).unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(900));
-        Ok(Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), Some(expiry), "shipyard-assume-role"))
+        let expiry = SystemTime::try_from(c.expiration)
+            .unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(900));
+        Ok(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            Some(expiry),
+            "shipyard-assume-role",
+        ))
     }
 }
 
