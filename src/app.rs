@@ -49,8 +49,13 @@ impl Application {
             config.retry,
         )?
         .with_budget(config.github_budget);
-        let providers = Providers { github: github.clone(), aws: aws.clone() };
-        let state = AppState::new(db.clone(), config, github, aws)?;
+        let accounts = Arc::new(crate::aws::Accounts::new(
+            aws.clone(),
+            config.environment_accounts.clone(),
+            &config.provisioner_role,
+        ));
+        let providers = Providers::with_accounts(github.clone(), accounts.clone());
+        let state = AppState::new(db.clone(), config, github, aws)?.with_accounts(accounts);
         let drift = DriftCheck::new(worker_db.clone(), providers.clone(), settings.clone());
         let reconciler = Reconciler::new(worker_db, providers.clone(), settings);
         Ok(Self { router: web::router(state.clone()), reconciler, drift, state, providers })

@@ -3,7 +3,12 @@
 //! A missing or malformed variable stops start-up with one line naming the variable and what is
 //! expected. Secret values are [`SecretString`]s: redacted in `Debug`, never logged.
 
-use std::{collections::HashMap, net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    num::NonZeroU32,
+    time::Duration,
+};
 
 use secrecy::SecretString;
 use url::Url;
@@ -36,8 +41,15 @@ pub struct Config {
     pub github_oidc_issuer: crate::aws::policy::OidcIssuer,
     /// `SHIPYARD_TEMPLATES`: comma-separated `owner/repo` template repositories users may pick.
     pub templates: Vec<String>,
-    /// `SHIPYARD_ENVIRONMENTS` (default `dev,staging,prod`).
+    /// `SHIPYARD_ENVIRONMENTS` (default `dev,staging,prod`): the names, in the order given.
     pub environments: Vec<String>,
+    /// Where each environment's services are provisioned: entries `name=ACCOUNT_ID` or
+    /// `name=ACCOUNT_ID/REGION` of `SHIPYARD_ENVIRONMENTS`. A plain `name` has no entry here and uses
+    /// Shipyard's own account and region.
+    pub environment_accounts: BTreeMap<String, Placement>,
+    /// `SHIPYARD_PROVISIONER_ROLE` (default `shipyard-provisioner`): the role Shipyard assumes in
+    /// every account an environment names.
+    pub provisioner_role: String,
     /// `SHIPYARD_ADMINS`: GitHub users (numeric ids; logins still accepted) who may delete any service,
     /// besides org admins.
     pub admins: Vec<AdminRef>,
@@ -194,6 +206,7 @@ impl Config {
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let env = Env(vars);
         let public_url = env.url("PUBLIC_URL", Some("http://localhost:8080"))?;
+        let environments = env.environments()?;
         Ok(Self {
             database_url: env.secret("DATABASE_URL")?,
             listen_addr: env.parse(
@@ -215,12 +228,22 @@ impl Config {
                     .map_err(|why| env.invalid("GITHUB_OIDC_ISSUER", &format!("is malformed: {why}")))?
             },
             templates: env.list("SHIPYARD_TEMPLATES", None, is_full_repo_name, "owner/repository names")?,
-            environments: env.list(
-                "SHIPYARD_ENVIRONMENTS",
-                Some("dev,staging,prod"),
-                is_environment_name,
-                "lower-case environment names (a-z, 0-9, at most 16 characters)",
-            )?,
+            environments: environments.iter().map(|(name, _)| name.clone()).collect(),
+            environment_accounts: environments
+                .into_iter()
+                .filter_map(|(name, placement)| Some((name, placement?)))
+                .collect(),
+            provisioner_role: {
+                let raw = env.optional("SHIPYARD_PROVISIONER_ROLE");
+                let raw = raw.as_deref().unwrap_or("shipyard-provisioner");
+                if !is_role_name(raw) {
+                    return Err(env.invalid(
+                        "SHIPYARD_PROVISIONER_ROLE",
+                        &format!("is malformed: expected an IAM role name (A-Z a-z 0-9 +=,.@_-, at most 64), got {raw:?}"),
+                    ));
+                }
+                raw.to_owned()
+            },
             admins: env
                 .list("SHIPYARD_ADMINS", Some(""), is_admin_ref, "GitHub user ids (or logins)")?
                 .into_iter()
@@ -597,6 +620,79 @@ fn is_full_repo_name(s: &str) -> bool {
     }
 }
 
+/// An environment's own account and region (the region `None`: Shipyard's `AWS_REGION`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub account_id: String,
+    pub region: Option<String>,
+}
+
+impl<'a> Env<'a> {
+    /// `SHIPYARD_ENVIRONMENTS`: `name`, `name=ACCOUNT_ID` or `name=ACCOUNT_ID/REGION`, comma-separated.
+    fn environments(&self) -> Result<Vec<(String, Option<Placement>)>, ConfigError> {
+        const VAR: &str = "SHIPYARD_ENVIRONMENTS";
+        let raw = self.optional(VAR).unwrap_or_else(|| "dev,staging,prod".to_owned());
+        let mut out: Vec<(String, Option<Placement>)> = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let bad = |why: &str| {
+                self.invalid(
+                    VAR,
+                    &format!(
+                        "is malformed: entry {entry:?} {why} (expected `name`, `name=ACCOUNT_ID` or \
+                         `name=ACCOUNT_ID/REGION`, e.g. prod=222222222222/eu-west-1)"
+                    ),
+                )
+            };
+            let (name, placement) = match entry.split_once('=') {
+                None => (entry, None),
+                Some((name, place)) => {
+                    let (account, region) = match place.trim().split_once('/') {
+                        None => (place.trim(), None),
+                        Some((account, region)) => (account.trim(), Some(region.trim())),
+                    };
+                    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(bad("has an account id that is not 12 digits"));
+                    }
+                    if let Some(region) = region
+                        && !is_region(region)
+                    {
+                        return Err(bad("has a region that is not an AWS region such as eu-west-1"));
+                    }
+                    (
+                        name.trim(),
+                        Some(Placement { account_id: account.to_owned(), region: region.map(str::to_owned) }),
+                    )
+                }
+            };
+            if !is_environment_name(name) {
+                return Err(bad("has a name that is not lower-case a-z, 0-9, at most 16 characters"));
+            }
+            if out.iter().any(|(seen, _)| seen == name) {
+                return Err(bad("names an environment a second time"));
+            }
+            out.push((name.to_owned(), placement));
+        }
+        if out.is_empty() {
+            return Err(self.invalid(VAR, "is empty: expected comma-separated environment names"));
+        }
+        Ok(out)
+    }
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters, dashes, a trailing number.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[..parts.len() - 1].iter().all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// IAM's role-name rule.
+fn is_role_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
 fn is_environment_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 16
@@ -784,6 +880,49 @@ mod tests {
         assert!(!Config::from_vars(&with("SHIPYARD_TEAM_REQUIRED", "false")).unwrap().team_required);
         let e = Config::from_vars(&with("SHIPYARD_TEAM_PERMISSION", "write")).unwrap_err();
         assert!(e.to_string().contains("SHIPYARD_TEAM_PERMISSION") && e.problem.contains("maintain"), "{e}");
+    }
+
+    #[test]
+    fn environments_name_an_account_and_region_or_keep_shipyards_own() {
+        let config = Config::from_vars(&with(
+            "SHIPYARD_ENVIRONMENTS",
+            "dev, staging=111111111111/eu-west-1,prod=222222222222",
+        ))
+        .unwrap();
+        assert_eq!(config.environments, ["dev", "staging", "prod"]);
+        assert_eq!(config.environment_accounts.get("dev"), None);
+        assert_eq!(
+            config.environment_accounts["staging"],
+            Placement { account_id: "111111111111".into(), region: Some("eu-west-1".into()) }
+        );
+        assert_eq!(
+            config.environment_accounts["prod"],
+            Placement { account_id: "222222222222".into(), region: None }
+        );
+        assert_eq!(config.provisioner_role, "shipyard-provisioner");
+        let config = Config::from_vars(&with("SHIPYARD_PROVISIONER_ROLE", "ops-shipyard")).unwrap();
+        assert_eq!(config.provisioner_role, "ops-shipyard");
+        assert!(config.environment_accounts.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_environment_entry_is_named() {
+        for (value, why) in [
+            ("dev,prod=2222", "not 12 digits"),
+            ("prod=222222222222/mars", "not an AWS region"),
+            ("prod=222222222222/", "not an AWS region"),
+            ("Prod=222222222222", "not lower-case"),
+            ("=222222222222", "not lower-case"),
+            ("dev,dev=222222222222", "a second time"),
+        ] {
+            let err = Config::from_vars(&with("SHIPYARD_ENVIRONMENTS", value)).unwrap_err();
+            assert_eq!(err.var, "SHIPYARD_ENVIRONMENTS", "{value}");
+            let bad_entry = value.rsplit(',').next().unwrap();
+            assert!(err.problem.contains(&format!("{bad_entry:?}")), "{value}: {}", err.problem);
+            assert!(err.problem.contains(why), "{value}: {}", err.problem);
+        }
+        let err = Config::from_vars(&with("SHIPYARD_PROVISIONER_ROLE", "role/with/slash")).unwrap_err();
+        assert_eq!(err.var, "SHIPYARD_PROVISIONER_ROLE");
     }
 
     #[test]

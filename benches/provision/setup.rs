@@ -105,7 +105,7 @@ pub async fn providers(
     let retry = RetryPolicy::fast();
     let github = GitHub::new(&sim.url(), SecretString::from(SIM_TOKEN), retry)?;
     let aws = Arc::new(Aws::new(&moto_sdk_config(aws_log, aws_latency).await, retry));
-    Ok(Providers { github, aws })
+    Ok(Providers::new(github, aws))
 }
 
 /// Reconciler settings: production shape, minus the IAM propagation wait (moto is consistent).

@@ -51,6 +51,16 @@ impl PermissionsBoundary {
     pub fn arn(&self) -> &str {
         &self.0
     }
+
+    /// The same policy (path and name) in `account`: each target account holds its own boundary
+    /// (a role's boundary must be a policy of the role's account).
+    pub fn in_account(&self, account: &str) -> Self {
+        let mut parts: Vec<&str> = self.0.splitn(6, ':').collect();
+        if parts.len() == 6 {
+            parts[4] = account;
+        }
+        Self(parts.join(":"))
+    }
 }
 
 impl fmt::Display for PermissionsBoundary {

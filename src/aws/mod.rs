@@ -5,6 +5,7 @@
 //! touch anything else. Every SDK call goes through [`retry_transient`] with the SDK's own retries
 //! off, so a test can count attempts and the retry budget is ours.
 
+mod accounts;
 mod boundary;
 mod ecr;
 mod ecr_settings;
@@ -24,6 +25,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+pub use accounts::{Accounts, source_identity};
 pub use boundary::PermissionsBoundary;
 pub use ecr::{EcrImage, EcrRepository};
 pub use ecr_settings::{
@@ -101,6 +103,12 @@ pub struct Aws {
     /// Paces every call of this account's credentials: IAM throttles its control plane per account, and
     /// the drift check alone would otherwise read as fast as the services allow.
     pace: DefaultDirectRateLimiter,
+    /// The pace's rate, for the clients of other accounts made from this one (each gets its own pace).
+    calls_per_second: u32,
+    /// The SDK config the clients were built from (assumed-role clients start from the hub's).
+    sdk: SdkConfig,
+    /// The role this client's credentials come from, when it acts in another account.
+    assumed: Option<accounts::Assumed>,
 }
 
 /// AWS calls per second one account's client sends at most, steadily (a burst of as many first).
@@ -143,6 +151,43 @@ impl Aws {
             permissions_boundary: None,
             ecr_rules: EcrRules::default(),
             pace: call_rate(CALLS_PER_SECOND),
+            calls_per_second: CALLS_PER_SECOND,
+            sdk,
+            assumed: None,
+        }
+    }
+
+    /// A client acting in `account` and `region` through `sts:AssumeRole` of `role_arn` (asked with
+    /// this client's credentials), with this client's settings; the boundary is the same policy in
+    /// `account`.
+    pub(crate) fn assumed(
+        &self,
+        account: &str,
+        region: &str,
+        role_arn: &str,
+        source_identity: Option<String>,
+        environment: &str,
+    ) -> Self {
+        let (sdk, refusal) = accounts::assumed_config(&self.sdk, region, role_arn, source_identity);
+        Self {
+            iam: aws_sdk_iam::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            region: region.to_owned(),
+            retry: self.retry.clone(),
+            oidc_issuer: self.oidc_issuer.clone(),
+            account: OnceCell::new(),
+            permissions_boundary: self.permissions_boundary.as_ref().map(|b| b.in_account(account)),
+            ecr_rules: self.ecr_rules.clone(),
+            pace: call_rate(self.calls_per_second),
+            calls_per_second: self.calls_per_second,
+            sdk,
+            assumed: Some(accounts::Assumed {
+                account: account.to_owned(),
+                role_arn: role_arn.to_owned(),
+                environment: environment.to_owned(),
+                refusal,
+            }),
         }
     }
 
@@ -150,6 +195,7 @@ impl Aws {
     /// scale time, and tests that need no pacing.
     pub fn with_call_rate(mut self, per_second: u32) -> Self {
         self.pace = call_rate(per_second);
+        self.calls_per_second = per_second;
         self
     }
 
@@ -234,7 +280,14 @@ impl Aws {
             async move {
                 // Every attempt is a call AWS counts, retries included.
                 self.pace.until_ready().await;
-                attempt.await.map_err(|e| error::from_sdk(system, e))
+                attempt.await.map_err(|e| {
+                    // A refused assume fails every call before it is sent: say so, not "request failed".
+                    let unsent = !matches!(e, SdkError::ServiceError(_) | SdkError::ResponseError(_));
+                    match self.assumed.as_ref().filter(|_| unsent).and_then(|a| a.refused()) {
+                        Some(message) => ProviderError::new(System::Sts, ErrorKind::Denied, message),
+                        None => error::from_sdk(system, e),
+                    }
+                })
             }
         })
         .await

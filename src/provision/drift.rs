@@ -277,7 +277,8 @@ impl DriftCheck {
         let rows = db::steps::list_steps(&self.db, service_id).await?;
         let roles = db::roles::list_roles(&self.db, service_id).await?;
         let key = StepKey::service(StepName::FirstBuild);
-        let cx = Cx::new(&service, &rows, &self.providers, &self.settings, &key, &roles)?;
+        let providers = self.providers.for_service(&service);
+        let cx = Cx::new(&service, &rows, &providers, &self.settings, &key, &roles)?;
         let findings = look::look(&cx, &roles).await?;
         let before = db::drift::findings(&self.db, service_id).await?.unwrap_or_default();
         let to = if findings.is_empty() { ServiceStatus::Ready } else { ServiceStatus::Drifted };

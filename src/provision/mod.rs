@@ -18,7 +18,10 @@ use std::{sync::Arc, time::Duration};
 pub use reconciler::{MAX_STEP_STARTS, Reconciler};
 pub use steps::Phase;
 
-use crate::{aws::Aws, github::GitHub};
+use crate::{
+    aws::{Accounts, Aws},
+    github::GitHub,
+};
 
 /// How long template generation may take before the step fails.
 pub const GENERATE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -92,5 +95,29 @@ impl Settings {
 #[derive(Clone)]
 pub struct Providers {
     pub github: GitHub,
+    /// The client of the account steps act in: Shipyard's own until [`Providers::for_service`]
+    /// picks the service's.
     pub aws: Arc<Aws>,
+    /// Every environment's account.
+    pub accounts: Arc<Accounts>,
+}
+
+impl Providers {
+    /// Every environment in Shipyard's own account.
+    pub fn new(github: GitHub, aws: Arc<Aws>) -> Self {
+        let accounts = Arc::new(Accounts::hub_only(aws.clone()));
+        Self { github, aws, accounts }
+    }
+
+    /// Environments in the accounts `accounts` names.
+    pub fn with_accounts(github: GitHub, accounts: Arc<Accounts>) -> Self {
+        Self { github, aws: accounts.hub().clone(), accounts }
+    }
+
+    /// The providers one service's steps, drift look, Repair and deletion act through: AWS in the
+    /// account and region of its environment, acting for the user who asked for it.
+    pub fn for_service(&self, service: &crate::db::services::Service) -> Self {
+        let aws = self.accounts.for_environment(&service.environment, Some(&service.created_by_login));
+        Self { github: self.github.clone(), aws, accounts: self.accounts.clone() }
+    }
 }

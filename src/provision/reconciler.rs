@@ -343,7 +343,8 @@ impl Reconciler {
         let this = self.clone();
         async move {
             let step = key.step;
-            let cx = Cx::new(&service, &rows, &this.providers, &this.settings, &key, &service_roles)?;
+            let providers = this.providers.for_service(&service);
+            let cx = Cx::new(&service, &rows, &providers, &this.settings, &key, &service_roles)?;
             let run = async {
                 if this.panic_in == Some(step) {
                     panic!("injected panic in {step}");
@@ -530,7 +531,8 @@ fn ready_outputs(
     settings: &Settings,
 ) -> anyhow::Result<ServiceOutputs> {
     use super::steps::{EcrRepository, GithubRepository, IamRole};
-    let cx = Cx::new(service, rows, providers, settings, &StepKey::service(StepName::FirstBuild), &[])?;
+    let providers = providers.for_service(service);
+    let cx = Cx::new(service, rows, &providers, settings, &StepKey::service(StepName::FirstBuild), &[])?;
     let repo = cx.recorded::<GithubRepository>()?;
     Ok(ServiceOutputs {
         html_url: repo.as_ref().map(|r| r.html_url.clone()),

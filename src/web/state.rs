@@ -19,6 +19,8 @@ pub struct AppState {
     pub limiter: super::limits::AddressLimiter,
     /// The server's AWS client (the service page reads the images in ECR with it).
     pub aws: Arc<Aws>,
+    /// Every environment's account (the service page reads a service's images in its own).
+    pub accounts: Arc<crate::aws::Accounts>,
     /// Recent runs and image look-ups per service, so page reloads cost no provider calls.
     pub live: super::services::live::LiveCache,
     /// Recent counts of live services per inventory filter.
@@ -43,11 +45,18 @@ impl AppState {
             github,
             tokens,
             limiter,
+            accounts: Arc::new(crate::aws::Accounts::hub_only(aws.clone())),
             aws,
             live: Default::default(),
             counts: Default::default(),
             sessions: Default::default(),
             checks,
         })
+    }
+
+    /// Environments in the accounts `accounts` names.
+    pub fn with_accounts(mut self, accounts: Arc<crate::aws::Accounts>) -> Self {
+        self.accounts = accounts;
+        self
     }
 }

@@ -130,7 +130,7 @@ async fn the_configured_kms_key_encrypts_a_new_repository_and_another_key_is_dri
     let aws = Aws::new(&sdk, app.config.retry)
         .with_permissions_boundary(app.config.permissions_boundary.clone())
         .with_ecr_rules(rules);
-    let providers = Providers { github: app.github_client(), aws: Arc::new(aws) };
+    let providers = Providers::new(app.github_client(), Arc::new(aws));
     let check = DriftCheck::new(app.db.clone(), providers, app.reconciler_settings());
     let Checked::Found(findings) = check.check_service(service_id(&app, &name).await).await.unwrap() else {
         panic!("a ready service is checked");

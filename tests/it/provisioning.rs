@@ -227,7 +227,7 @@ async fn the_background_reconciler_is_woken_at_once_and_stops_when_asked(db: PgP
         poll_interval: std::time::Duration::from_secs(300),
         ..app.reconciler_settings()
     };
-    let providers = shipyard::provision::Providers { github: app.github_client(), aws: app.aws.clone() };
+    let providers = shipyard::provision::Providers::new(app.github_client(), app.aws.clone());
     let reconciler = shipyard::provision::Reconciler::new(app.db.clone(), providers, settings);
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(reconciler.run(stop.clone().cancelled_owned()));

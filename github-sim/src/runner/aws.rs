@@ -48,6 +48,31 @@ impl Clients {
         let propagation = Arc::new(Propagation { delay, seen: Mutex::new(HashMap::new()) });
         Clients { iam: aws_sdk_iam::Client::new(&config), config, propagation }
     }
+
+    /// The same, reading IAM in `account` (the role's): each account has its own IAM. The sim's own
+    /// read-only view, through the endpoint's `AssumeRole` into that account.
+    async fn in_account(&self, account: &str) -> Step<Clients> {
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/github-sim-reader"))
+            .role_session_name("github-sim")
+            .send()
+            .await
+            .map_err(|e| failed(sdk_message("AssumeRole (the sim's view of the account)", &e)))?;
+        let c = out.credentials.ok_or_else(|| failed("AssumeRole returned no credentials"))?;
+        let credentials = aws_sdk_sts::config::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            None,
+            "github-sim-account-view",
+        );
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&self.config).credentials_provider(credentials).build(),
+        );
+        Ok(Clients { iam, config: self.config.clone(), propagation: self.propagation.clone() })
+    }
 }
 
 /// What the runner has seen of IAM documents, to apply each only once it has propagated.
@@ -134,6 +159,7 @@ async fn steps(clients: &Clients, issuer: &Issuer, job: &mut PushJob) -> Step<()
     job.log.line(&format!("  role-to-assume: {}", job.role_arn));
     job.log.line(&format!("  aws-region: {}", job.region));
     let role = parse_role_arn(&job.role_arn)?;
+    let clients = &clients.in_account(&role.account).await?;
     let policies = assume_role(clients, issuer, job, &role).await?;
     job.log.line("Assuming role with OIDC");
     let credentials = sts_credentials(clients, job).await?;
@@ -155,6 +181,15 @@ async fn steps(clients: &Clients, issuer: &Issuer, job: &mut PushJob) -> Step<()
         )));
     }
     authorize(&policies, &caller, "ecr:GetAuthorizationToken", "*")?;
+    if target.account != role.account {
+        // Another account's repository takes a push only if its repository policy grants it; Shipyard's grant none.
+        return Err(failed(format!(
+            "User: {caller} is not authorized to perform: ecr:InitiateLayerUpload on resource: \
+             arn:{partition}:ecr:{}:{}:repository/{} because no resource-based policy allows the \
+             ecr:InitiateLayerUpload action",
+            target.region, target.account, target.name
+        )));
+    }
     let ecr = aws_sdk_ecr::Client::from_conf(
         aws_sdk_ecr::config::Builder::from(&clients.config)
             .credentials_provider(credentials)

@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 
 /// The drift check on the server's own clients (the same the reconciler acts through).
 pub fn drift_check(state: &AppState) -> DriftCheck {
-    let providers = Providers { github: state.github.clone(), aws: state.aws.clone() };
+    let providers = Providers::with_accounts(state.github.clone(), state.accounts.clone());
     DriftCheck::new(state.db.clone(), providers, Settings::from_config(&state.config))
 }
 

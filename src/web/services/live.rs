@@ -193,7 +193,7 @@ pub async fn look_up(state: &AppState, service: &Service, steps: &[Step]) -> Opt
     let (cache, key) = (&state.live, (target.service_id, service.status));
     let (runs, images) = tokio::join!(
         cache.runs.get_with(key, runs(state, target.repo_id)),
-        cache.images.get_with(key, images(state, target.ecr_name.as_deref())),
+        cache.images.get_with(key, images(state, service, target.ecr_name.as_deref())),
     );
     Some(Live { runs, images })
 }
@@ -214,9 +214,11 @@ async fn runs(state: &AppState, repo_id: Option<u64>) -> Section<RunView> {
     }
 }
 
-async fn images(state: &AppState, ecr_name: Option<&str>) -> Section<ImageView> {
+async fn images(state: &AppState, service: &Service, ecr_name: Option<&str>) -> Section<ImageView> {
     let Some(name) = ecr_name else { return Section::failed(NO_ECR_REPOSITORY) };
-    match tokio::time::timeout(LOOKUP_TIMEOUT, state.aws.list_images(name)).await {
+    // The repository is in the account of the service's environment.
+    let aws = state.accounts.for_environment(&service.environment, Some(&service.created_by_login));
+    match tokio::time::timeout(LOOKUP_TIMEOUT, aws.list_images(name)).await {
         Ok(Ok(images)) => Section::found(images.into_iter().take(IMAGES_SHOWN).map(ImageView::of).collect()),
         Ok(Err(e)) => notice_for("images", &e, IMAGES_UNAVAILABLE, NO_ECR_REPOSITORY),
         Err(_) => timed_out("images", IMAGES_UNAVAILABLE),

@@ -129,11 +129,121 @@ impl HttpConnector for FaultyConnector {
         let (protocol, operation) = operation_of(&request);
         let call =
             Call { service: service_of(&request), operation: operation.clone(), params: params_of(&request) };
+        let assume = (operation == "AssumeRole").then(|| call.params.clone());
         match self.faults.record(call) {
             Some(fault) => HttpConnectorFuture::ready(Ok(fault_response(protocol, &operation, fault))),
-            None => self.inner.call(request),
+            None => match assume {
+                // moto grants any AssumeRole; STS checks the role exists and trusts the caller.
+                Some(params) => {
+                    let inner = self.inner.clone();
+                    HttpConnectorFuture::new(async move {
+                        match sts_refusal(&params).await {
+                            Some(message) => Ok(denied_response(&message)),
+                            None => inner.call(request).await,
+                        }
+                    })
+                }
+                None => self.inner.call(request),
+            },
         }
     }
+}
+
+/// What STS would answer an `AssumeRole` that moto grants regardless: the role must exist in its
+/// account and its trust policy must allow `sts:AssumeRole` (and `sts:SetSourceIdentity` when a source
+/// identity is set) for the caller, evaluated with github-sim's IAM evaluator. The caller is the
+/// sandbox's own identity (moto's default account), the only one that assumes roles through this layer.
+async fn sts_refusal(params: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    use aws_sdk_iam::error::ProvideErrorMetadata as _;
+    use github_sim::iam::{Context, Decision, Policy, Request, evaluate};
+    let role_arn = params.get("RoleArn").cloned().unwrap_or_default();
+    let plain = moto_sdk_config(&Faults::default()).await;
+    let caller = aws_sdk_sts::Client::new(&plain).get_caller_identity().send().await.ok()?;
+    let (caller_arn, caller_account) =
+        (caller.arn().unwrap_or_default(), caller.account().unwrap_or_default());
+    let refused =
+        || format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}");
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let ["arn", _, "iam", "", account, resource] = parts.as_slice() else { return Some(refused()) };
+    let Some(name) = resource.strip_prefix("role/").map(|r| r.rsplit('/').next().unwrap_or_default()) else {
+        return Some(refused());
+    };
+    let iam = aws_sdk_iam::Client::new(&account_view(&plain, account).await);
+    let role = match iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role?,
+        Err(e) if e.code() == Some("NoSuchEntity") => return Some(refused()),
+        Err(e) => return Some(format!("reading {role_arn}: {e:?}")),
+    };
+    if role.arn != role_arn {
+        return Some(refused());
+    }
+    let document =
+        percent_encoding::percent_decode_str(role.assume_role_policy_document().unwrap_or_default())
+            .decode_utf8_lossy()
+            .into_owned();
+    let Ok(trust) = Policy::parse(&document) else { return Some(refused()) };
+    let mut context = Context::default();
+    context.insert("aws:PrincipalArn", caller_arn);
+    context.insert("aws:PrincipalAccount", caller_account);
+    if let Some(id) = params.get("ExternalId") {
+        context.insert("sts:ExternalId", id);
+    }
+    if let Some(id) = params.get("SourceIdentity") {
+        context.insert("sts:SourceIdentity", id);
+    }
+    let root = format!("arn:aws:iam::{caller_account}:root");
+    let mut actions = vec!["sts:AssumeRole"];
+    if params.contains_key("SourceIdentity") {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        let allowed = [caller_arn, root.as_str()].iter().any(|principal| {
+            let request =
+                Request { action, resource: None, principal: Some(("AWS", principal)), context: &context };
+            evaluate(std::slice::from_ref(&trust), &request) == Decision::Allow
+        });
+        if !allowed {
+            return Some(format!(
+                "User: {caller_arn} is not authorized to perform: {action} on resource: {role_arn}"
+            ));
+        }
+    }
+    None
+}
+
+/// An SDK config acting in `account` of moto, for the sandbox's own reads there (moto grants the assume).
+pub async fn account_view(plain: &SdkConfig, account: &str) -> SdkConfig {
+    let out = aws_sdk_sts::Client::new(plain)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/sandbox-reader"))
+        .role_session_name("sandbox")
+        .send()
+        .await
+        .expect("moto grants the sandbox's own assume");
+    let c = out.credentials.expect("credentials");
+    plain
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                Some(c.session_token),
+                None,
+                "sandbox-account-view",
+            ),
+        ))
+        .build()
+}
+
+fn denied_response(message: &str) -> HttpResponse {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+         <Code>AccessDenied</Code><Message>{message}</Message></Error>\
+         <RequestId>00000000-sts-gate</RequestId></ErrorResponse>"
+    );
+    let mut response = HttpResponse::new(403.try_into().expect("valid status"), SdkBody::from(body));
+    response.headers_mut().insert("content-type", "text/xml");
+    response
 }
 
 #[derive(Debug, Clone, Copy)]
