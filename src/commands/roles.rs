@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// One role as asked for: exactly one of the three fields. Unknown fields are refused.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoleInput {
     pub branch: Option<String>,
