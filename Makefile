@@ -8,7 +8,7 @@ MAKEFLAGS += --no-print-directory
 
 CLIPPY := SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-.PHONY: help dev dev-stop test test-only lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
+.PHONY: help dev dev-stop test test-only contract lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ test: lint ## everything CI runs: fmt check, clippy, then all tests against real
 
 test-only: ## just the tests (with their peers), no fmt/clippy; ARGS are passed to cargo test
 	bash scripts/run-tests.sh $(ARGS)
+
+contract: ## the API against its OpenAPI description: validity (3.1) and schemathesis on the sandbox (≤ ~3 min)
+	bash scripts/api-contract.sh
 
 lint: ## cargo fmt --check, clippy -D warnings, then the deployment files (offline schema check)
 	cargo fmt --all --check

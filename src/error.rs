@@ -82,7 +82,9 @@ impl ProblemCode {
         match self {
             ProblemCode::NotFound => StatusCode::NOT_FOUND,
             ProblemCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ProblemCode::GithubUnavailable | ProblemCode::MembershipUnconfirmed => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemCode::GithubUnavailable | ProblemCode::MembershipUnconfirmed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProblemCode::Forbidden => StatusCode::FORBIDDEN,
             ProblemCode::BadRequest => StatusCode::BAD_REQUEST,
             ProblemCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,

@@ -88,7 +88,7 @@ pub struct ServiceJson {
     default_branch: Option<String>,
     description: Option<String>,
     /// The owning team's slug.
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100, pattern = "^[a-z0-9][a-z0-9_-]*$")]
     team: Option<String>,
     roles: Option<Vec<RoleInput>>,
 }

@@ -161,7 +161,7 @@ async fn create(
 #[serde(deny_unknown_fields)]
 struct PatchJson {
     /// The slug of the team to transfer the service to.
-    #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9_.-]+$")]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100, pattern = "^[a-z0-9][a-z0-9_-]*$")]
     team: Option<String>,
 }
 

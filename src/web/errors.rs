@@ -8,8 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use url::Url;
 use serde_json::json;
+use url::Url;
 
 use crate::{
     error::{AppError, ErrorInfo, ProblemCode},
@@ -80,7 +80,10 @@ pub async fn not_found() -> AppError {
 
 /// A problem document's `type`: the page on this Shipyard that explains the code.
 pub fn problem_type(public_url: &Url, code: ProblemCode) -> String {
-    public_url.join(&format!("/problems/{}", code.as_str())).map(String::from).unwrap_or_else(|_| "about:blank".into())
+    public_url
+        .join(&format!("/problems/{}", code.as_str()))
+        .map(String::from)
+        .unwrap_or_else(|_| "about:blank".into())
 }
 
 /// `GET /problems/{code}`: what a problem code means and what to do about it. Public: a client

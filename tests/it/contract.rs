@@ -75,22 +75,28 @@ async fn the_description_covers_every_api_route(db: PgPool) {
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn the_description_says_what_the_code_says(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let doc: Value = Client::new().get(app.at("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        Client::new().get(app.at("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     let schemas = &doc["components"]["schemas"];
 
     let statuses: Vec<&str> = ServiceStatus::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(schemas["ServiceStatus"]["enum"], serde_json::json!(statuses));
     assert!(schemas["StepStatus"]["enum"].as_array().is_some_and(|e| e.iter().any(|s| s == "failed")));
-    assert!(schemas["StepName"]["enum"].as_array().is_some_and(|e| e.iter().any(|s| s == "github_repository")));
+    assert!(
+        schemas["StepName"]["enum"].as_array().is_some_and(|e| e.iter().any(|s| s == "github_repository"))
+    );
     let codes: Vec<&str> = ProblemCode::all().map(ProblemCode::as_str).collect();
     assert_eq!(schemas["ProblemCode"]["enum"], serde_json::json!(codes));
 
     // Create links to what a client does next, each by the created service's name.
     let create = &doc["paths"]["/api/v1/services"]["post"];
     let links = &create["responses"]["202"]["links"];
-    for (link, operation) in
-        [("get", "getService"), ("retry", "retryService"), ("roles", "listRoles"), ("delete", "deleteService")]
-    {
+    for (link, operation) in [
+        ("get", "getService"),
+        ("retry", "retryService"),
+        ("roles", "listRoles"),
+        ("delete", "deleteService"),
+    ] {
         assert_eq!(links[link]["operationId"], operation, "{links}");
         assert_eq!(links[link]["parameters"]["name"], "$response.body#/name");
     }
@@ -115,7 +121,8 @@ async fn the_description_says_what_the_code_says(db: PgPool) {
     let refused = Client::new().get(app.at("/api/v1/services/nope")).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let body: Value = refused.json().await.unwrap();
-    let listed = &unauthorized["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]["code"]["enum"];
+    let listed = &unauthorized["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]["code"]
+        ["enum"];
     assert!(listed.as_array().unwrap().contains(&body["code"]), "{body} in {listed}");
 }
 

@@ -228,7 +228,8 @@ fn problem_codes(path: &str, method: &HttpMethod) -> Vec<ProblemCode> {
     if path == OPENAPI_PATH {
         return vec![Internal];
     }
-    let mut codes = vec![Unauthorized, Forbidden, TooManyRequests, Internal, GithubUnavailable, MembershipUnconfirmed];
+    let mut codes =
+        vec![Unauthorized, Forbidden, TooManyRequests, Internal, GithubUnavailable, MembershipUnconfirmed];
     if path.contains("{name}") {
         codes.push(NotFound);
     }
@@ -254,7 +255,9 @@ pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
             if let RefOr::T(parameter) = parameter
                 && parameter.name == "status"
             {
-                parameter.schema = Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(statuses.clone())).into());
+                parameter.schema = Some(
+                    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(statuses.clone())).into(),
+                );
             }
         }
     }
@@ -288,13 +291,26 @@ impl Modify for Problems {
                         .item(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Problem")))
                         .item(
                             ObjectBuilder::new()
-                                .property("status", ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([status])))
-                                .property("code", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(listed.clone()))),
+                                .property(
+                                    "status",
+                                    ObjectBuilder::new()
+                                        .schema_type(Type::Integer)
+                                        .enum_values(Some([status])),
+                                )
+                                .property(
+                                    "code",
+                                    ObjectBuilder::new()
+                                        .schema_type(Type::String)
+                                        .enum_values(Some(listed.clone())),
+                                ),
                         );
                     let title = codes.iter().map(|c| c.title()).collect::<Vec<_>>().join(" / ");
                     let response = ResponseBuilder::new()
                         .description(format!("{title} (code: {}).", listed.join(", ")))
-                        .content("application/problem+json", ContentBuilder::new().schema(Some(schema)).build())
+                        .content(
+                            "application/problem+json",
+                            ContentBuilder::new().schema(Some(schema)).build(),
+                        )
                         .build();
                     op.responses.responses.insert(status.to_string(), RefOr::T(response));
                 }
