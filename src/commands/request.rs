@@ -75,7 +75,7 @@ impl ServiceInput {
 /// silently ignored; `null` counts as absent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "payments-api", "environment": "dev", "visibility": "private", "template": "rust-axum"}))]
+#[schema(example = json!({"name": "payments-api", "environment": "dev", "template": "acme/service-template", "team": "payments"}))]
 pub struct ServiceJson {
     #[schema(required = true, value_type = String, min_length = 2, max_length = 40, pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
     name: Option<String>,
