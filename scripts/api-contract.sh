@@ -9,8 +9,14 @@
 # Authentication: bob's sandbox GitHub token, which github-sim accepts as a member of the organization.
 # The per-address budget of unauthenticated work (web/limits.rs, tested in tests/it/rate_limits.rs) is raised:
 # every request here comes from one address, hundreds a second, many with made-up credentials on purpose.
+# Ports and database are its own, none of `make dev`'s (8080, 3001, moto 5000), and it removes what it
+# started (Shipyard, github-sim, moto, the database) pass or fail. schemathesis.toml names the two checks
+# that are configured for one operation each, and why.
 set -euo pipefail
 export STATE_DIR="${STATE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.dev/contract}"
+# Its own moto (ensure-moto.sh starts one there if none answers), so it neither needs nor pollutes the
+# state of the moto `make dev` or the cargo tests use.
+export MOTO_PORT="${CONTRACT_MOTO_PORT:-15000}"
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -27,6 +33,21 @@ CONTRACT_MAX_TIME="${CONTRACT_MAX_TIME:-120}"
 TOKEN="ghp_sandbox_bob"
 url="http://127.0.0.1:$CONTRACT_PORT"
 
+db=shipyard_contract
+dev_pid=
+# shellcheck disable=SC2317 # called from the trap
+stop_sandbox() {
+    # dev.sh stops Shipyard, github-sim and whatever it started on TERM.
+    if [ -n "$dev_pid" ]; then
+        kill -TERM "$dev_pid" 2>/dev/null || true
+        wait "$dev_pid" 2>/dev/null || true
+    fi
+    stop_started
+    psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -c "drop database if exists $db with (force)" \
+        >/dev/null 2>&1 || true
+}
+trap stop_sandbox EXIT
+
 bash scripts/ensure-moto.sh
 for package in "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"; do
     if ! "$VENV/bin/pip" show --quiet "${package%%==*}" 2>/dev/null ||
@@ -37,26 +58,17 @@ for package in "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$S
 done
 
 # A fresh database each run, so what schemathesis made last time does not change what it finds.
-db=shipyard_contract
 psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -c "drop database if exists $db with (force)" \
     -c "create database $db" >/dev/null
 
 log "starting the sandbox on $url (log: $STATE_DIR/dev.log)"
 STATE_DIR="$STATE_DIR" LISTEN_ADDR="127.0.0.1:$CONTRACT_PORT" PUBLIC_URL="$url" \
-    SIM_ADDR="127.0.0.1:$CONTRACT_SIM_PORT" DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$db" \
+    AWS_ENDPOINT_URL="http://$MOTO_HOST:$MOTO_PORT" SIM_ADDR="127.0.0.1:$CONTRACT_SIM_PORT" DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$db" \
     SIM_GENERATE_DELAY_MS=100 SIM_RUN_DURATION_MS=200 SIM_IAM_PROPAGATION_DELAY_MS=0 \
     SHIPYARD_IAM_PROPAGATION_DELAY_SECS=0 RUST_LOG=info LOG_FORMAT=text \
     SHIPYARD_UNAUTHENTICATED_BURST=100000 SHIPYARD_UNAUTHENTICATED_PER_MINUTE=100000 \
     setsid bash scripts/dev.sh >"$STATE_DIR/dev.log" 2>&1 </dev/null &
 dev_pid=$!
-# shellcheck disable=SC2317 # called from the trap
-stop_sandbox() {
-    # dev.sh stops Shipyard, github-sim and whatever it started on TERM.
-    kill -TERM "$dev_pid" 2>/dev/null || true
-    wait "$dev_pid" 2>/dev/null || true
-    stop_started
-}
-trap stop_sandbox EXIT
 
 # shellcheck disable=SC2317 # called through wait_until
 ready() {
@@ -79,6 +91,8 @@ validate(spec, cls=OpenAPIV31SpecValidator)
 print(f"valid OpenAPI {spec['openapi']}: {len(spec['paths'])} paths")
 PY
 
+# --exclude-checks use_after_free: DELETE is asynchronous (202, status `deleting`, readable until the
+# teardown finishes), as the description says; see schemathesis.toml for why it cannot be per operation.
 report="$STATE_DIR/schemathesis.xml"
 log "schemathesis $SCHEMATHESIS_VERSION against $url (seed $CONTRACT_SEED, ≤ $CONTRACT_MAX_EXAMPLES examples an operation, ≤ ${CONTRACT_MAX_TIME}s)"
 status=0
@@ -87,6 +101,7 @@ timeout --signal=INT "$((CONTRACT_MAX_TIME + 60))" \
     --url "$url" \
     --header "Authorization: Bearer $TOKEN" \
     --checks all \
+    --exclude-checks use_after_free \
     --phases examples,coverage,fuzzing,stateful \
     --seed "$CONTRACT_SEED" \
     --max-examples "$CONTRACT_MAX_EXAMPLES" \

@@ -37,6 +37,9 @@ pub enum AppError {
     Invalid(BTreeMap<String, String>),
     #[error("{0}")]
     Conflict(String),
+    /// A live service already has this name (409 in the API; the form shows it on the field).
+    #[error("a service named {0} already exists")]
+    NameTaken(String),
     /// This client address has spent its budget of unauthenticated work (`web::limits`).
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
@@ -64,6 +67,7 @@ pub enum ProblemCode {
     BadRequest,
     Invalid,
     Conflict,
+    NameTaken,
     TooManyRequests,
     Internal,
 }
@@ -88,7 +92,7 @@ impl ProblemCode {
             ProblemCode::Forbidden => StatusCode::FORBIDDEN,
             ProblemCode::BadRequest => StatusCode::BAD_REQUEST,
             ProblemCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemCode::Conflict => StatusCode::CONFLICT,
+            ProblemCode::Conflict | ProblemCode::NameTaken => StatusCode::CONFLICT,
             ProblemCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +109,7 @@ impl ProblemCode {
             ProblemCode::BadRequest => "Bad request",
             ProblemCode::Invalid => "Invalid input",
             ProblemCode::Conflict => "Conflict",
+            ProblemCode::NameTaken => "Name taken",
             ProblemCode::TooManyRequests => "Too many requests",
             ProblemCode::Internal => "Something went wrong",
         }
@@ -144,8 +149,12 @@ impl ProblemCode {
                  wrong with it; nothing was changed."
             }
             ProblemCode::Conflict => {
-                "The request is valid but clashes with the service's current state: the name is taken, the \
-                 service is still being provisioned or deleted, or a role already exists. Nothing was changed."
+                "The request is valid but clashes with the service's current state: the service is still \
+                 being provisioned or deleted, or a role already exists. Nothing was changed."
+            }
+            ProblemCode::NameTaken => {
+                "A live service already has this name (service names are unique among services not deleted, since \
+                 the name becomes the repository's, the ECR repository's and the IAM role's). Nothing was changed."
             }
             ProblemCode::TooManyRequests => {
                 "Your address has spent its budget of unauthenticated work (sign-ins, unverified tokens) or of \
@@ -181,6 +190,10 @@ impl ProblemCode {
             ProblemCode::Conflict => {
                 "Read the service (GET /api/v1/services/{name}) to see its state; wait for it to settle, or \
                  choose another name."
+            }
+            ProblemCode::NameTaken => {
+                "Choose another name, or read the service with this name (GET /api/v1/services/{name}); a \
+                 service being deleted keeps its name until its teardown finishes."
             }
             ProblemCode::TooManyRequests => "Wait for the seconds in Retry-After, then try again.",
             ProblemCode::Internal => "Try again; if it goes on, report it with the request id.",
@@ -253,6 +266,18 @@ impl AppError {
                 },
             ),
             AppError::Conflict(m) => (StatusCode::CONFLICT, info(ProblemCode::Conflict, "Conflict", m.clone())),
+            AppError::NameTaken(name) => {
+                let message = format!("A service named {name} already exists.");
+                (
+                    StatusCode::CONFLICT,
+                    ErrorInfo {
+                        code: ProblemCode::NameTaken,
+                        title: "Name taken",
+                        message: message.clone(),
+                        fields: BTreeMap::from([("name".to_owned(), message)]),
+                    },
+                )
+            }
             AppError::TooManyRequests { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 info(

@@ -240,6 +240,9 @@ fn problem_codes(path: &str, method: &HttpMethod) -> Vec<ProblemCode> {
     if write {
         codes.push(Conflict);
     }
+    if path == "/api/v1/services" && matches!(method, HttpMethod::Post) {
+        codes.push(NameTaken);
+    }
     codes
 }
 
