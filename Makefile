@@ -19,9 +19,8 @@ dev: ## the sandbox: Postgres, moto, github-sim and Shipyard on http://localhost
 dev-stop: ## stop what `make dev` started
 	bash scripts/dev-stop.sh
 
-test: lint ## everything CI runs: fmt check, clippy, all tests against real Postgres, moto and chromium, then the API contract
+test: lint ## everything CI runs: fmt check, clippy, then all tests against real Postgres, moto and chromium
 	bash scripts/run-tests.sh
-	bash scripts/api-contract.sh
 
 test-only: ## just the tests (with their peers), no fmt/clippy; ARGS are passed to cargo test
 	bash scripts/run-tests.sh $(ARGS)
