@@ -8,7 +8,7 @@ MAKEFLAGS += --no-print-directory
 
 CLIPPY := SQLX_OFFLINE=true cargo clippy --workspace --all-targets -- -D warnings
 
-.PHONY: help dev dev-stop sandbox-walk test test-only lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
+.PHONY: help dev dev-stop sandbox-walk test test-only contract lint fmt fmt-check clippy validate-deploy sqlx-prepare bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -22,11 +22,15 @@ dev-stop: ## stop what `make dev` started
 sandbox-walk: ## with `make dev` running: a service for team payments, a rename, another member's Retry
 	bash scripts/sandbox-walk.sh
 
-test: lint ## everything CI runs: fmt check, clippy, then all tests against real Postgres, moto and chromium
+test: lint ## everything CI runs: fmt check, clippy, all tests against real Postgres, moto and chromium, then the API contract
 	bash scripts/run-tests.sh
+	bash scripts/api-contract.sh
 
 test-only: ## just the tests (with their peers), no fmt/clippy; ARGS are passed to cargo test
 	bash scripts/run-tests.sh $(ARGS)
+
+contract: ## the API against its OpenAPI description: validity (3.1) and schemathesis on the sandbox (≤ ~3 min)
+	bash scripts/api-contract.sh
 
 lint: ## cargo fmt --check, clippy -D warnings, then the deployment files (offline schema check)
 	cargo fmt --all --check

@@ -298,7 +298,16 @@ impl Config {
                     Some("512"),
                     "a whole number of connections, at least 1",
                 )?,
-                ..Default::default()
+                unauthenticated_burst: env.parse::<NonZeroU32>(
+                    "SHIPYARD_UNAUTHENTICATED_BURST",
+                    Some("20"),
+                    "a whole number of requests, at least 1",
+                )?,
+                unauthenticated_per_minute: env.parse::<NonZeroU32>(
+                    "SHIPYARD_UNAUTHENTICATED_PER_MINUTE",
+                    Some("30"),
+                    "a whole number of requests a minute, at least 1",
+                )?,
             },
             webhooks: env.webhooks()?,
             client_ip_header: match env.optional("SHIPYARD_CLIENT_IP_HEADER") {

@@ -41,12 +41,13 @@ pub fn visibilities_for(config: &Config, actor: &Actor<'_>) -> Vec<Visibility> {
     if actor.is_org_admin { Visibility::ALL.to_vec() } else { config.allowed_visibilities.clone() }
 }
 
-fn name_taken(name: &str) -> FieldErrors {
+/// The form's message for a taken name (the API answers [`AppError::NameTaken`], a 409).
+pub fn name_taken(name: &str) -> FieldErrors {
     FieldErrors::from([("name".to_owned(), format!("A service named {name} already exists."))])
 }
 
 /// Parses the input, refuses a visibility this person may not choose (422 naming `visibility`), a
-/// team they may not choose (422 naming `team`, see [`team::check_team`]), a name a live service holds, and a creator at `SHIPYARD_MAX_SERVICES_PER_USER` live services (409),
+/// team they may not choose (422 naming `team`, see [`team::check_team`]), a name a live service holds ([`AppError::NameTaken`], 409), and a creator at `SHIPYARD_MAX_SERVICES_PER_USER` live services (409),
 /// then records the service (its pending create steps come with it) and the audit row. Invalid
 /// input is [`AppError::Invalid`] and writes nothing.
 #[tracing::instrument(skip_all, fields(service = %input.name.trim()))]
@@ -73,7 +74,7 @@ pub async fn create_service(
     let name = request.name.as_str();
     if db::services::find_service_by_name(db, name).await?.is_some_and(|s| s.status != ServiceStatus::Deleted)
     {
-        return Err(AppError::Invalid(name_taken(name)));
+        return Err(AppError::NameTaken(name.to_owned()));
     }
     // Checked before the insert: requests racing each other can pass it together, which is fine
     // for a cap meant to stop a runaway script, not to count exactly.
@@ -100,7 +101,7 @@ pub async fn create_service(
     // lets one through and the other gets the same message as if the check had caught it.
     let service_id = match db::services::insert_service(&mut tx, &new, &service_steps(Phase::Create)).await {
         Ok(id) => id,
-        Err(e) if db::violates(&e, LIVE_NAME_CONSTRAINT) => return Err(AppError::Invalid(name_taken(name))),
+        Err(e) if db::violates(&e, LIVE_NAME_CONSTRAINT) => return Err(AppError::NameTaken(name.to_owned())),
         Err(e) => return Err(e.into()),
     };
     for (prefix, role) in &request.roles {

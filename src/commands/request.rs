@@ -73,15 +73,22 @@ impl ServiceInput {
 
 /// The API's body. Unknown fields are refused so a typo (`branch` for `default_branch`) is not
 /// silently ignored; `null` counts as absent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "payments-api", "environment": "dev", "template": "acme/service-template", "team": "payments"}))]
 pub struct ServiceJson {
+    #[schema(required = true, value_type = String, min_length = 2, max_length = 40, pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
     name: Option<String>,
+    #[schema(required = true, value_type = String)]
     environment: Option<String>,
+    #[schema(value_type = Option<crate::domain::Visibility>)]
     visibility: Option<String>,
+    #[schema(required = true, value_type = String)]
     template: Option<String>,
     default_branch: Option<String>,
     description: Option<String>,
+    /// The owning team's slug.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100, pattern = "^[a-z0-9][a-z0-9_-]*$")]
     team: Option<String>,
     roles: Option<Vec<RoleInput>>,
 }

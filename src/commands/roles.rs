@@ -31,6 +31,44 @@ pub struct RoleInput {
     pub environment: Option<String>,
 }
 
+/// Described as the server reads it: one of three objects, each with its one field a non-blank
+/// string and the other two absent or null.
+impl utoipa::PartialSchema for RoleInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        const FIELDS: [(&str, &str); 3] = [
+            ("branch", "The one branch whose pushes may assume the role, such as `release`."),
+            ("tag_pattern", "Release tags, a literal prefix with an optional `*` at the end, such as `v*`."),
+            ("environment", "A GitHub deployment environment, such as `production`."),
+        ];
+        let mut one_of = OneOfBuilder::new();
+        for (field, description) in FIELDS {
+            let mut object = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .required(field);
+            for (other, _) in FIELDS {
+                object = if other == field {
+                    object.property(
+                        other,
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .pattern(Some(r"\S"))
+                            .description(Some(description)),
+                    )
+                } else {
+                    object.property(other, ObjectBuilder::new().schema_type(Type::Null))
+                };
+            }
+            one_of = one_of.item(object);
+        }
+        one_of.into()
+    }
+}
+
+impl utoipa::ToSchema for RoleInput {}
+
 impl RoleInput {
     pub fn of(kind: RoleKind, value: &str) -> Self {
         let value = Some(value.to_owned());

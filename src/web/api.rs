@@ -3,6 +3,7 @@
 //! token>` (see `bearer.rs`; no CSRF token needed) or the session cookie with the CSRF token in the
 //! `X-CSRF-Token` header on every write. Errors are problem documents (see `errors.rs`).
 
+pub mod doc;
 pub mod drift;
 pub mod list;
 
@@ -13,10 +14,12 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
 };
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     AppState,
@@ -31,17 +34,43 @@ use crate::{
 };
 
 pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/services", get(list::list).post(create))
-        .route("/api/v1/services/{name}", get(show).delete(delete).patch(transfer))
-        .route("/api/v1/services/{name}/retry", post(retry))
-        .route("/api/v1/services/{name}/repair", post(drift::repair))
-        .route("/api/v1/services/{name}/check", post(drift::check))
-        .route("/api/v1/services/{name}/roles", get(list_roles).post(add_role))
-        .route("/api/v1/services/{name}/roles/{role}", axum::routing::delete(remove_role))
+    let (authenticated, _) = routes().split_for_parts();
+    authenticated
         // Layers run outside in: who is asking first, then whether a write carries its CSRF token.
         .route_layer(middleware::from_fn(require_csrf_header))
         .route_layer(middleware::from_fn_with_state(state, session::require_session))
+        .route(doc::OPENAPI_PATH, get(openapi_json))
+}
+
+/// Every authenticated route under `/api/v1`, each routed by the same `#[utoipa::path]` that
+/// describes it.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
+        .routes(routes!(list::list, create))
+        .routes(routes!(show, delete, transfer))
+        .routes(routes!(retry))
+        .routes(routes!(drift::repair))
+        .routes(routes!(drift::check))
+        .routes(routes!(list_roles, add_role))
+        .routes(routes!(remove_role))
+}
+
+/// The API's description: the routes' own, with the problem answers and authentication added.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut description) = routes().routes(routes!(openapi_json)).split_for_parts();
+    doc::finish(&mut description);
+    description
+}
+
+/// This description. Public: reading the contract needs no account.
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApi", tag = "services",
+    summary = "This API's OpenAPI 3.1 description",
+    responses((status = 200, description = "The description.", content_type = "application/json", body = Object)))]
+async fn openapi_json(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let mut description = openapi();
+    doc::configure(&mut description, &state.config);
+    let json = description.to_json().map_err(anyhow::Error::new)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json))
 }
 
 /// Every write made with the session cookie carries the CSRF token in `X-CSRF-Token`; bearer
@@ -102,6 +131,16 @@ fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
 }
 
 /// Creates a service: 202 Accepted, since the reconciler does the work after we answer.
+#[utoipa::path(post, path = "/api/v1/services", operation_id = "createService", tag = "services", summary = "Create a service",
+    request_body(content = ServiceJson, content_type = "application/json"),
+    responses((status = 202, description = "Accepted: the reconciler provisions it; follow `links.self`.", body = doc::ServiceResource,
+        links(
+            ("get" = (operation_id = "getService", parameters(("name" = "$response.body#/name")))),
+            ("retry" = (operation_id = "retryService", parameters(("name" = "$response.body#/name")))),
+            ("roles" = (operation_id = "listRoles", parameters(("name" = "$response.body#/name")))),
+            ("delete" = (operation_id = "deleteService", parameters(("name" = "$response.body#/name")))),
+        ))
+    ))]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<AppState>,
@@ -118,14 +157,19 @@ async fn create(
 }
 
 /// The body of `PATCH`: only the owning team changes. Unknown fields are refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchJson {
+    /// The slug of the team to transfer the service to.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100, pattern = "^[a-z0-9][a-z0-9_-]*$")]
     team: Option<String>,
 }
 
 /// Transfers the service to another team: `{"team": "platform"}`. 202 with the service, since the
 /// reconciler grants the new team and removes the old one's grant after we answer.
+#[utoipa::path(patch, path = "/api/v1/services/{name}", operation_id = "transferService", tag = "services", summary = "Transfer a service to another team",
+    params(("name" = String, Path, description = "The service's name.")), request_body(content = PatchJson, content_type = "application/json"),
+    responses((status = 202, description = "Accepted: the reconciler moves the grant.", body = doc::ServiceResource)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn transfer(
     State(state): State<AppState>,
@@ -150,6 +194,8 @@ async fn transfer(
 
 /// The service with its steps (status, attempts, timings, errors), everything it produced, and its
 /// latest runs and images (looked up live, see `live.rs`).
+#[utoipa::path(get, path = "/api/v1/services/{name}", operation_id = "getService", tag = "services", summary = "Get a service with its steps, outputs and roles",
+    params(("name" = String, Path, description = "The service's name.")), responses((status = 200, description = "The service.", body = doc::ServiceDetail)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn show(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
     let service = commands::find(&state.db, &name).await?;
@@ -176,6 +222,8 @@ async fn roles_json(
 }
 
 /// The service's push roles, the default-branch role first.
+#[utoipa::path(get, path = "/api/v1/services/{name}/roles", operation_id = "listRoles", tag = "services", summary = "List a service's push roles",
+    params(("name" = String, Path, description = "The service's name.")), responses((status = 200, description = "Its roles.", body = doc::RoleList)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn list_roles(
     State(state): State<AppState>,
@@ -188,6 +236,9 @@ async fn list_roles(
 
 /// Adds a push role: `{"branch": "release"}`, `{"tag_pattern": "v*"}` or `{"environment": "production"}`.
 /// 202 with the role (status `creating`), since the reconciler makes it after we answer.
+#[utoipa::path(post, path = "/api/v1/services/{name}/roles", operation_id = "addRole", tag = "services", summary = "Add a push role",
+    params(("name" = String, Path, description = "The service's name.")), request_body(content = RoleInput, content_type = "application/json"),
+    responses((status = 202, description = "Accepted: the reconciler makes the role.", body = crate::web::services::roles::RoleView)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn add_role(
     State(state): State<AppState>,
@@ -210,6 +261,9 @@ async fn add_role(
 }
 
 /// Removes an extra push role: 202 with the service, since the reconciler removes it.
+#[utoipa::path(delete, path = "/api/v1/services/{name}/roles/{role}", operation_id = "removeRole", tag = "services", summary = "Remove a push role",
+    params(("name" = String, Path, description = "The service's name."), ("role" = String, Path, description = "The role's `name` from its listing.")),
+    responses((status = 202, description = "Accepted: the reconciler removes the role.", body = doc::ServiceResource)))]
 #[tracing::instrument(skip_all, fields(service = %name, role = %role))]
 async fn remove_role(
     State(state): State<AppState>,
@@ -225,6 +279,9 @@ async fn remove_role(
     Ok((StatusCode::ACCEPTED, Json(service_resource(&service))))
 }
 
+/// Retries a failed service's steps from the one that failed.
+#[utoipa::path(post, path = "/api/v1/services/{name}/retry", operation_id = "retryService", tag = "services", summary = "Retry a failed service",
+    params(("name" = String, Path, description = "The service's name.")), responses((status = 202, description = "Accepted: the reconciler runs the failed steps again.", body = doc::ServiceResource)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn retry(
     State(state): State<AppState>,
@@ -238,7 +295,7 @@ async fn retry(
 }
 
 /// The optional body of `DELETE`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 struct DeleteJson {
     /// Archive the GitHub repository instead of deleting it.
@@ -247,7 +304,8 @@ struct DeleteJson {
 
 fn parse_delete_body(body: &[u8]) -> Result<DeleteJson, AppError> {
     let body = body.trim_ascii();
-    if body.is_empty() {
+    // `null`, like an empty body, is "no options".
+    if body.is_empty() || body == b"null" {
         return Ok(DeleteJson::default());
     }
     let refused = |detail: String| {
@@ -263,6 +321,9 @@ fn parse_delete_body(body: &[u8]) -> Result<DeleteJson, AppError> {
 }
 
 /// 202 Accepted with the service, since the reconciler does the work after we answer.
+#[utoipa::path(delete, path = "/api/v1/services/{name}", operation_id = "deleteService", tag = "services", summary = "Delete a service",
+    params(("name" = String, Path, description = "The service's name.")), request_body(content = Option<DeleteJson>, content_type = "application/json", description = "Optional."),
+    responses((status = 202, description = "Accepted: the reconciler deletes (or archives) it.", body = doc::ServiceResource)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 async fn delete(
     State(state): State<AppState>,

@@ -1,17 +1,22 @@
 //! Turns error responses into pages or JSON problem documents, with the request id.
 
 use axum::{
-    Json,
-    extract::Request,
+    Json, Router,
+    extract::{Path, Request, State},
     http::{HeaderMap, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
+    routing::get,
 };
 use serde_json::json;
+use url::Url;
 
 use crate::{
-    error::{AppError, ErrorInfo},
-    web::pages::{ErrorPage, Layout},
+    error::{AppError, ErrorInfo, ProblemCode},
+    web::{
+        AppState,
+        pages::{ErrorPage, Layout, ProblemPage},
+    },
 };
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -22,7 +27,7 @@ pub fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// Renders [`AppError`] responses: JSON for `/api/` and clients that ask for JSON, a page otherwise.
-pub async fn render_errors(request: Request, next: Next) -> Response {
+pub async fn render_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let wants_json = request.uri().path().starts_with("/api/")
         || request
             .headers()
@@ -35,10 +40,10 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let status = response.status();
     let mut rendered = if wants_json {
         let mut body = json!({
-            "type": format!("https://shipyard.dev/problems/{}", info.code),
+            "type": problem_type(&state.config.public_url, info.code),
             "title": info.title,
             "status": status.as_u16(),
-            "code": info.code,
+            "code": info.code.as_str(),
             "detail": info.message,
             "request_id": rid,
         });
@@ -71,4 +76,30 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
 /// For any path that matches no route.
 pub async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+/// A problem document's `type`: the page on this Shipyard that explains the code.
+pub fn problem_type(public_url: &Url, code: ProblemCode) -> String {
+    public_url
+        .join(&format!("/problems/{}", code.as_str()))
+        .map(String::from)
+        .unwrap_or_else(|_| "about:blank".into())
+}
+
+/// `GET /problems/{code}`: what a problem code means and what to do about it. Public: a client
+/// that was refused (401) must be able to read why.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/problems/{code}", get(problem_page))
+}
+
+async fn problem_page(Path(code): Path<String>) -> Result<ProblemPage, AppError> {
+    let code: ProblemCode = code.parse().map_err(|_| AppError::NotFound)?;
+    Ok(ProblemPage {
+        layout: Layout::anonymous(),
+        code: code.as_str(),
+        status: code.status().as_u16(),
+        title: code.title(),
+        meaning: code.meaning(),
+        remedy: code.remedy(),
+    })
 }

@@ -71,9 +71,10 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(assets::router())
         .merge(webhooks::router())
+        .merge(errors::router())
         .fallback(errors::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit_unauthenticated))
-        .layer(middleware::from_fn(errors::render_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), errors::render_errors))
         .layer(middleware::from_fn(crate::metrics::track_requests))
         .layer(
             ServiceBuilder::new()

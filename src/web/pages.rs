@@ -54,6 +54,18 @@ pub struct ErrorPage {
     pub retry_sign_in: bool,
 }
 
+/// `/problems/{code}`: the page a problem document's `type` points at.
+#[derive(Template, WebTemplate)]
+#[template(path = "problem.html")]
+pub struct ProblemPage {
+    pub layout: Layout,
+    pub code: &'static str,
+    pub status: u16,
+    pub title: &'static str,
+    pub meaning: &'static str,
+    pub remedy: &'static str,
+}
+
 /// The live services, one page of them, with the filters that chose them (built in
 /// `web::services::inventory`, which also makes every link so they keep the filters).
 #[derive(Template, WebTemplate)]

@@ -103,6 +103,11 @@ async fn create(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &user, input, errors).await)
                 .into_response())
         }
+        Err(AppError::NameTaken(name)) => {
+            let errors = commands::name_taken(&name);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&state, &user, input, errors).await)
+                .into_response())
+        }
         Err(e) => Err(e),
     }
 }

@@ -12,6 +12,7 @@ mod aws_moto;
 mod aws_permissions;
 mod browser;
 mod budget;
+mod contract;
 mod deletion;
 mod drift;
 mod ecr_settings;

@@ -397,9 +397,11 @@ async fn a_name_held_by_a_live_service_is_refused_but_a_deleted_ones_is_free(db:
     assert_eq!(shown_value(&html, "default_branch").as_deref(), Some("trunk"));
 
     let body = json!({"name": "payments", "environment": "dev", "template": "acme/service-template", "team": "payments"});
+    // The API says it is a clash with what exists (409 `name_taken`), not bad input.
     let response = post_json(&app, &browser, &body).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::CONFLICT);
     let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "name_taken");
     assert_eq!(problem["errors"]["name"], "A service named payments already exists.");
     assert_eq!(written(&app.db).await, (1, create_steps(), 1));
 
@@ -413,7 +415,7 @@ async fn a_name_held_by_a_live_service_is_refused_but_a_deleted_ones_is_free(db:
 }
 
 /// Simultaneous requests can all pass the "is the name free" check; the unique index decides, and
-/// the losers must get the same field message, not a 500.
+/// the losers must get the same answer as if the check had caught it (409 naming the field), not a 500.
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn simultaneous_creates_of_one_name_make_one_service_and_name_errors(db: Db) {
     let app = TestApp::spawn(db).await;
@@ -427,17 +429,14 @@ async fn simultaneous_creates_of_one_name_make_one_service_and_name_errors(db: D
     for response in responses {
         let response = response.unwrap();
         statuses.push(response.status());
-        if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+        if response.status() == StatusCode::CONFLICT {
             let problem: Value = response.json().await.unwrap();
+            assert_eq!(problem["code"], "name_taken");
             assert_eq!(problem["errors"]["name"], "A service named racer already exists.");
         }
     }
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::ACCEPTED).count(), 1, "{statuses:?}");
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count(),
-        7,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 7, "{statuses:?}");
     assert_eq!(written(&app.db).await, (1, create_steps(), 1));
 }
 

@@ -27,6 +27,9 @@ async fn with_drift(state: &AppState, service: &crate::db::services::Service) ->
     Ok(body)
 }
 
+/// Puts back what drifted, through the reconciler.
+#[utoipa::path(post, path = "/api/v1/services/{name}/repair", operation_id = "repairService", tag = "services", summary = "Repair drift",
+    params(("name" = String, Path, description = "The service's name.")), responses((status = 202, description = "Accepted: the reconciler repairs it.", body = super::doc::ServiceResource)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 pub async fn repair(
     State(state): State<AppState>,
@@ -41,6 +44,9 @@ pub async fn repair(
     Ok((StatusCode::ACCEPTED, Json(with_drift(&state, &service).await?)))
 }
 
+/// Checks the service for drift now.
+#[utoipa::path(post, path = "/api/v1/services/{name}/check", operation_id = "checkService", tag = "services", summary = "Check for drift now",
+    params(("name" = String, Path, description = "The service's name.")), responses((status = 200, description = "The check ran; `drift` has its findings.", body = super::doc::ServiceResource)))]
 #[tracing::instrument(skip_all, fields(service = %name))]
 pub async fn check(
     State(state): State<AppState>,

@@ -168,6 +168,24 @@ fn seek(at: &At, per_page: i64) -> Seek {
     }
 }
 
+/// Live services, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/services", operation_id = "listServices", tag = "services", summary = "List services",
+    params(
+        ("status" = Option<ServiceStatus>, Query, description = "Only services in this state (not `deleted`)."),
+        ("environment" = Option<String>, Query, max_length = 64, description = "Only services of this environment."),
+        ("team" = Option<String>, Query, description = "Only services the team with this slug owns."),
+        ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "At most this many (default 30)."),
+        ("after" = Option<String>, Query, max_length = 200, pattern = r"^[A-Za-z0-9_-]*$",
+            description = "A cursor from a `next` link: opaque (URL-safe base64), only cursors Shipyard made are \
+                           accepted. Empty means none. Give at most one of `page`, `after` and `before` (422 otherwise)."),
+        ("before" = Option<String>, Query, max_length = 200, pattern = r"^[A-Za-z0-9_-]*$",
+            description = "A cursor from a `prev` link, or `end` for the last page: opaque (URL-safe base64), only \
+                           cursors Shipyard made are accepted; empty means none. Give at most one of `page`, `after` \
+                           and `before` (422 otherwise)."),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, deprecated, description = "An old page number; use the links."),
+    ),
+    responses((status = 200, description = "A page of services.", body = super::doc::ServiceList,
+        headers(("link" = String, description = "`next`, `prev`, `first` and `last` links, as GitHub sends them.")))))]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     State(state): State<AppState>,

@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One push role.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoleView {
     /// The last part of its IAM role name; what `DELETE .../roles/{name}` takes.
     pub name: String,
@@ -47,6 +47,7 @@ pub struct RoleView {
     pub secret: String,
     pub environment: Option<String>,
     /// `creating`, `ready`, `failed` or `removing`.
+    #[schema(value_type = crate::web::api::doc::RoleStatus)]
     pub status: &'static str,
     /// The default-branch role: it goes only with the service.
     pub default: bool,
@@ -55,11 +56,12 @@ pub struct RoleView {
 }
 
 /// An environment's deployment rules as the page and the API show them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProtectionView {
     /// `custom: main` (Shipyard's), `protected branches only`, `custom: main, tag v*`, `reviewers: alice`.
     pub rules: String,
     /// `shipyard` (its rule, restored by Repair) or `team` (the team's own, left as they are).
+    #[schema(value_type = String)]
     pub set_by: &'static str,
 }
 

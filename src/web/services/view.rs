@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// One step as the person sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepView {
     pub name: StepName,
     /// The push role a role step is for; none for the service's own steps.

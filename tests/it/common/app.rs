@@ -41,6 +41,8 @@ pub struct TestApp {
     /// The same AWS client the reconciler uses, for reading back what exists.
     pub aws: Arc<Aws>,
     providers: Providers,
+    /// The router's `Debug` text, which names every route's path (tests/it/contract.rs reads it).
+    router_debug: String,
 }
 
 /// The sandbox's variables, pointed at this test's sim and port.
@@ -138,6 +140,7 @@ impl TestApp {
             Application::build_with_worker_pool(web_db, db.clone(), config.clone(), aws.clone(), settings)
                 .expect("the app builds");
         let (router, providers, reconciler) = (app.router, app.providers, app.reconciler);
+        let router_debug = format!("{router:?}");
         // The production server (timeouts, TCP_NODELAY, client addresses), stopped with the test's runtime.
         let edge = config.edge;
         tokio::spawn(async move {
@@ -145,7 +148,11 @@ impl TestApp {
                 .await
                 .expect("server runs")
         });
-        (Self { url, db, github, config, aws_faults, aws, providers }, reconciler)
+        (Self { url, db, github, config, aws_faults, aws, providers, router_debug }, reconciler)
+    }
+
+    pub fn router_debug(&self) -> &str {
+        &self.router_debug
     }
 
     /// The server's own GitHub client (the bot token), as the reconciler uses it.
