@@ -112,8 +112,8 @@ impl Assumed {
         let why = self.refusal.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
         Some(format!(
             "could not assume {role} in account {account} (environment {env}): {why}. Fix: create the role \
-             {role} in account {account} (deploy/aws/spoke: the provisioner role, its policy and boundary) with a \
-             trust policy naming Shipyard's identity, or correct the account of {env} in SHIPYARD_ENVIRONMENTS",
+             {role} in account {account} (with Shipyard's policy and boundary from deploy/aws/) and a trust \
+             policy naming Shipyard's identity, or correct the account of {env} in SHIPYARD_ENVIRONMENTS",
             role = self.role_arn,
             account = self.account,
             env = self.environment,

@@ -20,7 +20,7 @@ fn fresh_account() -> String {
 /// What the platform team rolls out in a spoke (deploy/aws/spoke): the boundary policy and the
 /// provisioner role trusting Shipyard's account.
 async fn roll_out_spoke(account: &str) {
-    let sdk = account_view(&moto_sdk_config(&Default::default()).await, account).await;
+    let sdk = account_view(account).await;
     let iam = aws_sdk_iam::Client::new(&sdk);
     let boundary =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/aws/shipyard-boundary.json"))
@@ -61,11 +61,6 @@ async fn role_exists(sdk: &aws_config::SdkConfig, name: &str) -> bool {
 
 #[sqlx::test(migrator = "shipyard::db::MIGRATOR")]
 async fn a_service_of_an_account_environment_lives_and_dies_in_that_account_only(db: PgPool) {
-    // On the heap: the whole walk is one large future, too deep for a test thread's stack in a debug build.
-    Box::pin(lives_and_dies_in_that_account_only(db)).await;
-}
-
-async fn lives_and_dies_in_that_account_only(db: PgPool) {
     let account = fresh_account();
     let placement = Placement { account_id: account.clone(), region: None };
     let app = TestApp::spawn_with(db, Default::default(), |config| {
@@ -95,7 +90,7 @@ async fn lives_and_dies_in_that_account_only(db: PgPool) {
         }
     };
     let hub = moto_sdk_config(&Default::default()).await;
-    let spoke = account_view(&hub, &account).await;
+    let spoke = account_view(&account).await;
 
     // No provisioner role in the account yet: STS refuses, the first AWS step says which account and
     // what to do, and nothing is made in either account.

@@ -86,19 +86,25 @@ impl Faults {
 /// SDK config for moto (`MOTO_URL`, default http://127.0.0.1:5000), region us-east-1, static test
 /// credentials, every request passing through `faults`.
 pub async fn moto_sdk_config(faults: &Faults) -> SdkConfig {
-    let url = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto-tests"))
-        .load()
-        .await;
+    let base = moto_direct().await;
     // The same client the SDK picks by default (hyper 1 + rustls/aws-lc); the loaded config does
     // not expose it because the SDK only chooses it when a service client is built.
     let inner = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
         .build_https();
     base.to_builder().http_client(FaultyClient { inner, faults: faults.clone() }).build()
+}
+
+/// moto as is, without the fault layer or the STS check: the sandbox's own reads (which must not pass
+/// through the check they serve).
+async fn moto_direct() -> SdkConfig {
+    let url = std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".to_owned());
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto-tests"))
+        .load()
+        .await
 }
 
 #[derive(Debug)]
@@ -157,7 +163,7 @@ async fn sts_refusal(params: &std::collections::BTreeMap<String, String>) -> Opt
     use aws_sdk_iam::error::ProvideErrorMetadata as _;
     use github_sim::iam::{Context, Decision, Policy, Request, evaluate};
     let role_arn = params.get("RoleArn").cloned().unwrap_or_default();
-    let plain = moto_sdk_config(&Faults::default()).await;
+    let plain = moto_direct().await;
     let caller = aws_sdk_sts::Client::new(&plain).get_caller_identity().send().await.ok()?;
     let (caller_arn, caller_account) =
         (caller.arn().unwrap_or_default(), caller.account().unwrap_or_default());
@@ -168,7 +174,7 @@ async fn sts_refusal(params: &std::collections::BTreeMap<String, String>) -> Opt
     let Some(name) = resource.strip_prefix("role/").map(|r| r.rsplit('/').next().unwrap_or_default()) else {
         return Some(refused());
     };
-    let iam = aws_sdk_iam::Client::new(&account_view(&plain, account).await);
+    let iam = aws_sdk_iam::Client::new(&account_view(account).await);
     let role = match iam.get_role().role_name(name).send().await {
         Ok(out) => out.role?,
         Err(e) if e.code() == Some("NoSuchEntity") => return Some(refused()),
@@ -211,8 +217,10 @@ async fn sts_refusal(params: &std::collections::BTreeMap<String, String>) -> Opt
     None
 }
 
-/// An SDK config acting in `account` of moto, for the sandbox's own reads there (moto grants the assume).
-pub async fn account_view(plain: &SdkConfig, account: &str) -> SdkConfig {
+/// An SDK config acting in `account` of moto, for the sandbox's own reads there (moto grants the assume;
+/// it goes straight to moto, not through the STS check, which reads through this).
+pub async fn account_view(account: &str) -> SdkConfig {
+    let plain = &moto_direct().await;
     let out = aws_sdk_sts::Client::new(plain)
         .assume_role()
         .role_arn(format!("arn:aws:iam::{account}:role/sandbox-reader"))
