@@ -22,12 +22,15 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::Aws;
 use crate::config::Placement;
 
+/// One client per (account, region, acting login): the login is the session's `SourceIdentity`.
+type ClientKey = (String, String, Option<String>);
+
 /// Where an environment's services are provisioned, and the client that acts there.
 pub struct Accounts {
     hub: Arc<Aws>,
     placements: BTreeMap<String, Placement>,
     role: String,
-    clients: Mutex<HashMap<(String, String, Option<String>), Arc<Aws>>>,
+    clients: Mutex<HashMap<ClientKey, Arc<Aws>>>,
 }
 
 impl std::fmt::Debug for Accounts {

@@ -174,7 +174,7 @@ impl Aws {
             ecr: aws_sdk_ecr::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
             region: region.to_owned(),
-            retry: self.retry.clone(),
+            retry: self.retry,
             oidc_issuer: self.oidc_issuer.clone(),
             account: OnceCell::new(),
             permissions_boundary: self.permissions_boundary.as_ref().map(|b| b.in_account(account)),
