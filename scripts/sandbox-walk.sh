@@ -110,7 +110,7 @@ api -o /dev/null -X POST "$SHIPYARD/api/v1/services" -d "{\"name\": \"$failing\"
 body="$(settle "$failing")"
 curl -fsS -X DELETE "$SIM/_sim/faults" >/dev/null
 [ "$(jq -r .status <<<"$body")" = failed ] || fail "$failing is $(jq -r .status <<<"$body"), not failed"
-say "$failing failed: $(jq -r '.error // ([.steps[] | select(.error) | .error][0])' <<<"$body" | cut -c1-120)"
+say "$failing failed: $(jq -r '.error.message // .error // ([.steps[] | select(.error) | .error][0])' <<<"$body" | cut -c1-120)"
 curl -fsS -H "$JSON" -X PUT "$SIM/_sim/orgs/acme/memberships/carol" -d '{"state": "active", "role": "member"}' \
     >/dev/null
 code="$(curl -sS -o /tmp/walk-retry.json -w '%{http_code}' -H "$CAROL" -X POST \
