@@ -282,10 +282,12 @@ async fn with_an_iam_propagation_delay_a_new_role_is_unknown_and_a_changed_trust
         .send()
         .await
         .unwrap();
-    let changed = tokio::time::Instant::now();
     let (run, log) = s.build().await;
     assert_eq!(run.conclusion.as_deref(), Some("success"), "the previous trust still applies: {log}");
-    tokio::time::sleep_until(changed + delay).await;
+    // moto stamps no time on a trust update, so the runner dates a change from when it first reads it: during
+    // the build above, so at the latest now (counting from before that build raced it under load).
+    let read = tokio::time::Instant::now();
+    tokio::time::sleep_until(read + delay).await;
     let (run, log) = s.build().await;
     assert_eq!(run.conclusion.as_deref(), Some("failure"), "the new trust is in force: {log}");
     assert!(log.contains("Not authorized to perform sts:AssumeRoleWithWebIdentity"), "{log}");
