@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The inventory benchmark: the inventory page (page 1, and page 150 reached by following the page's own cursor
-# links), `GET /api/v1/services` (first and deep cursor page) and the hashed stylesheet the page links to, with
+# The inventory benchmark: the inventory page (page 1, page 150 reached by following the page's own cursor
+# links, and the last page, `?before=end`), `GET /api/v1/services` (first and deep cursor page) and the hashed stylesheet the page links to, with
 # 10,000 services in the database, under concurrent load from wrk (a second process, loopback only). Prints requests per second, p50 and p99
 # latency, non-2xx counts and CPU per request (Shipyard's and its Postgres backends') per endpoint, and the
 # server's peak memory (GNU time's maximum resident set size).
@@ -8,7 +8,7 @@
 #   scripts/bench-inventory.sh      (also run by `make bench` after the provisioning benchmark; BENCH_INVENTORY=0 skips)
 #   BENCH_DURATION=30s BENCH_CONNECTIONS=64 scripts/bench-inventory.sh
 #
-# Targets: both inventory pages p99 <= 25 ms, page 150 at least 70% of page 1's req/s, the stylesheet
+# Targets: the inventory's pages (1, 150 and the last) p99 <= 25 ms, page 150 at least 70% of page 1's req/s, the stylesheet
 # >= 10,000 req/s (at the default 16 connections).
 #
 # Settings (environment): BENCH_SERVICES (10000), BENCH_DURATION (10s), BENCH_THREADS (2), BENCH_CONNECTIONS (16),
@@ -206,6 +206,7 @@ log "page 150: $page150"
 ENDPOINTS=(
     "/services|cookie|-svc-[0-9]+|/services (page 1)"
     "$page150|cookie|-svc-[0-9]+|/services?after=… (page 150)"
+    "/services?before=end|cookie|-svc-[0-9]+|/services?before=end (last page)"
     "/services?q=svc-12&environment=prod|cookie|-svc-12[0-9]*|/services?q=svc-12&environment=prod"
     "/api/v1/services|bearer|-svc-[0-9]+|/api/v1/services"
     "$api50|bearer|-svc-[0-9]+|/api/v1/services?after=…&per_page=100 (page 50)"
