@@ -49,13 +49,7 @@ stop_sandbox() {
 trap stop_sandbox EXIT
 
 bash scripts/ensure-moto.sh
-for package in "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"; do
-    if ! "$VENV/bin/pip" show --quiet "${package%%==*}" 2>/dev/null ||
-        [ "$("$VENV/bin/pip" show "${package%%==*}" | sed -n 's/^Version: //p')" != "${package##*==}" ]; then
-        log "installing $package into $VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check "$package" </dev/null
-    fi
-done
+venv_pip "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"
 
 # A fresh database each run, so what schemathesis made last time does not change what it finds.
 psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -c "drop database if exists $db with (force)" \

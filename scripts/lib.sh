@@ -75,6 +75,23 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" </dev/null
 }
 
+# venv_pip PACKAGE==VERSION...: each pinned package in $VENV (the virtualenv is created when missing), installed
+# only when that version is not already there.
+venv_pip() {
+    if [ ! -x "$VENV/bin/python" ] && ! python3 -m venv "$VENV" 2>/dev/null; then
+        rm -rf "$VENV"
+        apt_install python3-venv
+        python3 -m venv "$VENV"
+    fi
+    local package
+    for package in "$@"; do
+        if [ "$("$VENV/bin/pip" show "${package%%==*}" 2>/dev/null | sed -n 's/^Version: //p')" != "${package##*==}" ]; then
+            log "installing $package into $VENV"
+            "$VENV/bin/pip" install --quiet --disable-pip-version-check "$package" </dev/null
+        fi
+    done
+}
+
 # mark_started NAME [DETAIL]: remember that we started NAME, so stop_started ends it.
 mark_started() {
     mkdir -p "$STATE_DIR/started"

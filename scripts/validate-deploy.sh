@@ -16,20 +16,7 @@ CFN_LINT_VERSION="1.51.0"
 # The oldest Kubernetes the manifests must apply to (EKS standard support); bump with the clusters.
 KUBERNETES_VERSION="1.33.0"
 
-if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
-    log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into $VENV"
-    if [ ! -x "$VENV/bin/python" ] && ! python3 -m venv "$VENV" 2>/dev/null; then
-        rm -rf "$VENV"
-        apt_install python3-venv
-        python3 -m venv "$VENV"
-    fi
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" </dev/null
-fi
-if [ "$("$VENV/bin/cfn-lint" --version 2>/dev/null)" != "cfn-lint $CFN_LINT_VERSION" ]; then
-    log "installing cfn-lint==$CFN_LINT_VERSION into $VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" </dev/null
-fi
+venv_pip "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "cfn-lint==$CFN_LINT_VERSION"
 
 log "kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION): deploy/kubernetes/"
 "$VENV/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" deploy/kubernetes/*.yaml
